@@ -1,0 +1,1 @@
+"""ohbot: dialogue core, answering, quiz and channels of the occupational-health bot."""

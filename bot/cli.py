@@ -1,0 +1,122 @@
+"""The `ohbot` command and its subcommands (argparse; each subcommand a small function)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.config import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.data_dir, args.knowledge_dir, args.model, args.backend)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"ohbot: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_build_index(args: argparse.Namespace, settings: Settings) -> int:
+    from index_builder.build import build_index
+
+    report = build_index(
+        settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
+        full=args.full, cache_dir=settings.data_dir / "models",
+    )
+    print(report.as_text())
+    return 0
+
+
+def load_retriever(settings: Settings, build_if_missing: bool = False):
+    """The index of this data directory, built first if it does not exist and that is allowed."""
+    from bot.retrieve import Retriever
+    from index_builder.store import IndexUnavailable
+
+    if build_if_missing and not (settings.index_dir / "index.db").exists():
+        from index_builder.build import build_index
+
+        print("building the knowledge index (first run)…", file=sys.stderr)
+        report = build_index(settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
+                             cache_dir=settings.data_dir / "models")
+        print(report.as_text(), file=sys.stderr)
+    try:
+        return Retriever(settings.index_dir, settings.model, settings.backend, cache_dir=settings.data_dir / "models")
+    except IndexUnavailable:
+        raise
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.retrieve import Filters
+
+    retriever = load_retriever(settings)
+    filters = Filters(region=args.region, doc_type=args.doc_type, audience=args.audience)
+    passages = retriever.search(args.query, top_k=args.top_k, filters=filters, method=args.method)
+    if args.json:
+        print(json.dumps({"query": args.query, "passages": [p.as_json() for p in passages]}, ensure_ascii=False))
+        return 0
+    if not passages:
+        print("没有找到相关内容。")
+    for n, p in enumerate(passages, 1):
+        date = p.doc.get("date") or "日期不详"
+        print(f"{n}. [{p.score:.4f}] {p.chunk.heading}（{date}）\n   {p.chunk.text}\n")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluate import evaluate, format_table, load_questions
+
+    questions = load_questions(Path(args.file))
+    result = evaluate(load_retriever(settings), questions)
+    print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else format_table(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ohbot", description="职业健康 education bot and knowledge base")
+    parser.add_argument("--data-dir", help="where the index and database live (env OHBOT_DATA_DIR, default ./data)")
+    parser.add_argument("--knowledge-dir", help="source documents (env OHBOT_KNOWLEDGE_DIR, default ./knowledge)")
+    parser.add_argument("--model", help="sentence-transformers model name or path (env OHBOT_EMBEDDING_MODEL)")
+    parser.add_argument("--backend", choices=["onnx", "torch"], help="embedding backend (env OHBOT_EMBEDDING_BACKEND)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("build-index", help="build or update the knowledge index")
+    p.add_argument("--full", action="store_true", help="re-embed everything instead of reusing unchanged chunks")
+    p.set_defaults(func=cmd_build_index)
+
+    p = sub.add_parser("search", help="hybrid search of the knowledge index")
+    p.add_argument("query")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--method", choices=["hybrid", "bm25", "dense"], default="hybrid")
+    p.add_argument("--region")
+    p.add_argument("--doc-type")
+    p.add_argument("--audience", choices=["worker", "employer", "bureau"])
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="measure retrieval on a JSONL question set")
+    p.add_argument("what", choices=["retrieval"])
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        settings = _settings(args)
+        return args.func(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, RuntimeError, OSError) as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

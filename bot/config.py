@@ -1,0 +1,66 @@
+"""All configuration in one place: command-line flags override environment variables override defaults.
+
+Every other module receives a `Settings` value; nothing else reads the environment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MODEL = "m3e-small"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_ids(value: str | None) -> frozenset[int]:
+    ids = set()
+    for part in (value or "").replace(";", ",").split(","):
+        part = part.strip()
+        if part.lstrip("-").isdigit():
+            ids.add(int(part))
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    knowledge_dir: Path = REPO_ROOT / "knowledge"
+    model: str = DEFAULT_MODEL
+    backend: str = "onnx"  # "onnx" (exported once, locally, from the model's own weights) or "torch"
+    telegram_token: str | None = None
+    telegram_api_base_url: str | None = None
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    salt: str | None = None  # for respondent hashes; generated and stored in the data dir if unset
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def state_db(self) -> Path:
+        """Users, quiz progress, responses, campaigns, logged questions: never rebuilt."""
+        return self.data_dir / "ohbot.db"
+
+
+def load_settings(
+    data_dir: str | None = None,
+    knowledge_dir: str | None = None,
+    model: str | None = None,
+    backend: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Build settings from flags (arguments) and environment variables (OHBOT_*, TELEGRAM_*)."""
+    env = dict(os.environ) if env is None else env
+    backend = backend or env.get("OHBOT_EMBEDDING_BACKEND") or "onnx"
+    if backend not in ("onnx", "torch"):
+        raise ValueError(f"embedding backend must be 'onnx' or 'torch', not {backend!r}")
+    return Settings(
+        data_dir=Path(data_dir or env.get("OHBOT_DATA_DIR") or "data"),
+        knowledge_dir=Path(knowledge_dir or env.get("OHBOT_KNOWLEDGE_DIR") or REPO_ROOT / "knowledge"),
+        model=model or env.get("OHBOT_EMBEDDING_MODEL") or DEFAULT_MODEL,
+        backend=backend,
+        telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+        telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
+        admin_ids=_env_ids(env.get("OHBOT_ADMIN_IDS")),
+        salt=env.get("OHBOT_SALT") or None,
+    )

@@ -1,0 +1,137 @@
+"""Hybrid retrieval over the built index: BM25 (jieba tokens) and dense (FAISS), fused by
+reciprocal-rank fusion, with optional filters by region, document type and audience.
+
+One `Retriever` is loaded per process (the only process-wide state the bot keeps).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index_builder import store
+from index_builder.embed import Encoder, load_encoder
+from index_builder.normalize import normalize
+from index_builder.tokenize import query_tokens
+
+RRF_K = 60  # the usual constant of reciprocal-rank fusion: rank 1 → 1/61
+CANDIDATES = 50  # how deep each ranking is read before fusion
+
+
+@dataclass
+class Passage:
+    chunk: store.ChunkRow
+    doc: dict
+    score: float
+    bm25: float = 0.0  # raw BM25 score
+    dense: float = 0.0  # cosine similarity
+    ranks: dict[str, int] = field(default_factory=dict)  # method → rank (1-based)
+
+    def as_json(self) -> dict:
+        return {
+            "text": self.chunk.text, "title": self.doc.get("title"), "section": " › ".join(self.chunk.section),
+            "date": self.doc.get("date"), "score": round(self.score, 6), "doc_id": self.chunk.doc_id,
+        }
+
+
+@dataclass
+class Filters:
+    region: str | None = None  # substring of the document's region, e.g. "柳南区"
+    doc_type: str | None = None
+    audience: str | None = None  # documents for this audience or for "all"
+
+    def allows(self, doc: dict) -> bool:
+        if self.region and self.region not in (doc.get("region") or "") and doc.get("region") != "全国":
+            return False
+        if self.doc_type and doc.get("doc_type") != self.doc_type:
+            return False
+        if self.audience and doc.get("audience") not in (self.audience, "all", None):
+            return False
+        return True
+
+
+class Retriever:
+    """The loaded index: chunks, BM25, FAISS and the query encoder."""
+
+    def __init__(self, index_dir: Path, model: str, backend: str = "onnx",
+                 encoder: Encoder | None = None, cache_dir: Path | None = None) -> None:
+        import bm25s
+        import faiss
+
+        manifest = store.read_manifest(index_dir)
+        store.check_model(manifest, model, index_dir)
+        try:
+            self.chunks, self.docs = store.read_chunks(index_dir)
+            self.dense_index = faiss.read_index(str(index_dir / "dense.faiss"))
+            self.bm25 = bm25s.BM25.load(str(index_dir / "bm25"))
+        except Exception as exc:
+            raise store.IndexUnavailable(
+                f"the index at {index_dir} is damaged ({type(exc).__name__}: {exc}): run `ohbot build-index --full`"
+            ) from exc
+        if self.dense_index.ntotal != len(self.chunks):
+            raise store.IndexUnavailable(f"the index at {index_dir} is inconsistent: run `ohbot build-index --full`")
+        self.manifest = manifest
+        self.position = {c.id: i for i, c in enumerate(self.chunks)}
+        self.by_faq = {c.faq_id: c for c in self.chunks if c.faq_id}
+        self.encoder = encoder or load_encoder(model, backend, cache_dir)
+        if self.encoder.dimension != int(manifest["dimension"]):
+            raise store.IndexUnavailable(
+                f"model {model!r} gives {self.encoder.dimension}-d vectors, the index has {manifest['dimension']}-d: "
+                "run `ohbot build-index --full`"
+            )
+        self.vocab = set(self.bm25.vocab_dict)
+
+    def _mask(self, filters: Filters | None) -> np.ndarray | None:
+        if filters is None or not (filters.region or filters.doc_type or filters.audience):
+            return None
+        return np.array([filters.allows(self.docs.get(c.doc_id, {})) for c in self.chunks], dtype=bool)
+
+    def bm25_scores(self, query: str) -> np.ndarray:
+        toks = [t for t in query_tokens(query) if t in self.vocab]
+        if not toks:
+            return np.zeros(len(self.chunks), dtype="float32")
+        return np.asarray(self.bm25.get_scores(toks), dtype="float32")
+
+    def dense_scores(self, query: str) -> np.ndarray:
+        vector = self.encoder.encode([normalize(query)])
+        scores, ids = self.dense_index.search(vector, len(self.chunks))
+        out = np.full(len(self.chunks), -1.0, dtype="float32")
+        for score, chunk_id in zip(scores[0], ids[0]):
+            if chunk_id >= 0:
+                out[self.position[int(chunk_id)]] = score
+        return out
+
+    def search(self, query: str, top_k: int = 5, filters: Filters | None = None,
+               method: str = "hybrid") -> list[Passage]:
+        """The top passages for `query` by "hybrid" (RRF of both), "bm25" or "dense"."""
+        if not normalize(query) or not self.chunks:
+            return []
+        mask = self._mask(filters)
+        bm25 = self.bm25_scores(query) if method in ("hybrid", "bm25") else None
+        dense = self.dense_scores(query) if method in ("hybrid", "dense") else None
+        rankings: dict[str, list[int]] = {}
+        for name, scores in (("bm25", bm25), ("dense", dense)):
+            if scores is None:
+                continue
+            scores = scores.copy()
+            if mask is not None:
+                scores[~mask] = -np.inf
+            order = np.argsort(-scores, kind="stable")[:CANDIDATES]
+            valid = [i for i in order if np.isfinite(scores[i]) and (name != "bm25" or scores[i] > 0)]
+            rankings[name] = valid
+        fused: dict[int, float] = {}
+        ranks: dict[int, dict[str, int]] = {}
+        for name, order in rankings.items():
+            for rank, i in enumerate(order, 1):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
+                ranks.setdefault(i, {})[name] = rank
+        best = sorted(fused, key=lambda i: -fused[i])[:top_k]
+        return [
+            Passage(
+                chunk=self.chunks[i], doc=self.docs.get(self.chunks[i].doc_id, {}), score=fused[i],
+                bm25=float(bm25[i]) if bm25 is not None else 0.0,
+                dense=float(dense[i]) if dense is not None else 0.0, ranks=ranks[i],
+            )
+            for i in best
+        ]

@@ -1,0 +1,1 @@
+"""ohbot index builder: knowledge/ → ingest → clean → segment → tokenise → embed → index."""

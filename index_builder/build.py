@@ -1,0 +1,208 @@
+"""`ohbot build-index`: knowledge/ → cleaned, segmented, tokenised, embedded index.
+
+Incremental: vectors and tokens are reused for every chunk whose normalised text (and model) is
+unchanged, so a one-document edit re-embeds only that document's changed chunks.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from index_builder import store
+from index_builder.cards import Card, load_cards
+from index_builder.clean import clean_text
+from index_builder.embed import Encoder, load_encoder
+from index_builder.ingest import Document, load_documents
+from index_builder.normalize import normalize, to_display
+from index_builder.segment import segment
+from index_builder.tokenize import tokens
+
+NEAR_DUPLICATE = 0.9  # Jaccard similarity of character 5-shingles
+
+
+@dataclass
+class BuildReport:
+    documents: int = 0
+    chunks: int = 0
+    faq_cards: int = 0
+    embedded: int = 0  # chunks whose vectors were computed this time
+    reused: int = 0  # chunks whose vectors came from the previous index
+    removed_chunks: int = 0  # chunks of the previous index that are gone
+    duplicates: list[str] = field(default_factory=list)
+    lines_removed: Counter = field(default_factory=Counter)
+    missing_metadata: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_text(self) -> str:
+        removed = ", ".join(f"{k} {v}" for k, v in sorted(self.lines_removed.items()) if v) or "none"
+        lines = [
+            f"documents: {self.documents}   FAQ cards: {self.faq_cards}   chunks: {self.chunks}",
+            f"embedded: {self.embedded}   reused: {self.reused}   removed: {self.removed_chunks}",
+            f"lines removed: {removed}",
+            f"duplicate documents dropped: {len(self.duplicates)}",
+            *[f"  {d}" for d in self.duplicates],
+            *[f"missing metadata: {doc}: {', '.join(f)}" for doc, f in sorted(self.missing_metadata.items())],
+            *[f"note: {n}" for n in self.notes],
+            *[f"error: {e}" for e in self.errors],
+            f"time: {self.seconds:.1f} s",
+        ]
+        return "\n".join(lines)
+
+
+def _stable_id(*parts: str) -> int:
+    """A 62-bit id that stays the same while the chunk's document, text and position do."""
+    return int(hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:15], 16)
+
+
+def _shingles(text: str, n: int = 5) -> set[str]:
+    text = re.sub(r"\s+", "", text)
+    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
+
+
+def _heading(title: str, section: list[str]) -> str:
+    return " › ".join([title, *section])
+
+
+def document_chunks(doc: Document) -> tuple[list[store.ChunkRow], Counter, str]:
+    """Chunks of one document, the lines its cleaning removed, and its cleaned text."""
+    markdown = doc.path.suffix.lower() == ".md"
+    title = to_display(doc.title)
+    cleaned = clean_text(doc.text, None if markdown else doc.meta.get("title"), web=not markdown)
+    rows = []
+    for ordinal, chunk in enumerate(segment(cleaned.lines, markdown=markdown)):
+        heading = _heading(title, chunk.section)
+        search_text = f"{heading}\n{chunk.text}"
+        digest = hashlib.sha1(normalize(search_text).encode("utf-8")).hexdigest()
+        rows.append(store.ChunkRow(
+            id=_stable_id(doc.doc_id, digest, str(ordinal)), doc_id=doc.doc_id, ordinal=ordinal,
+            section=chunk.section, heading=heading, text=chunk.text, search_text=search_text,
+            kind=chunk.kind, faq_id=None, hash=digest, tokens=[],
+        ))
+    return rows, cleaned.removed, "\n".join(cleaned.lines)
+
+
+def card_chunk(card: Card, ordinal: int) -> store.ChunkRow:
+    question = to_display(card.question)
+    search_text = "\n".join([*(to_display(q) for q in card.questions), to_display(card.answer)])
+    digest = hashlib.sha1(normalize(search_text).encode("utf-8")).hexdigest()
+    return store.ChunkRow(
+        id=_stable_id("faq", card.id), doc_id=f"faq/{card.file.rsplit('.', 1)[0]}", ordinal=ordinal,
+        section=[question], heading=_heading("常见问题", [question]), text=to_display(card.answer),
+        search_text=search_text, kind="faq", faq_id=card.id, hash=digest, tokens=[],
+    )
+
+
+def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[str, list[str]], set[int], list[str]]:
+    """Vectors and tokens of the current index by chunk hash (empty when unusable), its chunk ids."""
+    notes: list[str] = []
+    try:
+        manifest = store.read_manifest(index_dir)
+        chunks, _ = store.read_chunks(index_dir)
+        vectors = store.read_vectors(index_dir) if manifest.get("model") == model else {}
+        if manifest.get("model") != model:
+            notes.append(f"model changed from {manifest.get('model')!r} to {model!r}: every chunk is re-embedded")
+    except store.IndexUnavailable as exc:
+        if (index_dir / "index.db").exists():
+            notes.append(f"previous index not reused: {exc}")
+        return {}, {}, set(), notes
+    except Exception as exc:  # a damaged file: build from scratch, say so
+        notes.append(f"previous index not reused ({type(exc).__name__}: {exc})")
+        return {}, {}, set(), notes
+    return vectors, {c.hash: c.tokens for c in chunks}, {c.id for c in chunks}, notes
+
+
+def build_index(
+    knowledge_dir: Path, index_dir: Path, model: str, backend: str = "onnx",
+    full: bool = False, encoder: Encoder | None = None, cache_dir: Path | None = None,
+) -> BuildReport:
+    """Build (or update) the index of `knowledge_dir` into `index_dir`; returns the report."""
+    started = time.perf_counter()
+    report = BuildReport()
+    documents, ingest_errors = load_documents(knowledge_dir)
+    report.errors += [str(e) for e in ingest_errors]
+    cards, card_errors = load_cards(knowledge_dir)
+    report.errors += card_errors
+
+    chunks: list[store.ChunkRow] = []
+    doc_rows: list[dict] = []
+    kept_shingles: list[tuple[str, set[str], str]] = []
+    for doc in documents:
+        rows, removed, cleaned = document_chunks(doc)
+        report.lines_removed.update(removed)
+        if not rows:
+            report.errors.append(f"{doc.path}: nothing left after cleaning; check the file's content")
+            continue
+        grams = _shingles(normalize(cleaned))
+        twin = next((d for d, g, _ in kept_shingles if len(grams & g) / len(grams | g) >= NEAR_DUPLICATE), None)
+        if twin:
+            report.duplicates.append(f"{doc.doc_id} ({doc.path.name}) duplicates {twin}: indexed once")
+            continue
+        kept_shingles.append((doc.doc_id, grams, cleaned))
+        if doc.missing:
+            report.missing_metadata[doc.doc_id] = doc.missing
+        meta = {k: (str(v) if v is not None else None) for k, v in doc.meta.items() if k != "id"}
+        doc_rows.append({
+            "doc_id": doc.doc_id, "path": str(doc.path.relative_to(knowledge_dir)),
+            "title": to_display(doc.title), "issuer": meta.get("issuer"), "region": meta.get("region"),
+            "date": meta.get("date"), "doc_type": meta.get("doc_type"), "audience": meta.get("audience") or "all",
+            "source": meta.get("source"), "status": meta.get("status") or "reviewed",
+            "missing": json.dumps(doc.missing), "original": doc.text,
+        })
+        chunks += rows
+    faq_docs: dict[str, dict] = {}
+    for n, card in enumerate(cards):
+        row = card_chunk(card, n)
+        chunks.append(row)
+        faq_docs.setdefault(row.doc_id, {
+            "doc_id": row.doc_id, "path": f"faq/{card.file}", "title": "常见问题", "issuer": "ohbot 编写组",
+            "region": "全国", "date": None, "doc_type": "faq", "audience": "all", "source": "knowledge/faq",
+            "status": "reviewed", "missing": "[]", "original": "",
+        })
+    doc_rows += faq_docs.values()
+    report.documents = len(doc_rows) - len(faq_docs)
+    report.faq_cards = len(cards)
+    report.chunks = len(chunks)
+
+    old_vectors, old_tokens, old_ids, notes = ({}, {}, set(), []) if full else _previous(index_dir, model)
+    report.notes += notes
+    for c in chunks:
+        c.tokens = old_tokens.get(c.hash) or tokens(c.search_text)
+    missing = [c for c in chunks if c.hash not in old_vectors]
+    unique_missing = list({c.hash: c for c in missing}.values())
+    vectors = {c.hash: old_vectors[c.hash] for c in chunks if c.hash in old_vectors}
+    if unique_missing or not old_vectors:
+        encoder = encoder or load_encoder(model, backend, cache_dir)
+        fresh = encoder.encode([c.search_text for c in unique_missing])
+        vectors.update({c.hash: v for c, v in zip(unique_missing, fresh)})
+        dimension = encoder.dimension
+    else:
+        dimension = int(store.read_manifest(index_dir)["dimension"])
+    report.embedded = len(missing)
+    report.reused = len(chunks) - len(missing)
+    report.removed_chunks = len(old_ids - {c.id for c in chunks})
+
+    manifest = {
+        "schema": store.SCHEMA_VERSION, "model": model, "dimension": dimension, "backend": backend,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "documents": report.documents, "chunks": len(chunks), "faq_cards": len(cards),
+    }
+    tmp = index_dir.with_name(f"{index_dir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    store.write_index(tmp, manifest, doc_rows, chunks, vectors)
+    store.swap_in(tmp, index_dir)
+    report.seconds = time.perf_counter() - started
+    return report

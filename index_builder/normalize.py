@@ -1,0 +1,58 @@
+"""Text normalisation shared by documents and queries, so that both meet in the same form.
+
+`to_display` gives the clean Simplified text shown to users; `normalize` gives the matching form
+(NFKC full-width→half-width, lower-case, no stray spaces between Chinese characters).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import opencc
+import yaml
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t\u3000\u00a0]+(?=[{_CJK}])")
+_SPACES = re.compile(r"[ \t\u3000\u00a0]+")
+
+
+PHRASES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "dict" / "phrases.yaml"
+
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    # character-level t2s: the phrase-level tw2sp rewrites ordinary mainland words (see phrases.yaml)
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _phrases() -> tuple[re.Pattern | None, dict[str, str]]:
+    table = yaml.safe_load(PHRASES_FILE.read_text(encoding="utf-8")) if PHRASES_FILE.exists() else None
+    table = {str(k): str(v) for k, v in (table or {}).items()}
+    if not table:
+        return None, {}
+    keys = sorted(table, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, keys))), table
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → Simplified characters, then the Taiwan-term fixes of phrases.yaml."""
+    text = _converter().convert(text)
+    pattern, table = _phrases()
+    return pattern.sub(lambda m: table[m.group(0)], text) if pattern else text
+
+
+def to_display(text: str) -> str:
+    """Simplified script, stray spaces inside Chinese words removed, runs of spaces folded."""
+    text = to_simplified(text)
+    text = _SPACE_BETWEEN_CJK.sub("", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def normalize(text: str) -> str:
+    """Matching form: display form, then NFKC (full-width → half-width) and case-folded."""
+    text = unicodedata.normalize("NFKC", to_display(text))
+    text = _SPACE_BETWEEN_CJK.sub("", text)  # NFKC turns U+3000 into a plain space
+    return _SPACES.sub(" ", text).strip().lower()
