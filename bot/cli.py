@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings, load_settings
+from bot.retrieve import open_retriever
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -29,28 +30,10 @@ def cmd_build_index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def load_retriever(settings: Settings, build_if_missing: bool = False):
-    """The index of this data directory, built first if it does not exist and that is allowed."""
-    from bot.retrieve import Retriever
-    from index_builder.store import IndexUnavailable
-
-    if build_if_missing and not (settings.index_dir / "index.db").exists():
-        from index_builder.build import build_index
-
-        print("building the knowledge index (first run)…", file=sys.stderr)
-        report = build_index(settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
-                             cache_dir=settings.data_dir / "models")
-        print(report.as_text(), file=sys.stderr)
-    try:
-        return Retriever(settings.index_dir, settings.model, settings.backend, cache_dir=settings.data_dir / "models")
-    except IndexUnavailable:
-        raise
-
-
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from bot.retrieve import Filters
 
-    retriever = load_retriever(settings)
+    retriever = open_retriever(settings)
     filters = Filters(region=args.region, doc_type=args.doc_type, audience=args.audience)
     passages = retriever.search(args.query, top_k=args.top_k, filters=filters, method=args.method)
     if args.json:
@@ -68,8 +51,67 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.evaluate import evaluate, format_table, load_questions
 
     questions = load_questions(Path(args.file))
-    result = evaluate(load_retriever(settings), questions)
+    result = evaluate(open_retriever(settings), questions)
     print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else format_table(result))
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    """One question, or with `-` one question per input line (the model is loaded once)."""
+    from bot.answer import answer
+    from bot.dialogue import MAX_QUESTION_CHARS
+
+    retriever = open_retriever(settings)
+    questions = sys.stdin if args.question == "-" else [args.question]
+    for line in questions:
+        question = line.strip()
+        if args.question == "-" and not question:
+            continue
+        result = answer(retriever, question[:MAX_QUESTION_CHARS], role=args.role, region=args.region)
+        if args.json:
+            print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
+        else:
+            print(result.text + "\n", flush=True)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels import console
+    from bot.dialogue import open_dialogue
+
+    console.run(open_dialogue(settings))
+    return 0
+
+
+def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels import telegram
+    from bot.dialogue import open_dialogue
+
+    if not settings.telegram_token:
+        return _fail("set TELEGRAM_BOT_TOKEN to run the Telegram bot (or use `ohbot chat`)")
+    telegram.run(settings, open_dialogue(settings), webhook_url=args.webhook_url, port=args.port)
+    return 0
+
+
+def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    """The main job: Telegram when a token is set, else the console; builds the index on first run."""
+    if settings.telegram_token:
+        args.webhook_url, args.port = None, 8443
+        return cmd_telegram(args, settings)
+    return cmd_chat(args, settings)
+
+
+def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.state import State, load_salt
+
+    state = State(settings.state_db, load_salt(settings.data_dir, settings.salt))
+    rows = state.gaps(args.limit)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+    for row in rows if not args.json else []:
+        print(f"{row['n']:>4}  {row['example']}")
+    if not rows and not args.json:
+        print("没有未回答的问题记录。")
     return 0
 
 
@@ -100,6 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("ask", help="answer a question (or `-`: one per stdin line)")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--role", choices=["worker", "employer", "bureau"])
+    p.add_argument("--region")
+    p.set_defaults(func=cmd_ask)
+
+    sub.add_parser("chat", help="talk to the bot in this terminal").set_defaults(func=cmd_chat)
+    p = sub.add_parser("telegram", help="run the Telegram bot (TELEGRAM_BOT_TOKEN)")
+    p.add_argument("--webhook-url", help="webhook mode at this public URL (default: long polling)")
+    p.add_argument("--port", type=int, default=8443, help="local port for webhook mode")
+    p.set_defaults(func=cmd_telegram)
+    sub.add_parser("start", help="the main job: Telegram with a token, else the console").set_defaults(func=cmd_start)
+    p = sub.add_parser("gaps", help="most frequent questions the bot could not answer")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gaps)
     return parser
 
 

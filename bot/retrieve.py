@@ -135,3 +135,17 @@ class Retriever:
             )
             for i in best
         ]
+
+
+def open_retriever(settings, build_if_missing: bool = False) -> Retriever:
+    """The index of this data directory, built first when it does not exist and that is allowed."""
+    if build_if_missing and not (settings.index_dir / "index.db").exists():
+        import sys
+
+        from index_builder.build import build_index
+
+        print("正在建立知识库索引（首次运行，约需半分钟）…", file=sys.stderr)
+        report = build_index(settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
+                             cache_dir=settings.data_dir / "models")
+        print(report.as_text(), file=sys.stderr)
+    return Retriever(settings.index_dir, settings.model, settings.backend, cache_dir=settings.data_dir / "models")

@@ -99,7 +99,7 @@ def card_chunk(card: Card, ordinal: int) -> store.ChunkRow:
     return store.ChunkRow(
         id=_stable_id("faq", card.id), doc_id=f"faq/{card.file.rsplit('.', 1)[0]}", ordinal=ordinal,
         section=[question], heading=_heading("常见问题", [question]), text=to_display(card.answer),
-        search_text=search_text, kind="faq", faq_id=card.id, hash=digest, tokens=[],
+        search_text=search_text, kind="faq", faq_id=card.id, hash=digest, tokens=[], cite=card.cite or None,
     )
 
 

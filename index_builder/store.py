@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class IndexUnavailable(RuntimeError):
@@ -34,6 +34,7 @@ class ChunkRow:
     faq_id: str | None
     hash: str
     tokens: list[str]
+    cite: str | None = None  # a FAQ card's citation as written on the card
 
 
 def open_db(path: Path) -> sqlite_utils.Database:
@@ -60,7 +61,7 @@ def write_index(
                 "id": c.id, "position": i, "doc_id": c.doc_id, "ordinal": c.ordinal,
                 "section": json.dumps(c.section, ensure_ascii=False), "heading": c.heading,
                 "text": c.text, "search_text": c.search_text, "kind": c.kind, "faq_id": c.faq_id,
-                "hash": c.hash, "tokens": " ".join(c.tokens),
+                "hash": c.hash, "tokens": " ".join(c.tokens), "cite": c.cite,
             }
             for i, c in enumerate(chunks)
         ),
@@ -128,7 +129,7 @@ def read_chunks(folder: Path) -> tuple[list[ChunkRow], dict[str, dict]]:
             ChunkRow(
                 id=r["id"], doc_id=r["doc_id"], ordinal=r["ordinal"], section=json.loads(r["section"]),
                 heading=r["heading"], text=r["text"], search_text=r["search_text"], kind=r["kind"],
-                faq_id=r["faq_id"], hash=r["hash"], tokens=r["tokens"].split(),
+                faq_id=r["faq_id"], hash=r["hash"], tokens=r["tokens"].split(), cite=r.get("cite"),
             )
             for r in db["chunks"].rows_where(order_by="position")
         ]

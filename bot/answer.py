@@ -1,0 +1,150 @@
+"""Grounded answers: a close FAQ card, or the sentences of the best passages that answer the
+question, always with sources; below the calibrated confidence, an honest refusal.
+
+Nothing in an answer is text that is not in the knowledge base, apart from the fixed phrases here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from bot.retrieve import Filters, Passage, Retriever
+from index_builder.normalize import normalize
+from index_builder.tokenize import DICT_DIR, query_tokens, tokens
+
+# Calibrated on the dev set, tests/eval/materials-*.jsonl (in-domain) and tests/eval/ood.jsonl:
+# score = best dense cosine + 0.03 × min(best BM25, 10). A question with a work/health cue word
+# (knowledge/dict/domain_cues.txt) is answered from SCORE_WITH_CUE, one without only from
+# SCORE_WITHOUT_CUE (no small-talk question reached it). See README "Answering".
+SCORE_WITH_CUE = 0.84
+SCORE_WITHOUT_CUE = 1.00
+FAQ_MATCH = 0.85  # a card ranked first with at least this cosine answers on its own
+MAX_ANSWER_CHARS = 300
+REFUSAL = (
+    "抱歉，我的知识库里没有找到可靠的答案，不想给你猜一个。你可以：\n"
+    "· 拨打 12320 卫生健康热线咨询；\n"
+    "· 向当地卫生健康主管部门（卫生健康局/委）咨询或反映；\n"
+    "· 怀疑得了职业病，可到依法承担职业病诊断的医疗卫生机构咨询。"
+)
+DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
+SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    found: bool
+    confidence: float
+    passages: list[Passage] = field(default_factory=list)
+    faq_id: str | None = None
+    related: list[tuple[str, str]] = field(default_factory=list)  # (faq_id, question)
+
+    def as_json(self) -> dict:
+        return {
+            "question": self.question, "answer": self.text, "found": self.found,
+            "confidence": round(self.confidence, 4),
+            "passages": [{k: v for k, v in p.as_json().items() if k != "doc_id"} for p in self.passages],
+            "faq_id": self.faq_id,
+        }
+
+
+@lru_cache(maxsize=1)
+def domain_cues() -> tuple[str, ...]:
+    path = DICT_DIR / "domain_cues.txt"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return tuple(normalize(l) for l in lines if l.strip() and not l.startswith("#"))
+
+
+def has_domain_cue(question: str) -> bool:
+    text = normalize(question)
+    return any(cue in text for cue in domain_cues())
+
+
+def confidence_score(dense_best: float, bm25_best: float) -> float:
+    return dense_best + 0.03 * min(bm25_best, 10.0)
+
+
+def to_confidence(score: float) -> float:
+    """The raw score mapped to 0..1 for display and JSON (0.6 → 0, 1.2 → 1)."""
+    return max(0.0, min(1.0, (score - 0.6) / 0.6))
+
+
+def source_line(p: Passage) -> str:
+    date = p.doc.get("date")
+    where = p.chunk.heading if p.chunk.kind != "faq" else f"常见问题 › {p.chunk.section[0]}"
+    return f"{where}" + (f"（{date}）" if date else "")
+
+
+def best_sentences(question: str, text: str, limit: int = MAX_ANSWER_CHARS) -> str:
+    """The sentences of `text` that share the most words with the question, in their order."""
+    sentences = [s.strip() for s in SENTENCE.findall(text) if s.strip()]
+    if len(text) <= limit or len(sentences) <= 1:
+        return text[:limit] if len(text) > limit else text
+    wanted = set(query_tokens(question))
+    scored = sorted(range(len(sentences)), key=lambda i: (-len(wanted & set(tokens(sentences[i]))), i))
+    chosen: list[int] = []
+    total = 0
+    for i in scored:
+        if total + len(sentences[i]) > limit and chosen:
+            continue
+        chosen.append(i)
+        total += len(sentences[i])
+    return "".join(sentences[i] for i in sorted(chosen))
+
+
+def _rerank(passages: list[Passage], role: str | None, region: str | None) -> list[Passage]:
+    """Prefer, by about one rank, the user's own audience and district documents."""
+    def bonus(p: Passage) -> float:
+        b = 0.0
+        if role and p.doc.get("audience") == role:
+            b += 0.002
+        if region and region in (p.doc.get("region") or ""):
+            b += 0.004
+        return b
+    return sorted(passages, key=lambda p: -(p.score + bonus(p)))
+
+
+def answer(retriever: Retriever, question: str, role: str | None = None, region: str | None = None,
+           top_k: int = 3) -> Answer:
+    """Answer one question (already checked for length and emptiness by the dialogue)."""
+    passages = retriever.search(question, top_k=10, filters=None)
+    if not passages:
+        return Answer(question, REFUSAL, False, 0.0)
+    dense_best = max(p.dense for p in passages)
+    bm25_best = max(p.bm25 for p in passages)
+    score = confidence_score(dense_best, bm25_best)
+    confidence = to_confidence(score)
+    needed = SCORE_WITH_CUE if has_domain_cue(question) else SCORE_WITHOUT_CUE
+    if score < needed:
+        return Answer(question, REFUSAL, False, confidence)
+    ranked = _rerank(passages, role, region)
+    related = [(p.chunk.faq_id, p.chunk.section[0]) for p in ranked if p.chunk.kind == "faq"]
+    top = ranked[0]
+    card = top if top.chunk.kind == "faq" and top.dense >= FAQ_MATCH else None
+    if card is not None:
+        body = card.chunk.text
+        shown = [card] + [p for p in ranked if p is not card][: top_k - 1]
+        text = f"{body}\n\n来源：{card_citation(card)}"
+        related = [r for r in related if r[0] != card.chunk.faq_id][:3]
+        return Answer(question, text, True, confidence, shown, card.chunk.faq_id, related)
+    ranked = [p for p in ranked if p.chunk.kind != "faq"] or ranked  # extracts come from documents
+    top = ranked[0]
+    shown = ranked[:top_k]
+    parts = [best_sentences(question, top.chunk.text)]
+    sources = [source_line(top)]
+    second = ranked[1] if len(ranked) > 1 else None
+    if second and second.chunk.doc_id != top.chunk.doc_id and second.chunk.kind != "faq" \
+            and sum(map(len, parts)) < MAX_ANSWER_CHARS // 2:
+        parts.append(best_sentences(question, second.chunk.text, MAX_ANSWER_CHARS - len(parts[0])))
+        sources.append(source_line(second))
+    note = DRAFT_NOTE if any(p.doc.get("status") == "draft" for p in shown[: len(parts)]) else ""
+    text = "\n".join(parts) + (f"\n{note}" if note else "") + "\n\n来源：" + "；".join(sources)
+    return Answer(question, text, True, confidence, shown, None, related[:3])
+
+
+def card_citation(passage: Passage) -> str:
+    """A FAQ card's citation as written on the card, else where the card stands."""
+    return passage.chunk.cite or source_line(passage)

@@ -1,0 +1,267 @@
+"""The dialogue core shared by every channel (Telegram, console, JSON): a message and the user's
+stored state in, replies with buttons out. It knows nothing about Telegram.
+
+All state lives in the database (bot/state.py), so any worker process can take any message.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bot import obligations
+from bot.answer import answer
+from bot.config import Settings
+from bot.retrieve import open_retriever
+from bot.state import State, User, load_salt
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+COMMANDS: list[tuple[str, str]] = [
+    ("start", "开始，选择身份"),
+    ("help", "使用说明"),
+    ("ask", "提问，例如 /ask 体检费谁出"),
+    ("obligations", "用人单位义务自查"),
+    ("quiz", "职业健康知识测验"),
+    ("role", "更改身份"),
+    ("region", "设置所在地区"),
+    ("privacy", "隐私说明"),
+    ("forget", "删除我的全部数据"),
+    ("stats", "统计（仅管理员）"),
+]
+ROLE_LABELS = {"worker": "劳动者", "employer": "用人单位", "bureau": "卫生健康部门工作人员"}
+HELP = (
+    "我是职业健康知识助手，回答依据《职业病防治法》、防护知识材料和地方职业病防治规划，并注明出处。\n"
+    "直接输入问题即可，例如：\n· 体检费要我自己出吗？\n· 做电焊眼睛疼是不是职业病？\n· 单位要不要申报职业病危害项目？\n"
+    "命令：/obligations 用人单位义务自查 · /role 更改身份 · /region 设置地区 · /privacy 隐私说明 · /forget 删除我的数据"
+)
+PRIVACY = (
+    "隐私说明：\n· 我们只保存你选择的身份、地区、行业等资料，用于优先给出适合你的答案；不保存你的姓名或账号，"
+    "只保存一个无法反推账号的加密编号。\n· 没能回答的问题会匿名记录，用于补充知识库。\n"
+    "· 测验资料只用于统计知晓率，报告里不出现任何个人信息。\n· 发送 /forget 可随时删除你的全部数据。"
+)
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+@dataclass
+class Button:
+    label: str
+    data: str  # ≤ 64 bytes (Telegram's limit for callback data)
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+
+
+@dataclass
+class Message:
+    text: str | None = None  # None: a sticker, photo or anything else without text
+    callback: str | None = None  # data of a pressed button
+    is_admin: bool = False
+
+
+@lru_cache(maxsize=4)
+def _taxonomy(knowledge_dir: Path) -> dict:
+    return yaml.safe_load((knowledge_dir / "taxonomy.yaml").read_text(encoding="utf-8"))
+
+
+def role_buttons() -> list[list[Button]]:
+    return [[Button(label, f"role:{code}")] for code, label in ROLE_LABELS.items()]
+
+
+class Dialogue:
+    """Turns (user, message) into replies; thread-safe as long as State is."""
+
+    def __init__(self, retriever, state: State, settings: Settings) -> None:
+        self.retriever = retriever
+        self.state = state
+        self.settings = settings
+        self.taxonomy = _taxonomy(settings.knowledge_dir)
+        regions = {d.get("region") for d in retriever.docs.values()} - {None, "全国"}
+        self.regions = sorted(r for r in regions if r)
+
+    # ---- entry point -------------------------------------------------------------------------
+    def handle(self, user_key: str, message: Message) -> list[Reply]:
+        user = self.state.get_user(user_key)
+        if message.callback is not None:
+            return self.on_button(user, message.callback, message.is_admin)
+        text = (message.text or "").strip()
+        if not text:
+            return [Reply("我只能看懂文字消息。请直接输入你的问题，例如：体检费要我自己出吗？")]
+        if text.startswith("/"):
+            command, _, rest = text[1:].partition(" ")
+            return self.on_command(user, command.split("@")[0].lower(), rest.strip(), message.is_admin)
+        if user.pending.get("step") == "region_text":
+            return self.set_region(user, text[:40])
+        return self.ask(user, text)
+
+    # ---- commands -----------------------------------------------------------------------------
+    def on_command(self, user: User, command: str, rest: str, is_admin: bool) -> list[Reply]:
+        if command == "start":
+            user.pending = {}
+            self.state.save_user(user)
+            return [Reply("你好！我是职业健康知识助手，回答都注明出处。先告诉我你的身份：", role_buttons())]
+        if command == "help":
+            return [Reply(HELP)]
+        if command == "ask":
+            return self.ask(user, rest) if rest else [Reply("请在 /ask 后面写上问题，例如：/ask 体检费谁出？")]
+        if command == "role":
+            return [Reply("请选择你的身份：", role_buttons())]
+        if command == "region":
+            return self.region_picker(user)
+        if command == "privacy":
+            return [Reply(PRIVACY)]
+        if command == "forget":
+            return [Reply("确定要删除你的全部数据（身份、地区、测验记录）吗？此操作不能撤销。",
+                          [[Button("确定删除", "forget:yes"), Button("取消", "forget:no")]])]
+        if command == "obligations":
+            user.pending = {"step": "ob_hazards", "hazards": [], "situations": [], "done": []}
+            self.state.save_user(user)
+            return [self.ob_hazards_reply(user)]
+        if command == "quiz":
+            return [Reply("测验功能正在准备中，暂时还不能使用。你可以先直接提问，例如：噪声多大要戴耳塞？")]
+        if command == "stats":
+            if not is_admin:
+                return [Reply("统计功能只对卫生健康部门管理员开放。")]
+            return [Reply(self.stats_text())]
+        return [Reply("我不认识这个命令。发送 /help 查看可以用的命令，或直接输入你的问题。")]
+
+    def stats_text(self) -> str:
+        gaps = self.state.gaps(5)
+        lines = ["【统计】未能回答的高频问题："] + [f"· {g['example']}（{g['n']} 次）" for g in gaps]
+        return "\n".join(lines) if gaps else "【统计】暂无数据。"
+
+    # ---- questions ----------------------------------------------------------------------------
+    def ask(self, user: User, text: str) -> list[Reply]:
+        if len(text) > MAX_QUESTION_CHARS:
+            return [Reply(f"问题太长了（{len(text)} 字）。请用一两句话说出你想问的，不超过 {MAX_QUESTION_CHARS} 字。")]
+        if not _CJK.search(text):
+            if _LATIN.search(text):
+                return [Reply("目前只能回答中文问题，请用中文提问。Please ask in Chinese.")]
+            return [Reply("请用文字描述你的问题，例如：体检费要我自己出吗？")]
+        result = answer(self.retriever, text, role=user.role, region=user.profile.get("region"))
+        if not result.found:
+            self.state.log_unanswered(text, user.key)
+            return [Reply(result.text)]
+        buttons = [[Button(q[:30], f"ask:{faq_id}")] for faq_id, q in result.related]
+        return [Reply(result.text + ("\n\n你可能还想问：" if buttons else ""), buttons)]
+
+    # ---- buttons ------------------------------------------------------------------------------
+    def on_button(self, user: User, data: str, is_admin: bool) -> list[Reply]:
+        kind, _, value = data.partition(":")
+        if kind == "role" and value in ROLE_LABELS:
+            user.profile["role"] = value
+            self.state.save_user(user)
+            tip = "用人单位可以发送 /obligations 自查法定义务。" if value == "employer" else "可以直接输入你的问题。"
+            return [Reply(f"好的，已设为“{ROLE_LABELS[value]}”。{tip}\n要优先看你所在地区的文件，请发送 /region。")]
+        if kind == "region":
+            if value == "none":
+                return self.set_region(user, None)
+            if value == "text":
+                user.pending = {"step": "region_text"}
+                self.state.save_user(user)
+                return [Reply("请输入你所在的区县或城市名称：")]
+            if value.isdigit() and int(value) < len(self.regions):
+                return self.set_region(user, self.regions[int(value)])
+        if kind == "ask":
+            chunk = self.retriever.by_faq.get(value)
+            if chunk is not None:
+                return self.ask(user, chunk.section[0])
+        if kind == "forget":
+            if value == "yes":
+                self.state.forget(user.key)
+                return [Reply("已删除你的全部数据。需要时发送 /start 重新开始。")]
+            return [Reply("已取消，数据没有删除。")]
+        if kind == "ob" and user.pending.get("step", "").startswith("ob_"):
+            return self.on_obligations(user, value)
+        return [Reply("这个按钮已经过期了。请重新发送命令，或直接输入你的问题。")]
+
+    def region_picker(self, user: User) -> list[Reply]:
+        rows = [[Button(r, f"region:{i}")] for i, r in enumerate(self.regions)]
+        rows.append([Button("手动输入", "region:text"), Button("不设置", "region:none")])
+        current = user.profile.get("region") or "未设置"
+        return [Reply(f"当前地区：{current}。请选择（有本地规划的地区会优先显示本地文件）：", rows)]
+
+    def set_region(self, user: User, region: str | None) -> list[Reply]:
+        user.profile["region"] = region
+        user.pending = {}
+        self.state.save_user(user)
+        return [Reply(f"已设置地区：{region}。" if region else "已清除地区设置。")]
+
+    # ---- employer self-check ------------------------------------------------------------------
+    def ob_hazards_reply(self, user: User) -> Reply:
+        chosen = set(user.pending.get("hazards", []))
+        rows = [[Button(("☑ " if k in chosen else "☐ ") + v, f"ob:h:{k}")] for k, v in obligations.HAZARDS.items()]
+        rows.append([Button("下一步", "ob:next")])
+        return Reply("第1步：单位存在哪些职业病危害因素？（可多选，都没有就直接点“下一步”）", rows)
+
+    def on_obligations(self, user: User, value: str) -> list[Reply]:
+        p = user.pending
+        kind, _, code = value.partition(":")
+        reply: Reply
+        if p["step"] == "ob_hazards":
+            if kind == "h" and code in obligations.HAZARDS:
+                p["hazards"] = sorted(set(p["hazards"]) ^ {code})
+                reply = self.ob_hazards_reply(user)
+            else:
+                p["step"] = "ob_headcount"
+                reply = Reply("第2步：单位有多少名劳动者？",
+                              [[Button(v, f"ob:n:{k}")] for k, v in obligations.HEADCOUNTS.items()])
+        elif p["step"] == "ob_headcount" and kind == "n":
+            p["headcount"], p["step"] = code, "ob_industry"
+            industries = self.taxonomy["industries"]
+            reply = Reply("第3步：单位属于哪个行业？", [[Button(v, f"ob:i:{k}")] for k, v in industries.items()])
+        elif p["step"] == "ob_industry" and kind == "i":
+            p["industry"], p["step"] = code, "ob_situations"
+            reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, "第4步：以下情况有吗？（可多选）", "s")
+        elif p["step"] == "ob_situations":
+            if kind == "s" and code in obligations.SITUATIONS:
+                p["situations"] = sorted(set(p["situations"]) ^ {code})
+                reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, "第4步：以下情况有吗？（可多选）", "s")
+            else:
+                p["step"] = "ob_done"
+                reply = self.ob_done_reply(p)
+        elif p["step"] == "ob_done":
+            duties = self._duties(p)
+            if kind == "d" and code in {d.id for d in duties}:
+                p["done"] = sorted(set(p["done"]) ^ {code})
+                reply = self.ob_done_reply(p)
+            else:
+                label = self.taxonomy["industries"].get(p.get("industry"))
+                user.pending = {}
+                self.state.save_user(user)
+                return [Reply(obligations.summary(duties, set(p["done"]), p.get("headcount"), label))]
+        else:
+            return [Reply("这个按钮已经过期了。发送 /obligations 重新开始自查。")]
+        user.pending = p
+        self.state.save_user(user)
+        return [reply]
+
+    def _duties(self, p: dict) -> list[obligations.Duty]:
+        return obligations.applicable(obligations.load_duties(self.settings.knowledge_dir),
+                                      set(p["hazards"]), set(p["situations"]))
+
+    @staticmethod
+    def ob_toggle_reply(p: dict, key: str, options: dict, prompt: str, tag: str) -> Reply:
+        chosen = set(p.get(key, []))
+        rows = [[Button(("☑ " if k in chosen else "☐ ") + v, f"ob:{tag}:{k}")] for k, v in options.items()]
+        return Reply(prompt, rows + [[Button("下一步", "ob:next")]])
+
+    def ob_done_reply(self, p: dict) -> Reply:
+        duties = {d.id: d.duty[:24] for d in self._duties(p)}
+        return self.ob_toggle_reply(p, "done", duties, "第5步：下面这些义务，单位已经落实了哪些？（勾选已落实的，然后点“下一步”看结果）", "d")
+
+
+def open_dialogue(settings: Settings, build_if_missing: bool = True) -> Dialogue:
+    """Load the index (building it on first run if allowed) and the state database."""
+    retriever = open_retriever(settings, build_if_missing=build_if_missing)
+    state = State(settings.state_db, load_salt(settings.data_dir, settings.salt))
+    return Dialogue(retriever, state, settings)

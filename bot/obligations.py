@@ -1,0 +1,58 @@
+"""The employer self-check: a few questions, then the duties that apply (each with its article)
+and which of them the employer has not yet confirmed. The duty list is data (knowledge/obligations.yaml).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+HAZARDS = {"dust": "粉尘", "chemical": "化学毒物", "noise": "噪声", "heat": "高温", "radiation": "放射/电离辐射",
+           "other": "其他危害因素"}
+SITUATIONS = {"construction": "有新建、改建、扩建或技术改造项目", "dispatched": "使用劳务派遣工",
+              "women_minors": "有孕期/哺乳期女职工或未成年工"}
+HEADCOUNTS = {"lt20": "20人以下", "20_99": "20–99人", "100_299": "100–299人", "300plus": "300人及以上"}
+
+
+@dataclass(frozen=True)
+class Duty:
+    id: str
+    duty: str
+    cite: str
+    applies: str
+
+
+@lru_cache(maxsize=4)
+def load_duties(knowledge_dir: Path) -> tuple[Duty, ...]:
+    items = yaml.safe_load((knowledge_dir / "obligations.yaml").read_text(encoding="utf-8")) or []
+    return tuple(Duty(str(i["id"]), str(i["duty"]), str(i["cite"]), str(i["applies"])) for i in items)
+
+
+def applicable(duties: tuple[Duty, ...], hazards: set[str], situations: set[str]) -> list[Duty]:
+    """The duties that apply to an employer with these hazards and situations."""
+    def applies(d: Duty) -> bool:
+        if d.applies == "always":
+            return True
+        if d.applies == "hazard":
+            return bool(hazards)
+        if d.applies == "radiation":
+            return "radiation" in hazards
+        return d.applies in situations
+    return [d for d in duties if applies(d)]
+
+
+def summary(duties: list[Duty], done: set[str], headcount: str | None, industry_label: str | None) -> str:
+    missing = [d for d in duties if d.id not in done]
+    lines = ["【用人单位职业病防治义务自查结果】"]
+    context = "、".join(x for x in (industry_label, HEADCOUNTS.get(headcount or "")) if x)
+    if context:
+        lines.append(f"单位情况：{context}")
+    lines.append(f"适用的义务共 {len(duties)} 项，已落实 {len(duties) - len(missing)} 项，待落实 {len(missing)} 项。")
+    for d in duties:
+        mark = "✅" if d.id in done else "❌ 待落实："
+        lines.append(f"{mark} {d.duty}（{d.cite}）")
+    if missing:
+        lines.append("未落实的义务可能面临处罚（《职业病防治法》第七十一条、第七十二条）。可向当地卫生健康主管部门咨询。")
+    return "\n".join(lines)

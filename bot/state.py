@@ -1,0 +1,126 @@
+"""The bot's own database (DATA_DIR/ohbot.db): user profiles and pending dialogue steps, and the
+questions it could not answer. Never rebuilt, never holds a raw chat id: users are stored under a
+salted hash, so a restart or a second worker process loses nothing and reports identify no one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from index_builder.normalize import normalize
+
+PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class User:
+    key: str  # salted hash of "channel:id"
+    profile: dict[str, str | None] = field(default_factory=dict)
+    pending: dict = field(default_factory=dict)  # the step a multi-step dialogue waits on
+    consent: bool = False
+
+    @property
+    def role(self) -> str | None:
+        return self.profile.get("role")
+
+
+def load_salt(data_dir: Path, configured: str | None) -> str:
+    """The configured salt, else one generated once and kept in the data directory."""
+    if configured:
+        return configured
+    path = data_dir / "salt"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    salt = secrets.token_hex(16)
+    path.write_text(salt, encoding="utf-8")
+    return salt
+
+
+class State:
+    """Thread-safe access to ohbot.db (one connection, one lock; WAL so readers do not wait)."""
+
+    def __init__(self, path: Path, salt: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.salt = salt
+        self.lock = threading.RLock()
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        self.db = sqlite_utils.Database(conn)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.lock:
+            self.db["users"].create(
+                {"key": str, **{f: str for f in PROFILE_FIELDS}, "consent": int, "pending": str,
+                 "created": str, "updated": str},
+                pk="key", if_not_exists=True,
+            )
+            self.db["unanswered"].create(
+                {"id": int, "question": str, "norm": str, "user": str, "asked_at": str},
+                pk="id", if_not_exists=True,
+            )
+            self.db["unanswered"].create_index(["norm"], if_not_exists=True)
+
+    def user_key(self, channel: str, user_id: int | str) -> str:
+        return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode("utf-8")).hexdigest()[:32]
+
+    def get_user(self, key: str) -> User:
+        with self.lock:
+            try:
+                row = self.db["users"].get(key)
+            except sqlite_utils.db.NotFoundError:
+                return User(key=key)
+        return User(
+            key=key, profile={f: row.get(f) for f in PROFILE_FIELDS},
+            pending=json.loads(row.get("pending") or "{}"), consent=bool(row.get("consent")),
+        )
+
+    def save_user(self, user: User) -> None:
+        record = {"key": user.key, **{f: user.profile.get(f) for f in PROFILE_FIELDS},
+                  "consent": int(user.consent), "pending": json.dumps(user.pending, ensure_ascii=False),
+                  "updated": now()}
+        with self.lock:
+            exists = self.db["users"].count_where("key = ?", [user.key])
+            if exists:
+                self.db["users"].update(user.key, record)
+            else:
+                self.db["users"].insert({**record, "created": now()})
+
+    def forget(self, key: str) -> None:
+        """Delete everything stored about one user (profile, logged questions, quiz data)."""
+        with self.lock:
+            for table in self.db.table_names():
+                columns = {c.name for c in self.db[table].columns}
+                if "user" in columns:
+                    self.db[table].delete_where("user = ?", [key])
+            if "users" in self.db.table_names():
+                self.db["users"].delete_where("key = ?", [key])
+
+    def log_unanswered(self, question: str, user: str | None) -> None:
+        with self.lock:
+            self.db["unanswered"].insert(
+                {"question": question[:500], "norm": normalize(question)[:500], "user": user, "asked_at": now()}
+            )
+
+    def gaps(self, limit: int = 20) -> list[dict]:
+        """The most frequent unanswered questions, normalised and de-duplicated."""
+        with self.lock:
+            rows = self.db.query(
+                "select norm, count(*) as n, min(question) as example, max(asked_at) as last "
+                "from unanswered group by norm order by n desc, last desc limit ?", [limit]
+            )
+            return list(rows)

@@ -1,0 +1,82 @@
+"""Shared pytest fixtures: the embedding model and the index of the real knowledge/ folder.
+
+Loading the model and embedding the whole knowledge base are the slow parts of the suite
+(about 10–15 s and 30–60 s on a laptop CPU), so both happen at most once per test session and
+only when a test asks for them. Every fixture here is session-scoped and must be treated as
+READ-ONLY: a test that needs to change an index copies it first (``shutil.copytree``) or builds
+its own small one into ``tmp_path`` with the shared ``encoder``.
+
+Fixtures
+--------
+``knowledge_dir``   Path of the repository's real ``knowledge/`` folder.
+``data_dir``        A session data directory laid out like production: ``DATA_DIR/models`` (the
+                    exported ONNX model) and ``DATA_DIR/index`` (the index, once ``built_index``
+                    has run). Point ``--data-dir`` / ``OHBOT_DATA_DIR`` here to drive ``ohbot`` commands
+                    against the test index; the CLI then reuses the already exported model.
+``encoder``         ``index_builder.embed.Encoder`` for m3e-small (ONNX int8), loaded once. Pass it
+                    as ``encoder=`` to ``build_index`` / ``Retriever`` so nothing loads it again.
+``built_index``     ``(index_dir, report)``: ``build_index`` of the real ``knowledge/`` into
+                    ``data_dir / "index"`` with ``encoder``; ``report`` is the ``BuildReport``.
+``retriever``       ``bot.retrieve.Retriever`` on ``built_index`` (reuses ``encoder``).
+
+Example::
+
+    def test_answers_noise(retriever):
+        passages = retriever.search("噪声多大算超标", top_k=5)
+        assert any("85" in p.chunk.text for p in passages)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+MODEL = "m3e-small"
+BACKEND = "onnx"
+
+
+@pytest.fixture(scope="session")
+def knowledge_dir() -> Path:
+    """The repository's real knowledge/ folder (never write into it)."""
+    return REPO_ROOT / "knowledge"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session data directory: DATA_DIR/models (model export) and DATA_DIR/index (the index)."""
+    return tmp_path_factory.mktemp("ohbot-data")
+
+
+@pytest.fixture(scope="session")
+def encoder(data_dir: Path):
+    """The embedding model (m3e-small, int8 ONNX), exported into DATA_DIR/models once per session."""
+    from index_builder.embed import load_encoder
+
+    try:
+        return load_encoder(MODEL, BACKEND, cache_dir=data_dir / "models")
+    except RuntimeError as exc:  # the model package is not installed: say why instead of erroring
+        pytest.skip(f"embedding model {MODEL!r} unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def built_index(knowledge_dir: Path, data_dir: Path, encoder):
+    """(index_dir, BuildReport) of the real knowledge/ folder, built once per session."""
+    from index_builder.build import build_index
+
+    index_dir = data_dir / "index"
+    report = build_index(knowledge_dir, index_dir, MODEL, BACKEND, encoder=encoder, cache_dir=data_dir / "models")
+    return index_dir, report
+
+
+@pytest.fixture(scope="session")
+def retriever(built_index, encoder):
+    """A Retriever over the session index, sharing the session encoder."""
+    from bot.retrieve import Retriever
+
+    index_dir, _ = built_index
+    return Retriever(index_dir, MODEL, BACKEND, encoder=encoder)
