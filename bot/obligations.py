@@ -51,8 +51,8 @@ def summary(duties: list[Duty], done: set[str], headcount: str | None, industry_
         lines.append(f"单位情况：{context}")
     lines.append(f"适用的义务共 {len(duties)} 项，已落实 {len(duties) - len(missing)} 项，待落实 {len(missing)} 项。")
     for d in duties:
-        mark = "✅" if d.id in done else "❌ 待落实："
-        lines.append(f"{mark} {d.duty}（{d.cite}）")
+        mark = "✅ " if d.id in done else "❌ 待落实："
+        lines.append(f"{mark}{d.duty}（{d.cite}）")
     if missing:
         lines.append("未落实的义务可能面临处罚（《职业病防治法》第七十一条、第七十二条）。可向当地卫生健康主管部门咨询。")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -47,6 +48,11 @@ def load_salt(data_dir: Path, configured: str | None) -> str:
     salt = secrets.token_hex(16)
     path.write_text(salt, encoding="utf-8")
     return salt
+
+
+def gap_key(question: str) -> str:
+    """Questions that differ only in script, width, case, spaces or punctuation count as one."""
+    return re.sub(r"[\W_]+", "", normalize(question))[:500]
 
 
 class State:
@@ -113,7 +119,7 @@ class State:
     def log_unanswered(self, question: str, user: str | None) -> None:
         with self.lock:
             self.db["unanswered"].insert(
-                {"question": question[:500], "norm": normalize(question)[:500], "user": user, "asked_at": now()}
+                {"question": question[:500], "norm": gap_key(question), "user": user, "asked_at": now()}
             )
 
     def gaps(self, limit: int = 20) -> list[dict]:

@@ -1,0 +1,417 @@
+"""Telegram channel: a thin adapter between python-telegram-bot (v22) and bot.dialogue.
+
+Everything the bot *says* comes from ``Dialogue.handle``; this module only
+
+* maps Telegram updates to ``dialogue.Message`` (text, commands, stickers, photos, button presses),
+* runs ``Dialogue.handle`` in a worker thread (it is synchronous: CPU + SQLite),
+* sends each ``Reply`` as plain text (no parse_mode, so nothing needs escaping), split at Telegram's
+  4096-character limit, with its inline keyboard on the last part,
+* keeps each user's updates in order (one asyncio.Lock per user) while different users run
+  concurrently (``concurrent_updates(True)``),
+* limits each user to ``RATE_LIMIT`` messages per ``RATE_WINDOW`` seconds (one polite notice, then
+  silence until the window has passed),
+* retries sends on network errors with exponential back-off and honours RetryAfter (flood control),
+* logs one line per Bot API error (no tracebacks for expected network trouble) and never lets the
+  bot token reach the logs.
+
+Only private chats are served: answers depend on the sender's stored profile, so answering in a
+group would show one member's profile-dependent answers to everyone.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+import warnings
+from collections import deque
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.config import Settings
+from bot.dialogue import COMMANDS, Message, Reply
+
+log = logging.getLogger("ohbot.telegram")
+T = TypeVar("T")
+
+MAX_TEXT = 4096  # Telegram's limit, counted in UTF-16 code units
+MAX_CALLBACK_BYTES = 64
+RATE_LIMIT = 20  # messages (and button presses) per user ...
+RATE_WINDOW = 60.0  # ... per this many seconds
+SEND_ATTEMPTS = 6  # first try + 5 retries: 0.5 + 1 + 2 + 4 + 8 s of back-off
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+APOLOGY = "抱歉，处理你的消息时出错了，请稍后再试。"
+RATE_NOTICE = "你发消息太快了，请稍等一分钟再发。"
+BUTTONS_ONLY = "请选择："  # Telegram rejects empty text; used if a reply has buttons but no text
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, limit: int) -> int:
+    """The largest n such that text[:n] is at most `limit` UTF-16 code units."""
+    n = min(len(text), limit)
+    while (excess := utf16_len(text[:n]) - limit) > 0:
+        n -= excess  # each removed character removes at least one code unit
+    return n
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split into parts of at most `limit` UTF-16 units: at a newline if one is in the second half
+    of the part, else after a sentence end, else at a space, else hard. Blank parts are dropped."""
+    parts: list[str] = []
+    while utf16_len(text) > limit:
+        n = _fit(text, limit)
+        head = text[:n]
+        cut = head.rfind("\n")
+        if cut >= n // 2:
+            parts.append(head[:cut])
+            text = text[cut + 1:]
+            continue
+        ends = [head.rfind(c) for c in "。！？；.!?;"]
+        cut = max(ends)
+        if cut < n // 2:
+            cut = head.rfind(" ")
+        if cut >= n // 2:
+            parts.append(head[:cut + 1])
+            text = text[cut + 1:]
+        else:
+            parts.append(head)
+            text = text[n:]
+    parts.append(text)
+    return [p for p in parts if p.strip()]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    rows = []
+    for row in reply.buttons:
+        buttons = []
+        for b in row:
+            if not b.label or not 1 <= len(b.data.encode("utf-8")) <= MAX_CALLBACK_BYTES:
+                log.warning("dropping invalid button %r (callback data must be 1-64 bytes)", b.label)
+                continue
+            buttons.append(InlineKeyboardButton(b.label, callback_data=b.data))
+        if buttons:
+            rows.append(buttons)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # v22 warns about int vs timedelta; either is fine here
+        warnings.simplefilter("ignore")
+        return _seconds(exc.retry_after)
+
+
+class RateLimiter:
+    """Sliding window per user: `limit` events per `window` seconds. `check` answers
+    "ok" (handle it), "notice" (first refusal: say so once) or "drop" (stay silent)."""
+
+    def __init__(self, limit: int = RATE_LIMIT, window: float = RATE_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._events: dict[Any, deque[float]] = {}
+        self._noticed: set[Any] = set()
+        self._checks = 0
+
+    def check(self, key: Any) -> str:
+        now = self.clock()
+        self._checks += 1
+        if self._checks % 1000 == 0:
+            self._prune(now)
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        if len(events) < self.limit:
+            events.append(now)
+            self._noticed.discard(key)
+            return "ok"
+        if key in self._noticed:
+            return "drop"
+        self._noticed.add(key)
+        return "notice"
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.window]:
+            del self._events[key]
+            self._noticed.discard(key)
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, removed when nobody holds or waits for it. Waiters are served
+    first come, first served, so one user's updates are handled in the order they arrived."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+# --------------------------------------------------------------------------- logging
+
+
+class TokenFilter(logging.Filter):
+    """Replaces the bot token with "<token>" in a record's message and traceback."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.token:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the handler
+            message = str(record.msg)
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        if record.stack_info and self.token in record.stack_info:
+            record.stack_info = record.stack_info.replace(self.token, "<token>")
+        return True
+
+
+def setup_logging(token: str | None) -> None:
+    """Plain console logging if nothing is configured; quiet HTTP loggers (their INFO lines carry
+    request URLs, which contain the token); the token filter on every root handler."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("httpx", "httpcore", "hpack"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(max(logging.getLogger("telegram").getEffectiveLevel(), logging.INFO))
+    logging.captureWarnings(True)  # warnings go through the handlers (and the filter) too
+    if token:
+        for handler in root.handlers:
+            if not any(isinstance(f, TokenFilter) and f.token == token for f in handler.filters):
+                handler.addFilter(TokenFilter(token))
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+class TelegramChannel:
+    """The update handlers; one instance per Application."""
+
+    def __init__(self, dialogue: Any, settings: Settings, rate_limit: int = RATE_LIMIT,
+                 rate_window: float = RATE_WINDOW) -> None:
+        self.dialogue = dialogue
+        self.settings = settings
+        self.limiter = RateLimiter(rate_limit, rate_window)
+        self.locks = KeyedLocks()
+
+    def user_key(self, user_id: int) -> str:
+        return self.dialogue.state.user_key("telegram", user_id)
+
+    # ---- handlers --------------------------------------------------------------------------
+    async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.message, update.effective_user
+        if message is None or user is None:
+            return
+        verdict = self.limiter.check(user.id)  # decided on arrival, before any await
+        async with self.locks.hold(user.id):
+            if verdict == "drop":
+                return
+            if verdict == "notice":
+                await self.send(context, message.chat_id, [Reply(RATE_NOTICE)])
+                return
+            incoming = Message(text=message.text, is_admin=user.id in self.settings.admin_ids)
+            await self.send(context, message.chat_id, await self.run_dialogue(user.id, incoming))
+
+    async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None:
+            return
+        verdict = self.limiter.check(user.id)
+        async with self.locks.hold(user.id):
+            # stop the button's spinner first; a stale query (BadRequest) does not matter
+            await self.call(lambda: query.answer(), "answerCallbackQuery", attempts=2)
+            if verdict == "drop":
+                return
+            chat_id = update.effective_chat.id if update.effective_chat else user.id
+            if verdict == "notice":
+                await self.send(context, chat_id, [Reply(RATE_NOTICE)])
+                return
+            if not query.data:
+                return
+            incoming = Message(callback=query.data, is_admin=user.id in self.settings.admin_ids)
+            await self.send(context, chat_id, await self.run_dialogue(user.id, incoming))
+
+    async def run_dialogue(self, user_id: int, incoming: Message) -> list[Reply]:
+        key = self.user_key(user_id)
+        try:
+            return await asyncio.to_thread(self.dialogue.handle, key, incoming)
+        except Exception:
+            log.exception("dialogue failed for user %s", key[:8])
+            return [Reply(APOLOGY)]
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Errors from polling or from a handler: one line for Bot API errors, a traceback only
+        for what must be a bug. Never raises."""
+        error = context.error
+        where = "polling" if update is None else "update"
+        if isinstance(error, TelegramError):
+            log.warning("Bot API error (%s): %s: %s", where, type(error).__name__, error)
+        else:
+            log.error("unexpected error (%s): %r", where, error, exc_info=error)
+
+    async def post_init(self, application: Application) -> None:
+        commands = [BotCommand(name, description) for name, description in COMMANDS]
+        ok = await self.call(lambda: application.bot.set_my_commands(commands), "setMyCommands")
+        if ok is None:
+            log.warning("could not set the command menu; continuing without it")
+        log.info("Telegram bot @%s ready", application.bot.username)
+
+    # ---- sending ---------------------------------------------------------------------------
+    async def send(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: list[Reply]) -> None:
+        for reply in replies:
+            markup = keyboard(reply)
+            text = reply.text if reply.text.strip() else (BUTTONS_ONLY if markup else "")
+            parts = split_text(text)
+            for n, part in enumerate(parts):
+                last = n == len(parts) - 1
+
+                def send_part(part: str = part, last: bool = last) -> Awaitable[Any]:
+                    return context.bot.send_message(chat_id, part, reply_markup=markup if last else None)
+
+                if await self.call(send_part, "sendMessage") is None:
+                    return  # undeliverable (blocked, gone, or the network stayed down): stop here
+
+    async def call(self, request: Callable[[], Awaitable[T]], what: str,
+                   attempts: int = SEND_ATTEMPTS) -> T | None:
+        """Run a Bot API request; retry network errors with exponential back-off and flood
+        control after the time Telegram asks for. None (logged in one line) if it failed."""
+        delay = BACKOFF_FIRST
+        for attempt in range(1, attempts + 1):
+            try:
+                return await request()
+            except RetryAfter as exc:
+                wait = retry_after_seconds(exc) + 0.5
+                log.warning("%s: flood control, retrying in %.1f s (attempt %d/%d)", what, wait, attempt, attempts)
+            except InvalidToken as exc:
+                log.error("%s: invalid token: %s", what, exc)
+                return None
+            except BadRequest as exc:  # checked before NetworkError, its base class in PTB
+                log.warning("%s rejected: %s", what, exc)
+                return None
+            except NetworkError as exc:  # includes TimedOut and HTTP 5xx from the Bot API
+                wait = delay
+                delay = min(delay * 2, BACKOFF_MAX)
+                log.warning("%s: %s: %s; retrying in %.1f s (attempt %d/%d)",
+                            what, type(exc).__name__, exc, wait, attempt, attempts)
+            except Forbidden as exc:
+                log.info("%s refused: %s", what, exc)  # e.g. the user blocked the bot
+                return None
+            except TelegramError as exc:
+                log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
+                return None
+            if attempt < attempts:
+                await asyncio.sleep(wait)
+        log.warning("%s: giving up after %d attempts", what, attempts)
+        return None
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def file_url(base_url: str) -> str:
+    """The file download base for an API base such as "http://host:port/bot" → ".../file/bot"."""
+    base = base_url.rstrip("/")
+    if base.endswith("/bot"):
+        return base[: -len("bot")] + "file/bot"
+    return base + "/file/bot"
+
+
+def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RATE_LIMIT,
+                      rate_window: float = RATE_WINDOW) -> Application:
+    if not settings.telegram_token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    channel = TelegramChannel(dialogue, settings, rate_limit, rate_window)
+    builder = (
+        Application.builder()
+        .token(settings.telegram_token)
+        .concurrent_updates(True)
+        .connect_timeout(10.0)
+        .read_timeout(20.0)
+        .write_timeout(20.0)
+        .pool_timeout(10.0)
+        .get_updates_connect_timeout(10.0)
+        .get_updates_read_timeout(10.0)  # added to the long-poll timeout by PTB
+        .get_updates_pool_timeout(10.0)
+        .post_init(channel.post_init)
+    )
+    if settings.telegram_api_base_url:
+        builder = builder.base_url(settings.telegram_api_base_url).base_file_url(
+            file_url(settings.telegram_api_base_url)
+        )
+    application = builder.build()
+    application.bot_data["channel"] = channel
+    application.add_handler(
+        MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE, channel.on_message)
+    )
+    application.add_handler(CallbackQueryHandler(channel.on_callback))
+    application.add_error_handler(channel.on_error)
+    return application
+
+
+def run(settings: Settings, dialogue: Any, webhook_url: str | None = None, listen: str = "0.0.0.0",
+        port: int = 8443, *, rate_limit: int = RATE_LIMIT, rate_window: float = RATE_WINDOW) -> None:
+    """Run the Telegram bot until SIGINT/SIGTERM: long polling, or a webhook when `webhook_url`
+    (the public HTTPS URL Telegram should call) is given; the local server listens on
+    `listen`:`port` at the URL's path and checks a secret token generated for this run."""
+    setup_logging(settings.telegram_token)
+    application = build_application(settings, dialogue, rate_limit=rate_limit, rate_window=rate_window)
+    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    if webhook_url:
+        application.run_webhook(
+            listen=listen,
+            port=port,
+            url_path=urlsplit(webhook_url).path.lstrip("/"),
+            webhook_url=webhook_url,
+            secret_token=secrets.token_urlsafe(32),
+            allowed_updates=allowed,
+            drop_pending_updates=False,
+            bootstrap_retries=-1,  # wait out a network outage at start instead of exiting
+        )
+    else:
+        application.run_polling(
+            allowed_updates=allowed,
+            drop_pending_updates=False,
+            bootstrap_retries=-1,
+        )
+    log.info("Telegram bot stopped")
