@@ -110,11 +110,9 @@ def _rerank(passages: list[Passage], role: str | None, region: str | None) -> li
 def answer(retriever: Retriever, question: str, role: str | None = None, region: str | None = None,
            top_k: int = 3) -> Answer:
     """Answer one question (already checked for length and emptiness by the dialogue)."""
-    passages = retriever.search(question, top_k=10, filters=None)
+    passages, dense_best, bm25_best = retriever.search_scored(question, top_k=10)
     if not passages:
         return Answer(question, REFUSAL, False, 0.0)
-    dense_best = max(p.dense for p in passages)
-    bm25_best = max(p.bm25 for p in passages)
     score = confidence_score(dense_best, bm25_best)
     confidence = to_confidence(score)
     needed = SCORE_WITH_CUE if has_domain_cue(question) else SCORE_WITHOUT_CUE

@@ -105,8 +105,14 @@ class Retriever:
     def search(self, query: str, top_k: int = 5, filters: Filters | None = None,
                method: str = "hybrid") -> list[Passage]:
         """The top passages for `query` by "hybrid" (RRF of both), "bm25" or "dense"."""
+        return self.search_scored(query, top_k, filters, method)[0]
+
+    def search_scored(self, query: str, top_k: int = 5, filters: Filters | None = None,
+                      method: str = "hybrid") -> tuple[list[Passage], float, float]:
+        """The top passages, plus the best dense cosine and best BM25 score over the whole index
+        (what the answerer's confidence is computed from)."""
         if not normalize(query) or not self.chunks:
-            return []
+            return [], 0.0, 0.0
         mask = self._mask(filters)
         bm25 = self.bm25_scores(query) if method in ("hybrid", "bm25") else None
         dense = self.dense_scores(query) if method in ("hybrid", "dense") else None
@@ -127,6 +133,8 @@ class Retriever:
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
                 ranks.setdefault(i, {})[name] = rank
         best = sorted(fused, key=lambda i: -fused[i])[:top_k]
+        dense_best = float(dense.max()) if dense is not None else 0.0
+        bm25_best = float(bm25.max()) if bm25 is not None else 0.0
         return [
             Passage(
                 chunk=self.chunks[i], doc=self.docs.get(self.chunks[i].doc_id, {}), score=fused[i],
@@ -134,7 +142,7 @@ class Retriever:
                 dense=float(dense[i]) if dense is not None else 0.0, ranks=ranks[i],
             )
             for i in best
-        ]
+        ], dense_best, bm25_best
 
 
 def open_retriever(settings, build_if_missing: bool = False) -> Retriever:
