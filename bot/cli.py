@@ -115,6 +115,18 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bank_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bank import load_bank
+
+    items = load_bank(settings.knowledge_dir)
+    if args.json:
+        print(json.dumps([i.as_json() for i in items], ensure_ascii=False))
+    else:
+        for i in items:
+            print(f"{i.id}  [{i.type}/{i.dimension}/{i.audience}]  {i.stem}  答案：{i.answer}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohbot", description="职业健康 education bot and knowledge base")
     parser.add_argument("--data-dir", help="where the index and database live (env OHBOT_DATA_DIR, default ./data)")
@@ -156,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8443, help="local port for webhook mode")
     p.set_defaults(func=cmd_telegram)
     sub.add_parser("start", help="the main job: Telegram with a token, else the console").set_defaults(func=cmd_start)
+    bank = sub.add_parser("bank", help="the quiz bank").add_subparsers(dest="bank_command", metavar="COMMAND")
+    p = bank.add_parser("list", help="every item of the quiz bank")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bank_list)
     p = sub.add_parser("gaps", help="most frequent questions the bot could not answer")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true")

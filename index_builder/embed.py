@@ -52,7 +52,8 @@ class Encoder:
 
     @property
     def dimension(self) -> int:
-        get_dim = getattr(self.model, "get_sentence_embedding_dimension")
+        # renamed in sentence-transformers 5.x; the old name still works but warns
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(get_dim())
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
