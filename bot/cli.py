@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 
 from bot.config import Settings, load_settings
+from bot.report import GROUP_KEYS
 from bot.retrieve import open_retriever
 
 
@@ -126,6 +129,106 @@ def cmd_bank_list(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{i.id}  [{i.type}/{i.dimension}/{i.audience}]  {i.stem}  答案：{i.answer}")
     return 0
 
+# ---- campaigns, reports and responses (no index, no model) ---------------------------------------
+MAX_ERRORS_SHOWN = 50
+
+
+def _quiz_state(settings: Settings):
+    from bot import quiz
+    from bot.state import State, load_salt
+
+    state = State(settings.state_db, load_salt(settings.data_dir, settings.salt))
+    quiz.migrate(state)
+    return state
+
+
+def _date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import quiz
+
+    c = quiz.create_campaign(_quiz_state(settings), args.name, args.start, args.end, region=args.region,
+                             threshold=args.threshold, form_size=args.form_size)
+    print(f"已创建测评活动“{c.name}”：{c.start} 至 {c.end}，地区 {c.region or '不限'}，"
+          f"知晓阈值 {c.threshold:.0%}，每卷 {c.form_size} 题")
+    return 0
+
+
+def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import quiz
+    from bot.campaigns import campaign_counts
+
+    state = _quiz_state(settings)
+    counts = campaign_counts(state)
+    rows = [{**asdict(c), **counts.get(c.name, {"counted": 0, "practice": 0})} for c in quiz.list_campaigns(state)]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("还没有测评活动（ohbot campaign create NAME --start DATE --end DATE）。")
+    for r in rows:
+        status = "进行中" if r["status"] == "open" else "已结束"
+        print(f"{r['name']}  {r['start']}–{r['end']}  {r['region'] or '不限地区'}  阈值 {r['threshold']:.0%}  "
+              f"{r['form_size']} 题  {status}  计分答卷 {r['counted']} 份，练习 {r['practice']} 份")
+    return 0
+
+
+def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import quiz
+
+    quiz.close_campaign(_quiz_state(settings), args.name)
+    print(f"测评活动“{args.name}”已结束。")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bank import load_bank
+    from bot.campaigns import campaign_report, label_report, load_taxonomy
+    from bot.report import format_text, write_outputs
+
+    report = campaign_report(_quiz_state(settings), args.campaign, load_bank(settings.knowledge_dir),
+                             by=args.by or [], min_n=args.min_n, target=args.target)
+    labelled = label_report(report, load_taxonomy(settings.knowledge_dir))
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_text(labelled))
+    if args.out:
+        paths = write_outputs(labelled, Path(args.out))
+        print(f"已写入 {len(paths)} 个文件到 {args.out}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bank import load_bank
+    from bot.campaigns import import_responses, load_taxonomy
+
+    count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),
+                                     load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir))
+    if errors:
+        for e in errors[:MAX_ERRORS_SHOWN]:
+            print(e, file=sys.stderr)
+        if len(errors) > MAX_ERRORS_SHOWN:
+            print(f"… and {len(errors) - MAX_ERRORS_SHOWN} more", file=sys.stderr)
+        return _fail(f"{len(errors)} problem(s) in {args.file}: nothing was imported", code=1)
+    print(f"已导入 {count} 条作答到“{args.campaign}”。")
+    return 0
+
+
+def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.campaigns import export_responses
+
+    state = _quiz_state(settings)
+    if not args.out:
+        export_responses(state, args.campaign, sys.stdout)
+        return 0
+    with open(args.out, "w", encoding="utf-8-sig", newline="") as f:
+        count = export_responses(state, args.campaign, f)
+    print(f"已导出 {count} 条作答到 {args.out}", file=sys.stderr)
+    return 0
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohbot", description="职业健康 education bot and knowledge base")
@@ -176,6 +279,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_gaps)
+    campaign = sub.add_parser("campaign", help="quiz campaigns").add_subparsers(dest="campaign_command", metavar="COMMAND")
+    p = campaign.add_parser("create", help="a new quiz campaign")
+    p.add_argument("name")
+    p.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--region", help="only users in this region (default: everybody)")
+    p.add_argument("--threshold", type=float, default=0.8, help="score rate that counts as aware (default 0.8)")
+    p.add_argument("--form-size", type=int, default=20, help="items per form (default 20)")
+    p.set_defaults(func=cmd_campaign_create)
+    p = campaign.add_parser("list", help="every campaign with its number of completed forms")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_campaign_list)
+    p = campaign.add_parser("close", help="end a campaign (no new counted forms)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_campaign_close)
+    p = sub.add_parser("report", help="awareness rate (知晓率) of a campaign, overall and by group")
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--by", action="append", choices=GROUP_KEYS, help="group by this field (repeat to cross)")
+    p.add_argument("--json", action="store_true", help="the report as JSON (taxonomy codes, not labels)")
+    p.add_argument("--out", help="also write CSV, XLSX, PNG and HTML files into this folder")
+    p.add_argument("--min-n", type=int, default=30, help="smaller groups are listed but not ranked (default 30)")
+    p.add_argument("--target", type=float, default=0.85, help="target awareness rate (default 0.85)")
+    p.set_defaults(func=cmd_report)
+    responses = sub.add_parser("responses", help="quiz answers in and out as CSV").add_subparsers(
+        dest="responses_command", metavar="COMMAND")
+    p = responses.add_parser("import", help="import answers (respondent_id,item_id,answer,answered_at,...): all or nothing")
+    p.add_argument("file")
+    p.add_argument("--campaign", required=True)
+    p.set_defaults(func=cmd_responses_import)
+    p = responses.add_parser("export", help="the counted answers of a campaign as CSV (salted respondent keys)")
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_responses_export)
     return parser
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +15,9 @@ import yaml
 from bot import obligations
 from bot.answer import answer
 from bot.config import Settings
+from bot.dialogue_types import Button, Message, Reply
+from bot.quiz import bank_by_id
+from bot.quiz_flow import QuizFlow
 from bot.retrieve import open_retriever
 from bot.state import State, User, load_salt
 
@@ -43,29 +45,12 @@ HELP = (
 PRIVACY = (
     "隐私说明：\n· 我们只保存你选择的身份、地区、行业等资料，用于优先给出适合你的答案；不保存你的姓名或账号，"
     "只保存一个无法反推账号的加密编号。\n· 没能回答的问题会匿名记录，用于补充知识库。\n"
-    "· 测验资料只用于统计知晓率，报告里不出现任何个人信息。\n· 发送 /forget 可随时删除你的全部数据。"
+    "· 测评前会问行业、企业规模、身份：知晓率要按重点行业和企业规模分组统计，才能找出需要加强宣传的人群；"
+    "性别、年龄段、文化程度、工龄可以跳过，用于分析哪些人群更需要帮助。\n"
+    "· 测验资料只用于统计知晓率，报告里不出现任何个人信息，只有管理员能看统计。\n· 发送 /forget 可随时删除你的全部数据，统计会相应更新。"
 )
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
-
-
-@dataclass
-class Button:
-    label: str
-    data: str  # ≤ 64 bytes (Telegram's limit for callback data)
-
-
-@dataclass
-class Reply:
-    text: str
-    buttons: list[list[Button]] = field(default_factory=list)
-
-
-@dataclass
-class Message:
-    text: str | None = None  # None: a sticker, photo or anything else without text
-    callback: str | None = None  # data of a pressed button
-    is_admin: bool = False
 
 
 @lru_cache(maxsize=4)
@@ -87,6 +72,7 @@ class Dialogue:
         self.taxonomy = _taxonomy(settings.knowledge_dir)
         regions = {d.get("region") for d in retriever.docs.values()} - {None, "全国"}
         self.regions = sorted(r for r in regions if r)
+        self.quiz = QuizFlow(state, bank_by_id(settings.knowledge_dir), self.taxonomy)
 
     # ---- entry point -------------------------------------------------------------------------
     def handle(self, user_key: str, message: Message) -> list[Reply]:
@@ -127,7 +113,7 @@ class Dialogue:
             self.state.save_user(user)
             return [self.ob_hazards_reply(user)]
         if command == "quiz":
-            return [Reply("测验功能正在准备中，暂时还不能使用。你可以先直接提问，例如：噪声多大要戴耳塞？")]
+            return self.quiz.start(user)
         if command == "stats":
             if not is_admin:
                 return [Reply("统计功能只对卫生健康部门管理员开放。")]
@@ -157,6 +143,8 @@ class Dialogue:
     # ---- buttons ------------------------------------------------------------------------------
     def on_button(self, user: User, data: str, is_admin: bool) -> list[Reply]:
         kind, _, value = data.partition(":")
+        if kind in ("qz", "qa", "qm", "qs"):
+            return self.quiz.on_button(user, data)
         if kind == "role" and value in ROLE_LABELS:
             user.profile["role"] = value
             self.state.save_user(user)

@@ -63,8 +63,8 @@ def _fit(text: str, limit: int) -> int:
     """The largest n such that text[:n] is at most `limit` UTF-16 code units."""
     n = min(len(text), limit)
     while (excess := utf16_len(text[:n]) - limit) > 0:
-        n -= excess  # each removed character removes at least one code unit
-    return n
+        n -= (excess + 1) // 2  # a character is one or two code units: never overshoots by more than one
+    return max(n, 1)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
