@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import itertools
 import json
 import re
 import secrets
@@ -100,33 +99,38 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     """(counted, practice) completed forms of a campaign as report inputs.
 
     counted: one per user, their earliest completed counted form; practice: every completed practice form.
-    completed_at is in China time, so report months are local months.
+    completed_at is in China time, so report months are local months. Two indexed scans (forms, then
+    responses by campaign) instead of a sorted join: this is most of a report's database time.
     """
     with state.lock:
-        rows = state.db.conn.execute(
-            "select f.id, f.user, f.kind, f.completed_at, r.item_id, r.correct "
-            "from forms f join responses r on r.form = f.id "
-            "where f.campaign = ? and f.completed_at is not null and f.kind in ('counted', 'practice') "
-            "order by f.completed_at, f.rowid, r.id", [campaign]).fetchall()
+        conn = state.db.conn
+        forms = conn.execute(
+            "select id, user, kind, completed_at from forms where campaign = ? and completed_at is not null "
+            "and kind in ('counted', 'practice') order by completed_at, rowid", [campaign]).fetchall()
+        rows = conn.execute("select form, item_id, correct from responses where campaign = ? order by id",
+                            [campaign]).fetchall()
         profiles = _profiles(state, campaign)
-    answers: dict[tuple[str, int], AnswerRecord] = {}  # frozen: one object per (item, correct)
+    records: dict[str, list[AnswerRecord]] = {f[0]: [] for f in forms}
+    shared: tuple[dict[str, AnswerRecord], dict[str, AnswerRecord]] = ({}, {})  # frozen: one object per answer kind
+    for form_id, item_id, correct in rows:
+        answers = records.get(form_id)
+        if answers is None:  # an unfinished form
+            continue
+        cache = shared[1 if correct else 0]
+        a = cache.get(item_id)
+        if a is None:
+            a = cache[item_id] = AnswerRecord(item_id, bool(correct))
+        answers.append(a)
     empty = dict.fromkeys(PROFILE_FIELDS)
     counted: list[RespondentResult] = []
     practice: list[RespondentResult] = []
     seen: set[str] = set()
-    for (form_id, user, kind, completed_at), group in itertools.groupby(rows, key=lambda r: r[:4]):
+    for form_id, user, kind, completed_at in forms:
         if kind == "counted":
             if user in seen:  # a second counted form (should not happen): never count anybody twice
                 continue
             seen.add(user)
-        records = []
-        for r in group:
-            k = (r[4], r[5])
-            a = answers.get(k)
-            if a is None:
-                a = answers[k] = AnswerRecord(r[4], bool(r[5]))
-            records.append(a)
-        result = RespondentResult(user, profiles.get(user, empty), _local(completed_at), records)
+        result = RespondentResult(user, profiles.get(user, empty), _local(completed_at), records[form_id])
         (counted if kind == "counted" else practice).append(result)
     return counted, practice
 
@@ -164,6 +168,7 @@ class _Row:
 class _Respondent:
     raw_id: str
     rows: list[_Row] = field(default_factory=list)  # the valid rows
+    item_lines: dict[str, int] = field(default_factory=dict)  # item id → line of its valid row
     lines: list[int] = field(default_factory=list)  # every row of this respondent
     profile: dict[str, str] = field(default_factory=dict)
     profile_lines: dict[str, int] = field(default_factory=dict)
@@ -196,8 +201,9 @@ def normalize_answer(raw: str, item: Item) -> str:
 _DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d")
 
 
-def parse_time(raw: str) -> datetime:
-    """An answer time as UTC; a time without zone is China time. ValueError when it is not a valid date."""
+def parse_time(raw: str, latest: datetime | None = None) -> datetime:
+    """An answer time as UTC; a time without zone is China time. ValueError when it is not a valid date,
+    before 2000 or after `latest` (default: a day from now)."""
     text = raw.strip()
     when = None
     try:
@@ -214,7 +220,9 @@ def parse_time(raw: str) -> datetime:
     if when.tzinfo is None:
         when = when.replace(tzinfo=TZ)
     when = when.astimezone(timezone.utc)
-    if when.year < 2000 or when > datetime.now(timezone.utc) + timedelta(days=1):
+    if latest is None:
+        latest = datetime.now(timezone.utc) + timedelta(days=1)
+    if when.year < 2000 or when > latest:
         raise ValueError(f"answered_at {text!r} is out of range (before 2000 or in the future)")
     return when
 
@@ -239,6 +247,19 @@ def _lines(lines: Iterable[int]) -> str:
     return f"line {lines[0]}" if len(lines) == 1 else "lines " + ", ".join(map(str, lines))
 
 
+def _memo(cache: dict, key: Any, fn: Any, *args: Any) -> tuple[Any, str | None]:
+    """(fn(*args), None) or (None, error message), computed once per key: a file repeats its
+    profile values and answers thousands of times."""
+    hit = cache.get(key)
+    if hit is None:
+        try:
+            hit = (fn(*args), None)
+        except ValueError as exc:
+            hit = (None, str(exc))
+        cache[key] = hit
+    return hit
+
+
 def _read_csv(text: str, bank: Mapping[str, Item], taxonomy: Mapping[str, Any],
               errors: list[tuple[int, str]]) -> dict[str, _Respondent]:
     """Parse and check every row; problems go to `errors` as (line, message)."""
@@ -258,6 +279,8 @@ def _read_csv(text: str, bank: Mapping[str, Item], taxonomy: Mapping[str, Any],
         errors.append((1, "; ".join(problems) + f" (columns: {', '.join(CSV_COLUMNS)})"))
         return {}
     people: dict[str, _Respondent] = {}
+    cache: dict[Any, tuple[Any, str | None]] = {}
+    latest = datetime.now(timezone.utc) + timedelta(days=1)
     for cells in reader:
         line = reader.line_num
         if not any(c.strip() for c in cells):
@@ -265,7 +288,7 @@ def _read_csv(text: str, bank: Mapping[str, Item], taxonomy: Mapping[str, Any],
         if len(cells) > len(columns):
             errors.append((line, f"{len(cells)} fields, the header has {len(columns)}"))
             continue
-        row = dict(zip(columns, [c for c in cells] + [""] * (len(columns) - len(cells))))
+        row = dict(zip(columns, cells + [""] * (len(columns) - len(cells))))
         problems = []
         rid = row["respondent_id"].strip()
         if not rid:
@@ -275,21 +298,21 @@ def _read_csv(text: str, bank: Mapping[str, Item], taxonomy: Mapping[str, Any],
         if item is None:
             problems.append(f"unknown item {row['item_id'].strip()!r}")
         else:
-            try:
-                answer = normalize_answer(row["answer"], item)
-            except ValueError as exc:
-                problems.append(str(exc))
+            answer, problem = _memo(cache, (item.id, row["answer"]), normalize_answer, row["answer"], item)
+            problems += [problem] if problem else []
         try:
-            when = parse_time(row["answered_at"])
+            when = parse_time(row["answered_at"], latest)
         except ValueError as exc:
             problems.append(str(exc))
         profile = {}
         for column in PROFILE_COLUMNS:
-            if row.get(column, "").strip():
-                try:
-                    profile[column] = _profile_value(column, row[column], taxonomy)
-                except ValueError as exc:
-                    problems.append(str(exc))
+            raw = row.get(column, "")
+            if raw and not raw.isspace():
+                value, problem = _memo(cache, (column, raw), _profile_value, column, raw, taxonomy)
+                if problem:
+                    problems.append(problem)
+                else:
+                    profile[column] = value
         if problems:
             errors.append((line, "; ".join(problems)))
         if not rid:
@@ -302,8 +325,8 @@ def _read_csv(text: str, bank: Mapping[str, Item], taxonomy: Mapping[str, Any],
                                      f"respondent {rid!r} on line {person.profile_lines[column]}"))
             person.profile_lines.setdefault(column, line)
         if not problems:
-            previous = next((r.line for r in person.rows if r.item.id == item.id), None)
-            if previous is not None:
+            previous = person.item_lines.setdefault(item.id, line)
+            if previous != line:
                 errors.append((line, f"respondent {rid!r} answered {item.id} already on line {previous}"))
             else:
                 person.rows.append(_Row(line, item, answer, when))
@@ -321,7 +344,8 @@ def _counted_already(conn: Any, campaign: str, keys: Sequence[str]) -> set[str]:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
+    """Stored times: UTC, ISO 8601 to the second, like bot.state.now()."""
+    return when.isoformat(timespec="seconds")
 
 
 def _insert(conn: Any, campaign: str, people: Mapping[str, _Respondent]) -> int:

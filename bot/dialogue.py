@@ -121,9 +121,22 @@ class Dialogue:
         return [Reply("我不认识这个命令。发送 /help 查看可以用的命令，或直接输入你的问题。")]
 
     def stats_text(self) -> str:
+        """Headline figures of the newest open campaign, then the most frequent unanswered questions."""
+        from bot import campaigns, quiz
+        from bot.report import format_text
+
+        parts = []
+        open_ones = [c for c in quiz.list_campaigns(self.state) if c.status == "open"]
+        if open_ones:
+            report = campaigns.campaign_report(self.state, open_ones[-1].name, list(self.quiz.bank.values()),
+                                               by=["industry"])
+            parts.append(format_text(campaigns.label_report(report, self.taxonomy), max_groups=8, max_items=5))
+        else:
+            parts.append("【统计】目前没有进行中的测评活动（ohbot campaign create 创建）。")
         gaps = self.state.gaps(5)
-        lines = ["【统计】未能回答的高频问题："] + [f"· {g['example']}（{g['n']} 次）" for g in gaps]
-        return "\n".join(lines) if gaps else "【统计】暂无数据。"
+        if gaps:
+            parts.append("未能回答的高频问题：\n" + "\n".join(f"· {g['example']}（{g['n']} 次）" for g in gaps))
+        return "\n\n".join(parts)
 
     # ---- questions ----------------------------------------------------------------------------
     def ask(self, user: User, text: str) -> list[Reply]:

@@ -1,12 +1,13 @@
 """Quiz forms and answers: drawing a stratified form, presenting items with shuffled options,
 recording every answer the moment it is given, and scoring. Tables live in the state database.
 
-A campaign fixes the form rules and awareness threshold; the first completed form of a user in a
-campaign is the counted one, later forms are practice.
+A campaign fixes the form rules and awareness threshold; the first form a user starts in a campaign
+is the counted one (it can be left and resumed, never restarted), later forms are practice.
 """
 from __future__ import annotations
 
 import json
+from datetime import date
 import random
 import secrets
 from dataclasses import dataclass
@@ -69,6 +70,11 @@ def create_campaign(state: State, name: str, start: str, end: str, region: str |
         raise ValueError("the threshold is a share between 0 and 1, e.g. 0.8")
     if not 4 <= form_size <= 100:
         raise ValueError("the form size must be between 4 and 100 items")
+    for value in (start, end):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"dates are YYYY-MM-DD, not {value!r}") from None
     if end < start:
         raise ValueError("the campaign ends before it starts")
     with state.lock:
@@ -133,9 +139,8 @@ def draw_items(bank: list[Item], size: int, audience: str | None, industry: str 
 
 
 def start_form(state: State, bank: list[Item], user: str, profile: dict, campaign: Campaign | None) -> Form:
-    """A new form for the user: counted if it is their first in the campaign, else practice."""
-    counted = campaign is not None and not state.db["forms"].count_where(
-        "campaign = ? and user = ? and kind = 'counted'", [campaign.name, user])
+    """A new form for the user: counted if it is their first in the campaign, else practice.
+    The check and the insert are one transaction, so two taps or two processes cannot both count."""
     size = campaign.form_size if campaign else DEFAULT_FORM_SIZE
     form_id = secrets.token_hex(8)
     rng = random.Random(form_id)
@@ -146,12 +151,23 @@ def start_form(state: State, bank: list[Item], user: str, profile: dict, campaig
         if item.type != "truefalse":
             rng.shuffle(order)
         layout.append({"id": item.id, "order": order})
-    form = Form(form_id, campaign.name if campaign else None, user, "counted" if counted else "practice",
-                layout, 0, None)
     with state.lock:
-        state.db["forms"].insert({"id": form.id, "campaign": form.campaign, "user": user, "kind": form.kind,
-                                  "items": json.dumps(layout), "position": 0, "started_at": now(),
-                                  "completed_at": None, "source": "bot"})
+        conn = state.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            counted = campaign is not None and not conn.execute(
+                "select 1 from forms where campaign = ? and user = ? and kind = 'counted'",
+                [campaign.name, user]).fetchone()
+            form = Form(form_id, campaign.name if campaign else None, user, "counted" if counted else "practice",
+                        layout, 0, None)
+            conn.execute(
+                "insert into forms (id, campaign, user, kind, items, position, started_at, completed_at, source) "
+                "values (?, ?, ?, ?, ?, 0, ?, null, 'bot')",
+                [form.id, form.campaign, user, form.kind, json.dumps(layout), now()])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
     return form
 
 
@@ -195,15 +211,15 @@ def record_answer(state: State, form: Form, position: int, answer: str, item: It
                 "values (?, ?, ?, ?, ?, ?, ?)",
                 [form.id, form.campaign, form.user, item.id, answer, int(correct), now()])
             done = position + 1 >= len(form.items)
+            finished = now() if done else None
             conn.execute("update forms set position = ?, completed_at = ? where id = ?",
-                         [position + 1, now() if done else None, form.id])
+                         [position + 1, finished, form.id])
             conn.execute("COMMIT")
         except Exception:
             conn.execute("ROLLBACK")
             raise
     form.position = position + 1
-    if form.position >= len(form.items):
-        form.completed_at = now()
+    form.completed_at = finished
     return correct
 
 

@@ -172,6 +172,9 @@ source: 测试用材料
         "发布日期：2023年5月6日\n\n"
         "各用人单位应当组织接触职业病危害的劳动者进行上岗前、在岗期间和离岗时的职业健康检查，费用由用人单位承担。\n"
     ))
+    gbk = k / "corpus" / "old-page.txt"  # older government pages are GB18030, not UTF-8
+    gbk.write_bytes("尘肺病康复站点建设\n\n尘肺病患者可以在乡镇康复站点接受呼吸康复训练，费用按规定报销。\n".encode("gb18030"))
+    sidecar(gbk, id="old-page", title="尘肺病康复站点建设", region="全国", doc_type="notice", source="测试")
     write(k / "web" / "page.html", """<html><head><title>噪声岗位听力保护须知</title>
 <style>.nav { color: red }</style><script>var tracker = "页面统计脚本";</script></head>
 <body><nav>首页 | 新闻中心 | 政务公开 | 互动交流</nav>
@@ -216,8 +219,9 @@ def test_every_format_is_indexed(mixed):
     assert "费用由用人单位承担" in by_doc["corpus/inferred"]             # .txt without metadata
     assert "佩戴耳塞或耳罩" in by_doc["web/page"]                          # .html
     assert "佩戴防毒面具" in by_doc["docs/chem"]                           # .docx
+    assert "接受呼吸康复训练" in by_doc["old-page"]                        # .txt in GB18030
     assert normalize(pdf_lines[1]) in normalize(by_doc["docs/welding"])  # .pdf text layer
-    assert report.documents == 7  # the six above and the real 002; its copy is a duplicate
+    assert report.documents == 8  # the seven above and the real 002; its copy is a duplicate
     assert report.chunks == len(chunks)
 
 
@@ -284,11 +288,30 @@ def test_bad_files_give_one_error_each_naming_the_file(mixed):
     assert not any(d.startswith(("docs/empty", "docs/broken", "docs/old-format")) for d in docs)
 
 
+def test_metadata_errors_name_the_file(tmp_path):
+    k = tmp_path / "knowledge"
+    write(k / "materials" / "ok.md", "---\nid: ok\ntitle: 正常\n---\n# 正常\n\n正文。\n")
+    write(k / "materials" / "unclosed.md", "---\nid: unclosed\ntitle: 没有结束线\n# 标题\n\n正文。\n")
+    write(k / "materials" / "list.md", "---\n- a\n- b\n---\n# 标题\n\n正文。\n")
+    write(k / "corpus" / "bad-sidecar.txt", "标题\n\n正文。\n")
+    write(k / "corpus" / "bad-sidecar.txt.meta.yaml", "- not a mapping\n")
+    write(k / "materials" / "same-id.txt", "另一篇\n\n正文。\n")  # sorts after ok.md: the second "ok"
+    sidecar(k / "materials" / "same-id.txt", id="ok")
+    docs, errors = load_documents(k)
+    assert [(d.doc_id, d.path.name) for d in docs] == [("ok", "ok.md")]
+    messages = {e.path.name: str(e) for e in errors}
+    assert set(messages) == {"unclosed.md", "list.md", "bad-sidecar.txt", "same-id.txt"}
+    assert "closing '---'" in messages["unclosed.md"]
+    assert "mapping" in messages["list.md"] and "mapping" in messages["bad-sidecar.txt"]
+    assert "duplicate id 'ok'" in messages["same-id.txt"]
+    assert all(str(e.path) in str(e) for e in errors)
+
+
 def test_load_documents_reports_errors_without_stopping(mixed):
     k, _, _, _ = mixed
     docs, errors = load_documents(k)
-    assert {d.doc_id for d in docs} >= {"guide-heat", "dust-notice", "corpus/inferred", "web/page", "docs/chem",
-                                        "docs/welding", "st-plan", "st-plan-mirror"}
+    assert {d.doc_id for d in docs} == {"guide-heat", "dust-notice", "corpus/inferred", "old-page", "web/page",
+                                        "docs/chem", "docs/welding", "st-plan", "st-plan-mirror"}
     assert sorted(e.path.name for e in errors) == ["broken.docx", "empty.txt", "old-format.doc"]
 
 
@@ -303,6 +326,15 @@ def test_injected_spam_of_the_real_page_never_reaches_the_index(built_index):
     everything = normalize(shown(read_index(index_dir)[0]))
     leaked = [p for p in phrases if normalize(p) in everything]
     assert not leaked
+    assert report.lines_removed["spam"] >= 1
+
+
+def test_spam_appended_to_a_made_up_document_is_not_indexed(mixed):
+    _, index_dir, report, _ = mixed
+    chunks = doc_chunks(index_dir, "dust-notice")
+    text = shown(chunks)
+    assert not [w for w in SPAM_WORDS if w in text]
+    assert "正确佩戴防尘口罩" in text and "公告栏公布" in text  # the document itself is whole
     assert report.lines_removed["spam"] >= 1
 
 
@@ -324,6 +356,15 @@ def test_link_list_spam_is_removed_from_any_document(spam):
     assert cleaned.lines == body
     assert cleaned.removed["spam"] == 2
     assert not any(w in "".join(c.text for c in segment(cleaned.lines)) for w in SPAM_WORDS)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: a link list printed one link per line (or joined into one "
+                   "line shorter than 80 characters) matches neither spam rule; see the index report")
+def test_link_list_one_link_per_line_is_removed():
+    raw = corpus_file("001").read_text(encoding="utf-8")
+    links = [p.strip() for p in SPAM_LINE.split("|")]
+    cleaned = clean_text(raw + "\n\n" + "\n".join(links) + "\n", "柳南区职业病防治“十四五”规划")
+    assert not any(w in line for line in cleaned.lines for w in SPAM_WORDS)
 
 
 def test_off_topic_paragraph_is_removed_from_a_long_document():
@@ -455,13 +496,16 @@ def test_long_paragraph_is_split_at_sentence_ends():
     assert "".join(p.replace("\n", "") for p in pieces) == paragraph  # nothing lost or repeated
 
 
-@pytest.mark.parametrize("prefix", ["000", "001", "002", "003", "004"])
-def test_long_paragraphs_of_the_corpus_are_split_at_sentence_ends(prefix):
-    cleaned = clean_text(corpus_file(prefix).read_text(encoding="utf-8"))
-    for para in (p for p in cleaned.lines if len(p) > MAX_CHARS):
-        pieces = [c.text for c in segment([para])]
-        assert all(len(p) <= CHUNK_BOUND for p in pieces)
-        assert all(p[-1] in SENTENCE_ENDS for p in pieces[:-1]), [p[-5:] for p in pieces]
+def test_long_paragraphs_of_the_corpus_are_split_at_sentence_ends():
+    split = 0
+    for path in sorted(CORPUS.glob("*.txt")):
+        cleaned = clean_text(path.read_text(encoding="utf-8"))
+        for para in (p for p in cleaned.lines if len(p) > MAX_CHARS):
+            pieces = [c.text for c in segment([para])]
+            split += len(pieces) > 1
+            assert all(len(p) <= CHUNK_BOUND for p in pieces), path.name
+            assert all(p[-1] in SENTENCE_ENDS for p in pieces[:-1]), (path.name, [p[-5:] for p in pieces])
+    assert split >= 10  # the corpus really has long paragraphs
 
 
 # --------------------------------------------------------------------------- index: incremental builds, failures
@@ -548,6 +592,14 @@ def test_deleting_a_document_removes_its_chunks(small_copy, encoder):
     retriever = Retriever(index_dir, MODEL, encoder=encoder)
     assert retriever.dense_index.ntotal == 6
     assert all(p.chunk.doc_id != "doc-c" for p in retriever.search("中暑急救", top_k=6))
+
+
+def test_changing_the_model_re_embeds_everything(small_copy, encoder):
+    k, index_dir = small_copy
+    report = build_index(k, index_dir, "another-model", encoder=encoder)  # same vectors, another name
+    assert (report.embedded, report.reused) == (9, 0)
+    assert any("model changed" in n and "another-model" in n for n in report.notes)
+    assert store.read_manifest(index_dir)["model"] == "another-model"
 
 
 def test_another_model_is_refused_with_the_fix(small, encoder):
@@ -646,7 +698,6 @@ def test_filters_restrict_results(retriever):
     for_workers = retriever.search(query, top_k=10, filters=Filters(audience="worker"))
     assert for_workers and all(p.doc["audience"] in ("worker", "all") for p in for_workers)
     assert "qhd-2021" not in {p.chunk.doc_id for p in for_workers}  # written for bureaus
-    assert "duties-employers" not in {p.chunk.doc_id for p in for_workers}
 
 
 def test_search_json_on_the_command_line(built_index, capsys, monkeypatch):
@@ -657,22 +708,26 @@ def test_search_json_on_the_command_line(built_index, capsys, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OHBOT_DATA_DIR", str(index_dir.parent))
     query = "非医疗放射工作人员个人剂量监测率的目标是多少"
-    assert main(["search", query, "--json", "--top-k", "3"]) == 0
+    assert main(["search", query, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["query"] == query
-    assert len(result["passages"]) == 3
+    assert len(result["passages"]) == 5  # --top-k defaults to 5
     for p in result["passages"]:
         assert set(p) == {"text", "title", "section", "date", "score", "doc_id"}
-        assert isinstance(p["score"], float) and p["text"] and p["title"]
-    top = result["passages"][0]
-    assert top["doc_id"] == "ln-plan" and "≥90%" in top["text"]
-    assert top["title"] == "柳南区职业病防治“十四五”规划" and top["section"] == "二、总体要求 › (三)规划目标"
-    assert top["date"] is None  # unknown, and not made up
+        assert isinstance(p["score"], float) and p["text"] and p["title"] and p["doc_id"]
+    scores = [p["score"] for p in result["passages"]]
+    assert scores == sorted(scores, reverse=True)
 
-    # --data-dir and a filter flag, the same way
-    assert main(["--data-dir", str(index_dir.parent), "search", "规划目标", "--json", "--region", "广东省"]) == 0
+    # --data-dir instead of the environment, with filter flags
+    argv = ["--data-dir", str(index_dir.parent), "search", query, "--json", "--top-k", "3",
+            "--region", "柳南区", "--doc-type", "plan"]
+    assert main(argv) == 0
     passages = json.loads(capsys.readouterr().out)["passages"]
-    assert passages and "ln-plan" not in {p["doc_id"] for p in passages}
+    assert len(passages) == 3 and {p["doc_id"] for p in passages} == {"ln-plan"}
+    table = passages[0]
+    assert "非医疗放射工作人员个人剂量监测率 | ≥90%" in table["text"]
+    assert table["title"] == "柳南区职业病防治“十四五”规划" and table["section"] == "二、总体要求 › (三)规划目标"
+    assert table["date"] is None  # unknown, and not made up
 
 
 # --------------------------------------------------------------------------- eval

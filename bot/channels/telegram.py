@@ -8,8 +8,8 @@ Everything the bot *says* comes from ``Dialogue.handle``; this module only
   4096-character limit, with its inline keyboard on the last part,
 * keeps each user's updates in order (one asyncio.Lock per user) while different users run
   concurrently (``concurrent_updates(True)``),
-* limits each user to ``RATE_LIMIT`` messages per ``RATE_WINDOW`` seconds (one polite notice, then
-  silence until the window has passed),
+* limits each user to ``RATE_LIMIT`` messages (and three times as many button presses) per
+  ``RATE_WINDOW`` seconds: one polite notice, then silence until the window has passed,
 * retries sends on network errors with exponential back-off and honours RetryAfter (flood control),
 * logs one line per Bot API error (no tracebacks for expected network trouble) and never lets the
   bot token reach the logs.
@@ -44,6 +44,7 @@ MAX_TEXT = 4096  # Telegram's limit, counted in UTF-16 code units
 MAX_CALLBACK_BYTES = 64
 RATE_LIMIT = 20  # messages (and button presses) per user ...
 RATE_WINDOW = 60.0  # ... per this many seconds
+BUTTON_RATE_FACTOR = 3  # button presses: three times as many
 SEND_ATTEMPTS = 6  # first try + 5 retries: 0.5 + 1 + 2 + 4 + 8 s of back-off
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
@@ -233,6 +234,9 @@ class TelegramChannel:
         self.dialogue = dialogue
         self.settings = settings
         self.limiter = RateLimiter(rate_limit, rate_window)
+        # button presses have their own, looser budget: the employer self-check alone can take
+        # twenty quick taps, and the buttons on offer are the bot's own
+        self.button_limiter = RateLimiter(rate_limit * BUTTON_RATE_FACTOR, rate_window)
         self.locks = KeyedLocks()
 
     def user_key(self, user_id: int) -> str:
@@ -244,9 +248,9 @@ class TelegramChannel:
         if message is None or user is None:
             return
         verdict = self.limiter.check(user.id)  # decided on arrival, before any await
+        if verdict == "drop":
+            return
         async with self.locks.hold(user.id):
-            if verdict == "drop":
-                return
             if verdict == "notice":
                 await self.send(context, message.chat_id, [Reply(RATE_NOTICE)])
                 return
@@ -257,17 +261,16 @@ class TelegramChannel:
         query, user = update.callback_query, update.effective_user
         if query is None or user is None:
             return
-        verdict = self.limiter.check(user.id)
-        async with self.locks.hold(user.id):
-            # stop the button's spinner first; a stale query (BadRequest) does not matter
-            await self.call(lambda: query.answer(), "answerCallbackQuery", attempts=2)
-            if verdict == "drop":
-                return
-            chat_id = update.effective_chat.id if update.effective_chat else user.id
+        verdict = self.button_limiter.check(user.id)  # decided on arrival, before any await
+        answer = lambda: query.answer()  # noqa: E731 - stops the button's spinner
+        if verdict == "drop" or not query.data:
+            await self.call(answer, "answerCallbackQuery", attempts=2)
+            return
+        chat_id = update.effective_chat.id if update.effective_chat else user.id
+        async with self.locks.hold(user.id):  # taken before any await: keeps the user's order
+            await self.call(answer, "answerCallbackQuery", attempts=2)  # a stale query does not matter
             if verdict == "notice":
                 await self.send(context, chat_id, [Reply(RATE_NOTICE)])
-                return
-            if not query.data:
                 return
             incoming = Message(callback=query.data, is_admin=user.id in self.settings.admin_ids)
             await self.send(context, chat_id, await self.run_dialogue(user.id, incoming))

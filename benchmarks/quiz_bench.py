@@ -1,0 +1,151 @@
+"""Quiz campaign speed: the awareness report over 100,000 responses, and answers recorded per second
+with many people taking the quiz at once on one State.
+
+Usage: .venv/bin/python benchmarks/quiz_bench.py [--respondents 5000] [--items 20] [--takers 50]
+Works in a temporary data directory (no index, no model). Targets: campaign_report ≤ 2 s for
+5,000 × 20 responses; ≥ 500 answers/s with 50 concurrent takers, none lost.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot import quiz  # noqa: E402
+from bot.bank import load_bank  # noqa: E402
+from bot.campaigns import campaign_report, import_responses, item_infos, load_taxonomy  # noqa: E402
+from bot.state import State  # noqa: E402
+
+REPORT_TARGET_S = 2.0
+ANSWERS_TARGET_PER_S = 500.0
+
+
+def write_dataset(path: Path, bank: list, taxonomy: dict, respondents: int, items: int, rng: random.Random) -> int:
+    """A CSV of `respondents` × `items` answers, abilities spread so awareness is near 85 %."""
+    industries = list(taxonomy["industries"])
+    sizes = list(taxonomy["enterprise_sizes"])
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["respondent_id", "item_id", "answer", "answered_at", "industry", "region",
+                    "enterprise_size", "role", "sex", "age_band", "education"])
+        for r in range(respondents):
+            ability = min(0.99, max(0.3, rng.gauss(0.86, 0.08)))
+            profile = [rng.choice(industries), rng.choice(["柳南区", "柳北区", "城中区"]), rng.choice(sizes),
+                       "worker", rng.choice(["男", "女"]), rng.choice(["18-29", "30-39", "40-49", "50+"]), "高中"]
+            month, day = rng.randint(1, 12), rng.randint(1, 28)
+            for k, item in enumerate(rng.sample(bank, items)):
+                if rng.random() < ability:
+                    answer = item.answer
+                else:
+                    answer = item.answer[0] if item.type == "multiple" else \
+                        next(o for o in item.options if o != item.answer)
+                w.writerow([f"R{r:06d}", item.id, answer, f"2024-{month:02d}-{day:02d} 10:{k:02d}:00", *profile])
+                rows += 1
+    return rows
+
+
+def bench_report(data_dir: Path, bank: list, taxonomy: dict, respondents: int, items: int) -> float:
+    state = State(data_dir / "report.db", "bench-salt")
+    quiz.migrate(state)
+    quiz.create_campaign(state, "bench", "2024-01-01", "2024-12-31")
+    path = data_dir / "answers.csv"
+    rows = write_dataset(path, bank, taxonomy, respondents, items, random.Random(7))
+    t = time.perf_counter()
+    count, errors = import_responses(state, "bench", path, bank, taxonomy)
+    assert not errors and count == rows, errors[:5]
+    print(f"import: {count:,} answers of {respondents:,} respondents in {time.perf_counter() - t:.2f} s")
+
+    infos = item_infos(bank)
+    medians = []
+    for by in ([], ["industry"], ["industry", "month"]):
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            report = campaign_report(state, "bench", infos, by=by)
+            times.append(time.perf_counter() - t)
+        o = report["overall"]
+        print(f"campaign_report by={by or '-'}: median {statistics.median(times):.2f} s "
+              f"(n={o['n']}, rate={o['rate']:.3f}, {len(report['groups'])} groups, {len(report['items'])} items)")
+        assert o["n"] == respondents
+        medians.append(statistics.median(times))
+    return max(medians)
+
+
+def bench_takers(data_dir: Path, bank: list, takers: int) -> tuple[float, int, int]:
+    state = State(data_dir / "takers.db", "bench-salt")
+    quiz.migrate(state)
+    campaign = quiz.create_campaign(state, "live", "2024-01-01", "2099-12-31")
+    by_id = {i.id: i for i in bank}
+    barrier = threading.Barrier(takers + 1)
+    given = [0] * takers
+    failures: list[BaseException] = []
+
+    def take(n: int) -> None:
+        try:
+            rng = random.Random(n)
+            key = state.user_key("bench", n)
+            barrier.wait()
+            form = quiz.start_form(state, bank, key, {"role": "worker"}, campaign)
+            for k, entry in enumerate(form.items):
+                item = by_id[entry["id"]]
+                answer = item.answer if rng.random() < 0.8 else "".join(sorted(item.options))[:1]
+                if quiz.record_answer(state, form, k, answer, item) is not None:
+                    given[n] += 1
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(takers)]
+    for th in threads:
+        th.start()
+    barrier.wait()
+    t = time.perf_counter()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t
+    if failures:
+        raise failures[0]
+    stored = state.db.conn.execute("select count(*) from responses where campaign = 'live'").fetchone()[0]
+    done = state.db.conn.execute(
+        "select count(*) from forms where campaign = 'live' and completed_at is not null").fetchone()[0]
+    assert done == takers, f"{done} of {takers} forms completed"
+    short = state.db.conn.execute(
+        "select count(*) from forms f where campaign = 'live' and position != "
+        "(select count(*) from responses r where r.form = f.id)").fetchone()[0]
+    assert short == 0, f"{short} forms whose position does not match their stored answers"
+    return sum(given) / elapsed, sum(given), stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--respondents", type=int, default=5000)
+    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--takers", type=int, default=50)
+    args = parser.parse_args()
+    t = time.perf_counter()
+    bank = load_bank(ROOT / "knowledge")
+    taxonomy = load_taxonomy(ROOT / "knowledge")
+    print(f"bank: {len(bank)} items loaded in {time.perf_counter() - t:.2f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        report_s = bench_report(Path(tmp), bank, taxonomy, args.respondents, args.items)
+        rate, given, stored = bench_takers(Path(tmp), bank, args.takers)
+    print(f"{args.takers} concurrent takers: {rate:,.0f} answers/s; answers given {given}, stored {stored}"
+          f"{'' if given == stored else '  LOST ' + str(given - stored)}")
+    ok_report = report_s <= REPORT_TARGET_S
+    ok_rate = rate >= ANSWERS_TARGET_PER_S and given == stored
+    print(f"report ≤ {REPORT_TARGET_S:.0f} s: {'ok' if ok_report else 'TOO SLOW'}; "
+          f"≥ {ANSWERS_TARGET_PER_S:.0f} answers/s, none lost: {'ok' if ok_rate else 'FAILED'}")
+    sys.exit(0 if ok_report and ok_rate else 1)
+
+
+if __name__ == "__main__":
+    main()
