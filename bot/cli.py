@@ -82,8 +82,14 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels import console
     from bot.dialogue import open_dialogue
 
-    console.run(open_dialogue(settings))
+    console.run(open_dialogue(settings), first=getattr(args, "first", "/start"))
     return 0
+
+
+def cmd_quiz(args: argparse.Namespace, settings: Settings) -> int:
+    """The bot's quiz in this terminal (the same forms, campaign rules and stored answers)."""
+    args.first = "/quiz"
+    return cmd_chat(args, settings)
 
 
 def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
@@ -266,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     sub.add_parser("chat", help="talk to the bot in this terminal").set_defaults(func=cmd_chat)
+    sub.add_parser("quiz", help="take the quiz in this terminal").set_defaults(func=cmd_quiz)
     p = sub.add_parser("telegram", help="run the Telegram bot (TELEGRAM_BOT_TOKEN)")
     p.add_argument("--webhook-url", help="webhook mode at this public URL (default: long polling)")
     p.add_argument("--port", type=int, default=8443, help="local port for webhook mode")

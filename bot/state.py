@@ -84,27 +84,29 @@ class State:
     def user_key(self, channel: str, user_id: int | str) -> str:
         return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode("utf-8")).hexdigest()[:32]
 
+    # get_user and save_user are on every message's path: plain SQL, no table introspection
     def get_user(self, key: str) -> User:
+        columns = ", ".join(PROFILE_FIELDS)
         with self.lock:
-            try:
-                row = self.db["users"].get(key)
-            except sqlite_utils.db.NotFoundError:
-                return User(key=key)
-        return User(
-            key=key, profile={f: row.get(f) for f in PROFILE_FIELDS},
-            pending=json.loads(row.get("pending") or "{}"), consent=bool(row.get("consent")),
-        )
+            row = self.db.conn.execute(
+                f"select {columns}, pending, consent from users where key = ?", [key]).fetchone()
+        if row is None:
+            return User(key=key)
+        profile = dict(zip(PROFILE_FIELDS, row[: len(PROFILE_FIELDS)]))
+        return User(key=key, profile=profile, pending=json.loads(row[-2] or "{}"), consent=bool(row[-1]))
 
     def save_user(self, user: User) -> None:
-        record = {"key": user.key, **{f: user.profile.get(f) for f in PROFILE_FIELDS},
-                  "consent": int(user.consent), "pending": json.dumps(user.pending, ensure_ascii=False),
-                  "updated": now()}
+        values = [user.profile.get(f) for f in PROFILE_FIELDS]
+        pending = json.dumps(user.pending, ensure_ascii=False)
+        stamp = now()
+        assignments = ", ".join(f"{f} = excluded.{f}" for f in PROFILE_FIELDS)
         with self.lock:
-            exists = self.db["users"].count_where("key = ?", [user.key])
-            if exists:
-                self.db["users"].update(user.key, record)
-            else:
-                self.db["users"].insert({**record, "created": now()})
+            self.db.conn.execute(
+                f"insert into users (key, {', '.join(PROFILE_FIELDS)}, consent, pending, created, updated) "
+                f"values (?, {', '.join('?' * len(PROFILE_FIELDS))}, ?, ?, ?, ?) "
+                f"on conflict(key) do update set {assignments}, consent = excluded.consent, "
+                "pending = excluded.pending, updated = excluded.updated",
+                [user.key, *values, int(user.consent), pending, stamp, stamp])
 
     def forget(self, key: str) -> None:
         """Delete everything stored about one user (profile, logged questions, quiz data)."""
@@ -118,9 +120,9 @@ class State:
 
     def log_unanswered(self, question: str, user: str | None) -> None:
         with self.lock:
-            self.db["unanswered"].insert(
-                {"question": question[:500], "norm": gap_key(question), "user": user, "asked_at": now()}
-            )
+            self.db.conn.execute(
+                "insert into unanswered (question, norm, user, asked_at) values (?, ?, ?, ?)",
+                [question[:500], gap_key(question), user, now()])
 
     def gaps(self, limit: int = 20) -> list[dict]:
         """The most frequent unanswered questions, normalised and de-duplicated."""

@@ -6,6 +6,7 @@ in at the end, so a failed build never damages the index that is being served.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 import sqlite_utils
 
 SCHEMA_VERSION = 2
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 
 class IndexUnavailable(RuntimeError):

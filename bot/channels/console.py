@@ -20,10 +20,12 @@ def render(replies: list[Reply], out: TextIO) -> list[Button]:
     return numbered
 
 
-def run(dialogue: Dialogue, user_id: str = "local", stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
+def run(dialogue: Dialogue, user_id: str = "local", stdin: TextIO = sys.stdin, out: TextIO = sys.stdout,
+        first: str = "/start") -> None:
+    """Read lines until end of input or /quit; `first` is sent on the user's behalf to begin."""
     key = dialogue.state.user_key("console", user_id)
     print("职业健康知识助手（输入问题；输入数字选择按钮；/help 帮助；/quit 退出）\n", file=out)
-    buttons = render(dialogue.handle(key, Message(text="/start")), out)
+    buttons = render(dialogue.handle(key, Message(text=first)), out)
     while True:
         print("> ", end="", file=out, flush=True)
         line = stdin.readline()
