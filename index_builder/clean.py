@@ -56,6 +56,27 @@ def is_off_topic(paragraph: str, rest: str) -> bool:
     return len(grams & _bigrams(rest)) / len(grams) < 0.15
 
 
+def _drop_off_topic_runs(paras: list[str], removed: Counter) -> list[str]:
+    """Within runs of short lines (a link list printed one link per line), the lines that share
+    almost no vocabulary with the rest of the document, when there are four or more of them. A table
+    whose layout was lost is also a run of short lines, but it speaks the document's own words."""
+    drop: set[int] = set()
+    i = 0
+    while i < len(paras):
+        j = i
+        while j < len(paras) and len(paras[j]) <= 40 and not SENTENCE_PUNCT.search(paras[j]):
+            j += 1
+        if j - i >= 4:
+            rest = _bigrams("".join(paras[:i] + paras[j:]))
+            foreign = [k for k in range(i, j)
+                       if len(g := _bigrams(paras[k])) >= 3 and len(g & rest) / len(g) < 0.2]
+            if len(foreign) >= 4 and len(rest) >= 300:
+                drop.update(foreign)
+        i = max(j, i + 1)
+    removed["spam"] += len(drop)
+    return [p for k, p in enumerate(paras) if k not in drop]
+
+
 def _pipe_row(line: str) -> str | None:
     """A table row flattened to 'a | b'; None for a row with no content (layout residue)."""
     if "|" not in line or not line.strip().startswith("|"):
@@ -142,6 +163,7 @@ def clean_text(raw: str, title: str | None = None, web: bool = True) -> Cleaned:
         removed["duplicate_body"] += len(repeated)
         paras = [p for p in paras if normalize(p) != key]
     paras = _drop_repeated_body(paras, removed)
+    paras = _drop_off_topic_runs(paras, removed)
     # injected content that shares no vocabulary with the document
     kept = []
     for i, para in enumerate(paras):

@@ -358,8 +358,6 @@ def test_link_list_spam_is_removed_from_any_document(spam):
     assert not any(w in "".join(c.text for c in segment(cleaned.lines)) for w in SPAM_WORDS)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a link list printed one link per line (or joined into one "
-                   "line shorter than 80 characters) matches neither spam rule; see the index report")
 def test_link_list_one_link_per_line_is_removed():
     raw = corpus_file("001").read_text(encoding="utf-8")
     links = [p.strip() for p in SPAM_LINE.split("|")]
