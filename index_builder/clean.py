@@ -27,7 +27,7 @@ LINK_LIST_SEPARATORS = re.compile(r"\s*[|｜]\s*")
 
 @dataclass
 class Cleaned:
-    lines: list[str]  # display lines; "" separates paragraphs
+    lines: list[str]  # display paragraphs, one per line of the source that survived
     removed: Counter = field(default_factory=Counter)  # reason → number of lines removed
 
 
