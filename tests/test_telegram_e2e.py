@@ -268,6 +268,60 @@ def test_rate_limit_one_notice_then_silence(bot):
     assert len(api.messages(user)) == 21  # the last four got no reply at all
 
 
+def _buttons(message: dict) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def _take_quiz(api: FakeBotAPI, user: int, size: int, pick_last: bool) -> int:
+    """Consent, profile, then every item through the buttons; returns the ✅ count the user saw."""
+    api.send_text(user, "/quiz")
+    [consent] = api.wait_for(user, "测评", timeout=REPLY_TIMEOUT)
+    api.press_button(user, consent["message_id"], "qz:consent:yes")
+    for answer in ("qz:pf:construction", "qz:pf:small_micro", "qz:pf:worker", "qz:pf:-", "qz:pf:-",
+                   "qz:pf:-", "qz:pf:-"):
+        [question] = api.wait_for(user, lambda m: answer.split(":")[-1] == "-" or answer in _buttons(m),
+                                  timeout=REPLY_TIMEOUT)
+        api.press_button(user, question["message_id"], answer)
+    right = 0
+    for k in range(1, size + 1):
+        [item] = api.wait_for(user, f"第 {k}/{size} 题", timeout=REPLY_TIMEOUT)
+        choices = [b for b in _buttons(item) if b.startswith(("qa:", "qm:"))]
+        choice = choices[-1] if pick_last else choices[0]
+        api.press_button(user, item["message_id"], choice)
+        if choice.startswith("qm:"):  # multiple choice: one box ticked, then 提交
+            [ticked] = api.wait_for(user, f"第 {k}/{size} 题", timeout=REPLY_TIMEOUT)
+            api.press_button(user, ticked["message_id"], next(b for b in _buttons(ticked) if b.startswith("qs:")))
+        [feedback] = api.wait_for(user, "出处：", timeout=REPLY_TIMEOUT)
+        right += feedback["text"].startswith("✅")
+    [summary] = api.wait_for(user, "测验完成", timeout=REPLY_TIMEOUT)
+    assert f"答对 {right}/{size} 题" in summary["text"]
+    return right
+
+
+def test_two_users_take_a_counted_form_and_the_report_counts_them(bot, bot_data_dir):
+    size = 6
+    run = [str(OHBOT), "--data-dir", str(bot_data_dir)]
+    subprocess.run(run + ["campaign", "create", "端到端测评", "--start", "2000-01-01", "--end", "2999-12-31",
+                          "--form-size", str(size), "--threshold", "0.5"], check=True, capture_output=True)
+    api = bot.api
+    scores = [_take_quiz(api, 3101, size, pick_last=False), _take_quiz(api, 3102, size, pick_last=True)]
+    out = subprocess.run(run + ["report", "--campaign", "端到端测评", "--json", "--by", "industry"],
+                         check=True, capture_output=True, text=True).stdout
+    report = json.loads(out)
+    aware = sum(score / size >= 0.5 for score in scores)
+    assert report["overall"]["n"] == 2 and report["overall"]["aware"] == aware
+    assert report["groups"][0]["key"] == {"industry": "construction"}
+    answered = sum(item["n"] for item in report["items"])
+    assert answered == 2 * size
+    assert "3101" not in out and "3102" not in out  # no Telegram id reaches a report
+    api.send_text(ADMIN, "/stats")
+    [stats] = api.wait_for(ADMIN, "端到端测评", timeout=REPLY_TIMEOUT)
+    assert "知晓" in stats["text"]
+
+
 def test_stops_on_sigterm_with_a_clean_log(bot):
     api = bot.api
     api.wait_until(lambda: not api.pending_updates(), timeout=10, what="all updates confirmed")
