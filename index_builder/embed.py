@@ -56,8 +56,10 @@ class Encoder:
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(get_dim())
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Unit-length float32 vectors (inner product = cosine)."""
+    def encode(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
+        """Unit-length float32 vectors (inner product = cosine). Batches of 8: measured on the
+        knowledge base, 15 s and 0.7 GB peak RSS, against 22 s and 1.1 GB with batches of 32
+        (padding to the longest passage of a batch, and ONNX Runtime keeping the largest arena)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
         vectors = self.model.encode(
