@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
-from bot.retrieve import Filters, Passage, Retriever
+from bot.retrieve import Passage, Retriever
 from index_builder.normalize import normalize
 from index_builder.tokenize import DICT_DIR, query_tokens, tokens
 
