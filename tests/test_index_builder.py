@@ -690,7 +690,7 @@ def test_filters_restrict_results(retriever):
     by_type = retriever.search(query, top_k=10, filters=Filters(doc_type="work_plan"))
     assert by_type and {p.chunk.doc_id for p in by_type} == {"qhd-2021"}
 
-    plans = retriever.search("职业病防治规划目标", top_k=10, filters=Filters(doc_type="plan"))
+    plans = retriever.search("职业病防治规划目标", top_k=30, filters=Filters(doc_type="plan"))
     assert len({p.chunk.doc_id for p in plans}) >= 2 and all(p.doc["doc_type"] == "plan" for p in plans)
 
     for_workers = retriever.search(query, top_k=10, filters=Filters(audience="worker"))
