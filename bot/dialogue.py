@@ -151,7 +151,10 @@ class Dialogue:
             self.state.log_unanswered(text, user.key)
             return [Reply(result.text)]
         buttons = [[Button(q[:30], f"ask:{faq_id}")] for faq_id, q in result.related]
-        return [Reply(result.text + ("\n\n你可能还想问：" if buttons else ""), buttons)]
+        text = result.text
+        if user.role == "employer":  # phrased for the role: employers are pointed to their duties
+            text += "\n\n（用人单位可发送 /obligations 自查本单位的法定义务）"
+        return [Reply(text + ("\n\n你可能还想问：" if buttons else ""), buttons)]
 
     # ---- buttons ------------------------------------------------------------------------------
     def on_button(self, user: User, data: str, is_admin: bool) -> list[Reply]:

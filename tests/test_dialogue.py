@@ -122,3 +122,12 @@ def test_region_choice_is_saved(make_dialogue):
     first = buttons(replies)[0]
     d.handle("u10", Message(callback=first.data))
     assert d.state.get_user("u10").profile["region"] == first.label
+
+
+def test_answers_are_phrased_for_the_role(make_dialogue):
+    d = make_dialogue()
+    d.handle("boss", Message(callback="role:employer"))
+    d.handle("hand", Message(callback="role:worker"))
+    question = Message(text="单位要不要申报职业病危害项目？")
+    assert "/obligations" in texts(d.handle("boss", question))
+    assert "/obligations" not in texts(d.handle("hand", question))
