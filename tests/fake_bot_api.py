@@ -205,6 +205,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like api.telegram.org
     timeout = IDLE_SOCKET_TIMEOUT
+    # headers and body go out in separate writes; with Nagle's algorithm the body then waits for the
+    # client's delayed ACK (~40 ms on Linux), which capped a keep-alive connection at ~25 requests/s
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:
@@ -272,6 +275,9 @@ class FakeBotAPI:
             "has_main_web_app": False,
         }
         self._cond = threading.Condition(threading.RLock())
+        # wait_for() waits on its chat's own condition (same lock): a bot message wakes only the
+        # waiters of that chat, not every scripted user (50 users would otherwise all wake per message)
+        self._chat_conds: dict[int, threading.Condition] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
@@ -332,6 +338,8 @@ class FakeBotAPI:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+            for cond in self._chat_conds.values():
+                cond.notify_all()
         self._server.shutdown()
         with self._cond:
             connections = list(self._connections)
@@ -497,17 +505,17 @@ class FakeBotAPI:
                 start = self._cursor[chat_id]
                 matched: list[int] = []
                 for index in range(start, len(records)):
-                    if predicate is None or predicate(copy.deepcopy(records[index])):
+                    if predicate is None or predicate(records[index]):  # records are never mutated
                         matched.append(index)
                         if len(matched) == count:
                             self._cursor[chat_id] = index + 1
-                            return [copy.deepcopy(records[i]) for i in matched]
+                            return [dict(records[i]) for i in matched]
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._stopped:
                     raise AssertionError(
                         self._describe_timeout(chat_id, start, len(matched), count, timeout)
                     )
-                self._cond.wait(remaining)
+                self._chat_cond(chat_id).wait(remaining)
 
     def calls(self, method: str | None = None) -> list[dict]:
         """Log of all requests: method, params, time, status (None while in flight,
@@ -779,6 +787,12 @@ class FakeBotAPI:
                     raise BotAPIError(400, "Bad Request: BUTTON_DATA_INVALID")
         return {"inline_keyboard": keyboard}
 
+    def _chat_cond(self, chat_id: int) -> threading.Condition:
+        cond = self._chat_conds.get(chat_id)
+        if cond is None:
+            cond = self._chat_conds[chat_id] = threading.Condition(self._cond._lock)  # type: ignore[attr-defined]
+        return cond
+
     def _record(self, method: str, message: dict, params: dict) -> None:
         chat_id = message["chat"]["id"]
         self._sent[chat_id].append(
@@ -789,11 +803,12 @@ class FakeBotAPI:
                 "text": message.get("text", message.get("caption")),
                 "parse_mode": params.get("parse_mode"),
                 "reply_markup": params.get("reply_markup") or None,
-                "params": copy.deepcopy(params),
+                "params": params,  # parsed from this request alone, never shared
                 "time": time.time(),
             }
         )
         self._cond.notify_all()
+        self._chat_cond(chat_id).notify_all()
 
     def _new_bot_message(self, method: str, params: dict, chat_id: int, fields: dict) -> dict:
         markup = self._check_markup(params.get("reply_markup"))

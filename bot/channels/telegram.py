@@ -35,6 +35,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.config import Settings
+from bot.channels.aiohttp_request import AiohttpRequest
 from bot.dialogue import COMMANDS, Message, Reply
 
 log = logging.getLogger("ohbot.telegram")
@@ -369,13 +370,10 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
         Application.builder()
         .token(settings.telegram_token)
         .concurrent_updates(True)
-        .connect_timeout(10.0)
-        .read_timeout(20.0)
-        .write_timeout(20.0)
-        .pool_timeout(10.0)
-        .get_updates_connect_timeout(10.0)
-        .get_updates_read_timeout(10.0)  # added to the long-poll timeout by PTB
-        .get_updates_pool_timeout(10.0)
+        .request(AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0))
+        # the read timeout of getUpdates is added to the long-poll timeout by PTB
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0,
+                                            pool_timeout=10.0))
         .post_init(channel.post_init)
     )
     if settings.telegram_api_base_url:
