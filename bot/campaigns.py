@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-import yaml
 
 from bot import quiz
 from bot.bank import Item
@@ -56,10 +55,6 @@ _SQL_CHUNK = 500  # parameters per `in (...)` query
 
 
 # ---- bank and taxonomy -----------------------------------------------------------------------
-def load_taxonomy(knowledge_dir: Path) -> dict:
-    return yaml.safe_load((Path(knowledge_dir) / "taxonomy.yaml").read_text(encoding="utf-8")) or {}
-
-
 def knowledge_point(item: Item) -> str:
     """A short name for what the item tests: its stem cut to a few words, else its citation."""
     stem = item.stem.strip().rstrip("？?。")

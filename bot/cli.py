@@ -194,7 +194,8 @@ def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bank import load_bank
-    from bot.campaigns import campaign_report, label_report, load_taxonomy
+    from bot.bank import load_taxonomy
+    from bot.campaigns import campaign_report, label_report
     from bot.report import format_text, write_outputs
 
     report = campaign_report(_quiz_state(settings), args.campaign, load_bank(settings.knowledge_dir),
@@ -209,7 +210,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bank import load_bank
-    from bot.campaigns import import_responses, load_taxonomy
+    from bot.bank import load_taxonomy
+    from bot.campaigns import import_responses
 
     count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),
                                      load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir))

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import lru_cache
-from pathlib import Path
 
-import yaml
 
 from bot import obligations
 from bot.answer import answer
+from bot.bank import load_taxonomy
 from bot.config import Settings
 from bot.dialogue_types import Button, Message, Reply
 from bot.quiz import bank_by_id
@@ -53,11 +51,6 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 
-@lru_cache(maxsize=4)
-def _taxonomy(knowledge_dir: Path) -> dict:
-    return yaml.safe_load((knowledge_dir / "taxonomy.yaml").read_text(encoding="utf-8"))
-
-
 def role_buttons() -> list[list[Button]]:
     return [[Button(label, f"role:{code}")] for code, label in ROLE_LABELS.items()]
 
@@ -69,7 +62,7 @@ class Dialogue:
         self.retriever = retriever
         self.state = state
         self.settings = settings
-        self.taxonomy = _taxonomy(settings.knowledge_dir)
+        self.taxonomy = load_taxonomy(settings.knowledge_dir)
         regions = {d.get("region") for d in retriever.docs.values()} - {None, "全国"}
         self.regions = sorted(r for r in regions if r)
         self.quiz = QuizFlow(state, bank_by_id(settings.knowledge_dir), self.taxonomy)

@@ -21,12 +21,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot import quiz  # noqa: E402
-from bot.bank import load_bank  # noqa: E402
+from bot.bank import load_bank, load_taxonomy  # noqa: E402
 from bot.campaigns import (  # noqa: E402
     campaign_report,
     export_responses,
     import_responses,
-    load_taxonomy,
     normalize_answer,
     respondent_results,
 )
