@@ -84,6 +84,7 @@ class Retriever:
                 "run `ohbot build-index --full`"
             )
         self.vocab = set(self.bm25.vocab_dict)
+        self.question_chunks, self.question_matrix = store.read_questions(index_dir)
         self.query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_lock = threading.Lock()
         # the vectors in chunk order: scoring every chunk is one matrix product (~0.1 ms for 1,000
@@ -106,6 +107,14 @@ class Retriever:
 
     def dense_scores(self, query: str) -> np.ndarray:
         return self.matrix @ self.query_vector(normalize(query))
+
+    def closest_card(self, query: str) -> tuple[store.ChunkRow | None, float]:
+        """The FAQ card with a question (or variant) most similar to the query, and that cosine."""
+        if not self.question_chunks:
+            return None, 0.0
+        sims = self.question_matrix @ self.query_vector(normalize(query))
+        best = int(np.argmax(sims))
+        return self.chunks[self.position[self.question_chunks[best]]], float(sims[best])
 
     def query_vector(self, normalized: str) -> np.ndarray:
         """The query's vector; the most frequent questions are asked again and again, so the

@@ -161,9 +161,12 @@ def build_index(
         })
         chunks += rows
     faq_docs: dict[str, dict] = {}
+    questions: list[store.QuestionRow] = []  # every question and variant of every card
     for n, card in enumerate(cards):
         row = card_chunk(card, n)
         chunks.append(row)
+        for text in dict.fromkeys(normalize(q) for q in card.questions):
+            questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest()))
         faq_docs.setdefault(row.doc_id, {
             "doc_id": row.doc_id, "path": f"faq/{card.file}", "title": "常见问题", "issuer": "ohbot 编写组",
             "region": "全国", "date": None, "doc_type": "faq", "audience": "all", "source": "knowledge/faq",
@@ -181,10 +184,14 @@ def build_index(
     missing = [c for c in chunks if c.hash not in old_vectors]
     unique_missing = list({c.hash: c for c in missing}.values())
     vectors = {c.hash: old_vectors[c.hash] for c in chunks if c.hash in old_vectors}
-    if unique_missing or not old_vectors:
+    vectors.update({q.hash: old_vectors[q.hash] for q in questions if q.hash in old_vectors})
+    missing_questions = list({q.hash: q for q in questions if q.hash not in vectors}.values())
+    if unique_missing or missing_questions or not old_vectors:
         encoder = encoder or load_encoder(model, backend, cache_dir)
         fresh = encoder.encode([c.search_text for c in unique_missing])
         vectors.update({c.hash: v for c, v in zip(unique_missing, fresh)})
+        fresh = encoder.encode([q.text for q in missing_questions])
+        vectors.update({q.hash: v for q, v in zip(missing_questions, fresh)})
         dimension = encoder.dimension
     else:
         dimension = int(store.read_manifest(index_dir)["dimension"])
@@ -202,7 +209,7 @@ def build_index(
         import shutil
 
         shutil.rmtree(tmp)
-    store.write_index(tmp, manifest, doc_rows, chunks, vectors)
+    store.write_index(tmp, manifest, doc_rows, chunks, vectors, questions)
     store.swap_in(tmp, index_dir)
     report.seconds = time.perf_counter() - started
     return report

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 
@@ -39,13 +39,21 @@ class ChunkRow:
     cite: str | None = None  # a FAQ card's citation as written on the card
 
 
+@dataclass
+class QuestionRow:
+    """One question or variant of a FAQ card, matched against users' questions as a whole."""
+    chunk_id: int  # the card's chunk
+    text: str  # normalised
+    hash: str  # key of its vector in the vectors table
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
 
 
 def write_index(
     folder: Path, manifest: dict, documents: list[dict], chunks: list[ChunkRow],
-    vectors: dict[str, np.ndarray],
+    vectors: dict[str, np.ndarray], questions: list[QuestionRow] = (),
 ) -> None:
     """Write a complete index into `folder` (which must not exist yet)."""
     import bm25s
@@ -72,6 +80,10 @@ def write_index(
     db["vectors"].insert_all(
         ({"hash": h, "vector": v.astype("float32").tobytes()} for h, v in vectors.items()), pk="hash"
     )
+    db["faq_questions"].insert_all(
+        ({"chunk_id": q.chunk_id, "text": q.text, "hash": q.hash} for q in questions), pk="hash",
+        replace=True,
+    ) if questions else db["faq_questions"].create({"chunk_id": int, "text": str, "hash": str}, pk="hash")
     db["chunks"].create_index(["doc_id"])
     db.conn.commit()
     db.conn.close()
@@ -146,3 +158,16 @@ def read_vectors(folder: Path) -> dict[str, np.ndarray]:
         return {r["hash"]: np.frombuffer(r["vector"], dtype="float32") for r in db["vectors"].rows}
     finally:
         db.conn.close()
+
+
+def read_questions(folder: Path) -> tuple[list[int], np.ndarray]:
+    """FAQ question rows: the card chunk id of each, and their vectors as one matrix."""
+    db = open_db(folder / "index.db")
+    try:
+        rows = list(db.query(
+            "select q.chunk_id, v.vector from faq_questions q join vectors v on v.hash = q.hash order by q.rowid"))
+    finally:
+        db.conn.close()
+    if not rows:
+        return [], np.zeros((0, 0), dtype="float32")
+    return [r["chunk_id"] for r in rows], np.stack([np.frombuffer(r["vector"], dtype="float32") for r in rows])

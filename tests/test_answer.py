@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,9 @@ def test_extractive_answer_is_text_from_the_knowledge_base(retriever):
     assert result.found and result.faq_id is None
     body = result.text.split("\n\n来源：")[0].replace("（本条为防护常识，尚待职业卫生专业人员审核）", "")
     corpus = "\n".join(c.text for c in retriever.chunks)
+    headings = re.findall(r"【(.+?)】", body)
+    assert headings and all(any(h == c.section[-1] for c in retriever.chunks if c.section) for h in headings)
+    body = re.sub(r"【.+?】", "", body)
     sentences = [s.strip() for s in SENTENCE.findall(body) if s.strip()]
     assert sentences
     for sentence in sentences:
@@ -99,3 +103,16 @@ def test_ask_with_another_model_fails_clearly(built_index, data_dir, capsys, mod
     assert main(["--data-dir", str(data_dir), "--model", model, "ask", "体检费谁出"]) == 2
     err = capsys.readouterr().err
     assert "m3e-small" in err and model in err and "build-index" in err
+
+
+def test_a_card_answers_only_a_paraphrase_of_its_own_question(retriever):
+    # the riders card says "算。" about being a key group; it must not answer a work-injury question
+    assert answer(retriever, "外卖骑手夏天中暑了算工伤吗").faq_id is None
+    assert answer(retriever, "外卖骑手算不算职业健康重点人群").found
+
+
+def test_questions_about_things_the_knowledge_base_never_mentions_are_refused(retriever):
+    near = load_questions(REPO / "tests" / "eval" / "near-ood.jsonl")
+    refused = [q["q"] for q in near if not answer(retriever, q["q"]).found]
+    assert "上班迟到扣钱合法吗" in refused and "公司团建去哪里玩好" in refused
+    assert len(refused) >= 7
