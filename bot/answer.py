@@ -26,6 +26,7 @@ FAQ_MATCH = 0.95
 # Below a strong score, refuse also when half of the question's words occur nowhere in the knowledge
 # base and no FAQ question is close (cosine < 0.90): 年会, 迟到扣钱, 团建 … are not occupational health.
 UNKNOWN_WORDS = 0.5
+CARD_NEAR = 0.90
 MAX_ANSWER_CHARS = 300
 REFUSAL = (
     "抱歉，我的知识库里没有找到可靠的答案，不想给你猜一个。你可以：\n"
@@ -136,7 +137,7 @@ def answer(retriever: Retriever, question: str, role: str | None = None, region:
     if score < needed:
         return Answer(question, REFUSAL, False, confidence)
     card_chunk, similarity = retriever.closest_card(question)
-    if score < SCORE_WITHOUT_CUE and similarity < 0.90 and unknown_share(retriever, question) >= UNKNOWN_WORDS:
+    if score < SCORE_WITHOUT_CUE and similarity < CARD_NEAR and unknown_share(retriever, question) >= UNKNOWN_WORDS:
         return Answer(question, REFUSAL, False, confidence)
     ranked = _rerank(passages, role, region)
     related = [(p.chunk.faq_id, p.chunk.section[0]) for p in ranked if p.chunk.kind == "faq"]

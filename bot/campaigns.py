@@ -384,22 +384,14 @@ def import_responses(state: State, campaign: str, path: Path, bank: Iterable[Ite
     if not errors and not any(p.rows for p in people.values()):
         errors.append((2, "no answers to import"))
     by_key = {state.user_key("import", rid): p for rid, p in people.items()}
-    conn = state.db.conn
-    with state.lock:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for key in _counted_already(conn, campaign, list(by_key)):
-                p = by_key[key]
-                errors.append((min(p.lines), f"respondent {p.raw_id!r} ({_lines(p.lines)}) already has a "
-                                                     f"counted form in {campaign!r} and cannot count twice"))
-            if errors:
-                conn.execute("ROLLBACK")
-                return 0, [f"line {line}: {msg}" for line, msg in sorted(errors, key=lambda e: e[0])]
-            count = _insert(conn, campaign, by_key)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with state.write() as conn:
+        for key in _counted_already(conn, campaign, list(by_key)):
+            p = by_key[key]
+            errors.append((min(p.lines), f"respondent {p.raw_id!r} ({_lines(p.lines)}) already has a "
+                                                 f"counted form in {campaign!r} and cannot count twice"))
+        if errors:  # nothing written yet: the transaction ends empty
+            return 0, [f"line {line}: {msg}" for line, msg in sorted(errors, key=lambda e: e[0])]
+        count = _insert(conn, campaign, by_key)
     return count, []
 
 

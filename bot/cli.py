@@ -27,7 +27,7 @@ def cmd_build_index(args: argparse.Namespace, settings: Settings) -> int:
 
     report = build_index(
         settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
-        full=args.full, cache_dir=settings.data_dir / "models",
+        full=args.full, cache_dir=settings.models_dir,
     )
     print(report.as_text())
     return 0
@@ -111,10 +111,9 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.state import State, load_salt
+    from bot.state import open_state
 
-    state = State(settings.state_db, load_salt(settings.data_dir, settings.salt))
-    rows = state.gaps(args.limit)
+    rows = open_state(settings).gaps(args.limit)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     for row in rows if not args.json else []:
@@ -141,9 +140,9 @@ MAX_ERRORS_SHOWN = 50
 
 def _quiz_state(settings: Settings):
     from bot import quiz
-    from bot.state import State, load_salt
+    from bot.state import open_state
 
-    state = State(settings.state_db, load_salt(settings.data_dir, settings.salt))
+    state = open_state(settings)
     quiz.migrate(state)
     return state
 
@@ -193,8 +192,7 @@ def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bank import load_bank
-    from bot.bank import load_taxonomy
+    from bot.bank import load_bank, load_taxonomy
     from bot.campaigns import campaign_report, label_report
     from bot.report import format_text, write_outputs
 
@@ -209,8 +207,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bank import load_bank
-    from bot.bank import load_taxonomy
+    from bot.bank import load_bank, load_taxonomy
     from bot.campaigns import import_responses
 
     count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),

@@ -37,6 +37,11 @@ class Settings:
         return self.data_dir / "index"
 
     @property
+    def models_dir(self) -> Path:
+        """Local exports of the embedding model (the ONNX files made from its weights)."""
+        return self.data_dir / "models"
+
+    @property
     def state_db(self) -> Path:
         """Users, quiz progress, responses, campaigns, logged questions: never rebuilt."""
         return self.data_dir / "ohbot.db"

@@ -17,7 +17,7 @@ from bot.dialogue_types import Button, Message, Reply
 from bot.quiz import bank_by_id
 from bot.quiz_flow import QuizFlow
 from bot.retrieve import open_retriever
-from bot.state import State, User, load_salt
+from bot.state import State, User, open_state
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ PRIVACY = (
     "性别、年龄段、文化程度、工龄可以跳过，用于分析哪些人群更需要帮助。\n"
     "· 测验资料只用于统计知晓率，报告里不出现任何个人信息，只有管理员能看统计。\n· 发送 /forget 可随时删除你的全部数据，统计会相应更新。"
 )
+OB_HAZARDS_PROMPT = "第1步：单位存在哪些职业病危害因素？（可多选，都没有就直接点“下一步”）"
+OB_SITUATIONS_PROMPT = "第4步：以下情况有吗？（可多选）"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
@@ -195,10 +197,7 @@ class Dialogue:
 
     # ---- employer self-check ------------------------------------------------------------------
     def ob_hazards_reply(self, user: User) -> Reply:
-        chosen = set(user.pending.get("hazards", []))
-        rows = [[Button(("☑ " if k in chosen else "☐ ") + v, f"ob:h:{k}")] for k, v in obligations.HAZARDS.items()]
-        rows.append([Button("下一步", "ob:next")])
-        return Reply("第1步：单位存在哪些职业病危害因素？（可多选，都没有就直接点“下一步”）", rows)
+        return self.ob_toggle_reply(user.pending, "hazards", obligations.HAZARDS, OB_HAZARDS_PROMPT, "h")
 
     def on_obligations(self, user: User, value: str) -> list[Reply]:
         p = user.pending
@@ -218,11 +217,11 @@ class Dialogue:
             reply = Reply("第3步：单位属于哪个行业？", [[Button(v, f"ob:i:{k}")] for k, v in industries.items()])
         elif p["step"] == "ob_industry" and kind == "i":
             p["industry"], p["step"] = code, "ob_situations"
-            reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, "第4步：以下情况有吗？（可多选）", "s")
+            reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, OB_SITUATIONS_PROMPT, "s")
         elif p["step"] == "ob_situations":
             if kind == "s" and code in obligations.SITUATIONS:
                 p["situations"] = sorted(set(p["situations"]) ^ {code})
-                reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, "第4步：以下情况有吗？（可多选）", "s")
+                reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, OB_SITUATIONS_PROMPT, "s")
             else:
                 p["step"] = "ob_done"
                 reply = self.ob_done_reply(p)
@@ -260,5 +259,4 @@ class Dialogue:
 def open_dialogue(settings: Settings, build_if_missing: bool = True) -> Dialogue:
     """Load the index (building it on first run if allowed) and the state database."""
     retriever = open_retriever(settings, build_if_missing=build_if_missing)
-    state = State(settings.state_db, load_salt(settings.data_dir, settings.salt))
-    return Dialogue(retriever, state, settings)
+    return Dialogue(retriever, open_state(settings), settings)

@@ -151,23 +151,16 @@ def start_form(state: State, bank: list[Item], user: str, profile: dict, campaig
         if item.type != "truefalse":
             rng.shuffle(order)
         layout.append({"id": item.id, "order": order})
-    with state.lock:
-        conn = state.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            counted = campaign is not None and not conn.execute(
-                "select 1 from forms where campaign = ? and user = ? and kind = 'counted'",
-                [campaign.name, user]).fetchone()
-            form = Form(form_id, campaign.name if campaign else None, user, "counted" if counted else "practice",
-                        layout, 0, None)
-            conn.execute(
-                "insert into forms (id, campaign, user, kind, items, position, started_at, completed_at, source) "
-                "values (?, ?, ?, ?, ?, 0, ?, null, 'bot')",
-                [form.id, form.campaign, user, form.kind, json.dumps(layout), now()])
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
+    with state.write() as conn:
+        counted = campaign is not None and not conn.execute(
+            "select 1 from forms where campaign = ? and user = ? and kind = 'counted'",
+            [campaign.name, user]).fetchone()
+        form = Form(form_id, campaign.name if campaign else None, user, "counted" if counted else "practice",
+                    layout, 0, None)
+        conn.execute(
+            "insert into forms (id, campaign, user, kind, items, position, started_at, completed_at, source) "
+            "values (?, ?, ?, ?, ?, 0, ?, null, 'bot')",
+            [form.id, form.campaign, user, form.kind, json.dumps(layout), now()])
     return form
 
 
@@ -198,26 +191,17 @@ def record_answer(state: State, form: Form, position: int, answer: str, item: It
     """Store the answer to item `position` (bank letters) at once; returns whether it was correct,
     or None when that item was already answered (a repeated button press changes nothing)."""
     correct = answer == item.answer
-    with state.lock:
-        conn = state.db.conn
-        conn.execute("BEGIN IMMEDIATE")  # also serialises writers in other processes
-        try:
-            current = conn.execute("select position, completed_at from forms where id = ?", [form.id]).fetchone()
-            if current is None or current[0] != position or current[1]:
-                conn.execute("ROLLBACK")
-                return None
-            conn.execute(
-                "insert into responses (form, campaign, user, item_id, answer, correct, answered_at) "
-                "values (?, ?, ?, ?, ?, ?, ?)",
-                [form.id, form.campaign, form.user, item.id, answer, int(correct), now()])
-            done = position + 1 >= len(form.items)
-            finished = now() if done else None
-            conn.execute("update forms set position = ?, completed_at = ? where id = ?",
-                         [position + 1, finished, form.id])
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
+    with state.write() as conn:
+        current = conn.execute("select position, completed_at from forms where id = ?", [form.id]).fetchone()
+        if current is None or current[0] != position or current[1]:
+            return None  # nothing written: the empty transaction just ends
+        conn.execute(
+            "insert into responses (form, campaign, user, item_id, answer, correct, answered_at) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            [form.id, form.campaign, form.user, item.id, answer, int(correct), now()])
+        finished = now() if position + 1 >= len(form.items) else None
+        conn.execute("update forms set position = ?, completed_at = ? where id = ?",
+                     [position + 1, finished, form.id])
     form.position = position + 1
     form.completed_at = finished
     return correct

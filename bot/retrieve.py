@@ -183,6 +183,6 @@ def open_retriever(settings, build_if_missing: bool = False) -> Retriever:
 
         print("正在建立知识库索引（首次运行，约需半分钟）…", file=sys.stderr)
         report = build_index(settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
-                             cache_dir=settings.data_dir / "models")
+                             cache_dir=settings.models_dir)
         print(report.as_text(), file=sys.stderr)
-    return Retriever(settings.index_dir, settings.model, settings.backend, cache_dir=settings.data_dir / "models")
+    return Retriever(settings.index_dir, settings.model, settings.backend, cache_dir=settings.models_dir)

@@ -10,6 +10,8 @@ import re
 import secrets
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,6 +83,21 @@ class State:
             )
             self.db["unanswered"].create_index(["norm"], if_not_exists=True)
 
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: this process's lock, then BEGIN IMMEDIATE, which also serialises
+        writers in other processes; committed on leaving the block, rolled back on any exception.
+        Reads inside see a state no other writer can change before the commit."""
+        with self.lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
     def user_key(self, channel: str, user_id: int | str) -> str:
         return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode("utf-8")).hexdigest()[:32]
 
@@ -132,3 +149,8 @@ class State:
                 "from unanswered group by norm order by n desc, last desc limit ?", [limit]
             )
             return list(rows)
+
+
+def open_state(settings) -> State:
+    """The state database of a data directory (`settings`: bot.config.Settings)."""
+    return State(settings.state_db, load_salt(settings.data_dir, settings.salt))
