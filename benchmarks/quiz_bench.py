@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot import quiz  # noqa: E402
-from bot.bank import load_bank  # noqa: E402
-from bot.campaigns import campaign_report, import_responses, item_infos, load_taxonomy  # noqa: E402
+from bot.bank import load_bank, load_taxonomy  # noqa: E402
+from bot.campaigns import campaign_report, import_responses, item_infos  # noqa: E402
 from bot.state import State  # noqa: E402
 
 REPORT_TARGET_S = 2.0
