@@ -14,10 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.answer import answer  # noqa: E402
+from bot.answering.answer import answer  # noqa: E402
+from bot.answering.evaluate import load_questions  # noqa: E402
+from bot.answering.retrieve import open_retriever  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.evaluate import load_questions  # noqa: E402
-from bot.retrieve import open_retriever  # noqa: E402
 
 
 def main() -> None:

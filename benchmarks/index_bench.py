@@ -77,9 +77,9 @@ def edit_one_material(knowledge: Path) -> Path:
 
 
 def run(knowledge: Path, model: str, backend: str, n_queries: int, warmup: int) -> dict:
-    from bot.retrieve import Retriever
+    from bot.answering.retrieve import Retriever
+    from bot.index.encoder import load_encoder
     from index_builder.build import build_index
-    from index_builder.embed import load_encoder
 
     figures: dict = {}
     work = Path(tempfile.mkdtemp(prefix="ohbot-bench-"))

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot import quiz  # noqa: E402
-from bot.bank import load_bank, load_taxonomy  # noqa: E402
-from bot.campaigns import campaign_report, import_responses, item_infos  # noqa: E402
-from bot.state import State  # noqa: E402
+from bot.awareness.campaigns import campaign_report, import_responses, item_infos  # noqa: E402
+from bot.quiz import forms as quiz  # noqa: E402
+from bot.quiz.bank import load_bank, load_taxonomy  # noqa: E402
+from bot.storage.state import State  # noqa: E402
 
 REPORT_TARGET_S = 2.0
 ANSWERS_TARGET_PER_S = 500.0

@@ -38,16 +38,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bot.config import load_settings  # noqa: E402
-from bot.evaluate import load_questions  # noqa: E402
 from fake_bot_api import FakeBotAPI  # noqa: E402
+
+from bot.answering.evaluate import load_questions  # noqa: E402
+from bot.config import load_settings  # noqa: E402
 
 TOKEN = "424242:BENCH-token"
 FIRST_USER = 700_000
 BOT_CODE = (
     "import sys\n"
     "from bot.config import load_settings\n"
-    "from bot.dialogue import open_dialogue\n"
+    "from bot.dialogue.core import open_dialogue\n"
     "from bot.channels.telegram import run\n"
     "s = load_settings(data_dir=sys.argv[1])\n"
     "run(s, open_dialogue(s, build_if_missing=False), rate_limit=10**9)\n"

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
+from bot.answering.retrieve import open_retriever
+from bot.awareness.report import GROUP_KEYS
 from bot.config import Settings, load_settings
-from bot.report import GROUP_KEYS
-from bot.retrieve import open_retriever
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -34,7 +34,7 @@ def cmd_build_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.retrieve import Filters
+    from bot.answering.retrieve import Filters
 
     retriever = open_retriever(settings)
     filters = Filters(region=args.region, doc_type=args.doc_type, audience=args.audience)
@@ -51,7 +51,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.evaluate import evaluate, format_table, load_questions
+    from bot.answering.evaluate import evaluate, format_table, load_questions
 
     questions = load_questions(Path(args.file))
     result = evaluate(open_retriever(settings), questions)
@@ -61,8 +61,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """One question, or with `-` one question per input line (the model is loaded once)."""
-    from bot.answer import answer
-    from bot.dialogue import MAX_QUESTION_CHARS
+    from bot.answering.answer import answer
+    from bot.dialogue.core import MAX_QUESTION_CHARS
 
     retriever = open_retriever(settings)
     questions = sys.stdin if args.question == "-" else [args.question]
@@ -80,7 +80,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels import console
-    from bot.dialogue import open_dialogue
+    from bot.dialogue.core import open_dialogue
 
     console.run(open_dialogue(settings), first=getattr(args, "first", "/start"))
     return 0
@@ -94,7 +94,7 @@ def cmd_quiz(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels import telegram
-    from bot.dialogue import open_dialogue
+    from bot.dialogue.core import open_dialogue
 
     if not settings.telegram_token:
         return _fail("set TELEGRAM_BOT_TOKEN to run the Telegram bot (or use `ohbot chat`)")
@@ -111,7 +111,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.state import open_state
+    from bot.storage.state import open_state
 
     rows = open_state(settings).gaps(args.limit)
     if args.json:
@@ -124,7 +124,7 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bank_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bank import load_bank
+    from bot.quiz.bank import load_bank
 
     items = load_bank(settings.knowledge_dir)
     if args.json:
@@ -139,8 +139,8 @@ MAX_ERRORS_SHOWN = 50
 
 
 def _quiz_state(settings: Settings):
-    from bot import quiz
-    from bot.state import open_state
+    from bot.quiz import forms as quiz
+    from bot.storage.state import open_state
 
     state = open_state(settings)
     quiz.migrate(state)
@@ -155,7 +155,7 @@ def _date(text: str) -> str:
 
 
 def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import quiz
+    from bot.quiz import forms as quiz
 
     c = quiz.create_campaign(_quiz_state(settings), args.name, args.start, args.end, region=args.region,
                              threshold=args.threshold, form_size=args.form_size)
@@ -165,8 +165,8 @@ def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import quiz
-    from bot.campaigns import campaign_counts
+    from bot.awareness.campaigns import campaign_counts
+    from bot.quiz import forms as quiz
 
     state = _quiz_state(settings)
     counts = campaign_counts(state)
@@ -184,7 +184,7 @@ def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import quiz
+    from bot.quiz import forms as quiz
 
     quiz.close_campaign(_quiz_state(settings), args.name)
     print(f"测评活动“{args.name}”已结束。")
@@ -192,9 +192,9 @@ def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bank import load_bank, load_taxonomy
-    from bot.campaigns import campaign_report, label_report
-    from bot.report import format_text, write_outputs
+    from bot.awareness.campaigns import campaign_report, label_report
+    from bot.awareness.report import format_text, write_outputs
+    from bot.quiz.bank import load_bank, load_taxonomy
 
     report = campaign_report(_quiz_state(settings), args.campaign, load_bank(settings.knowledge_dir),
                              by=args.by or [], min_n=args.min_n, target=args.target)
@@ -207,8 +207,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bank import load_bank, load_taxonomy
-    from bot.campaigns import import_responses
+    from bot.awareness.campaigns import import_responses
+    from bot.quiz.bank import load_bank, load_taxonomy
 
     count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),
                                      load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir))
@@ -223,7 +223,7 @@ def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.campaigns import export_responses
+    from bot.awareness.campaigns import export_responses
 
     state = _quiz_state(settings)
     if not args.out:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_MODEL = "m3e-small"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
 
 
 def _env_ids(value: str | None) -> frozenset[int]:
@@ -24,7 +25,7 @@ def _env_ids(value: str | None) -> frozenset[int]:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
-    knowledge_dir: Path = REPO_ROOT / "knowledge"
+    knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
     model: str = DEFAULT_MODEL
     backend: str = "onnx"  # "onnx" (exported once, locally, from the model's own weights) or "torch"
     telegram_token: str | None = None
@@ -61,7 +62,7 @@ def load_settings(
         raise ValueError(f"embedding backend must be 'onnx' or 'torch', not {backend!r}")
     return Settings(
         data_dir=Path(data_dir or env.get("OHBOT_DATA_DIR") or "data"),
-        knowledge_dir=Path(knowledge_dir or env.get("OHBOT_KNOWLEDGE_DIR") or REPO_ROOT / "knowledge"),
+        knowledge_dir=Path(knowledge_dir or env.get("OHBOT_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR),
         model=model or env.get("OHBOT_EMBEDDING_MODEL") or DEFAULT_MODEL,
         backend=backend,
         telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,

@@ -12,19 +12,20 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from index_builder import store
+from bot.index import store
+from bot.index.encoder import Encoder, load_encoder
+from bot.text import use_dictionaries
+from bot.text.normalize import normalize, to_display
+from bot.text.tokenize import tokens
 from index_builder.cards import Card, load_cards
 from index_builder.clean import clean_text
-from index_builder.embed import Encoder, load_encoder
 from index_builder.ingest import Document, load_documents
-from index_builder.normalize import normalize, to_display
 from index_builder.segment import segment
-from index_builder.tokenize import tokens
 
 NEAR_DUPLICATE = 0.9  # Jaccard similarity of character 5-shingles
 
@@ -128,6 +129,7 @@ def build_index(
 ) -> BuildReport:
     """Build (or update) the index of `knowledge_dir` into `index_dir`; returns the report."""
     started = time.perf_counter()
+    use_dictionaries(Path(knowledge_dir) / "dict")
     report = BuildReport()
     documents, ingest_errors = load_documents(knowledge_dir)
     report.errors += [str(e) for e in ingest_errors]
@@ -201,7 +203,7 @@ def build_index(
 
     manifest = {
         "schema": store.SCHEMA_VERSION, "model": model, "dimension": dimension, "backend": backend,
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": report.documents, "chunks": len(chunks), "faq_cards": len(cards),
     }
     tmp = index_dir.with_name(f"{index_dir.name}.tmp-{os.getpid()}")

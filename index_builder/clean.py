@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from index_builder.normalize import normalize, to_display
+from bot.text.normalize import normalize, to_display
 
 BOILERPLATE = re.compile(
     r"版权所有|copyright|©|icp备|公网安备|备案号|网站地图|网站信箱|网站标识码|联系我们|打印本页|关闭窗口"

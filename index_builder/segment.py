@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import jieba
 
-from index_builder.normalize import normalize
+from bot.text.normalize import normalize
 
 MAX_CHARS = 350
 MIN_CHARS = 60  # a shorter tail is merged into the previous chunk of the same section

@@ -13,11 +13,11 @@ Fixtures
                     exported ONNX model) and ``DATA_DIR/index`` (the index, once ``built_index``
                     has run). Point ``--data-dir`` / ``OHBOT_DATA_DIR`` here to drive ``ohbot`` commands
                     against the test index; the CLI then reuses the already exported model.
-``encoder``         ``index_builder.embed.Encoder`` for m3e-small (ONNX int8), loaded once. Pass it
+``encoder``         ``bot.index.encoder.Encoder`` for m3e-small (ONNX int8), loaded once. Pass it
                     as ``encoder=`` to ``build_index`` / ``Retriever`` so nothing loads it again.
 ``built_index``     ``(index_dir, report)``: ``build_index`` of the real ``knowledge/`` into
                     ``data_dir / "index"`` with ``encoder``; ``report`` is the ``BuildReport``.
-``retriever``       ``bot.retrieve.Retriever`` on ``built_index`` (reuses ``encoder``).
+``retriever``       ``bot.answering.retrieve.Retriever`` on ``built_index`` (reuses ``encoder``).
 
 Example::
 
@@ -55,7 +55,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def encoder(data_dir: Path):
     """The embedding model (m3e-small, int8 ONNX), exported into DATA_DIR/models once per session."""
-    from index_builder.embed import load_encoder
+    from bot.index.encoder import load_encoder
 
     try:
         return load_encoder(MODEL, BACKEND, cache_dir=data_dir / "models")
@@ -76,7 +76,7 @@ def built_index(knowledge_dir: Path, data_dir: Path, encoder):
 @pytest.fixture(scope="session")
 def retriever(built_index, encoder):
     """A Retriever over the session index, sharing the session encoder."""
-    from bot.retrieve import Retriever
+    from bot.answering.retrieve import Retriever
 
     index_dir, _ = built_index
     return Retriever(index_dir, MODEL, BACKEND, encoder=encoder)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import REFUSAL, SENTENCE, answer
+from bot.answering.answer import REFUSAL, SENTENCE, answer
+from bot.answering.evaluate import is_hit, load_questions
 from bot.cli import main
-from bot.evaluate import is_hit, load_questions
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "eval" / "dev-questions.jsonl"
@@ -93,9 +93,9 @@ def test_ask_json_prints_the_documented_object(built_index, data_dir, capsys):
 def test_ask_json_batch_reads_one_question_per_line(built_index, data_dir, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("体检费谁出\n\n怎么做红烧肉\n"))
     assert main(["--data-dir", str(data_dir), "ask", "-", "--json"]) == 0
-    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-    assert [l["question"] for l in lines] == ["体检费谁出", "怎么做红烧肉"]
-    assert [l["found"] for l in lines] == [True, False]
+    lines = [json.loads(row) for row in capsys.readouterr().out.splitlines()]
+    assert [row["question"] for row in lines] == ["体检费谁出", "怎么做红烧肉"]
+    assert [row["found"] for row in lines] == [True, False]
 
 
 @pytest.mark.parametrize("model", ["another-model"])

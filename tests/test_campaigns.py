@@ -2,7 +2,7 @@
 
 A known data set (40 respondents × 20 real bank items with chosen scores) is imported through the
 CLI; expected counts, rates and Wilson intervals are worked out here from the chosen scores with the
-closed form of the interval, not read back from bot.report. No index and no model are needed.
+closed form of the interval, not read back from bot.awareness.report. No index and no model are needed.
 """
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import quiz  # noqa: E402
-from bot.bank import load_bank, load_taxonomy  # noqa: E402
-from bot.campaigns import (  # noqa: E402
+from bot.awareness.campaigns import (  # noqa: E402
     campaign_report,
     export_responses,
     import_responses,
@@ -30,7 +28,9 @@ from bot.campaigns import (  # noqa: E402
     respondent_results,
 )
 from bot.cli import main  # noqa: E402
-from bot.state import State, load_salt  # noqa: E402
+from bot.quiz import forms as quiz  # noqa: E402
+from bot.quiz.bank import load_bank, load_taxonomy  # noqa: E402
+from bot.storage.state import State, load_salt  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 Z = 1.959963984540054

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config import load_settings
-from bot.dialogue import Dialogue, Message
-from bot.state import State
+from bot.dialogue.core import Dialogue, Message
+from bot.storage.state import State
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.retrieve import Filters, Retriever
-from index_builder import store
+from bot.answering.retrieve import Filters, Retriever
+from bot.index import store
+from bot.text.normalize import normalize
 from index_builder.build import build_index
 from index_builder.clean import clean_text
 from index_builder.ingest import load_documents
-from index_builder.normalize import normalize
 from index_builder.segment import MAX_CHARS, MIN_CHARS, segment
 
 MODEL = "m3e-small"
@@ -739,7 +739,7 @@ def dev_questions():
 
 
 def test_fused_retrieval_on_the_dev_questions(retriever, dev_questions):
-    from bot.evaluate import evaluate, load_questions
+    from bot.answering.evaluate import evaluate, load_questions
 
     result = evaluate(retriever, load_questions(dev_questions))
     corpus = result["hybrid"]["corpus"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.bank import load_bank, problems
 from bot.cli import main
+from bot.quiz.bank import load_bank, problems
 from index_builder.cards import load_cards
 from index_builder.ingest import METADATA_FIELDS, load_documents
 

@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from bot import quiz
-from bot.bank import load_bank
 from bot.config import load_settings
-from bot.dialogue import Dialogue, Message
-from bot.state import State
+from bot.dialogue.core import Dialogue, Message
+from bot.quiz import forms as quiz
+from bot.quiz.bank import load_bank
+from bot.storage.state import State
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""Tests for bot.report: awareness counting, grouping, item analysis, text and file outputs.
+"""Tests for bot.awareness.report: awareness counting, grouping, item analysis, text and file outputs.
 
 Expected counts and intervals are worked out here from the test data (intervals with the
-count form of the Wilson bounds), not read back from bot.report.
+count form of the Wilson bounds), not read back from bot.awareness.report.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.report import (  # noqa: E402
+from bot.awareness.report import (  # noqa: E402
     MISSING,
     AnswerRecord,
     ItemInfo,
@@ -342,7 +342,7 @@ def test_write_outputs_without_groups_or_data(tmp_path: Path) -> None:
 
 def test_write_outputs_without_cjk_font(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Charts still render (English titles) on a machine with no CJK font installed."""
-    import bot.report as report_mod
+    import bot.awareness.report as report_mod
 
     monkeypatch.setattr(report_mod, "find_cjk_font", lambda: None)
     rep = build_report("无字体", 0.6, two_key_data(), ITEMS, by=["industry"])

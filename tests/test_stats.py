@@ -1,7 +1,7 @@
-"""Tests for bot.stats: Wilson intervals, target status, extra_n and item analysis.
+"""Tests for bot.awareness.stats: Wilson intervals, target status, extra_n and item analysis.
 
 Expected values are computed independently here (the other algebraic form of the Wilson
-bounds, hand-worked sums) or taken from published examples, never from bot.stats itself.
+bounds, hand-worked sums) or taken from published examples, never from bot.awareness.stats itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.stats import (  # noqa: E402
+from bot.awareness.stats import (  # noqa: E402
     Z95,
     TargetStatus,
     extra_n_to_decide,

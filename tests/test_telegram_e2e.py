@@ -24,8 +24,16 @@ from pathlib import Path
 import pytest
 
 from bot.channels.telegram import (
-    APOLOGY, RATE_NOTICE, KeyedLocks, RateLimiter, TokenFilter, file_url, split_text, utf16_len,
+    APOLOGY,
+    RATE_NOTICE,
+    KeyedLocks,
+    RateLimiter,
+    TokenFilter,
+    file_url,
+    split_text,
+    utf16_len,
 )
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_bot_api import FakeBotAPI  # noqa: E402
 
@@ -282,7 +290,7 @@ def _take_quiz(api: FakeBotAPI, user: int, size: int, pick_last: bool) -> int:
     api.press_button(user, consent["message_id"], "qz:consent:yes")
     for answer in ("qz:pf:construction", "qz:pf:small_micro", "qz:pf:worker", "qz:pf:-", "qz:pf:-",
                    "qz:pf:-", "qz:pf:-"):
-        [question] = api.wait_for(user, lambda m: answer.split(":")[-1] == "-" or answer in _buttons(m),
+        [question] = api.wait_for(user, lambda m, answer=answer: answer.split(":")[-1] == "-" or answer in _buttons(m),
                                   timeout=REPLY_TIMEOUT)
         api.press_button(user, question["message_id"], answer)
     right = 0

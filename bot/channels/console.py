@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from bot.dialogue import Button, Dialogue, Message, Reply
+from bot.dialogue.core import Button, Dialogue, Message, Reply
 
 
 def render(replies: list[Reply], out: TextIO) -> list[Button]:

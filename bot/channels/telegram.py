@@ -25,18 +25,19 @@ import secrets
 import time
 import warnings
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from bot.config import Settings
 from bot.channels.aiohttp_request import AiohttpRequest
-from bot.dialogue import COMMANDS, Message, Reply
+from bot.config import Settings
+from bot.dialogue.core import COMMANDS, Message, Reply
 
 log = logging.getLogger("ohbot.telegram")
 T = TypeVar("T")
@@ -310,7 +311,7 @@ class TelegramChannel:
             for n, part in enumerate(parts):
                 last = n == len(parts) - 1
 
-                def send_part(part: str = part, last: bool = last) -> Awaitable[Any]:
+                def send_part(part: str = part, last: bool = last, markup: Any = markup) -> Awaitable[Any]:
                     return context.bot.send_message(chat_id, part, reply_markup=markup if last else None)
 
                 if await self.call(send_part, "sendMessage") is None:

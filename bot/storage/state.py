@@ -13,18 +13,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
-from index_builder.normalize import normalize
+from bot.text.normalize import normalize
 
 PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service")
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -99,7 +99,7 @@ class State:
             conn.execute("COMMIT")
 
     def user_key(self, channel: str, user_id: int | str) -> str:
-        return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode("utf-8")).hexdigest()[:32]
+        return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode()).hexdigest()[:32]
 
     # get_user and save_user are on every message's path: plain SQL, no table introspection
     def get_user(self, key: str) -> User:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
-from pathlib import Path
 
 import jieba
 import yaml
 
-from index_builder.normalize import normalize
+from bot.text import dict_dir
+from bot.text.normalize import normalize
 
-DICT_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "dict"
 STOPWORDS = frozenset(
     "的 了 是 吗 呢 吧 啊 呀 么 嘛 在 和 与 及 或 也 都 就 要 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 "
     "有 没有 什么 怎么 怎么办 怎样 如何 哪些 哪个 哪里 多少 几 是不是 能 能不能 可以 可不可以 会 吧 把 被 给 "
@@ -29,7 +28,7 @@ def tokenizer() -> jieba.Tokenizer:
     """A jieba tokenizer of our own (not jieba's global one) with the domain words added."""
     jieba.setLogLevel(logging.WARNING)
     tk = jieba.Tokenizer()
-    words = DICT_DIR / "domain_words.txt"
+    words = dict_dir() / "domain_words.txt"
     if words.exists():
         for line in words.read_text(encoding="utf-8").splitlines():
             word = normalize(line.split("#")[0])
@@ -41,7 +40,7 @@ def tokenizer() -> jieba.Tokenizer:
 
 @lru_cache(maxsize=1)
 def synonyms() -> dict[str, list[str]]:
-    path = DICT_DIR / "synonyms.yaml"
+    path = dict_dir() / "synonyms.yaml"
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     return {normalize(str(k)): [normalize(str(v)) for v in vs] for k, vs in (table or {}).items()}
 
@@ -62,3 +61,18 @@ def query_tokens(query: str) -> list[str]:
     found = [k for k in synonyms() if (k in text if len(k) > 1 else k in base)]
     extra = dict.fromkeys(t for k in found for s in synonyms()[k] for t in tokens(s))
     return base + [t for t in extra if t not in base]
+
+
+@lru_cache(maxsize=1)
+def domain_cues() -> tuple[str, ...]:
+    """Work/health cue words (domain_cues.txt), normalised: a question with one is about work."""
+    path = dict_dir() / "domain_cues.txt"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return tuple(normalize(line) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def clear_caches() -> None:
+    """Forget the tokenizer, synonyms and cue words (the dictionary folder changed)."""
+    tokenizer.cache_clear()
+    synonyms.cache_clear()
+    domain_cues.cache_clear()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from pathlib import Path
 
 import opencc
 import yaml
@@ -16,9 +15,6 @@ import yaml
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t\u3000\u00a0]+(?=[{_CJK}])")
 _SPACES = re.compile(r"[ \t\u3000\u00a0]+")
-
-
-PHRASES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "dict" / "phrases.yaml"
 
 
 @lru_cache(maxsize=1)
@@ -29,7 +25,10 @@ def _converter() -> opencc.OpenCC:
 
 @lru_cache(maxsize=1)
 def _phrases() -> tuple[re.Pattern | None, dict[str, str]]:
-    table = yaml.safe_load(PHRASES_FILE.read_text(encoding="utf-8")) if PHRASES_FILE.exists() else None
+    from bot.text import dict_dir
+
+    path = dict_dir() / "phrases.yaml"
+    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     table = {str(k): str(v) for k, v in (table or {}).items()}
     if not table:
         return None, {}
@@ -56,3 +55,8 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", to_display(text))
     text = _SPACE_BETWEEN_CJK.sub("", text)  # NFKC turns U+3000 into a plain space
     return _SPACES.sub(" ", text).strip().lower()
+
+
+def clear_caches() -> None:
+    """Forget the phrase table (the dictionary folder changed)."""
+    _phrases.cache_clear()

@@ -7,14 +7,14 @@ is the counted one (it can be left and resumed, never restarted), later forms ar
 from __future__ import annotations
 
 import json
-from datetime import date
 import random
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
-from bot.bank import Item, load_bank
-from bot.state import State, now
+from bot.quiz.bank import Item, load_bank
+from bot.storage.state import State, now
 
 LETTERS = "ABCDEFGH"
 DEFAULT_FORM_SIZE = 20

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot import quiz
-from bot.bank import Item
-from bot.dialogue_types import Button, Reply
-from bot.state import State, User
+from bot.dialogue.types import Button, Reply
+from bot.quiz import forms as quiz
+from bot.quiz.bank import Item
+from bot.storage.state import State, User
 
 TYPE_LABELS = {"single": "单选", "multiple": "多选", "truefalse": "判断"}
 PROFILE_STEPS: list[tuple[str, str, dict[str, str] | None, bool]] = [

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from bot.retrieve import Passage, Retriever
-from index_builder.normalize import normalize
-from index_builder.tokenize import DICT_DIR, query_tokens, tokens
+from bot.answering.retrieve import Passage, Retriever
+from bot.text.normalize import normalize
+from bot.text.tokenize import domain_cues, query_tokens, tokens
 
 # Calibrated on the dev set, tests/eval/materials-*.jsonl (in-domain) and tests/eval/ood.jsonl:
 # score = best dense cosine + 0.03 × min(best BM25, 10). A question with a work/health cue word
@@ -55,13 +54,6 @@ class Answer:
             "passages": [{k: v for k, v in p.as_json().items() if k != "doc_id"} for p in self.passages],
             "faq_id": self.faq_id,
         }
-
-
-@lru_cache(maxsize=1)
-def domain_cues() -> tuple[str, ...]:
-    path = DICT_DIR / "domain_cues.txt"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    return tuple(normalize(l) for l in lines if l.strip() and not l.startswith("#"))
 
 
 def has_domain_cue(question: str) -> bool:

@@ -8,16 +8,15 @@ from __future__ import annotations
 import logging
 import re
 
-
-from bot import obligations
-from bot.answer import answer
-from bot.bank import load_taxonomy
+from bot.answering.answer import answer
+from bot.answering.retrieve import open_retriever
 from bot.config import Settings
-from bot.dialogue_types import Button, Message, Reply
-from bot.quiz import bank_by_id
-from bot.quiz_flow import QuizFlow
-from bot.retrieve import open_retriever
-from bot.state import State, User, open_state
+from bot.dialogue import obligations
+from bot.dialogue.quiz_flow import QuizFlow
+from bot.dialogue.types import Button, Message, Reply
+from bot.quiz.bank import load_taxonomy
+from bot.quiz.forms import bank_by_id
+from bot.storage.state import State, User, open_state
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +116,9 @@ class Dialogue:
 
     def stats_text(self) -> str:
         """Headline figures of the newest open campaign, then the most frequent unanswered questions."""
-        from bot import campaigns, quiz
-        from bot.report import format_text
+        from bot.awareness import campaigns
+        from bot.awareness.report import format_text
+        from bot.quiz import forms as quiz
 
         parts = []
         open_ones = [c for c in quiz.list_campaigns(self.state) if c.status == "open"]

@@ -9,8 +9,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from bot.retrieve import Retriever
-from index_builder.normalize import normalize
+from bot.answering.retrieve import Retriever
+from bot.text.normalize import normalize
 
 METHODS = ("bm25", "dense", "hybrid")
 

@@ -228,7 +228,7 @@ def upper_lower_discrimination(
     D ranges from −1 to 1; D < 0 means weaker respondents do better on the item than
     stronger ones, usually a wrong key or a misleading stem.
 
-    Pass whatever score the caller wants to rank by: `bot.report` passes the rest
+    Pass whatever score the caller wants to rank by: `bot.awareness.report` passes the rest
     score (score rate on the other items) so the item does not rank on itself.
     Returns None with fewer than 2 respondents or when all scores are equal (no
     upper and lower group to speak of).
@@ -258,7 +258,7 @@ def point_biserial(
     include this item; the item is subtracted first, giving the corrected item–total
     (item–rest) correlation. That avoids the part–whole inflation of the plain
     item–total correlation, which is large on short quizzes (an item is 1/10 of a
-    10-item form). With `rest=False` the scores are used as given — `bot.report`
+    10-item form). With `rest=False` the scores are used as given — `bot.awareness.report`
     does that, passing rest score *rates* already computed per respondent because
     forms may differ in length.
 

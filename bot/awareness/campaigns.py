@@ -1,11 +1,11 @@
 """Campaign data in and out of the state database: awareness reports, CSV import and export.
 
 What: `respondent_results` turns the forms and responses of one campaign into the input of
-`bot.report.build_report`; `campaign_report` runs it with the campaign's threshold;
+`bot.awareness.report.build_report`; `campaign_report` runs it with the campaign's threshold;
 `import_responses` loads paper or third-party answers from a CSV file (all or nothing);
 `export_responses` writes the counted answers back out in the same CSV format.
 
-Why here: `bot.report` and `bot.stats` are pure (no database); `bot.quiz` owns the tables and
+Why here: `bot.awareness.report` and `bot.awareness.stats` are pure (no database); `bot.quiz` owns the tables and
 the bot's own answering. This module is the only bridge between the two, so both stay small.
 
 CSV format (one row per answer, UTF-8 with or without BOM; GB18030 as Excel saves it is read too):
@@ -31,16 +31,15 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-
-from bot import quiz
-from bot.bank import Item
-from bot.report import AnswerRecord, ItemInfo, RespondentResult, build_report
-from bot.state import PROFILE_FIELDS, State, now
+from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
+from bot.quiz import forms as quiz
+from bot.quiz.bank import Item
+from bot.storage.state import PROFILE_FIELDS, State, now
 
 TZ = ZoneInfo("Asia/Shanghai")
 REQUIRED_COLUMNS = ("respondent_id", "item_id", "answer", "answered_at")
@@ -132,7 +131,7 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
 def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[str, ItemInfo],
                     by: Sequence[str] = (), min_n: int = 30, target: float = 0.85) -> dict[str, Any]:
-    """The awareness report of a campaign (see `bot.report.build_report`), threshold from the campaign."""
+    """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the campaign."""
     c = quiz.get_campaign(state, campaign)
     items = bank if isinstance(bank, Mapping) else item_infos(bank)
     counted, practice = respondent_results(state, campaign)
@@ -214,9 +213,9 @@ def parse_time(raw: str, latest: datetime | None = None) -> datetime:
         raise ValueError(f"answered_at {text!r} is not a date (use e.g. 2024-03-05 10:00)")
     if when.tzinfo is None:
         when = when.replace(tzinfo=TZ)
-    when = when.astimezone(timezone.utc)
+    when = when.astimezone(UTC)
     if latest is None:
-        latest = datetime.now(timezone.utc) + timedelta(days=1)
+        latest = datetime.now(UTC) + timedelta(days=1)
     if when.year < 2000 or when > latest:
         raise ValueError(f"answered_at {text!r} is out of range (before 2000 or in the future)")
     return when
@@ -275,7 +274,7 @@ def _read_csv(text: str, bank: Mapping[str, Item], taxonomy: Mapping[str, Any],
         return {}
     people: dict[str, _Respondent] = {}
     cache: dict[Any, tuple[Any, str | None]] = {}
-    latest = datetime.now(timezone.utc) + timedelta(days=1)
+    latest = datetime.now(UTC) + timedelta(days=1)
     for cells in reader:
         line = reader.line_num
         if not any(c.strip() for c in cells):
@@ -339,7 +338,7 @@ def _counted_already(conn: Any, campaign: str, keys: Sequence[str]) -> set[str]:
 
 
 def _iso(when: datetime) -> str:
-    """Stored times: UTC, ISO 8601 to the second, like bot.state.now()."""
+    """Stored times: UTC, ISO 8601 to the second, like bot.storage.state.now()."""
     return when.isoformat(timespec="seconds")
 
 

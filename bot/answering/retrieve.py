@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index_builder import store
-from index_builder.embed import Encoder, load_encoder
-from index_builder.normalize import normalize
-from index_builder.tokenize import query_tokens
+from bot.index import store
+from bot.index.encoder import Encoder, load_encoder
+from bot.text import use_dictionaries
+from bot.text.normalize import normalize
+from bot.text.tokenize import query_tokens
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion: rank 1 → 1/61
 CANDIDATES = 50  # how deep each ranking is read before fusion
@@ -185,4 +186,5 @@ def open_retriever(settings, build_if_missing: bool = False) -> Retriever:
         report = build_index(settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
                              cache_dir=settings.models_dir)
         print(report.as_text(), file=sys.stderr)
+    use_dictionaries(settings.knowledge_dir / "dict")
     return Retriever(settings.index_dir, settings.model, settings.backend, cache_dir=settings.models_dir)

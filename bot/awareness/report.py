@@ -13,7 +13,7 @@ Definitions used throughout:
   exactly equal to the threshold counts as aware.
 - Rates carry a 95 % Wilson interval; status against the target (default 85 %) is "met"
   only when the whole interval is at or above it, "not_met" when it is wholly below
-  (see `bot.stats.target_status`). Groups with n < min_n are listed but not ranked.
+  (see `bot.awareness.stats.target_status`). Groups with n < min_n are listed but not ranked.
 - Item discrimination (upper–lower 27 % and point-biserial) ranks respondents by their
   rest score: the score rate on the *other* items of their form, so an item does not
   correlate with itself; forms may differ in length, hence rates rather than counts.
@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.stats import (
+from bot.awareness.stats import (
     is_negative_discrimination,
     item_difficulty,
     point_biserial,
