@@ -1,5 +1,5 @@
 """Throughput of the Telegram channel: the real bot process (bot.channels.telegram.run with the real
-dialogue and index) against the fake Bot API server (tests/fake_bot_api.py) on loopback.
+dialogue and index) against the fake Bot API server (tests/fakes/fake_bot_api.py) on loopback.
 
 Usage: .venv/bin/python benchmarks/telegram_bench.py [--data-dir DIR] [--users 50] [--updates 1000]
 (builds the index into DIR if it is missing; the bot's own database goes to a temporary copy.)
@@ -35,13 +35,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from fake_bot_api import FakeBotAPI  # noqa: E402
+sys.path.insert(0, str(ROOT))  # a script: the repository root holds tests.fakes
 
 from bot.answering.evaluate import load_questions  # noqa: E402
 from bot.config import load_settings  # noqa: E402
+from tests.fakes.fake_bot_api import FakeBotAPI  # noqa: E402
 
 TOKEN = "424242:BENCH-token"
 FIRST_USER = 700_000

@@ -32,6 +32,7 @@ class Settings:
     telegram_api_base_url: str | None = None
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     salt: str | None = None  # for respondent hashes; generated and stored in the data dir if unset
+    quiz_seed: int | None = None  # OHBOT_QUIZ_SEED: reproducible quiz forms (tests, demonstrations)
 
     @property
     def index_dir(self) -> Path:
@@ -69,4 +70,5 @@ def load_settings(
         telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
         admin_ids=_env_ids(env.get("OHBOT_ADMIN_IDS")),
         salt=env.get("OHBOT_SALT") or None,
+        quiz_seed=int(env["OHBOT_QUIZ_SEED"]) if (env.get("OHBOT_QUIZ_SEED") or "").isdecimal() else None,
     )

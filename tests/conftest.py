@@ -27,14 +27,11 @@ Example::
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from tests.helpers import REPO_ROOT
 
 MODEL = "m3e-small"
 BACKEND = "onnx"
@@ -80,3 +77,13 @@ def retriever(built_index, encoder):
 
     index_dir, _ = built_index
     return Retriever(index_dir, MODEL, BACKEND, encoder=encoder)
+
+
+SLOW_FIXTURES = {"encoder", "built_index", "retriever"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that loads the model or the real index `slow` (`pytest -m "not slow"` skips them)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -66,7 +66,7 @@ class Dialogue:
         self.taxonomy = load_taxonomy(settings.knowledge_dir)
         regions = {d.get("region") for d in retriever.docs.values()} - {None, "全国"}
         self.regions = sorted(r for r in regions if r)
-        self.quiz = QuizFlow(state, bank_by_id(settings.knowledge_dir), self.taxonomy)
+        self.quiz = QuizFlow(state, bank_by_id(settings.knowledge_dir), self.taxonomy, seed=settings.quiz_seed)
 
     # ---- entry point -------------------------------------------------------------------------
     def handle(self, user_key: str, message: Message) -> list[Reply]:

@@ -37,8 +37,9 @@ def today_local() -> str:
 class QuizFlow:
     """The quiz part of the dialogue; `dialogue` gives the state, bank and taxonomy."""
 
-    def __init__(self, state: State, bank: dict[str, Item], taxonomy: dict) -> None:
+    def __init__(self, state: State, bank: dict[str, Item], taxonomy: dict, seed: int | None = None) -> None:
         self.state = state
+        self.seed = seed
         self.bank = bank
         self.taxonomy = taxonomy
         quiz.migrate(state)
@@ -51,7 +52,7 @@ class QuizFlow:
                           [[Button("继续作答", f"qz:resume:{form.id}"), Button("以后再说", "qz:later")]])]
         campaign = quiz.open_campaign_for(self.state, user.profile.get("region"), today_local())
         if campaign is None:
-            form = quiz.start_form(self.state, list(self.bank.values()), user.key, user.profile, None)
+            form = quiz.start_form(self.state, list(self.bank.values()), user.key, user.profile, None, seed=self.seed)
             return [Reply("目前没有进行中的测评活动，这是一次练习测验，不计入统计。")] + self.show_item(form)
         if not user.consent:
             user.pending = {"step": "qz_consent", "campaign": campaign.name}
@@ -67,7 +68,7 @@ class QuizFlow:
         user.pending = {}
         self.state.save_user(user)
         campaign = quiz.get_campaign(self.state, campaign_name)
-        form = quiz.start_form(self.state, list(self.bank.values()), user.key, user.profile, campaign)
+        form = quiz.start_form(self.state, list(self.bank.values()), user.key, user.profile, campaign, seed=self.seed)
         intro = (f"测评“{campaign.name}”开始，共 {len(form.items)} 题。" if form.kind == "counted"
                  else f"你已完成过“{campaign.name}”的正式测评，这次是练习，不计入统计。")
         return [Reply(intro)] + self.show_item(form)

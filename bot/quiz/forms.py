@@ -138,12 +138,21 @@ def draw_items(bank: list[Item], size: int, audience: str | None, industry: str 
     return chosen
 
 
-def start_form(state: State, bank: list[Item], user: str, profile: dict, campaign: Campaign | None) -> Form:
+def start_form(state: State, bank: list[Item], user: str, profile: dict, campaign: Campaign | None,
+               seed: int | None = None) -> Form:
     """A new form for the user: counted if it is their first in the campaign, else practice.
-    The check and the insert are one transaction, so two taps or two processes cannot both count."""
+    The check and the insert are one transaction, so two taps or two processes cannot both count.
+
+    Items and options are drawn at random, seeded by the form's random id; with `seed` set
+    (OHBOT_QUIZ_SEED: tests and demonstrations) the draw depends only on the seed, the user and how
+    many forms the user already has, so the same run draws the same forms every time."""
     size = campaign.form_size if campaign else DEFAULT_FORM_SIZE
     form_id = secrets.token_hex(8)
-    rng = random.Random(form_id)
+    if seed is None:
+        rng = random.Random(form_id)
+    else:
+        previous = state.db.execute("select count(*) from forms where user = ?", [user]).fetchone()[0]
+        rng = random.Random(f"{seed}:{user}:{previous}")
     items = draw_items(bank, size, profile.get("role"), profile.get("industry"), rng)
     layout = []
     for item in items:

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.awareness.report import (  # noqa: E402
     MISSING,
@@ -27,15 +23,10 @@ from bot.awareness.report import (  # noqa: E402
     format_text,
     write_outputs,
 )
+from tests.helpers import wilson_by_hand
 
 Z = 1.959963984540054
 PROFILE = ("industry", "region", "enterprise_size", "role", "sex", "age_band", "education", "years_service")
-
-
-def wilson_by_hand(x: int, n: int) -> tuple[float, float]:
-    root = Z * math.sqrt(Z * Z + 4.0 * x * (n - x) / n)
-    den = 2.0 * (n + Z * Z)
-    return max(0.0, (2 * x + Z * Z - root) / den), min(1.0, (2 * x + Z * Z + root) / den)
 
 
 ITEMS = {f"q{i}": ItemInfo(f"q{i}", "law" if i <= 5 else "skill", f"题干{i}", f"知识点{i}") for i in range(1, 11)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import subprocess
 import sys
@@ -17,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.awareness.campaigns import (  # noqa: E402
     campaign_report,
@@ -31,18 +28,13 @@ from bot.cli import main  # noqa: E402
 from bot.quiz import forms as quiz  # noqa: E402
 from bot.quiz.bank import load_bank, load_taxonomy  # noqa: E402
 from bot.storage.state import State, load_salt  # noqa: E402
+from tests.helpers import REPO_ROOT as REPO
+from tests.helpers import wilson_by_hand
 
-REPO = Path(__file__).resolve().parents[1]
 Z = 1.959963984540054
 TARGET = 0.85
 HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "region", "enterprise_size",
           "role", "sex", "age_band", "education"]
-
-
-def wilson_by_hand(x: int, n: int) -> tuple[float, float]:
-    root = Z * math.sqrt(Z * Z + 4.0 * x * (n - x) / n)
-    den = 2.0 * (n + Z * Z)
-    return max(0.0, (2 * x + Z * Z - root) / den), min(1.0, (2 * x + Z * Z + root) / den)
 
 
 def status_by_hand(x: int, n: int) -> str:

@@ -3,11 +3,12 @@ a renamed or moved function otherwise breaks them unnoticed."""
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 
-SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
+from tests.helpers import REPO_ROOT
+
+SCRIPTS = sorted((REPO_ROOT / "benchmarks").glob("*.py"))
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])

@@ -4,15 +4,14 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from bot.answering.answer import REFUSAL, SENTENCE, answer
 from bot.answering.evaluate import is_hit, load_questions
 from bot.cli import main
+from tests.helpers import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "eval" / "dev-questions.jsonl"
 OWN = [REPO / "tests" / "eval" / name for name in ("materials-a.jsonl", "materials-b.jsonl", "ood.jsonl")]
 

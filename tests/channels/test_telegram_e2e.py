@@ -1,5 +1,5 @@
 """End-to-end test of the Telegram channel: the real `ohbot telegram` process against the fake Bot
-API server (tests/fake_bot_api.py) on loopback, with the real knowledge index.
+API server (tests/fakes/fake_bot_api.py) on loopback, with the real knowledge index.
 
 The bot process is started once for the module (loading the model takes a few seconds); each test
 uses its own Telegram user ids, and the last test stops the process with SIGTERM and checks its log.
@@ -33,11 +33,9 @@ from bot.channels.telegram import (
     split_text,
     utf16_len,
 )
+from tests.fakes.fake_bot_api import FakeBotAPI
+from tests.helpers import REPO_ROOT
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_bot_api import FakeBotAPI  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 OHBOT = Path(sys.executable).parent / "ohbot"
 TOKEN = "987654321:AAH-ohbotTestToken_x9YqZ3kLmN0pQrStUvW"
 ADMIN = 9009
@@ -144,7 +142,7 @@ def _start(api: FakeBotAPI, data: Path, logs: Path, *extra: str, ready: str = "g
     """`ohbot --data-dir DATA telegram EXTRA…` against the fake; returns once it calls `ready`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OHBOT_"))}
     env.update(
-        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url, OHBOT_ADMIN_IDS=str(ADMIN),
+        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url, OHBOT_ADMIN_IDS=str(ADMIN), OHBOT_QUIZ_SEED="11",
         PYTHONUNBUFFERED="1",
     )
     stdout, stderr = logs / "stdout.txt", logs / "stderr.txt"

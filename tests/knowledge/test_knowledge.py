@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
@@ -13,8 +12,8 @@ from bot.cli import main
 from bot.quiz.bank import load_bank, problems
 from index_builder.cards import load_cards
 from index_builder.ingest import METADATA_FIELDS, load_documents
+from tests.helpers import KNOWLEDGE
 
-KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"
 TAXONOMY = yaml.safe_load((KNOWLEDGE / "taxonomy.yaml").read_text(encoding="utf-8"))
 DOCS, DOC_ERRORS = load_documents(KNOWLEDGE)
 CARDS, CARD_ERRORS = load_cards(KNOWLEDGE)

@@ -21,11 +21,13 @@ from index_builder.build import build_index
 from index_builder.clean import clean_text
 from index_builder.ingest import load_documents
 from index_builder.segment import MAX_CHARS, MIN_CHARS, segment
+from tests.helpers import REPO_ROOT as REPO
+from tests.helpers import SHARED
 
 MODEL = "m3e-small"
-REPO = Path(__file__).resolve().parents[1]
+
 CORPUS = REPO / "knowledge" / "corpus"
-DEV_QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev-questions.jsonl"
+DEV_QUESTIONS = SHARED / "eval" / "dev-questions.jsonl"
 SENTENCE_ENDS = "。！？；!?;…"
 # the longest a text chunk may be: MAX_CHARS, plus a short tail (< MIN_CHARS) merged into it
 CHUNK_BOUND = MAX_CHARS + MIN_CHARS + 1

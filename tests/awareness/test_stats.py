@@ -7,12 +7,8 @@ bounds, hand-worked sums) or taken from published examples, never from bot.aware
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.awareness.stats import (  # noqa: E402
     Z95,
@@ -26,14 +22,7 @@ from bot.awareness.stats import (  # noqa: E402
     wilson_interval,
     wilson_interval_rate,
 )
-
-
-def wilson_by_hand(x: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """(2x + z² ∓ z·√(z² + 4x(n−x)/n)) / (2(n + z²)) — the count form of the Wilson bounds."""
-    root = z * math.sqrt(z * z + 4.0 * x * (n - x) / n)
-    den = 2.0 * (n + z * z)
-    return (2 * x + z * z - root) / den, (2 * x + z * z + root) / den
-
+from tests.helpers import wilson_by_hand
 
 # --------------------------------------------------------------------------- Wilson
 

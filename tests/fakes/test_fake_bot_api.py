@@ -1,4 +1,4 @@
-"""Proves tests/fake_bot_api.py works with the real python-telegram-bot library.
+"""Proves tests/fakes/fake_bot_api.py works with the real python-telegram-bot library.
 
 * End-to-end: a minimal PTB Application runs in a subprocess (``python -c``), exactly
   like the real bot, pointed at the fake via TELEGRAM_API_BASE_URL.
@@ -24,8 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_bot_api import FakeBotAPI  # noqa: E402
+from tests.fakes.fake_bot_api import FakeBotAPI
 
 ALICE, BOB = 1001, 1002
 

@@ -1,0 +1,21 @@
+"""Helpers shared by the tests: paths of the repository and independent reference computations.
+
+The reference formulas here are written from their textbook definitions, not imported from the
+code under test, so a test that compares the two can fail.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE = REPO_ROOT / "knowledge"
+SHARED = REPO_ROOT.parent / "shared"
+Z95 = 1.959963984540054  # the two-sided 95 % normal quantile
+
+
+def wilson_by_hand(x: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """(2x + z² ∓ z·√(z² + 4x(n−x)/n)) / (2(n + z²)): the count form of the Wilson bounds, clipped to [0, 1]."""
+    root = z * math.sqrt(z * z + 4.0 * x * (n - x) / n)
+    den = 2.0 * (n + z * z)
+    return max(0.0, (2 * x + z * z - root) / den), min(1.0, (2 * x + z * z + root) / den)
