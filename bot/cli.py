@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.answering.retrieve import open_retriever
 from bot.awareness.report import GROUP_KEYS
 from bot.config import Settings, load_settings
+from bot.errors import OhbotError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -332,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, settings)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, RuntimeError, OSError) as exc:
+    except OhbotError as exc:  # a user error: its one-line message; anything else is a bug (traceback)
         return _fail(str(exc))
+    except OSError as exc:  # a file that cannot be read or written: name it
+        return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
 
 
 if __name__ == "__main__":

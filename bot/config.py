@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.errors import ConfigError
+
 DEFAULT_MODEL = "m3e-small"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
@@ -60,7 +62,7 @@ def load_settings(
     env = dict(os.environ) if env is None else env
     backend = backend or env.get("OHBOT_EMBEDDING_BACKEND") or "onnx"
     if backend not in ("onnx", "torch"):
-        raise ValueError(f"embedding backend must be 'onnx' or 'torch', not {backend!r}")
+        raise ConfigError(f"embedding backend must be 'onnx' or 'torch', not {backend!r}")
     return Settings(
         data_dir=Path(data_dir or env.get("OHBOT_DATA_DIR") or "data"),
         knowledge_dir=Path(knowledge_dir or env.get("OHBOT_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR),

@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bot.answering.retrieve import Retriever
+from bot.errors import InputError
 from bot.text.normalize import normalize
 
 METHODS = ("bm25", "dense", "hybrid")
@@ -23,9 +24,9 @@ def load_questions(path: Path) -> list[dict]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+            raise InputError(f"{path}:{n}: not JSON ({exc.msg})") from exc
         if "q" not in item or "gold" not in item:
-            raise ValueError(f"{path}:{n}: needs fields 'q' and 'gold'")
+            raise InputError(f"{path}:{n}: needs fields 'q' and 'gold'")
         questions.append(item)
     return questions
 

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
+from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
 from bot.storage.state import PROFILE_FIELDS, State, now
@@ -174,7 +175,7 @@ def _decode(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValueError("the file is neither UTF-8 nor GB18030 text")
+    raise InputError("the file is neither UTF-8 nor GB18030 text")
 
 
 def normalize_answer(raw: str, item: Item) -> str:

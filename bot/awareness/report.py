@@ -43,6 +43,7 @@ from bot.awareness.stats import (
     target_status,
     upper_lower_discrimination,
 )
+from bot.errors import InputError
 
 __all__ = [
     "AnswerRecord",
@@ -276,15 +277,15 @@ def build_report(
     items, practice, excluded. Rates are None when n = 0.
     """
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        raise InputError(f"threshold must be in [0, 1], got {threshold}")
     if not 0.0 < target <= 1.0:
-        raise ValueError(f"target must be in (0, 1], got {target}")
+        raise InputError(f"target must be in (0, 1], got {target}")
     by = list(by)
     unknown = [k for k in by if k not in GROUP_KEYS]
     if unknown:
-        raise ValueError(f"unknown grouping keys {unknown}; allowed: {', '.join(GROUP_KEYS)}")
+        raise InputError(f"unknown grouping keys {unknown}; allowed: {', '.join(GROUP_KEYS)}")
     if len(set(by)) != len(by):
-        raise ValueError(f"duplicate grouping keys in {by}")
+        raise InputError(f"duplicate grouping keys in {by}")
 
     forms, n_empty, n_dup = _dedupe(respondents)
     aware_of: dict[int, bool] = {id(r): _is_aware(*_score(r), threshold) for r in forms}

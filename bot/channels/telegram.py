@@ -38,6 +38,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.config import Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
+from bot.errors import ConfigError
 
 log = logging.getLogger("ohbot.telegram")
 T = TypeVar("T")
@@ -365,7 +366,7 @@ def file_url(base_url: str) -> str:
 def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RATE_LIMIT,
                       rate_window: float = RATE_WINDOW) -> Application:
     if not settings.telegram_token:
-        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     channel = TelegramChannel(dialogue, settings, rate_limit, rate_window)
     builder = (
         Application.builder()

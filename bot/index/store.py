@@ -15,12 +15,10 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from bot.errors import IndexUnavailable  # noqa: F401  (re-exported: store.IndexUnavailable)
+
 SCHEMA_VERSION = 3
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-
-
-class IndexUnavailable(RuntimeError):
-    """The index is missing, unreadable or built for another model: the message says the fix."""
 
 
 @dataclass

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.errors import InputError
+
 TYPES = {"single", "multiple", "truefalse"}
 
 
@@ -52,7 +54,7 @@ def load_bank(knowledge_dir: Path) -> list[Item]:
                     hazard=str(raw.get("hazard") or "general"), difficulty=int(raw.get("difficulty") or 1),
                 ))
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                raise ValueError(f"{path.name}: item {n} is malformed ({exc!r})") from exc
+                raise InputError(f"{path.name}: item {n} is malformed ({exc!r})") from exc
     return items
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bot.errors import CampaignError
 from bot.quiz.bank import Item, load_bank
 from bot.storage.state import State, now
 
@@ -65,21 +66,21 @@ def migrate(state: State) -> None:
 def create_campaign(state: State, name: str, start: str, end: str, region: str | None = None,
                     threshold: float = DEFAULT_THRESHOLD, form_size: int = DEFAULT_FORM_SIZE) -> Campaign:
     if not name.strip():
-        raise ValueError("a campaign needs a name")
+        raise CampaignError("a campaign needs a name")
     if not 0 < threshold <= 1:
-        raise ValueError("the threshold is a share between 0 and 1, e.g. 0.8")
+        raise CampaignError("the threshold is a share between 0 and 1, e.g. 0.8")
     if not 4 <= form_size <= 100:
-        raise ValueError("the form size must be between 4 and 100 items")
+        raise CampaignError("the form size must be between 4 and 100 items")
     for value in (start, end):
         try:
             date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"dates are YYYY-MM-DD, not {value!r}") from None
+            raise CampaignError(f"dates are YYYY-MM-DD, not {value!r}") from None
     if end < start:
-        raise ValueError("the campaign ends before it starts")
+        raise CampaignError("the campaign ends before it starts")
     with state.lock:
         if state.db["campaigns"].count_where("name = ?", [name]):
-            raise ValueError(f"a campaign named {name!r} exists already")
+            raise CampaignError(f"a campaign named {name!r} exists already")
         state.db["campaigns"].insert({"name": name, "start": start, "end": end, "region": region,
                                       "threshold": threshold, "form_size": form_size, "status": "open",
                                       "created": now()})
@@ -89,7 +90,7 @@ def create_campaign(state: State, name: str, start: str, end: str, region: str |
 def get_campaign(state: State, name: str) -> Campaign:
     rows = list(state.db["campaigns"].rows_where("name = ?", [name]))
     if not rows:
-        raise ValueError(f"no campaign named {name!r} (see `ohbot campaign list`)")
+        raise CampaignError(f"no campaign named {name!r} (see `ohbot campaign list`)")
     r = rows[0]
     return Campaign(r["name"], r["start"], r["end"], r["region"], r["threshold"], r["form_size"], r["status"])
 
