@@ -56,7 +56,6 @@ def write_dataset(path: Path, bank: list, taxonomy: dict, respondents: int, item
 
 def bench_report(data_dir: Path, bank: list, taxonomy: dict, respondents: int, items: int) -> float:
     state = State(data_dir / "report.db", "bench-salt")
-    quiz.migrate(state)
     quiz.create_campaign(state, "bench", "2024-01-01", "2024-12-31")
     path = data_dir / "answers.csv"
     rows = write_dataset(path, bank, taxonomy, respondents, items, random.Random(7))
@@ -83,7 +82,6 @@ def bench_report(data_dir: Path, bank: list, taxonomy: dict, respondents: int, i
 
 def bench_takers(data_dir: Path, bank: list, takers: int) -> tuple[float, int, int]:
     state = State(data_dir / "takers.db", "bench-salt")
-    quiz.migrate(state)
     campaign = quiz.create_campaign(state, "live", "2024-01-01", "2099-12-31")
     by_id = {i.id: i for i in bank}
     barrier = threading.Barrier(takers + 1)

@@ -140,11 +140,9 @@ MAX_ERRORS_SHOWN = 50
 
 
 def _quiz_state(settings: Settings):
-    from bot.quiz import forms as quiz
     from bot.storage.state import open_state
 
     state = open_state(settings)
-    quiz.migrate(state)
     return state
 
 

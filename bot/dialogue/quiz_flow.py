@@ -42,7 +42,6 @@ class QuizFlow:
         self.seed = seed
         self.bank = bank
         self.taxonomy = taxonomy
-        quiz.migrate(state)
 
     # ---- entry --------------------------------------------------------------------------------
     def start(self, user: User) -> list[Reply]:

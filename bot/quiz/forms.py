@@ -45,23 +45,6 @@ class Form:
     completed_at: str | None
 
 
-def migrate(state: State) -> None:
-    db = state.db
-    with state.lock:
-        db["campaigns"].create(
-            {"name": str, "start": str, "end": str, "region": str, "threshold": float, "form_size": int,
-             "status": str, "created": str}, pk="name", if_not_exists=True)
-        db["forms"].create(
-            {"id": str, "campaign": str, "user": str, "kind": str, "items": str, "position": int,
-             "started_at": str, "completed_at": str, "source": str}, pk="id", if_not_exists=True)
-        db["forms"].create_index(["campaign", "user"], if_not_exists=True)
-        db["responses"].create(
-            {"id": int, "form": str, "campaign": str, "user": str, "item_id": str, "answer": str,
-             "correct": int, "answered_at": str}, pk="id", if_not_exists=True)
-        db["responses"].create_index(["form", "item_id"], unique=True, if_not_exists=True)
-        db["responses"].create_index(["campaign"], if_not_exists=True)
-
-
 # ---- campaigns ---------------------------------------------------------------------------------
 def create_campaign(state: State, name: str, start: str, end: str, region: str | None = None,
                     threshold: float = DEFAULT_THRESHOLD, form_size: int = DEFAULT_FORM_SIZE) -> Campaign:

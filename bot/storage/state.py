@@ -18,9 +18,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from bot.storage.schema import PROFILE_FIELDS, TABLES
 from bot.text.normalize import normalize
-
-PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service")
 
 
 def now() -> str:
@@ -71,17 +70,10 @@ class State:
         self._migrate()
 
     def _migrate(self) -> None:
+        """Apply the one schema (bot/storage/schema.py); idempotent."""
         with self.lock:
-            self.db["users"].create(
-                {"key": str, **{f: str for f in PROFILE_FIELDS}, "consent": int, "pending": str,
-                 "created": str, "updated": str},
-                pk="key", if_not_exists=True,
-            )
-            self.db["unanswered"].create(
-                {"id": int, "question": str, "norm": str, "user": str, "asked_at": str},
-                pk="id", if_not_exists=True,
-            )
-            self.db["unanswered"].create_index(["norm"], if_not_exists=True)
+            for statement in TABLES:
+                self.db.conn.execute(statement)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

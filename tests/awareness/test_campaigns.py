@@ -124,7 +124,6 @@ def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
 
 def open_state(data_dir: Path) -> State:
     state = State(data_dir / "ohbot.db", load_salt(data_dir, None))
-    quiz.migrate(state)
     return state
 
 

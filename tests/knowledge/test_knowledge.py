@@ -39,7 +39,7 @@ def test_every_document_reads_with_complete_metadata():
     assert len(materials) >= 15
     for doc in materials:
         assert not [f for f in METADATA_FIELDS if f not in ("date",) and not doc.meta.get(f)], doc.doc_id
-        assert doc.meta.get("status") in ("reviewed", "draft"), doc.doc_id
+        assert doc.meta.get("status") in ("reviewed", "sourced", "draft"), doc.doc_id
         assert len(headings(doc.doc_id)) >= 3, doc.doc_id
 
 

@@ -1,0 +1,36 @@
+"""The one schema of the bot's state database: every table and index, in one place.
+
+Written as portable SQL (SQLite today; the statements avoid SQLite-only syntax so the same schema
+can move to PostgreSQL). `State` applies it when it opens the database; every statement is
+idempotent (`if not exists`), so opening an existing database changes nothing. A feature that
+needs a table adds it here, not in its own module.
+"""
+from __future__ import annotations
+
+# Profile fields kept per user and asked before a quiz: the codes of knowledge/taxonomy.yaml's
+# `profile` section (bot/taxonomy.py checks that the two agree).
+PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service")
+
+_PROFILE_COLUMNS = ", ".join(f"{f} TEXT" for f in PROFILE_FIELDS)
+
+TABLES: tuple[str, ...] = (
+    # users: one row per salted user key; `pending` is the JSON of the step a dialogue waits on
+    f"CREATE TABLE IF NOT EXISTS users (key TEXT PRIMARY KEY, {_PROFILE_COLUMNS}, consent INTEGER, "
+    "pending TEXT, created TEXT, updated TEXT)",
+    # questions the bot could not answer (for `ohbot gaps`); `norm` folds spelling variants
+    "CREATE TABLE IF NOT EXISTS unanswered (id INTEGER PRIMARY KEY, question TEXT, norm TEXT, user TEXT, "
+    "asked_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS idx_unanswered_norm ON unanswered (norm)",
+    # quiz campaigns: threshold and form size are fixed for a campaign's whole life
+    "CREATE TABLE IF NOT EXISTS campaigns (name TEXT PRIMARY KEY, start TEXT, \"end\" TEXT, region TEXT, "
+    "threshold FLOAT, form_size INTEGER, status TEXT, created TEXT)",
+    # forms: the drawn items and their option order (JSON), the next position, counted or practice
+    "CREATE TABLE IF NOT EXISTS forms (id TEXT PRIMARY KEY, campaign TEXT, user TEXT, kind TEXT, items TEXT, "
+    "position INTEGER, started_at TEXT, completed_at TEXT, source TEXT)",
+    "CREATE INDEX IF NOT EXISTS idx_forms_campaign_user ON forms (campaign, user)",
+    # responses: one answer per form and item, committed when given
+    "CREATE TABLE IF NOT EXISTS responses (id INTEGER PRIMARY KEY, form TEXT, campaign TEXT, user TEXT, "
+    "item_id TEXT, answer TEXT, correct INTEGER, answered_at TEXT)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_responses_form_item_id ON responses (form, item_id)",
+    "CREATE INDEX IF NOT EXISTS idx_responses_campaign ON responses (campaign)",
+)
