@@ -21,6 +21,7 @@ from bot.index import store
 from bot.index.encoder import Encoder, load_encoder
 from bot.text import use_dictionaries
 from bot.text.normalize import normalize, to_display
+from bot.text.regions import region_label
 from bot.text.tokenize import tokens
 from index_builder.cards import Card, load_cards
 from index_builder.clean import clean_text
@@ -75,22 +76,61 @@ def _heading(title: str, section: list[str]) -> str:
     return " › ".join([title, *section])
 
 
+def table_rows(table: str, label: str) -> list[str]:
+    """One retrieval unit per row of a rebuilt table ("caption\nheader\nrow…"): the row with its
+    caption and the document's region, e.g. "柳南区 “十四五”职业病防治指标与目标：工业企业职业病危害项目
+    申报率 ≥90%". A bureau asks for one figure; a whole table ranks below prose that mentions it."""
+    lines = table.splitlines()
+    header_at = next((i for i, line in enumerate(lines) if line.startswith("序号 | ")), None)
+    if header_at is None:
+        return []
+    caption = " ".join(lines[:header_at]).strip()
+    rows = []
+    for line in lines[header_at + 1:]:
+        cells = [c.strip() for c in line.split(" | ")]
+        if len(cells) < 2:
+            continue
+        body = " ".join(c for c in cells[1:] if c)  # without the running number
+        rows.append(" ".join(p for p in (label, f"{caption}：{body}" if caption else body) if p))
+    return rows
+
+
 def document_chunks(doc: Document) -> tuple[list[store.ChunkRow], Counter, str]:
-    """Chunks of one document, the lines its cleaning removed, and its cleaned text."""
+    """Chunks of one document (tables also row by row), the lines its cleaning removed, and its
+    cleaned text."""
     markdown = doc.path.suffix.lower() == ".md"
     title = to_display(doc.title)
     cleaned = clean_text(doc.text, None if markdown else doc.meta.get("title"), web=not markdown)
+    label = region_label(doc.meta.get("region"))
     rows = []
-    for ordinal, chunk in enumerate(segment(cleaned.lines, markdown=markdown)):
-        heading = _heading(title, chunk.section)
-        search_text = f"{heading}\n{chunk.text}"
+
+    def add(section: list[str], text: str, kind: str) -> None:
+        ordinal = len(rows)
+        heading = _heading(title, section)
+        search_text = f"{heading}\n{text}"
         digest = hashlib.sha1(normalize(search_text).encode("utf-8")).hexdigest()
         rows.append(store.ChunkRow(
             id=_stable_id(doc.doc_id, digest, str(ordinal)), doc_id=doc.doc_id, ordinal=ordinal,
-            section=chunk.section, heading=heading, text=chunk.text, search_text=search_text,
-            kind=chunk.kind, faq_id=None, hash=digest, tokens=[],
+            section=section, heading=heading, text=text, search_text=search_text,
+            kind=kind, faq_id=None, hash=digest, tokens=[],
         ))
+
+    for chunk in segment(cleaned.lines, markdown=markdown):
+        add(chunk.section, chunk.text, chunk.kind)
+        if chunk.kind == "table":
+            for row in table_rows(chunk.text, label):
+                add(chunk.section, row, "row")
     return rows, cleaned.removed, "\n".join(cleaned.lines)
+
+
+def heading_question(chunk: store.ChunkRow, markdown: bool) -> str | None:
+    """The question a section answers, as matched against users' questions: a material's heading
+    is itself a question ("中暑算职业病吗？"); a policy document's heading is a topic, so its title
+    goes with it ("柳南区职业病防治规划 (三)规划目标")."""
+    if not chunk.section:
+        return None
+    title = chunk.heading.split(" › ")[0]
+    return chunk.section[-1] if markdown else f"{title} {chunk.section[-1]}"
 
 
 def card_chunk(card: Card, ordinal: int) -> store.ChunkRow:
@@ -138,6 +178,7 @@ def build_index(
 
     chunks: list[store.ChunkRow] = []
     doc_rows: list[dict] = []
+    questions: list[store.QuestionRow] = []  # every card question and variant, every section heading
     kept_shingles: list[tuple[str, set[str], str]] = []
     for doc in documents:
         rows, removed, cleaned = document_chunks(doc)
@@ -151,6 +192,13 @@ def build_index(
             report.duplicates.append(f"{doc.doc_id} ({doc.path.name}) duplicates {twin}: indexed once")
             continue
         kept_shingles.append((doc.doc_id, grams, cleaned))
+        markdown = doc.path.suffix.lower() == ".md"
+        for row in rows:
+            text = heading_question(row, markdown)
+            if text:
+                text = normalize(text)
+                questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest(),
+                                                   "heading"))
         if doc.missing:
             report.missing_metadata[doc.doc_id] = doc.missing
         meta = {k: (str(v) if v is not None else None) for k, v in doc.meta.items() if k != "id"}
@@ -163,12 +211,11 @@ def build_index(
         })
         chunks += rows
     faq_docs: dict[str, dict] = {}
-    questions: list[store.QuestionRow] = []  # every question and variant of every card
     for n, card in enumerate(cards):
         row = card_chunk(card, n)
         chunks.append(row)
         for text in dict.fromkeys(normalize(q) for q in card.questions):
-            questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest()))
+            questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest(), "faq"))
         faq_docs.setdefault(row.doc_id, {
             "doc_id": row.doc_id, "path": f"faq/{card.file}", "title": "常见问题", "issuer": "ohbot 编写组",
             "region": "全国", "date": None, "doc_type": "faq", "audience": "all", "source": "knowledge/faq",

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from bot.errors import IndexUnavailable  # noqa: F401  (re-exported: store.IndexUnavailable)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: questions of every unit (FAQ questions and section headings), table rows
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 
@@ -39,10 +39,12 @@ class ChunkRow:
 
 @dataclass
 class QuestionRow:
-    """One question or variant of a FAQ card, matched against users' questions as a whole."""
-    chunk_id: int  # the card's chunk
+    """A question a unit answers, matched against users' questions as a whole: a FAQ card's
+    question or variant, or the heading of a section (materials' headings are questions)."""
+    chunk_id: int  # the card's or section's chunk
     text: str  # normalised
     hash: str  # key of its vector in the vectors table
+    kind: str = "faq"  # "faq" (question or variant of a card) | "heading" (a section's heading)
 
 
 def open_db(path: Path) -> sqlite_utils.Database:
@@ -78,10 +80,10 @@ def write_index(
     db["vectors"].insert_all(
         ({"hash": h, "vector": v.astype("float32").tobytes()} for h, v in vectors.items()), pk="hash"
     )
-    db["faq_questions"].insert_all(
-        ({"chunk_id": q.chunk_id, "text": q.text, "hash": q.hash} for q in questions), pk="hash",
-        replace=True,
-    ) if questions else db["faq_questions"].create({"chunk_id": int, "text": str, "hash": str}, pk="hash")
+    db["questions"].create({"id": int, "chunk_id": int, "text": str, "hash": str, "kind": str}, pk="id")
+    db["questions"].insert_all(
+        {"id": n, "chunk_id": q.chunk_id, "text": q.text, "hash": q.hash, "kind": q.kind}
+        for n, q in enumerate(questions))
     db["chunks"].create_index(["doc_id"])
     db.conn.commit()
     db.conn.close()
@@ -158,14 +160,17 @@ def read_vectors(folder: Path) -> dict[str, np.ndarray]:
         db.conn.close()
 
 
-def read_questions(folder: Path) -> tuple[list[int], np.ndarray]:
-    """FAQ question rows: the card chunk id of each, and their vectors as one matrix."""
+def read_questions(folder: Path) -> tuple[list[QuestionRow], np.ndarray]:
+    """Every unit question (FAQ questions and variants, section headings) and their vectors as
+    one matrix, in the same order."""
     db = open_db(folder / "index.db")
     try:
         rows = list(db.query(
-            "select q.chunk_id, v.vector from faq_questions q join vectors v on v.hash = q.hash order by q.rowid"))
+            "select q.chunk_id, q.text, q.hash, q.kind, v.vector from questions q "
+            "join vectors v on v.hash = q.hash order by q.id"))
     finally:
         db.conn.close()
     if not rows:
         return [], np.zeros((0, 0), dtype="float32")
-    return [r["chunk_id"] for r in rows], np.stack([np.frombuffer(r["vector"], dtype="float32") for r in rows])
+    questions = [QuestionRow(r["chunk_id"], r["text"], r["hash"], r["kind"]) for r in rows]
+    return questions, np.stack([np.frombuffer(r["vector"], dtype="float32") for r in rows])
