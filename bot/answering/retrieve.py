@@ -5,6 +5,7 @@ One `Retriever` is loaded per process (the only process-wide state the bot keeps
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.answering.query import Query
 from bot.index import store
 from bot.index.encoder import Encoder, load_encoder
 from bot.text import use_dictionaries
 from bot.text.normalize import normalize
-from bot.text.tokenize import query_tokens
+from bot.text.regions import is_local
+from bot.text.tokenize import query_tokens, tokens
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion: rank 1 → 1/61
 CANDIDATES = 50  # how deep each ranking is read before fusion
@@ -37,6 +40,23 @@ class Passage:
             "text": self.chunk.text, "title": self.doc.get("title"), "section": " › ".join(self.chunk.section),
             "date": self.doc.get("date"), "score": round(self.score, 6), "doc_id": self.chunk.doc_id,
         }
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def question_key(text: str) -> str:
+    """A question's exact-match key: normalised, without punctuation or spaces."""
+    return _NOT_WORD.sub("", normalize(text))
+
+
+@dataclass
+class UnitScores:
+    """Scores of every unit for one question, in chunk order."""
+    bm25: np.ndarray
+    dense: np.ndarray
+    q_dense: np.ndarray  # best cosine among the unit's questions; -1 for units without one
+    q_bm25: np.ndarray  # best BM25 among the unit's questions; 0 for units without one
 
 
 @dataclass
@@ -85,7 +105,24 @@ class Retriever:
                 "run `ohbot build-index --full`"
             )
         self.vocab = set(self.bm25.vocab_dict)
-        self.question_chunks, self.question_matrix = store.read_questions(index_dir)
+        self.questions, self.question_matrix = store.read_questions(index_dir)
+        self.question_chunks = [q.chunk_id for q in self.questions]
+        self.question_unit = np.array([self.position[q.chunk_id] for q in self.questions], dtype="int64")
+        self.question_bm25 = bm25s.BM25()
+        self.question_bm25.index([tokens(q.text) or ["<empty>"] for q in self.questions] or [["<empty>"]],
+                                 show_progress=False)
+        self.question_vocab = set(self.question_bm25.vocab_dict)
+        # a card's question or variant typed exactly (punctuation aside) is answered by that card:
+        # a reviewed card added for a recurring question wins over everything retrieved
+        self.exact_cards = {question_key(q.text): self.position[q.chunk_id] for q in self.questions if q.kind == "faq"}
+        self.local = np.array([is_local(self.docs.get(c.doc_id, {}).get("region")) for c in self.chunks], dtype=bool)
+        self._sections: dict[tuple, list[store.ChunkRow]] = {}
+        for c in self.chunks:
+            self._sections.setdefault((c.doc_id, tuple(c.section)), []).append(c)
+        doc_ids = np.array([c.doc_id for c in self.chunks], dtype=object)
+        self._doc_masks = {d: doc_ids == d for d in self.docs}
+        audiences = np.array([self.docs.get(c.doc_id, {}).get("audience") for c in self.chunks], dtype=object)
+        self._audience_masks = {r: (audiences == r).astype("float32") for r in ("worker", "employer", "bureau")}
         self.query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_lock = threading.Lock()
         # the vectors in chunk order: scoring every chunk is one matrix product (~0.1 ms for 1,000
@@ -105,6 +142,40 @@ class Retriever:
         if not toks:
             return np.zeros(len(self.chunks), dtype="float32")
         return np.asarray(self.bm25.get_scores(toks), dtype="float32")
+
+    def unit_scores(self, query: Query) -> UnitScores:
+        """Every unit (chunk) scored four ways for one analysed question: BM25 and dense over the
+        unit's text, and the best dense and BM25 match among the questions the unit answers (a
+        card's questions and variants, a section's heading)."""
+        n = len(self.chunks)
+        toks = [t for t in query.expanded if t in self.vocab]
+        bm25 = np.asarray(self.bm25.get_scores(toks), dtype="float32") if toks else np.zeros(n, dtype="float32")
+        dense = self.matrix @ query.vector
+        q_dense = np.full(n, -1.0, dtype="float32")
+        q_bm25 = np.zeros(n, dtype="float32")
+        if self.questions:
+            np.maximum.at(q_dense, self.question_unit, self.question_matrix @ query.vector)
+            qt = [t for t in query.expanded if t in self.question_vocab]
+            if qt:
+                np.maximum.at(q_bm25, self.question_unit,
+                              np.asarray(self.question_bm25.get_scores(qt), dtype="float32"))
+        return UnitScores(bm25=bm25, dense=dense, q_dense=q_dense, q_bm25=q_bm25)
+
+    def section_chunks(self, chunk: store.ChunkRow) -> list[store.ChunkRow]:
+        """Every chunk of the section `chunk` belongs to (same document, same heading path), in order."""
+        return sorted(self._sections.get((chunk.doc_id, tuple(chunk.section)), [chunk]), key=lambda c: c.ordinal)
+
+    def doc_mask(self, doc_id: str) -> np.ndarray:
+        """True for the units of one document."""
+        return self._doc_masks.get(doc_id, np.zeros(len(self.chunks), dtype=bool))
+
+    def audience_mask(self, role: str) -> np.ndarray:
+        """1.0 for units of documents written for this audience, else 0.0."""
+        return self._audience_masks.get(role, np.zeros(len(self.chunks), dtype="float32"))
+
+    def encode(self, normalized: str) -> np.ndarray:
+        """The unit vector of an already normalised text (cached)."""
+        return self.query_vector(normalized)
 
     def dense_scores(self, query: str) -> np.ndarray:
         return self.matrix @ self.query_vector(normalize(query))
