@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.answering import decide as D  # noqa: E402
-from bot.answering.answer import compose_answer  # noqa: E402
+from bot.answering.answer import catalogue_of, compose_answer  # noqa: E402
 from bot.answering.evaluate_answers import judge, load_items  # noqa: E402
 from bot.answering.query import analyse  # noqa: E402
 from bot.answering.rank import rank  # noqa: E402
@@ -41,9 +41,13 @@ def rows(retriever) -> tuple[list[dict], list[str]]:
     for path in files:
         for item in load_items(path):
             query = analyse(item.question, retriever.encode)
-            ranked = rank(retriever, query, retriever.unit_scores(query))
+            scores = retriever.unit_scores(query)
+            ranked = rank(retriever, query, scores)
+            lookup = catalogue_of(retriever).lookup(query)
+            if lookup is not None and lookup.section is not None:
+                continue  # answered by a lookup in the catalogue, not by the confidence
             cues = D.cues_in(query.normalized)
-            x = D.features(query, ranked[0], bool(cues.get("oh")), retriever.vocab)
+            x = D.features(query, ranked, bool(cues.get("oh")))
             draft, _ = compose_answer(retriever, query, ranked[0], [])
             right = judge(item, "answer", draft, 0.0).correct
             names = list(x)

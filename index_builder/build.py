@@ -23,7 +23,7 @@ from bot.text import use_dictionaries
 from bot.text.normalize import normalize, to_display
 from bot.text.regions import region_label
 from bot.text.tokenize import tokens
-from index_builder.cards import Card, load_cards
+from index_builder.cards import Card, load_cards, load_variants
 from index_builder.clean import clean_text
 from index_builder.ingest import Document, load_documents
 from index_builder.segment import segment
@@ -144,6 +144,16 @@ def card_chunk(card: Card, ordinal: int) -> store.ChunkRow:
     )
 
 
+def variant_targets(ref: str, chunks: list[store.ChunkRow]) -> list[store.ChunkRow]:
+    """The units a variants entry belongs to: a card (by id), or every chunk of the first section
+    of a document whose heading contains the text after '#'."""
+    doc_id, sep, heading = ref.partition("#")
+    if not sep:
+        return [c for c in chunks if c.faq_id == ref]
+    section = next((c.section for c in chunks if c.doc_id == doc_id and c.section and heading in c.section[-1]), None)
+    return [c for c in chunks if c.doc_id == doc_id and c.section == section and c.kind != "row"] if section else []
+
+
 def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[str, list[str]], set[int], list[str]]:
     """Vectors and tokens of the current index by chunk hash (empty when unusable), its chunk ids."""
     notes: list[str] = []
@@ -222,6 +232,16 @@ def build_index(
             "status": "reviewed", "missing": "[]", "original": "",
         })
     doc_rows += faq_docs.values()
+    variants, variant_errors = load_variants(knowledge_dir)
+    report.errors += variant_errors
+    for ref, texts in variants:
+        targets = variant_targets(ref, chunks)
+        if not targets:
+            report.errors.append(f"variants: {ref!r} names no card and no section heading; its variants were skipped")
+        for row in targets:
+            for text in dict.fromkeys(normalize(v) for v in texts):
+                questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest(),
+                                                   "variant"))
     report.documents = len(doc_rows) - len(faq_docs)
     report.faq_cards = len(cards)
     report.chunks = len(chunks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
 from bot.answering.compose import DRAFT_NOTE, compose, needs_review_note, source_line
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide
 from bot.answering.query import Query, analyse
@@ -20,6 +21,7 @@ from bot.answering.retrieve import Passage, Retriever
 __all__ = ["Answer", "REFUSAL", "DRAFT_NOTE", "answer", "answer_query"]
 
 RELATED = 3  # other cards offered as buttons under an answer
+LOOKUP_CONFIDENCE = 0.9  # a disease found in (or missing from) the catalogue's own list: a lookup, not a guess
 
 
 @dataclass
@@ -62,14 +64,30 @@ def answer(retriever: Retriever, question: str, role: str | None = None, region:
     return answer_query(retriever, query, top_k)
 
 
+def catalogue_of(retriever: Retriever) -> Catalogue:
+    """The catalogue sections of this retriever's index (made once per retriever)."""
+    catalogue = getattr(retriever, "_catalogue", None)
+    if catalogue is None:
+        catalogue = retriever._catalogue = Catalogue(retriever)
+    return catalogue
+
+
 def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: float | None = None) -> Answer:
     """The stages after analysis, for an already analysed question."""
     if not query.normalized:
         return Answer(query.original, REFUSAL, False, 0.0)
-    ranked = rank(retriever, query, retriever.unit_scores(query), top_k=10)
+    scores = retriever.unit_scores(query)
+    ranked = rank(retriever, query, scores, top_k=10)
     decision = decide(query, ranked, retriever.vocab, **({"threshold": threshold} if threshold is not None else {}))
+    lookup = catalogue_of(retriever).lookup(query) if decision.kind != "refer" or decision.cues.get("oh") else None
+    verdict, extra = None, []
+    if lookup is not None and lookup.section is not None:
+        ranked = promote(retriever, ranked, lookup.section, scores)
+        decision = Decision("answer", max(decision.confidence, LOOKUP_CONFIDENCE), None, decision.notes, decision.cues)
+        if not lookup.listed:
+            verdict, extra = unlisted_verdict(lookup.name), nearest_line(retriever, lookup)
     shown = [to_passage(c) for c in ranked[:top_k]]
-    draft, more = compose_answer(retriever, query, ranked[0], decision.notes) if ranked else ("", False)
+    draft, more = compose_answer(retriever, query, ranked[0], extra + decision.notes, verdict) if ranked else ("", False)
     if decision.kind != "answer":
         return refusal_or_referral(query, decision, shown, draft)
     top = ranked[0]
@@ -79,10 +97,28 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
                   "answer", None, top.chunk.id if more else None, query.context, draft)
 
 
-def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: list[str]) -> tuple[str, bool]:
+def promote(retriever: Retriever, ranked: list[Candidate], position: int, scores) -> list[Candidate]:
+    """The ranking with the unit at `position` first (a catalogue lookup's section)."""
+    chosen = next((c for c in ranked if c.position == position), None)
+    if chosen is None:
+        chunk = retriever.chunks[position]
+        chosen = Candidate(position, chunk, retriever.docs.get(chunk.doc_id, {}), ranked[0].score if ranked else 0.0,
+                           float(scores.dense[position]), float(scores.q_dense[position]), 0.0, 0.0)
+    return [chosen] + [c for c in ranked if c.position != position]
+
+
+def nearest_line(retriever: Retriever, lookup: Lookup) -> list[str]:
+    """For a disease the list does not name: the closest category of the list, as a pointer."""
+    if lookup.nearest is None:
+        return []
+    return [f"目录中相近的类别：{retriever.chunks[lookup.nearest].section[-1]}"]
+
+
+def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: list[str],
+                   verdict: str | None = None) -> tuple[str, bool]:
     """The answer text from the best unit: verdict and detail, the review note for draft material,
-    door notes, the source line; and whether "更多" has more."""
-    verdict, detail, more = compose(retriever, query, top)
+    further lines (a pointer, door notes), the source line; and whether "更多" has more."""
+    verdict, detail, more = compose(retriever, query, top, verdict)
     parts = [verdict + detail]
     if needs_review_note(top):
         parts.append(DRAFT_NOTE)

@@ -110,19 +110,21 @@ def source_line(candidate: Candidate) -> str:
     return chunk.heading + (f"（{date}）" if date else "")
 
 
-def compose(retriever: Retriever, query: Query, candidate: Candidate) -> tuple[str, str, bool]:
+def compose(retriever: Retriever, query: Query, candidate: Candidate,
+            verdict: str | None = None) -> tuple[str, str, bool]:
     """(verdict, detail, more): the verdict sentence, the detail sentences, and whether "更多"
-    has more to show than this."""
+    has more to show than this. A given `verdict` (a fixed sentence, e.g. the catalogue lookup's)
+    replaces the section's own; the detail then comes from the whole section."""
     full = section_text(retriever, candidate)
     body = sentences(full)
     if not body:
-        return full, "", False
-    v = pick_verdict(query, candidate, body)
+        return verdict or full, "", False
+    v = pick_verdict(query, candidate, body) if verdict is None else -1
     detail_ix = pick_detail(query, body, v)
-    verdict = owner_prefix(candidate) + _shorten(body[v], VERDICT_CHARS)
+    shown_verdict = owner_prefix(candidate) + _shorten(body[v], VERDICT_CHARS) if verdict is None else verdict
     detail = "".join(body[i] for i in detail_ix)
-    shown = len(body[v]) + len(detail)
-    return verdict, detail, shown < len("".join(body))
+    shown = (len(body[v]) if v >= 0 else 0) + len(detail)
+    return shown_verdict, detail, shown < len("".join(body))
 
 
 def needs_review_note(candidate: Candidate) -> bool:
