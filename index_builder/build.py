@@ -126,7 +126,9 @@ def document_chunks(doc: Document) -> tuple[list[store.ChunkRow], Counter, str]:
 def heading_question(chunk: store.ChunkRow, markdown: bool) -> str | None:
     """The question a section answers, as matched against users' questions: a material's heading
     is itself a question ("中暑算职业病吗？"); a policy document's heading is a topic, so its title
-    goes with it ("柳南区职业病防治规划 (三)规划目标")."""
+    goes with it ("柳南区职业病防治规划 (三)规划目标"); a table row stands for itself."""
+    if chunk.kind == "row":
+        return chunk.text  # a table row is asked for by its indicator: the row is its own question
     if not chunk.section:
         return None
     title = chunk.heading.split(" › ")[0]
@@ -141,6 +143,7 @@ def card_chunk(card: Card, ordinal: int) -> store.ChunkRow:
         id=_stable_id("faq", card.id), doc_id=f"faq/{card.file.rsplit('.', 1)[0]}", ordinal=ordinal,
         section=[question], heading=_heading("常见问题", [question]), text=to_display(card.answer),
         search_text=search_text, kind="faq", faq_id=card.id, hash=digest, tokens=[], cite=card.cite or None,
+        ref=card.ref or None,
     )
 
 

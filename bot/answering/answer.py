@@ -118,12 +118,13 @@ def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: li
                    verdict: str | None = None) -> tuple[str, bool]:
     """The answer text from the best unit: verdict and detail, the review note for draft material,
     further lines (a pointer, door notes), the source line; and whether "更多" has more."""
-    verdict, detail, more = compose(retriever, query, top, verdict)
-    parts = [verdict + detail]
-    if needs_review_note(top):
+    composed = compose(retriever, query, top, verdict)
+    parts = [composed.verdict + composed.detail]
+    if needs_review_note(top, composed):
         parts.append(DRAFT_NOTE)
     parts += notes
-    return "\n".join(parts) + f"\n\n来源：{source_line(top)}", more
+    source = source_line(top) + (f"；{composed.section_heading}" if composed.from_section else "")
+    return "\n".join(parts) + f"\n\n来源：{source}", composed.more
 
 
 def refusal_or_referral(query: Query, decision: Decision, shown: list[Passage], draft: str = "") -> Answer:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answering.query import Query
-from bot.answering.retrieve import Retriever
+from bot.answering.retrieve import Retriever, matvec
 from bot.text.normalize import normalize
 
 CATALOGUE_DOC = "disease-catalogue"
@@ -108,7 +108,7 @@ class Catalogue:
         positions = [p for p, _, _ in self.sections if p != self.outside]
         if not positions:
             return None
-        sims = self.retriever.matrix[positions] @ query.vector
+        sims = matvec(self.retriever.matrix[positions], query.vector)
         best = int(np.argmax(sims))
         return positions[best] if float(sims[best]) >= NEAREST_MIN else None
 

@@ -146,17 +146,18 @@ def roc_auc(scores: list[float], positive: list[bool]) -> float | None:
 
 
 def summarise(judged: list[Judged]) -> dict:
-    """Counts and rates overall, per scope and per kind, and the two AUCs."""
+    """Counts and rates overall, per scope and per kind, and the two AUCs. In each cell `correct` is
+    the number of rows that went right (a right answer in scope, a right referral or refusal out of
+    scope) and `status` counts every status."""
     def cell(rows: list[Judged]) -> dict:
         counts: dict[str, int] = defaultdict(int)
         for r in rows:
             counts[r.status] += 1
         n = len(rows)
-        out = {"n": n, "correct": sum(r.correct for r in rows)}
-        out["rate"] = round(out["correct"] / n, 4) if n else None
-        out.update(sorted(counts.items()))
-        out["false_claim"] = sum(r.false_claim and r.decision == "answer" for r in rows)
-        return out
+        right = sum(r.correct for r in rows)
+        return {"n": n, "correct": right, "rate": round(right / n, 4) if n else None,
+                "status": dict(sorted(counts.items())),
+                "false_claim": sum(r.false_claim and r.decision == "answer" for r in rows)}
 
     by_scope = defaultdict(list)
     by_kind = defaultdict(list)
@@ -206,19 +207,20 @@ def _pct(part: int, n: int) -> str:
 def format_report(summary: dict, judged: list[Judged], failures: bool = True) -> str:
     """The human-readable table: in scope, out of scope, per kind, AUC, then the failed rows."""
     ins, outs = summary["in_scope"], summary["out_of_scope"]
+    si, so = ins["status"], outs["status"]
     lines = []
     if ins["n"]:
         n = ins["n"]
         lines.append(
-            f"in scope      n={n:<4} correct {_pct(ins['correct'], n)}  wrong {_pct(ins.get('wrong', 0), n)} "
-            f"(false claim {ins['false_claim']})  refused {_pct(ins.get('refused', 0), n)}  "
-            f"referred {_pct(ins.get('referred', 0), n)}")
+            f"in scope      n={n:<4} correct {_pct(ins['correct'], n)}  wrong {_pct(si.get('wrong', 0), n)} "
+            f"(false claim {ins['false_claim']})  refused {_pct(si.get('refused', 0), n)}  "
+            f"referred {_pct(si.get('referred', 0), n)}")
     if outs["n"]:
         n = outs["n"]
         lines.append(
             f"out of scope  n={n:<4} right door/refusal {_pct(outs['correct'], n)}  "
-            f"answered from our texts {_pct(outs.get('answered', 0), n)}  no door named {_pct(outs.get('no_door', 0), n)}"
-            f"  bad {outs.get('bad', 0)}")
+            f"answered from our texts {_pct(so.get('answered', 0), n)}  no door named {_pct(so.get('no_door', 0), n)}"
+            f"  bad {so.get('bad', 0)}")
     lines.append(f"AUC of confidence: in scope {summary['auc_in_scope']}  all {summary['auc_all']}")
     lines.append(f"{'scope/kind':<26} {'n':>4} {'right':>6}")
     for name, c in list(summary["by_scope"].items()) + list(summary["by_kind"].items()):

@@ -25,7 +25,8 @@ TIE = 0.01  # scores closer than this count as a tie: the better question match 
 RANKED_ALONE = 3  # units whose rank by each measurement alone is recorded (agreement → confidence)
 ROLE_BONUS = 0.005
 EXACT_BONUS = 1.0  # more than any other unit can score: the reviewed card wins
-NAMED_REGION_BONUS = 0.05  # a question naming a region prefers that region's plan over national texts  # documents written for the user's role, by about a rank
+NAMED_REGION_BONUS = 0.05  # a question naming a region prefers that region's plan over national texts
+USER_REGION_BONUS = 0.03  # the user's own region's plan, a little less  # documents written for the user's role, by about a rank
 
 
 @dataclass
@@ -47,11 +48,13 @@ class Candidate:
         return self.chunk.kind == "faq"
 
 
-def region_masks(retriever: Retriever, query: Query) -> tuple[np.ndarray, np.ndarray]:
-    """(allowed, named): national units are always allowed; a local plan's only when the user's
-    region is its region or the question names it; `named` marks the plans the question names."""
+def region_masks(retriever: Retriever, query: Query) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(allowed, named, mine): national units are always allowed; a local plan's only when the
+    user's region is its region or the question names it; `named` marks the plans the question
+    names, `mine` those of the user's region."""
     allowed = ~retriever.local
     named = np.zeros(len(retriever.chunks), dtype=bool)
+    own = np.zeros(len(retriever.chunks), dtype=bool)
     for doc_id, doc in retriever.docs.items():
         region = doc.get("region")
         if not is_local(region):
@@ -60,8 +63,8 @@ def region_masks(retriever: Retriever, query: Query) -> tuple[np.ndarray, np.nda
         if names_region(query.text, region):
             named |= retriever.doc_mask(doc_id)
         elif mine:
-            allowed |= retriever.doc_mask(doc_id)
-    return allowed | named, named
+            own |= retriever.doc_mask(doc_id)
+    return allowed | named | own, named, own
 
 
 def _relative(x: np.ndarray) -> np.ndarray:
@@ -82,8 +85,8 @@ def rank(retriever: Retriever, query: Query, scores: UnitScores, top_k: int = 10
          weights: dict[str, float] = WEIGHTS) -> list[Candidate]:
     """The best `top_k` units for the question, best first."""
     fused, bm25, q_bm25 = fuse(scores, weights)
-    allowed, named = region_masks(retriever, query)
-    fused = np.where(allowed, fused + NAMED_REGION_BONUS * named, -np.inf)
+    allowed, named, own = region_masks(retriever, query)
+    fused = np.where(allowed, fused + NAMED_REGION_BONUS * named + USER_REGION_BONUS * own, -np.inf)
     if query.role:
         fused = fused + ROLE_BONUS * retriever.audience_mask(query.role)
     exact = retriever.exact_cards.get(question_key(query.text))

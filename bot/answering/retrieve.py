@@ -45,6 +45,13 @@ class Passage:
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
+def matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """matrix @ vector without BLAS: a few hundred rows take ~0.05 ms in einsum's own loop, while
+    multi-threaded BLAS waits for its threads to be scheduled (measured ~7 ms per question on a
+    busy two-core machine, README "Answering")."""
+    return np.einsum("ij,j->i", matrix, vector)
+
+
 def question_key(text: str) -> str:
     """A question's exact-match key: normalised, without punctuation or spaces."""
     return _NOT_WORD.sub("", normalize(text))
@@ -108,6 +115,11 @@ class Retriever:
         self.questions, self.question_matrix = store.read_questions(index_dir)
         self.question_chunks = [q.chunk_id for q in self.questions]
         self.question_unit = np.array([self.position[q.chunk_id] for q in self.questions], dtype="int64")
+        # questions grouped by unit, so that a unit's best question is one reduceat (ufunc.at is slow)
+        self._q_order = np.argsort(self.question_unit, kind="stable")
+        grouped = self.question_unit[self._q_order]
+        self._q_starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(grouped) else grouped
+        self._q_units = grouped[self._q_starts] if len(grouped) else grouped
         self.question_bm25 = bm25s.BM25()
         self.question_bm25.index([tokens(q.text) or ["<empty>"] for q in self.questions] or [["<empty>"]],
                                  show_progress=False)
@@ -150,20 +162,34 @@ class Retriever:
         n = len(self.chunks)
         toks = [t for t in query.expanded if t in self.vocab]
         bm25 = np.asarray(self.bm25.get_scores(toks), dtype="float32") if toks else np.zeros(n, dtype="float32")
-        dense = self.matrix @ query.vector
+        dense = matvec(self.matrix, query.vector)
         q_dense = np.full(n, -1.0, dtype="float32")
         q_bm25 = np.zeros(n, dtype="float32")
         if self.questions:
-            np.maximum.at(q_dense, self.question_unit, self.question_matrix @ query.vector)
+            q_dense[self._q_units] = self._best_per_unit(matvec(self.question_matrix, query.vector))
             qt = [t for t in query.expanded if t in self.question_vocab]
             if qt:
-                np.maximum.at(q_bm25, self.question_unit,
-                              np.asarray(self.question_bm25.get_scores(qt), dtype="float32"))
+                q_bm25[self._q_units] = self._best_per_unit(
+                    np.asarray(self.question_bm25.get_scores(qt), dtype="float32"))
         return UnitScores(bm25=bm25, dense=dense, q_dense=q_dense, q_bm25=q_bm25)
+
+    def _best_per_unit(self, per_question: np.ndarray) -> np.ndarray:
+        """The best score among each unit's questions, for the units that have questions."""
+        return np.maximum.reduceat(per_question[self._q_order], self._q_starts)
 
     def section_chunks(self, chunk: store.ChunkRow) -> list[store.ChunkRow]:
         """Every chunk of the section `chunk` belongs to (same document, same heading path), in order."""
         return sorted(self._sections.get((chunk.doc_id, tuple(chunk.section)), [chunk]), key=lambda c: c.ordinal)
+
+    def ref_section(self, chunk: store.ChunkRow) -> list[store.ChunkRow]:
+        """The material section a card restates (its ref "DOC_ID#text in one heading"), in order;
+        empty when the card has no such ref or it names no section of the index."""
+        doc_id, sep, heading = (chunk.ref or "").partition("#")
+        if not sep or not heading:
+            return []
+        first = next((c for c in self.chunks if c.doc_id == doc_id and c.section and heading in c.section[-1]
+                      and c.kind != "row"), None)
+        return self.section_chunks(first) if first is not None else []
 
     def doc_mask(self, doc_id: str) -> np.ndarray:
         """True for the units of one document."""
@@ -178,13 +204,13 @@ class Retriever:
         return self.query_vector(normalized)
 
     def dense_scores(self, query: str) -> np.ndarray:
-        return self.matrix @ self.query_vector(normalize(query))
+        return matvec(self.matrix, self.query_vector(normalize(query)))
 
     def closest_card(self, query: str) -> tuple[store.ChunkRow | None, float]:
         """The FAQ card with a question (or variant) most similar to the query, and that cosine."""
         if not self.question_chunks:
             return None, 0.0
-        sims = self.question_matrix @ self.query_vector(normalize(query))
+        sims = matvec(self.question_matrix, self.query_vector(normalize(query)))
         best = int(np.argmax(sims))
         return self.chunks[self.position[self.question_chunks[best]]], float(sims[best])
 

@@ -35,6 +35,7 @@ class ChunkRow:
     hash: str
     tokens: list[str]
     cite: str | None = None  # a FAQ card's citation as written on the card
+    ref: str | None = None  # a FAQ card's ref: DOC_ID or DOC_ID#text in one heading (the section it restates)
 
 
 @dataclass
@@ -72,6 +73,7 @@ def write_index(
                 "section": json.dumps(c.section, ensure_ascii=False), "heading": c.heading,
                 "text": c.text, "search_text": c.search_text, "kind": c.kind, "faq_id": c.faq_id,
                 "hash": c.hash, "tokens": " ".join(c.tokens), "cite": c.cite,
+                "ref": c.ref,
             }
             for i, c in enumerate(chunks)
         ),
@@ -144,6 +146,7 @@ def read_chunks(folder: Path) -> tuple[list[ChunkRow], dict[str, dict]]:
                 id=r["id"], doc_id=r["doc_id"], ordinal=r["ordinal"], section=json.loads(r["section"]),
                 heading=r["heading"], text=r["text"], search_text=r["search_text"], kind=r["kind"],
                 faq_id=r["faq_id"], hash=r["hash"], tokens=r["tokens"].split(), cite=r.get("cite"),
+                ref=r.get("ref"),
             )
             for r in db["chunks"].rows_where(order_by="position")
         ]

@@ -58,7 +58,7 @@ def test_auc_is_about_the_drafted_answer_not_the_threshold():
     answers = iter([("answer", "用人单位承担", 0.9, "用人单位承担"), ("refuse", "抱歉", 0.2, "用人单位承担")])
     summary, judged = evaluate_answers(items, lambda q: next(answers))
     assert [j.shown_right for j in judged] == [True, True]
-    assert summary["in_scope"]["correct"] == 1 and summary["in_scope"]["refused"] == 1
+    assert summary["in_scope"]["correct"] == 1 and summary["in_scope"]["status"] == {"correct": 1, "refused": 1}
 
 
 def test_both_question_set_formats_load(tmp_path):
@@ -108,7 +108,7 @@ def test_eval_answers_on_the_command_line(built_index, data_dir, capsys, tmp_pat
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
     assert main(["--data-dir", str(data_dir), "eval", "answers", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["n"] == 3 and out["all"]["correct"] == 3
+    assert out["n"] == 3 and out["all"]["correct"] == 3, [(q["status"], q["answer"][:60]) for q in out["questions"]]
     assert [q["status"] for q in out["questions"]] == ["correct", "right", "right"]
     assert {"auc_in_scope", "auc_all", "by_scope", "by_kind", "in_scope", "out_of_scope"} <= set(out)
     assert main(["--data-dir", str(data_dir), "eval", "answers", str(path)]) == 0
