@@ -22,6 +22,7 @@ from bot.config import load_settings  # noqa: E402
 
 
 def main() -> None:
+    """Load the index and model, warm up, time 200 answers, print the percentiles."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir")
     args = parser.parse_args()

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/calibrate_answers.py [--data-dir DIR] [--cost 2]
 
 For every question of tests/eval/materials-a.jsonl, materials-b.jsonl, ood.jsonl, near-ood.jsonl
-(and the shared dev set when present) the best unit is drafted into an answer as if it were shown;
+(and of any --extra set, e.g. the shared dev set) the best unit is drafted into an answer as if it were shown;
 the label is whether that draft is right (a gold/must group, no must_not; out-of-scope questions
 are never right). A logistic regression of decide.features on the label gives the coefficients; the
 threshold maximises (right answers − COST × wrong answers) over those sets: a wrong answer taught
@@ -26,17 +26,16 @@ from bot.answering.answer import catalogue_of, compose_answer  # noqa: E402
 from bot.answering.evaluate_answers import judge, load_items  # noqa: E402
 from bot.answering.query import analyse  # noqa: E402
 from bot.answering.rank import rank  # noqa: E402
-from bot.answering.retrieve import open_retriever  # noqa: E402
+from bot.answering.retrieve import Retriever, open_retriever  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 
 AUTHORED = ("materials-a.jsonl", "materials-b.jsonl", "ood.jsonl", "near-ood.jsonl")
-DEV = ROOT.parent / "shared" / "eval" / "dev-questions.jsonl"
 L2 = 1.0  # ridge penalty on the standardised coefficients
 
 
-def rows(retriever) -> tuple[list[dict], list[str]]:
-    """Features and label of every authored question; the names of the features."""
-    files = [ROOT / "tests" / "eval" / name for name in AUTHORED] + ([DEV] if DEV.exists() else [])
+def rows(retriever: Retriever, extra: list[Path]) -> tuple[list[dict], list[str]]:
+    """Features and label of every authored question (and of the extra sets); the feature names."""
+    files = [ROOT / "tests" / "eval" / name for name in AUTHORED] + extra
     out, names = [], []
     for path in files:
         for item in load_items(path):
@@ -75,12 +74,14 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def main() -> None:
+    """Fit, choose, print the constants and the in-scope figures at the chosen threshold."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir")
     parser.add_argument("--cost", type=float, default=2.0, help="a wrong answer costs this many right ones")
+    parser.add_argument("--extra", action="append", default=[], type=Path, help="another question set to fit on")
     args = parser.parse_args()
     retriever = open_retriever(load_settings(args.data_dir))
-    data, names = rows(retriever)
+    data, names = rows(retriever, args.extra)
     X = np.array([r["x"] for r in data], float)
     y = np.array([r["y"] for r in data])
     w, b = fit(X, y)
@@ -89,6 +90,7 @@ def main() -> None:
     topic = np.array([r["topic"] for r in data])
     best = None
     def shown_at(t: float) -> np.ndarray:
+        """Which drafts decide would show at threshold t (topic-less questions need more)."""
         return np.where(topic, p >= t, p >= max(t, D.WITHOUT_TOPIC))
 
     for t in np.arange(0.05, 0.96, 0.01):

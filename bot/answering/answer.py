@@ -16,7 +16,7 @@ from bot.answering.compose import DRAFT_NOTE, compose, needs_review_note, source
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide
 from bot.answering.query import Query, analyse
 from bot.answering.rank import Candidate, rank
-from bot.answering.retrieve import Passage, Retriever
+from bot.answering.retrieve import Passage, Retriever, UnitScores
 
 __all__ = ["Answer", "REFUSAL", "DRAFT_NOTE", "answer", "answer_query"]
 
@@ -97,7 +97,7 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
                   "answer", None, top.chunk.id if more else None, query.context, draft)
 
 
-def promote(retriever: Retriever, ranked: list[Candidate], position: int, scores) -> list[Candidate]:
+def promote(retriever: Retriever, ranked: list[Candidate], position: int, scores: UnitScores) -> list[Candidate]:
     """The ranking with the unit at `position` first (a catalogue lookup's section)."""
     chosen = next((c for c in ranked if c.position == position), None)
     if chosen is None:

@@ -73,6 +73,7 @@ class Catalogue:
     """The catalogue sections of a loaded index, for lookups."""
 
     def __init__(self, retriever: Retriever) -> None:
+        """Collect the catalogue's sections (first unit, heading, normalised text) from the index."""
         self.retriever = retriever
         self.sections: list[tuple[int, str, str]] = []  # (first unit position, heading, normalised text)
         seen: set[tuple] = set()

@@ -64,6 +64,7 @@ def words(text: str) -> frozenset[str]:
 
 
 def _overlap(wanted: set[str], sentence: str) -> int:
+    """How many of the question's words a sentence contains."""
     return len(wanted & words(sentence))
 
 

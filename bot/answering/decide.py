@@ -86,6 +86,7 @@ def cue_words() -> dict[str, tuple[str, ...]]:
 
 @lru_cache(maxsize=4)
 def _cue_words(folder: Path) -> dict[str, tuple[str, ...]]:
+    """doors.yaml of one dictionary folder, read once and normalised."""
     path = folder / "doors.yaml"
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     return {k: tuple(dict.fromkeys(normalize(str(w)) for w in (v or []) if str(w).strip()))
@@ -133,6 +134,7 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
         return Decision("answer", 1.0, None, [], cues)
 
     def refer(door: str) -> Decision:
+        """Sent to a door by its words: no occupational-health answer applies (confidence 0)."""
         return Decision("refer", 0.0, door, [], cues)
 
     if cues.get("environment") and not at_work:

@@ -150,6 +150,7 @@ def summarise(judged: list[Judged]) -> dict:
     the number of rows that went right (a right answer in scope, a right referral or refusal out of
     scope) and `status` counts every status."""
     def cell(rows: list[Judged]) -> dict:
+        """n, successes, their rate, every status's count and the false claims of one group."""
         counts: dict[str, int] = defaultdict(int)
         for r in rows:
             counts[r.status] += 1
@@ -179,6 +180,7 @@ def summarise(judged: list[Judged]) -> dict:
 
 
 def _round(x: float | None) -> float | None:
+    """Four decimals, None kept."""
     return None if x is None else round(x, 4)
 
 
@@ -201,6 +203,7 @@ def as_json(summary: dict, judged: list[Judged]) -> dict:
 
 
 def _pct(part: int, n: int) -> str:
+    """A share as a fixed-width percentage, "-" for an empty group."""
     return f"{part / n:6.1%}" if n else "     -"
 
 

@@ -7,6 +7,7 @@ with the same user's previous question (`context`, kept by the dialogue for ten 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,7 @@ class Query:
 
     @property
     def is_follow_up(self) -> bool:
+        """Read together with the user's previous question."""
         return self.context is not None
 
 
@@ -72,7 +74,7 @@ def focus_of(question: str) -> str:
     return "".join(sentences[asking[0]:]) if asking[0] > 0 else text
 
 
-def analyse(question: str, encode, context: str | None = None, role: str | None = None,
+def analyse(question: str, encode: Callable[[str], np.ndarray], context: str | None = None, role: str | None = None,
             region: str | None = None) -> Query:
     """The question analysed once. `encode(normalised text) → unit vector` (the retriever's cached
     encoder); `context` is the user's previous question, used only when this one is a follow-up."""

@@ -45,6 +45,7 @@ class Candidate:
 
     @property
     def is_card(self) -> bool:
+        """A FAQ card (not a document passage)."""
         return self.chunk.kind == "faq"
 
 
@@ -68,6 +69,7 @@ def region_masks(retriever: Retriever, query: Query) -> tuple[np.ndarray, np.nda
 
 
 def _relative(x: np.ndarray) -> np.ndarray:
+    """Scores divided by the best one (0..1); all zero when nothing scored."""
     top = float(x.max()) if len(x) else 0.0
     return x / top if top > 0 else np.zeros_like(x)
 

@@ -168,22 +168,24 @@ class Dialogue:
         return [self.answer_reply(user, result, answer_id)]
 
     def answer_reply(self, user: User, result: Answer, answer_id: int) -> Reply:
-        """The answer with its buttons: 更多 (when there is more), 👍/👎, related questions."""
+        """The answer with its buttons: related questions, then 更多 (when there is more) and 👍/👎."""
         text = result.text
         if result.found and user.role == "employer":  # phrased for the role: employers are pointed to their duties
             text += "\n\n（用人单位可发送 /obligations 自查本单位的法定义务）"
         first = ([Button("更多", f"more:{result.more_id}")] if result.more_id is not None else []) + [
             Button("👍 有用", f"fb:up:{answer_id}"), Button("👎 没用", f"fb:down:{answer_id}")]
         related = [[Button(q[:30], f"ask:{faq_id}")] for faq_id, q in result.related]
-        return Reply(text + ("\n\n你可能还想问：" if related else ""), [first, *related])
+        return Reply(text + ("\n\n你可能还想问：" if related else ""), [*related, first])
 
     def more(self, user: User, chunk_id: int | None) -> list[Reply]:
         """The whole section behind an answer: the button's, or (typed 更多) the last answer's."""
         if chunk_id is None:
             recent = self.state.recent(user.key)
-            chunk_id = recent["more_id"] if recent else None
-            if chunk_id is None:
+            if recent is None:
                 return [Reply("没有可以展开的回答。请直接输入你的问题。")]
+            chunk_id = recent["more_id"]
+            if chunk_id is None:
+                return [Reply("上一条回答已经是全部内容了。还有问题可以直接问我。")]
         text = full_section(self.retriever, chunk_id)
         if text is None:
             return [Reply("这个按钮已经过期了。请重新输入你的问题。")]
