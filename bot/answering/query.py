@@ -86,9 +86,10 @@ def analyse(question: str, encode: Callable[[str], np.ndarray], context: str | N
         vector = (vector / np.linalg.norm(vector)).astype("float32")
     else:
         vector = encode(normalized)
+    words = tokens(normalized)
     return Query(
-        original=question, text=text, normalized=normalized, tokens=tuple(tokens(normalized)),
-        expanded=tuple(query_tokens(normalized)), vector=vector,
+        original=question, text=text, normalized=normalized, tokens=tuple(words),
+        expanded=tuple(query_tokens(normalized, words)), vector=vector,
         focus=normalize(question) if use_context else focus_of(question),
         context=context if use_context else None, role=role, region=region,
     )
