@@ -7,9 +7,12 @@ needs a table adds it here, not in its own module.
 """
 from __future__ import annotations
 
-# Profile fields kept per user and asked before a quiz: the codes of knowledge/taxonomy.yaml's
-# `profile` section (bot/taxonomy.py checks that the two agree).
-PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service")
+# Profile fields kept per user and per imported respondent: the codes of knowledge/taxonomy.yaml's
+# `profile` section (tests/knowledge checks that the two agree). `enterprise` (optional, imports only) is
+# the bureau's own enterprise code, stored hashed like user keys: the sampling unit of design-based
+# awareness intervals (bot/awareness/design.py), never shown raw.
+PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service",
+                  "enterprise")
 
 _PROFILE_COLUMNS = ", ".join(f"{f} TEXT" for f in PROFILE_FIELDS)
 
@@ -33,4 +36,10 @@ TABLES: tuple[str, ...] = (
     "item_id TEXT, answer TEXT, correct INTEGER, answered_at TEXT)",
     "CREATE UNIQUE INDEX IF NOT EXISTS idx_responses_form_item_id ON responses (form, item_id)",
     "CREATE INDEX IF NOT EXISTS idx_responses_campaign ON responses (campaign)",
+)
+
+# Columns added to a table after databases with it exist: `State` adds each one an existing database
+# lacks (ALTER TABLE ... ADD COLUMN is portable; SQLite has no ADD COLUMN IF NOT EXISTS, so State looks first).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("users", "enterprise", "TEXT"),  # issue #15
 )

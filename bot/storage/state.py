@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from bot.storage.schema import PROFILE_FIELDS, TABLES
+from bot.storage.schema import ADDED_COLUMNS, PROFILE_FIELDS, TABLES
 from bot.text.normalize import normalize
 
 
@@ -70,10 +70,14 @@ class State:
         self._migrate()
 
     def _migrate(self) -> None:
-        """Apply the one schema (bot/storage/schema.py); idempotent."""
+        """Apply the one schema (bot/storage/schema.py), adding columns older databases lack; idempotent."""
         with self.lock:
             for statement in TABLES:
                 self.db.conn.execute(statement)
+            for table, column, kind in ADDED_COLUMNS:
+                present = {row[1] for row in self.db.conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    self.db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
