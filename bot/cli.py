@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from bot.answering.retrieve import open_retriever
-from bot.awareness.report import GROUP_KEYS
+from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS
 from bot.config import Settings, load_settings
 from bot.errors import OhbotError
 
@@ -192,12 +192,16 @@ def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from bot.awareness.campaigns import campaign_report, label_report
+    from bot.awareness.population import load_population
     from bot.awareness.report import format_text, write_outputs
     from bot.quiz.bank import load_bank, load_taxonomy
 
+    taxonomy = load_taxonomy(settings.knowledge_dir)
+    population = load_population(Path(args.population), taxonomy) if args.population else None
     report = campaign_report(_quiz_state(settings), args.campaign, load_bank(settings.knowledge_dir),
-                             by=args.by or [], min_n=args.min_n, target=args.target)
-    labelled = label_report(report, load_taxonomy(settings.knowledge_dir))
+                             by=args.by or [], min_n=args.min_n, target=args.target, strata=args.strata or [],
+                             population=population)
+    labelled = label_report(report, taxonomy)
     print(json.dumps(report, ensure_ascii=False) if args.json else format_text(labelled))
     if args.out:
         paths = write_outputs(labelled, Path(args.out))
@@ -210,7 +214,8 @@ def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.quiz.bank import load_bank, load_taxonomy
 
     count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),
-                                     load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir))
+                                     load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir),
+                                     layout=args.layout)
     if errors:
         for e in errors[:MAX_ERRORS_SHOWN]:
             print(e, file=sys.stderr)
@@ -222,15 +227,24 @@ def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.awareness.campaigns import export_responses
+    """csv (default, also to standard output), xlsx, sav or dta; one row per answer or per respondent."""
+    from bot.awareness.campaigns import item_infos
+    from bot.awareness.exports import export
+    from bot.quiz.bank import load_bank, load_taxonomy
 
     state = _quiz_state(settings)
+    fmt = args.format or (Path(args.out).suffix.lower().lstrip(".") if args.out else "csv")
+    fmt = fmt if fmt in ("csv", "xlsx", "sav", "dta") else "csv"
     if not args.out:
-        export_responses(state, args.campaign, sys.stdout)
+        if fmt != "csv":
+            return _fail(f"--format {fmt} writes a file: give --out FILE")
+        export(state, args.campaign, "csv", args.level, sys.stdout)
         return 0
-    with open(args.out, "w", encoding="utf-8-sig", newline="") as f:
-        count = export_responses(state, args.campaign, f)
-    print(f"已导出 {count} 条作答到 {args.out}", file=sys.stderr)
+    infos = item_infos(load_bank(settings.knowledge_dir)) if fmt in ("sav", "dta") else None
+    taxonomy = load_taxonomy(settings.knowledge_dir) if fmt in ("sav", "dta") else None
+    count = export(state, args.campaign, fmt, args.level, Path(args.out), infos, taxonomy)
+    what = "条作答" if args.level == "item" else "名受访者"
+    print(f"已导出 {count} {what}到 {args.out}（{fmt}）", file=sys.stderr)
     return 0
 
 
@@ -306,16 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write CSV, XLSX, PNG and HTML files into this folder")
     p.add_argument("--min-n", type=int, default=30, help="smaller groups are listed but not ranked (default 30)")
     p.add_argument("--target", type=float, default=0.85, help="target awareness rate (default 0.85)")
+    p.add_argument("--strata", action="append", choices=PROFILE_KEYS,
+                   help="the sample was stratified by this field (repeat to cross); design-based intervals")
+    p.add_argument("--population", metavar="FILE.csv",
+                   help="workers per industry × enterprise_size × region (columns ...,count): weighted rates")
     p.set_defaults(func=cmd_report)
     responses = sub.add_parser("responses", help="quiz answers in and out as CSV").add_subparsers(
         dest="responses_command", metavar="COMMAND")
     p = responses.add_parser("import", help="import answers (respondent_id,item_id,answer,answered_at,...): all or nothing")
     p.add_argument("file")
     p.add_argument("--campaign", required=True)
+    p.add_argument("--layout", choices=["long", "wide"], default="long",
+                   help="long: one row per answer (default); wide: one row per respondent, one column per item id")
     p.set_defaults(func=cmd_responses_import)
-    p = responses.add_parser("export", help="the counted answers of a campaign as CSV (salted respondent keys)")
+    p = responses.add_parser("export", help="the counted answers of a campaign (salted respondent keys)")
     p.add_argument("--campaign", required=True)
-    p.add_argument("--out", help="file to write (default: standard output)")
+    p.add_argument("--out", help="file to write (default: standard output, csv only)")
+    p.add_argument("--format", choices=["csv", "xlsx", "sav", "dta"],
+                   help="csv (default), xlsx, sav (SPSS) or dta (Stata, with variable and value labels)")
+    p.add_argument("--level", choices=["item", "respondent"], default="item",
+                   help="item: one row per answer (default; csv re-imports); respondent: one row per respondent "
+                        "with score, aware and each item right/wrong")
     p.set_defaults(func=cmd_responses_export)
     return parser
 

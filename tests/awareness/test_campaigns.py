@@ -35,6 +35,9 @@ Z = 1.959963984540054
 TARGET = 0.85
 HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "region", "enterprise_size",
           "role", "sex", "age_band", "education"]
+# the export: the import columns (all profile fields) plus correct, which the import ignores
+EXPORT_HEADER = ["respondent_id", "item_id", "answer", "correct", "answered_at", "industry", "region",
+                 "enterprise_size", "role", "sex", "age_band", "education", "years_service", "enterprise"]
 
 
 def status_by_hand(x: int, n: int) -> str:
@@ -200,7 +203,7 @@ def test_import_export_round_trip(imported, items, capsys):
     text = out_file.read_text(encoding="utf-8-sig")
     assert not any(rid in text for rid in raw)  # salted keys only, never a raw id
     exported = list(csv.DictReader(io.StringIO(text)))
-    assert list(exported[0]) == HEADER and len(exported) == 800
+    assert list(exported[0]) == EXPORT_HEADER and len(exported) == 800
     original = {}
     for row in dataset_rows(items):
         original[(row[0], row[1])] = row
@@ -209,6 +212,7 @@ def test_import_export_round_trip(imported, items, capsys):
         rid = key_to_raw[e["respondent_id"]]
         o = original[(rid, e["item_id"])]
         assert e["answer"] == normalize_answer(o[2], by_id[e["item_id"]])
+        assert e["correct"] == ("1" if e["answer"] == by_id[e["item_id"]].answer else "0")
         assert e["answered_at"].endswith("+08:00")
         want = datetime.fromisoformat(o[3].replace("Z", "+00:00"))
         if want.tzinfo is None:
