@@ -37,17 +37,17 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
+from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
 from bot.storage.state import PROFILE_FIELDS, State, now
+from bot.taxonomy import field_labels, profile_fields
 
 TZ = ZoneInfo("Asia/Shanghai")
 REQUIRED_COLUMNS = ("respondent_id", "item_id", "answer", "answered_at")
 PROFILE_COLUMNS = ("industry", "region", "enterprise_size", "role", "sex", "age_band", "education")
 CSV_COLUMNS = REQUIRED_COLUMNS + PROFILE_COLUMNS
-#: profile columns holding taxonomy codes → the taxonomy section listing them
-CODED = {"industry": "industries", "enterprise_size": "enterprise_sizes", "role": "roles"}
 KNOWLEDGE_POINT_CHARS = 24
 MAX_TEXT = 100  # longest accepted free-text profile value
 _SEPARATORS = re.compile(r"[\s,，、;；/|+]+")
@@ -67,12 +67,19 @@ def item_infos(bank: Iterable[Item]) -> dict[str, ItemInfo]:
     return {i.id: ItemInfo(i.id, i.dimension, i.stem, knowledge_point(i)) for i in bank}
 
 
+def coded_fields(taxonomy: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Profile fields whose values are taxonomy codes → their code → label options."""
+    return {f.code: f.options for f in profile_fields(dict(taxonomy)) if f.options}
+
+
 def label_report(report: Mapping[str, Any], taxonomy: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a report with taxonomy codes shown as Chinese labels (for people, not machines)."""
     out = copy.deepcopy(dict(report))
     dims = taxonomy.get("dimensions") or {}
+    coded = coded_fields(taxonomy)
+    out["labels"] = field_labels(dict(taxonomy))
     for g in out.get("groups", []):
-        g["key"] = {k: (taxonomy.get(CODED[k]) or {}).get(v, v) if k in CODED else v for k, v in g["key"].items()}
+        g["key"] = {k: coded[k].get(v, v) if k in coded else v for k, v in g["key"].items()}
     for row in out.get("items", []) + out.get("dimensions", []):
         row["dimension"] = dims.get(row["dimension"], row["dimension"])
     return out
@@ -131,7 +138,7 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
 
 def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[str, ItemInfo],
-                    by: Sequence[str] = (), min_n: int = 30, target: float = 0.85) -> dict[str, Any]:
+                    by: Sequence[str] = (), min_n: int = MIN_GROUP_N, target: float = AWARENESS_TARGET) -> dict[str, Any]:
     """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the campaign."""
     c = quiz.get_campaign(state, campaign)
     items = bank if isinstance(bank, Mapping) else item_infos(bank)
@@ -224,8 +231,8 @@ def parse_time(raw: str, latest: datetime | None = None) -> datetime:
 
 def _profile_value(column: str, raw: str, taxonomy: Mapping[str, Any]) -> str:
     value = unicodedata.normalize("NFKC", raw).strip()
-    if column in CODED:
-        codes = taxonomy.get(CODED[column]) or {}
+    codes = coded_fields(taxonomy).get(column)
+    if codes:
         if value in codes:
             return value
         by_label = {label: code for code, label in codes.items()}
