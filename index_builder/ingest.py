@@ -66,7 +66,10 @@ def _read_html(path: Path) -> str:
 def _read_docx(path: Path) -> str:
     import docx
 
-    document = docx.Document(str(path))
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises zip, XML and key errors for a damaged file
+        raise ValueError(f"not a readable .docx (Word 2007 or later) file ({type(exc).__name__})") from exc
     parts = [p.text for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
