@@ -160,7 +160,9 @@ def load_document(path: Path, knowledge_dir: Path) -> Document:
 
 def load_documents(knowledge_dir: Path) -> tuple[list[Document], list[IngestError]]:
     """All documents that could be read, and one error per file that could not."""
-    docs, errors, seen = [], [], {}
+    docs: list[Document] = []
+    errors: list[IngestError] = []
+    seen: dict[str, Path] = {}
     for path in document_paths(knowledge_dir):
         try:
             doc = load_document(path, knowledge_dir)
