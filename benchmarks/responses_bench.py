@@ -4,7 +4,8 @@ Usage: .venv/bin/python benchmarks/responses_bench.py [--respondents 50000] [--i
 Works in a temporary data directory (no index, no model). Each command runs in its own process, so
 its wall time and its peak resident memory (RSS, from wait4) are its own.
 Targets (issue #11): import and export of 10^6 rows each ≤ 30 s and ≤ 300 MB peak RSS.
-The other export forms (respondent level, XLSX, SPSS, Stata) are measured and printed, without a target.
+The designed report (enterprises as clusters) and the other export forms (respondent level, XLSX, SPSS,
+Stata) are measured and printed, without a target.
 """
 from __future__ import annotations
 
@@ -21,16 +22,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.quiz.bank import load_bank, load_taxonomy  # noqa: E402
+from bot.quiz.bank import load_bank  # noqa: E402
+from bot.taxonomy import load_taxonomy  # noqa: E402
 
 TARGET_S = 30.0
 TARGET_MB = 300.0
 HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "region", "enterprise_size",
-          "role", "sex", "age_band", "education"]
+          "role", "sex", "age_band", "education", "enterprise"]
+PER_ENTERPRISE = 25  # respondents per enterprise code
 
 
 def write_dataset(path: Path, bank: list, taxonomy: dict, respondents: int, items: int, seed: int = 7) -> int:
-    """A long-layout CSV of `respondents` × `items` answers (awareness near 85 %); returns the row count.
+    """A long-layout CSV of `respondents` × `items` answers (awareness near 85 %), 25 respondents per
+    enterprise code; returns the row count.
 
     Written row by row, so the generator itself never holds the data set."""
     rng = random.Random(seed)
@@ -43,7 +47,8 @@ def write_dataset(path: Path, bank: list, taxonomy: dict, respondents: int, item
         for r in range(respondents):
             ability = min(0.99, max(0.3, rng.gauss(0.86, 0.08)))
             profile = [rng.choice(industries), rng.choice(["柳南区", "柳北区", "城中区"]), rng.choice(sizes),
-                       "worker", rng.choice(["男", "女"]), rng.choice(["18-29", "30-39", "40-49", "50+"]), "高中"]
+                       "worker", rng.choice(["男", "女"]), rng.choice(["16-24", "25-34", "35-44", "45-59"]), "senior",
+                       f"E{r // PER_ENTERPRISE:05d}"]
             month, day = rng.randint(1, 12), rng.randint(1, 28)
             for k, item in enumerate(rng.sample(bank, items)):
                 if rng.random() < ability:
@@ -105,6 +110,11 @@ def main() -> None:
         ok &= passed
         print(f"export {exported:,} rows (csv, item level): {seconds:.1f} s (CPU {cpu:.1f} s), peak RSS {mb:.0f} MB  "
               f"[{'ok' if passed else 'OVER TARGET'}]")
+
+        seconds, mb, cpu = run_cli(data, "report", "--campaign", "bench", "--by", "industry", "--by", "month",
+                                   "--json")
+        print(f"report by industry × month with {args.respondents // PER_ENTERPRISE:,} enterprises as clusters: "
+              f"{seconds:.1f} s (CPU {cpu:.1f} s), peak RSS {mb:.0f} MB")
 
         for form in [f for f in args.formats.split(",") if f and f != "csv"]:
             fmt, _, level = form.partition(":")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.answering.retrieve import open_retriever
 from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS
-from bot.config import Settings, load_settings
+from bot.config import AWARE_THRESHOLD, AWARENESS_TARGET, FORM_SIZE, MIN_GROUP_N, Settings, load_settings
 from bot.errors import OhbotError
 
 
@@ -194,7 +194,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from bot.awareness.campaigns import campaign_report, label_report
     from bot.awareness.population import load_population
     from bot.awareness.report import format_text, write_outputs
-    from bot.quiz.bank import load_bank, load_taxonomy
+    from bot.quiz.bank import load_bank
+    from bot.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(settings.knowledge_dir)
     population = load_population(Path(args.population), taxonomy) if args.population else None
@@ -211,7 +212,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.awareness.campaigns import import_responses
-    from bot.quiz.bank import load_bank, load_taxonomy
+    from bot.quiz.bank import load_bank
+    from bot.taxonomy import load_taxonomy
 
     count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),
                                      load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir),
@@ -230,7 +232,8 @@ def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
     """csv (default, also to standard output), xlsx, sav or dta; one row per answer or per respondent."""
     from bot.awareness.campaigns import item_infos
     from bot.awareness.exports import export
-    from bot.quiz.bank import load_bank, load_taxonomy
+    from bot.quiz.bank import load_bank
+    from bot.taxonomy import load_taxonomy
 
     state = _quiz_state(settings)
     fmt = args.format or (Path(args.out).suffix.lower().lstrip(".") if args.out else "csv")
@@ -304,8 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
     p.add_argument("--region", help="only users in this region (default: everybody)")
-    p.add_argument("--threshold", type=float, default=0.8, help="score rate that counts as aware (default 0.8)")
-    p.add_argument("--form-size", type=int, default=20, help="items per form (default 20)")
+    p.add_argument("--threshold", type=float, default=AWARE_THRESHOLD,
+                   help=f"score rate that counts as aware (default {AWARE_THRESHOLD})")
+    p.add_argument("--form-size", type=int, default=FORM_SIZE, help=f"items per form (default {FORM_SIZE})")
     p.set_defaults(func=cmd_campaign_create)
     p = campaign.add_parser("list", help="every campaign with its number of completed forms")
     p.add_argument("--json", action="store_true")
@@ -318,8 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", action="append", choices=GROUP_KEYS, help="group by this field (repeat to cross)")
     p.add_argument("--json", action="store_true", help="the report as JSON (taxonomy codes, not labels)")
     p.add_argument("--out", help="also write CSV, XLSX, PNG and HTML files into this folder")
-    p.add_argument("--min-n", type=int, default=30, help="smaller groups are listed but not ranked (default 30)")
-    p.add_argument("--target", type=float, default=0.85, help="target awareness rate (default 0.85)")
+    p.add_argument("--min-n", type=int, default=MIN_GROUP_N,
+                   help=f"smaller groups are listed but not ranked (default {MIN_GROUP_N})")
+    p.add_argument("--target", type=float, default=AWARENESS_TARGET,
+                   help=f"target awareness rate (default {AWARENESS_TARGET})")
     p.add_argument("--strata", action="append", choices=PROFILE_KEYS,
                    help="the sample was stratified by this field (repeat to cross); design-based intervals")
     p.add_argument("--population", metavar="FILE.csv",

@@ -11,6 +11,12 @@ from pathlib import Path
 from bot.errors import ConfigError
 
 DEFAULT_MODEL = "m3e-small"
+
+# Awareness campaigns: the one place of each default (CLI flags, reports and the quiz read these).
+AWARENESS_TARGET = 0.85  # the plans' target 重点人群职业健康知识知晓率 (≥ 85 %)
+AWARE_THRESHOLD = 0.8  # score rate from which a respondent counts as aware (national literacy monitoring)
+MIN_GROUP_N = 30  # groups smaller than this are listed but flagged, not ranked
+FORM_SIZE = 20  # items per quiz form
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
 

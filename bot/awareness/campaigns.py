@@ -39,10 +39,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
+from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
 from bot.storage.state import PROFILE_FIELDS, State
+from bot.taxonomy import field_labels, profile_fields
 
 if TYPE_CHECKING:
     from bot.awareness.population import Population
@@ -53,8 +55,6 @@ PROFILE_COLUMNS = ("industry", "region", "enterprise_size", "role", "sex", "age_
                    "enterprise")
 IGNORED_COLUMNS = ("correct",)  # written by the export, recomputed on import
 CSV_COLUMNS = REQUIRED_COLUMNS + PROFILE_COLUMNS
-#: profile columns holding taxonomy codes → the taxonomy section listing them
-CODED = {"industry": "industries", "enterprise_size": "enterprise_sizes", "role": "roles"}
 KNOWLEDGE_POINT_CHARS = 24
 MAX_TEXT = 100  # longest accepted free-text profile value
 _SEPARATORS = re.compile(r"[\s,，、;；/|+]+")
@@ -74,12 +74,19 @@ def item_infos(bank: Iterable[Item]) -> dict[str, ItemInfo]:
     return {i.id: ItemInfo(i.id, i.dimension, i.stem, knowledge_point(i)) for i in bank}
 
 
+def coded_fields(taxonomy: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Profile fields whose values are taxonomy codes → their code → label options."""
+    return {f.code: f.options for f in profile_fields(dict(taxonomy)) if f.options}
+
+
 def label_report(report: Mapping[str, Any], taxonomy: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a report with taxonomy codes shown as Chinese labels (for people, not machines)."""
     out = copy.deepcopy(dict(report))
     dims = taxonomy.get("dimensions") or {}
+    coded = coded_fields(taxonomy)
+    out["labels"] = field_labels(dict(taxonomy))
     for g in out.get("groups", []):
-        g["key"] = {k: (taxonomy.get(CODED[k]) or {}).get(v, v) if k in CODED else v for k, v in g["key"].items()}
+        g["key"] = {k: coded[k].get(v, v) if k in coded else v for k, v in g["key"].items()}
     for row in out.get("items", []) + out.get("dimensions", []):
         row["dimension"] = dims.get(row["dimension"], row["dimension"])
     return out
@@ -138,8 +145,8 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
 
 def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[str, ItemInfo],
-                    by: Sequence[str] = (), min_n: int = 30, target: float = 0.85, strata: Sequence[str] = (),
-                    population: Population | None = None) -> dict[str, Any]:
+                    by: Sequence[str] = (), min_n: int = MIN_GROUP_N, target: float = AWARENESS_TARGET,
+                    strata: Sequence[str] = (), population: Population | None = None) -> dict[str, Any]:
     """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the
     campaign; strata and population (post-stratification counts) as build_report takes them."""
     c = quiz.get_campaign(state, campaign)
@@ -219,8 +226,8 @@ def _profile_value(column: str, raw: str, taxonomy: Mapping[str, Any]) -> str:
     accepted; anything else is a ValueError listing every accepted code and label), others as
     trimmed text of at most MAX_TEXT characters."""
     value = unicodedata.normalize("NFKC", raw).strip()
-    if column in CODED:
-        codes = taxonomy.get(CODED[column]) or {}
+    codes = coded_fields(taxonomy).get(column)
+    if codes:
         if value in codes:
             return value
         by_label = {label: code for code, label in codes.items()}

@@ -10,9 +10,9 @@ Levels:
 
 Only each respondent's first completed counted form is exported (the one reports count).
 respondent_id and enterprise are the stored salted hashes, never a raw id or enterprise code.
-SPSS and Stata files carry variable labels (Chinese) and value labels: coded profile fields
-(industry, enterprise size, role) as their taxonomy labels, the other profile fields as their
-text, correct/aware and the item columns as 对/错, 是/否. They are written with pyreadstat (a
+SPSS and Stata files carry variable labels (Chinese) and value labels: profile fields with
+taxonomy options (industry, enterprise size, role, sex, ...) as their labels, free-text fields
+(region) as their text, correct/aware and the item columns as 对/错, 是/否. They are written with pyreadstat (a
 wrapper of the ReadStat C library) from a polars data frame; answer times are local China time.
 CSV and XLSX are streamed: memory does not grow with the number of answers. SPSS and Stata
 files are built in memory (pyreadstat writes whole data frames).
@@ -26,11 +26,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.awareness.campaigns import PROFILE_COLUMNS, TZ
-from bot.awareness.report import KEY_LABELS, ItemInfo, _is_aware
+from bot.awareness.campaigns import PROFILE_COLUMNS, TZ, coded_fields
+from bot.awareness.report import ItemInfo, _is_aware
 from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.storage.state import State
+from bot.taxonomy import field_labels
 
 FORMATS = ("csv", "xlsx", "sav", "dta")
 LEVELS = ("item", "respondent")
@@ -38,13 +39,11 @@ ITEM_COLUMNS = ("respondent_id", "item_id", "answer", "correct", "answered_at") 
 RESPONDENT_COLUMNS = ("respondent_id", "completed_at") + PROFILE_COLUMNS + ("answered", "correct", "score_rate",
                                                                              "aware")
 XLSX_MAX_ROWS = 1_048_576
-#: taxonomy section of each coded profile field
-CODED = {"industry": "industries", "enterprise_size": "enterprise_sizes", "role": "roles"}
+#: Variable labels of the columns that are not profile fields (those take the taxonomy's labels).
 VARIABLE_LABELS = {
     "respondent_id": "受访者编号（加密）", "item_id": "题目编号", "answer": "作答选项", "correct": "答对",
     "answered_at": "作答时间（北京时间）", "completed_at": "完成时间（北京时间）", "answered": "作答题数",
     "score_rate": "得分率", "aware": "知晓", "enterprise": "企业编码（加密）",
-    **{k: v for k, v in KEY_LABELS.items() if k in PROFILE_COLUMNS},
 }
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TIME_CACHE_LIMIT = 100_000
@@ -238,18 +237,17 @@ def _variable_name(item_id: str, taken: set[str]) -> str:
     return name
 
 
-def _codes(column: str, values: list[Any], taxonomy: Mapping[str, Any]) -> tuple[list[int | None], dict[int, str]]:
-    """A profile column as integer codes with value labels: taxonomy order and labels for coded
-    fields, sorted text otherwise; None stays missing."""
-    labels: dict[str, str] = {}
-    if column in CODED:
-        labels = dict((taxonomy.get(CODED[column]) or {}).items())
-    for v in sorted({v for v in values if v not in (None, "")} - set(labels)):
+def _codes(column: str, values: list[Any], options: Mapping[str, str]) -> tuple[list[int | None], dict[int, str]]:
+    """A profile column as integer codes with value labels: for a coded field (`options`, code →
+    label) every option in taxonomy order, then any other value present as itself (sorted);
+    None and "" stay missing."""
+    labels: dict[str, str] = dict(options)
+    present = {v for v in values if v not in (None, "")}
+    for v in sorted(present - set(labels)):
         labels[v] = v
     code = {value: k for k, value in enumerate(labels, 1)}
-    present = {v for v in values if v not in (None, "")}
     return ([code.get(v) if v not in (None, "") else None for v in values],
-            {code[v]: str(labels[v])[:120] for v in labels if v in present or column in CODED})
+            {code[v]: str(labels[v])[:120] for v in labels if v in present or v in options})
 
 
 def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, items_info: Mapping[str, ItemInfo],
@@ -279,10 +277,12 @@ def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, it
     labels: dict[str, str] = {}
     yes_no = {0: "否", 1: "是"}
     right_wrong = {0: "错", 1: "对"}
+    coded = coded_fields(taxonomy)
+    profile_labels = field_labels(dict(taxonomy))
     for name, values in zip(names, columns):
-        labels[name] = VARIABLE_LABELS.get(name, name)
+        labels[name] = VARIABLE_LABELS.get(name) or profile_labels.get(name, name)
         if name in PROFILE_COLUMNS and name != "enterprise":
-            codes, value_labels[name] = _codes(name, values, taxonomy)
+            codes, value_labels[name] = _codes(name, values, coded.get(name, {}))
             data[name] = pl.Series(name, codes, dtype=pl.Int32)
         elif name in ("answered_at", "completed_at"):
             data[name] = pl.Series(name, [v.replace(tzinfo=None) for v in values], dtype=pl.Datetime("us"))

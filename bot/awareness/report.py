@@ -48,7 +48,9 @@ from bot.awareness.stats import (
     target_status,
     upper_lower_discrimination,
 )
+from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.errors import InputError
+from bot.storage.schema import PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from bot.awareness.design import Design, DesignEstimate
@@ -68,9 +70,8 @@ __all__ = [
 ]
 
 #: Profile fields a respondent carries (values are taxonomy codes or free text, or None).
-PROFILE_KEYS: tuple[str, ...] = (
-    "industry", "region", "enterprise_size", "role", "sex", "age_band", "education", "years_service",
-)
+#: `enterprise` is left out: a hashed sampling unit (bot.awareness.design), never a group or stratum.
+PROFILE_KEYS: tuple[str, ...] = tuple(f for f in PROFILE_FIELDS if f != "enterprise")
 #: Keys `build_report(by=...)` accepts: the profile fields plus the completion month.
 GROUP_KEYS: tuple[str, ...] = PROFILE_KEYS + ("month",)
 #: Group value for a missing / empty profile field.
@@ -85,11 +86,6 @@ MIN_N_DISCRIMINATION = 10
 #: Item flag value for negative discrimination.
 FLAG_NEGATIVE = "negative_discrimination"
 
-KEY_LABELS: dict[str, str] = {
-    "industry": "行业", "region": "地区", "enterprise_size": "企业规模", "role": "角色",
-    "sex": "性别", "age_band": "年龄段", "education": "文化程度", "years_service": "工龄",
-    "month": "月份",
-}
 DESIGN_LABELS: dict[str, str] = {"srs": "简单随机抽样", "cluster": "按企业整群抽样"}
 STATUS_LABELS: dict[str, str] = {
     "met": "已达标", "not_met": "未达标", "undecided": "尚难判定", "no_data": "无数据",
@@ -97,6 +93,15 @@ STATUS_LABELS: dict[str, str] = {
 FLAG_LABELS: dict[str, str] = {FLAG_NEGATIVE: "区分度为负"}
 
 log = logging.getLogger(__name__)
+
+
+def _field_labels(report: Mapping[str, Any]) -> dict[str, str]:
+    """Labels of the grouping fields: those `label_report` put into the report, else the default
+    knowledge folder's taxonomy (a report built without one)."""
+    from bot.config import DEFAULT_KNOWLEDGE_DIR
+    from bot.taxonomy import field_labels, load_taxonomy
+
+    return report.get("labels") or field_labels(load_taxonomy(DEFAULT_KNOWLEDGE_DIR))
 
 # --------------------------------------------------------------------------- inputs
 
@@ -323,8 +328,8 @@ def build_report(
     respondents: Sequence[RespondentResult],
     items: Mapping[str, ItemInfo],
     by: Sequence[str] = (),
-    target: float = 0.85,
-    min_n: int = 30,
+    target: float = AWARENESS_TARGET,
+    min_n: int = MIN_GROUP_N,
     practice: Sequence[RespondentResult] = (),
     strata: Sequence[str] = (),
     population: Population | None = None,
@@ -482,7 +487,7 @@ def _design_lines(report: Mapping[str, Any]) -> list[str]:
     if o.get("enterprises") is not None:
         parts.append(f"{o['enterprises']} 家企业")
     if report.get("strata"):
-        parts.append("按" + "×".join(KEY_LABELS.get(k, k) for k in report["strata"]) + "分层")
+        parts.append("按" + "×".join(_field_labels(report).get(k, k) for k in report["strata"]) + "分层")
     if report.get("weighted"):
         parts.append("事后分层加权")
     lines = ["抽样设计：" + "，".join(p for p in parts if p)]
@@ -522,7 +527,7 @@ def format_text(report: Mapping[str, Any], max_groups: int = 15, max_items: int 
 
     groups = report.get("groups") or []
     if groups:
-        dims = " × ".join(KEY_LABELS.get(k, k) for k in report.get("by", []))
+        dims = " × ".join(_field_labels(report).get(k, k) for k in report.get("by", []))
         lines += ["", f"分组（按{dims}）："]
         labels = [_group_label(g["key"]) + ("*" if g["small_sample"] else "") for g in groups[:max_groups]]
         w = max(8, *(_width(s) for s in labels))
@@ -656,7 +661,7 @@ def _tables(report: Mapping[str, Any]) -> dict[str, tuple[list[str], list[list[A
                [[report["campaign"], report["threshold"], report["target"]] + block_cells(o)],
                {1, 2} | {3 + i for i in block_rates})
     by = list(report.get("by") or [])
-    g_heads = ["排名"] + [KEY_LABELS.get(k, k) for k in by] + block_heads + ["最常答错"]
+    g_heads = ["排名"] + [_field_labels(report).get(k, k) for k in by] + block_heads + ["最常答错"]
     g_rows = [[g.get("rank")] + [g["key"].get(k, "") for k in by] + block_cells(g)
               + ["；".join(f"{m['knowledge_point'] or m['item_id']}({_pct(m['correct_rate'], 0)})"
                           for m in g.get("most_missed", []))]

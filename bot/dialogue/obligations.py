@@ -9,12 +9,6 @@ from pathlib import Path
 
 import yaml
 
-HAZARDS = {"dust": "粉尘", "chemical": "化学毒物", "noise": "噪声", "heat": "高温", "radiation": "放射/电离辐射",
-           "other": "其他危害因素"}
-SITUATIONS = {"construction": "有新建、改建、扩建或技术改造项目", "dispatched": "使用劳务派遣工",
-              "women_minors": "有孕期/哺乳期女职工或未成年工"}
-HEADCOUNTS = {"lt20": "20人以下", "20_99": "20–99人", "100_299": "100–299人", "300plus": "300人及以上"}
-
 
 @dataclass(frozen=True)
 class Duty:
@@ -43,10 +37,11 @@ def applicable(duties: tuple[Duty, ...], hazards: set[str], situations: set[str]
     return [d for d in duties if applies(d)]
 
 
-def summary(duties: list[Duty], done: set[str], headcount: str | None, industry_label: str | None) -> str:
+def summary(duties: list[Duty], done: set[str], headcount_label: str | None, industry_label: str | None) -> str:
+    """The self-check result: every applicable duty with its article, marked done or not yet."""
     missing = [d for d in duties if d.id not in done]
     lines = ["【用人单位职业病防治义务自查结果】"]
-    context = "、".join(x for x in (industry_label, HEADCOUNTS.get(headcount or "")) if x)
+    context = "、".join(x for x in (industry_label, headcount_label) if x)
     if context:
         lines.append(f"单位情况：{context}")
     lines.append(f"适用的义务共 {len(duties)} 项，已落实 {len(duties) - len(missing)} 项，待落实 {len(missing)} 项。")

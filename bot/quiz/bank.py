@@ -34,11 +34,6 @@ class Item:
         return data
 
 
-def load_taxonomy(knowledge_dir: Path) -> dict:
-    """The shared codes and labels (knowledge/taxonomy.yaml)."""
-    return yaml.safe_load((Path(knowledge_dir) / "taxonomy.yaml").read_text(encoding="utf-8")) or {}
-
-
 def load_bank(knowledge_dir: Path) -> list[Item]:
     """Every item of the bank, in file order. Raises ValueError naming the file and item."""
     items = []

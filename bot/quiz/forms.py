@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bot.config import AWARE_THRESHOLD, FORM_SIZE
 from bot.errors import CampaignError
 from bot.quiz.bank import Item, load_bank
 from bot.storage.state import State, now
 
 LETTERS = "ABCDEFGH"
-DEFAULT_FORM_SIZE = 20
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_FORM_SIZE = FORM_SIZE
+DEFAULT_THRESHOLD = AWARE_THRESHOLD
 INDUSTRY_SHARE = 0.35  # at most this share of a form is drawn from the user's own industry items
 
 

@@ -18,8 +18,9 @@ from scipy.stats import t as student_t
 from bot.awareness.campaigns import campaign_report, import_responses
 from bot.cli import main
 from bot.quiz import forms as quiz
-from bot.quiz.bank import load_bank, load_taxonomy
+from bot.quiz.bank import load_bank
 from bot.storage.state import State, load_salt
+from bot.taxonomy import load_taxonomy
 from tests.helpers import REPO_ROOT, wilson_by_hand
 
 TARGET = 0.85

@@ -83,14 +83,6 @@ def test_every_key_industry_has_items_of_its_own():
     assert {k: counts[k] for k in KEY_INDUSTRIES if counts[k] < 8} == {}
 
 
-def test_profile_vocabulary_names_every_stored_profile_field():
-    """The taxonomy's `profile` section and the database's PROFILE_FIELDS list the same fields."""
-    from bot.storage.schema import PROFILE_FIELDS
-
-    assert list(TAXONOMY["profile"]) == list(PROFILE_FIELDS)
-    assert "enterprise" in TAXONOMY["profile"] and TAXONOMY["profile"]["enterprise"].strip()
-
-
 def test_bank_list_json_prints_every_item(capsys):
     assert main(["bank", "list", "--json"]) == 0
     items = json.loads(capsys.readouterr().out)
