@@ -20,9 +20,11 @@ files are built in memory (pyreadstat writes whole data frames).
 from __future__ import annotations
 
 import csv
+import math
 import re
+from array import array
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -237,17 +239,66 @@ def _variable_name(item_id: str, taken: set[str]) -> str:
     return name
 
 
-def _codes(column: str, values: list[Any], options: Mapping[str, str]) -> tuple[list[int | None], dict[int, str]]:
-    """A profile column as integer codes with value labels: for a coded field (`options`, code →
-    label) every option in taxonomy order, then any other value present as itself (sorted);
-    None and "" stay missing."""
-    labels: dict[str, str] = dict(options)
-    present = {v for v in values if v not in (None, "")}
-    for v in sorted(present - set(labels)):
-        labels[v] = v
-    code = {value: k for k, value in enumerate(labels, 1)}
-    return ([code.get(v) if v not in (None, "") else None for v in values],
-            {code[v]: str(labels[v])[:120] for v in labels if v in present or v in options})
+class _Column:
+    """One SPSS/Stata column built while rows stream by, in a compact form (an array of numbers, or
+    shared strings): a campaign of 10^6 answers must not become 10^7 Python objects.
+
+    kind: "code" (a profile field: integer codes, value labels from `options` then other values as
+    themselves), "time" (China-time datetimes as microseconds), "int" (small counts or 1/0 flags),
+    "float", or "text".
+    """
+
+    _TYPECODES = {"code": "i", "time": "q", "int": "i", "float": "d"}
+
+    def __init__(self, name: str, kind: str, options: Mapping[str, str] | None = None) -> None:
+        self.name, self.kind = name, kind
+        self.options = dict(options or {})
+        self.codes: dict[Any, int] = {v: k for k, v in enumerate(self.options, 1)}
+        self.values: Any = array(self._TYPECODES[kind]) if kind in self._TYPECODES else []
+        self.shared: dict[str, str] = {}
+
+    def add(self, value: Any) -> None:
+        kind = self.kind
+        if kind == "text":
+            text = "" if value is None else str(value)
+            self.values.append(self.shared.setdefault(text, text))
+        elif kind == "code":
+            if value in (None, ""):
+                self.values.append(0)
+            else:
+                code = self.codes.get(value)
+                if code is None:
+                    code = self.codes[value] = len(self.codes) + 1
+                self.values.append(code)
+        elif kind == "time":
+            self.values.append((value.replace(tzinfo=None) - _EPOCH) // _MICROSECOND)
+        elif kind == "int":
+            self.values.append(-1 if value is None else int(value))
+        else:
+            self.values.append(math.nan if value is None else float(value))
+
+    def series(self) -> Any:
+        """The column as a polars Series (missing values as nulls)."""
+        import numpy as np
+        import polars as pl
+
+        if self.kind == "text":
+            return pl.Series(self.name, self.values, dtype=pl.String)
+        if self.kind == "time":
+            return pl.Series(self.name, np.frombuffer(self.values, dtype=np.int64)).cast(pl.Datetime("us"))
+        if self.kind == "float":
+            return pl.Series(self.name, np.frombuffer(self.values, dtype=np.float64)).fill_nan(None)
+        col = pl.Series(self.name, np.frombuffer(self.values, dtype=np.int32))
+        return col.set(col == (0 if self.kind == "code" else -1), None)
+
+    def value_labels(self) -> dict[int, str]:
+        """Code → label of a "code" column: every option, and the other values present as themselves."""
+        labels = {**self.options}
+        return {code: str(labels.get(value, value))[:120] for value, code in self.codes.items()}
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, items_info: Mapping[str, ItemInfo],
@@ -268,41 +319,43 @@ def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, it
         rows = respondent_level(state, campaign, item_ids)
     taken = {n.lower() for n in names}
     item_names = [_variable_name(i, taken) for i in item_ids]
-    columns: list[list[Any]] = [[] for _ in range(len(names) + len(item_names))]
-    for row in rows:
-        for k, v in enumerate(row):
-            columns[k].append(v)
-    data: dict[str, Any] = {}
-    value_labels: dict[str, dict[int, str]] = {}
-    labels: dict[str, str] = {}
-    yes_no = {0: "否", 1: "是"}
-    right_wrong = {0: "错", 1: "对"}
     coded = coded_fields(taxonomy)
     profile_labels = field_labels(dict(taxonomy))
-    for name, values in zip(names, columns):
+    yes_no = {0: "否", 1: "是"}
+    right_wrong = {0: "错", 1: "对"}
+    columns: list[_Column] = []
+    labels: dict[str, str] = {}
+    value_labels: dict[str, dict[int, str]] = {}
+    for name in names:
         labels[name] = VARIABLE_LABELS.get(name) or profile_labels.get(name, name)
         if name in PROFILE_COLUMNS and name != "enterprise":
-            codes, value_labels[name] = _codes(name, values, coded.get(name, {}))
-            data[name] = pl.Series(name, codes, dtype=pl.Int32)
+            columns.append(_Column(name, "code", coded.get(name)))
         elif name in ("answered_at", "completed_at"):
-            data[name] = pl.Series(name, [v.replace(tzinfo=None) for v in values], dtype=pl.Datetime("us"))
+            columns.append(_Column(name, "time"))
         elif name in ("correct", "aware", "answered"):
-            data[name] = pl.Series(name, values, dtype=pl.Int32)
+            columns.append(_Column(name, "int"))
             if name != "answered":
                 value_labels[name] = right_wrong if name == "correct" and level == "item" else yes_no
         elif name == "score_rate":
-            data[name] = pl.Series(name, values, dtype=pl.Float64)
+            columns.append(_Column(name, "float"))
         else:
-            data[name] = pl.Series(name, ["" if v is None else str(v) for v in values], dtype=pl.String)
+            columns.append(_Column(name, "text"))
     if level == "respondent":
         labels["correct"] = "答对题数"
-        for item_id, name, values in zip(item_ids, item_names, columns[len(names):]):
-            info = items_info.get(item_id)
-            labels[name] = f"{item_id} {info.knowledge_point}" if info else item_id
-            data[name] = pl.Series(name, values, dtype=pl.Int32)
-            value_labels[name] = right_wrong
-    frame = pl.DataFrame(data)
-    del columns, data
+    for item_id, name in zip(item_ids, item_names):
+        info = items_info.get(item_id)
+        labels[name] = f"{item_id} {info.knowledge_point}" if info else item_id
+        columns.append(_Column(name, "int"))
+        value_labels[name] = right_wrong
+    adders = [c.add for c in columns]
+    for row in rows:
+        for add, v in zip(adders, row):
+            add(v)
+    for c in columns:
+        if c.kind == "code":
+            value_labels[c.name] = c.value_labels()
+    frame = pl.DataFrame([c.series() for c in columns])
+    del columns, adders
     labels = {k: v[:80] for k, v in labels.items()}  # Stata's limit for variable labels
     value_labels = {k: v for k, v in value_labels.items() if v}
     note = f"ohbot campaign {campaign}: {'one row per answer' if level == 'item' else 'one row per respondent'}"

@@ -26,6 +26,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,9 @@ class _Reader:
         self.cache: dict[Any, tuple[Any, str | None]] = {}
         self.times: dict[str, tuple[str | None, str | None]] = {}
         self.profiles: dict[tuple[str, ...], tuple[tuple[str | None, ...], list[tuple[str, str]]]] = {}
+        self.answers: dict[tuple[str, str], tuple[str | None, str | None, int, list[str]]] = {}
         self.latest = datetime.now(UTC) + timedelta(days=1)
+        self.present: list[str] = []  # the file's profile columns, in PROFILE_COLUMNS order
 
     def time(self, raw: str) -> tuple[str | None, str | None]:
         """(stored UTC ISO time, None) or (None, problem), memoised by the raw text."""
@@ -141,13 +144,16 @@ class _Reader:
         return hit
 
     def profile(self, raws: tuple[str, ...]) -> tuple[tuple[str | None, ...], list[tuple[str, str]]]:
-        """The profile values of raw cells in PROFILE_COLUMNS order (None: empty or invalid) and the
-        (column, problem) list; memoised by the raw cells, which repeat on every row of a respondent."""
+        """The profile values of the raw cells of the file's profile columns (`self.present`), in
+        PROFILE_COLUMNS order (None: absent, empty or invalid), and the (column, problem) list;
+        memoised by the raw cells, which repeat on every row of a respondent."""
         hit = self.profiles.get(raws)
         if hit is None:
+            given = dict(zip(self.present, raws))
             values: list[str | None] = []
             problems: list[tuple[str, str]] = []
-            for column, raw in zip(PROFILE_COLUMNS, raws):
+            for column in PROFILE_COLUMNS:
+                raw = given.get(column, "")
                 value = None
                 if raw and not raw.isspace():
                     value, problem = _memo(self.cache, (column, raw), _profile_value, column, raw, self.taxonomy)
@@ -185,6 +191,23 @@ class _Reader:
             return None
         return columns, items
 
+    def answer(self, raw_item: str, raw_answer: str) -> tuple[str | None, str | None, int, list[str]]:
+        """(item id, normalised answer, 1 if right else 0, problems) of a raw item id and answer,
+        memoised by the pair (a file repeats them on most of its rows)."""
+        key = (raw_item, raw_answer)
+        hit = self.answers.get(key)
+        if hit is None:
+            item = self.bank.get(raw_item.strip())
+            if item is None:
+                hit = (None, None, 0, [f"unknown item {raw_item.strip()!r}"])
+            else:
+                answer, problem = _memo(self.cache, (item.id, raw_answer), normalize_answer, raw_answer, item)
+                hit = (item.id, answer, int(answer == item.answer), [problem] if problem else [])
+            if len(self.answers) >= _CACHE_LIMIT:
+                self.answers.clear()
+            self.answers[key] = hit
+        return hit
+
     def long(self, reader: Any) -> Iterator[tuple]:
         """Staging rows of the long layout (one per CSV row with a respondent id)."""
         head = self.header(next(reader, None), wide=False)
@@ -194,45 +217,35 @@ class _Reader:
         width = len(columns)
         at = {c: k for k, c in enumerate(columns)}
         i_rid, i_item, i_answer, i_time = (at[c] for c in REQUIRED_COLUMNS)
-        i_profile = [at.get(c, width) for c in PROFILE_COLUMNS]  # width: an empty cell past the row's end
-        bank, cache = self.bank, self.cache
+        self.present = [c for c in PROFILE_COLUMNS if c in at]
+        raw_profile = itemgetter(*(at[c] for c in self.present)) if self.present else (lambda cells: ())
+        if len(self.present) == 1:
+            one = raw_profile
+            raw_profile = lambda cells: (one(cells),)  # noqa: E731 - itemgetter of one index gives no tuple
+        answer_of, time_of, profile_of, errors = self.answer, self.time, self.profile, self.errors
         for cells in reader:
             line = reader.line_num
             if len(cells) != width:
                 if not any(c and not c.isspace() for c in cells):
                     continue
                 if len(cells) > width:
-                    self.errors.add(line, f"{len(cells)} fields, the header has {width}")
+                    errors.add(line, f"{len(cells)} fields, the header has {width}")
                     continue
-            cells = cells + [""] * (width + 1 - len(cells))
-            problems: list[str] = []
+                cells = cells + [""] * (width - len(cells))
             rid = cells[i_rid].strip()
-            if not rid:
-                if not any(c and not c.isspace() for c in cells):
-                    continue
-                problems.append("empty respondent_id")
-            item = bank.get(cells[i_item].strip())
-            answer = None
-            if item is None:
-                problems.append(f"unknown item {cells[i_item].strip()!r}")
-            else:
-                raw = cells[i_answer]
-                hit = cache.get((item.id, raw))
-                answer, problem = hit if hit is not None else _memo(cache, (item.id, raw), normalize_answer, raw, item)
-                if problem:
-                    problems.append(problem)
-            when, problem = self.time(cells[i_time])
-            if problem:
-                problems.append(problem)
-            profile, profile_problems = self.profile(tuple(cells[k] for k in i_profile))
-            if profile_problems:
-                problems += [p for _, p in profile_problems]
-            if problems:
-                self.errors.add(line, "; ".join(problems))
+            if not rid and not any(c and not c.isspace() for c in cells):
+                continue
+            item_id, answer, correct, problems = answer_of(cells[i_item], cells[i_answer])
+            when, time_problem = time_of(cells[i_time])
+            profile, profile_problems = profile_of(raw_profile(cells))
+            if not rid or problems or time_problem or profile_problems:
+                problems = (["empty respondent_id"] if not rid else []) + problems + \
+                    ([time_problem] if time_problem else []) + [p for _, p in profile_problems]
+                errors.add(line, "; ".join(problems))
                 if rid:
-                    yield (line, rid, item.id if item else None, answer, 0, when, 0, *profile)
+                    yield (line, rid, item_id, answer, 0, when, 0, *profile)
             else:
-                yield (line, rid, item.id, answer, int(answer == item.answer), when, 1, *profile)
+                yield (line, rid, item_id, answer, correct, when, 1, *profile)
 
     def wide(self, reader: Any) -> Iterator[tuple]:
         """Staging rows of the wide layout (one per answered item column of each row)."""
@@ -240,6 +253,7 @@ class _Reader:
         if head is None:
             return
         columns, items = head
+        self.present = [c for c in PROFILE_COLUMNS if c in columns]
         cells_header = {k: item.id for k, item in items.items()}
         width = len(columns)
         for cells in reader:
@@ -257,7 +271,7 @@ class _Reader:
             when, problem = self.time(row.get("answered_at", ""))
             if problem:
                 problems.append(("answered_at", problem))
-            profile, profile_problems = self.profile(tuple(row.get(c, "") for c in PROFILE_COLUMNS))
+            profile, profile_problems = self.profile(tuple(row.get(c, "") for c in self.present))
             problems += profile_problems
             answers = []
             given = 0
