@@ -13,8 +13,9 @@ took 750 MB. Here each row is checked as it is read and written to a staging SQL
 private temporary folder beside the database (deleted afterwards); the checks across rows (an item
 answered twice, a profile value that changes between rows, a respondent already counted) are SQL
 over that file, and the accepted rows go into the state database with one INSERT ... SELECT inside
-one write transaction. Memory stays flat (≈ 60 MB) whatever the length of the file; the state
-database is locked for writing only during that last step.
+one write transaction. Memory stays flat whatever the length of the file (10^6 rows: ≈ 12 s of CPU,
+≈ 120 MB peak; benchmarks/responses_bench.py); the state database is locked for writing only during
+that last step.
 """
 from __future__ import annotations
 
@@ -452,7 +453,6 @@ def import_file(state: State, campaign: str, path: Path, bank: Iterable[Item] | 
         try:
             stage.execute("PRAGMA journal_mode=OFF")
             stage.execute("PRAGMA synchronous=OFF")
-            stage.execute("PRAGMA cache_size=-32768")  # 32 MiB: the grouping sort stays mostly in memory
             for statement in _STAGE_DDL:
                 stage.execute(statement)
             reader_state = _Reader(bank, taxonomy, errors)
