@@ -36,6 +36,7 @@ import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,8 +84,7 @@ class DesignEstimate:
     ci_high: float
 
 
-def poststratify(cells: Sequence[Hashable | None], population: Mapping[Hashable, float]
-                 ) -> tuple[list[float], dict[str, float]]:
+def poststratify(cells: Sequence[Any], population: Mapping[Any, float]) -> tuple[list[float], dict[str, float]]:
     """Post-stratification weights: respondent i in cell g gets N_g / n_g.
 
     cells: each respondent's cell (None or a cell absent from `population`: weight 0, left out of

@@ -202,6 +202,7 @@ def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> 
     if level == "item" and _count_answers(state, campaign) >= XLSX_MAX_ROWS:
         raise InputError("too many answers for one XLSX sheet (Excel's limit is 1,048,576 rows): "
                          "export --format csv or --level respondent")
+    header: tuple[str, ...]
     if level == "item":
         header, rows = ITEM_COLUMNS, item_level(state, campaign)
     else:

@@ -652,7 +652,7 @@ def _tables(report: Mapping[str, Any]) -> dict[str, tuple[list[str], list[list[A
     cols = _BLOCK_COLS + (_DESIGN_COLS if designed(report) else [])
 
     def block_cells(b: Mapping[str, Any]) -> list[Any]:
-        return [STATUS_LABELS.get(b.get(f), b.get(f)) if f in _STATUS_FIELDS else b.get(f) for f, _, _ in cols]
+        return [STATUS_LABELS.get(str(b.get(f)), b.get(f)) if f in _STATUS_FIELDS else b.get(f) for f, _, _ in cols]
 
     block_heads = [h for _, h, _ in cols]
     block_rates = [i for i, (_, _, r) in enumerate(cols) if r]

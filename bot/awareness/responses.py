@@ -25,7 +25,7 @@ import json
 import secrets
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
@@ -219,10 +219,12 @@ class _Reader:
         at = {c: k for k, c in enumerate(columns)}
         i_rid, i_item, i_answer, i_time = (at[c] for c in REQUIRED_COLUMNS)
         self.present = [c for c in PROFILE_COLUMNS if c in at]
-        raw_profile = itemgetter(*(at[c] for c in self.present)) if self.present else (lambda cells: ())
-        if len(self.present) == 1:
-            one = raw_profile
-            raw_profile = lambda cells: (one(cells),)  # noqa: E731 - itemgetter of one index gives no tuple
+        raw_profile: Callable[[list[str]], tuple[str, ...]]
+        if len(self.present) > 1:
+            raw_profile = itemgetter(*(at[c] for c in self.present))
+        else:  # itemgetter of one index gives a value, not a tuple
+            only = [at[c] for c in self.present]
+            raw_profile = lambda cells: tuple(cells[k] for k in only)  # noqa: E731
         answer_of, time_of, profile_of, errors = self.answer, self.time, self.profile, self.errors
         for cells in reader:
             line = reader.line_num
