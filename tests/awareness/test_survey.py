@@ -370,3 +370,15 @@ def test_xlsx_export_and_formula_cells(clustered, capsys):
     assert regions == {"柳南区", "'=HYPERLINK(\"http://x\",\"y\")"}  # text, never a live formula
     code, _, err = run(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", "sav")
     assert code == 2 and "--out" in err
+
+
+def test_long_layout_with_one_profile_column(tmp_path):
+    """A file with only the enterprise column beside the required ones still makes a clustered report."""
+    state = open_state(tmp_path)
+    quiz.create_campaign(state, "C", "2024-01-01", "2024-12-31")
+    rows = [r[:4] + [r[-1]] for r in long_rows(workers())]
+    path = write(tmp_path / "a.csv", LONG_HEADER[:4] + ["enterprise"], rows)
+    assert import_responses(state, "C", path, BANK, TAXONOMY) == (1200, [])
+    rep = campaign_report(state, "C", BANK)
+    assert rep["design"] == "cluster" and rep["overall"]["enterprises"] == 10
+    assert rep["overall"]["deff"] == pytest.approx(cluster_figures([(a, PER) for a in AWARE])[2], rel=1e-9)
