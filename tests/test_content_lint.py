@@ -48,7 +48,7 @@ class Unit:
 def _front_matter(path: Path) -> tuple[dict, str]:
     """Split a Markdown file into (front-matter mapping, body); ({}, text) without front matter."""
     text = path.read_text(encoding="utf-8")
-    match = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", text, re.S)
+    match = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", text, re.DOTALL)
     if not match:
         return {}, text
     return yaml.safe_load(match.group(1)) or {}, text[match.end():]
@@ -239,36 +239,55 @@ def habit_problems(unit: Unit) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_every_number_has_a_citation():
+def test_every_number_has_a_citation() -> None:
     """A number in a card, item, material section or duty is useless to check without its source."""
     bad = {u.where: uncited_numbers(u) for u in all_units() if uncited_numbers(u)}
     assert bad == {}
 
 
-def test_no_bad_habit_is_back():
+def test_no_bad_habit_is_back() -> None:
     """None of the four habits of issue #10 appears anywhere in the content."""
     bad = {u.where: habit_problems(u) for u in all_units() if habit_problems(u)}
     assert bad == {}
 
 
-def test_materials_say_how_far_they_are_sourced():
-    """status: reviewed | sourced | draft. A draft says why; a sourced material lists its sources
-    (document and article/section each, url optional) — answers from it carry no review note."""
-    for path in material_paths():
-        meta, _ = _front_matter(path)
-        status = meta.get("status")
-        assert status in ("reviewed", "sourced", "draft"), (path.name, status)
-        if status == "draft":
-            assert str(meta.get("draft_reason") or "").strip(), f"{path.name}: draft without draft_reason"
-        if status == "sourced":
-            sources = meta.get("sources")
-            assert isinstance(sources, list) and sources, f"{path.name}: sourced without sources"
-            for source in sources:
-                assert str(source.get("document") or "").strip(), (path.name, source)
-                assert str(source.get("section") or "").strip(), (path.name, source)
+def status_problems(meta: dict) -> list[str]:
+    """What is wrong with a material's status metadata: status is reviewed | sourced | draft; a
+    draft says why (draft_reason); a sourced material lists its sources, each with a document and
+    the article or section used (url optional). Answers from sourced material carry no review note."""
+    status = meta.get("status")
+    if status not in ("reviewed", "sourced", "draft"):
+        return [f"status {status!r}"]
+    if status == "draft" and not str(meta.get("draft_reason") or "").strip():
+        return ["draft without draft_reason"]
+    if status == "sourced":
+        sources = meta.get("sources")
+        if not isinstance(sources, list) or not sources:
+            return ["sourced without a sources: list"]
+        return [f"source without document/section: {s!r}" for s in sources
+                if not isinstance(s, dict) or not str(s.get("document") or "").strip()
+                or not str(s.get("section") or "").strip()]
+    return []
 
 
-def test_obligations_are_well_formed():
+def test_materials_say_how_far_they_are_sourced() -> None:
+    """Every material's status metadata is complete (see status_problems)."""
+    bad = {path.name: status_problems(_front_matter(path)[0]) for path in material_paths()}
+    assert {name: problems for name, problems in bad.items() if problems} == {}
+
+
+def test_status_rule_can_fail() -> None:
+    """The status rule rejects a draft without a reason and a sourced material without sources."""
+    assert status_problems({"status": "draft"})
+    assert status_problems({"status": "sourced"})
+    assert status_problems({"status": "sourced", "sources": [{"document": "《职业病防治法》"}]})
+    assert status_problems({"status": "signed"})
+    assert status_problems({"status": "draft", "draft_reason": "第三节尚未核对出处"}) == []
+    assert status_problems({"status": "sourced",
+                            "sources": [{"document": "《职业病防治法》", "section": "第三十五条"}]}) == []
+
+
+def test_obligations_are_well_formed() -> None:
     """Each self-check duty has a unique id, a known 'applies' value and a 《…》 citation."""
     duties = yaml.safe_load((KNOWLEDGE / "obligations.yaml").read_text(encoding="utf-8"))
     ids = [d["id"] for d in duties]
@@ -320,13 +339,13 @@ OLD_AND_NEW = [
 
 
 @pytest.mark.parametrize("old, new", OLD_AND_NEW, ids=[o.where for o, _ in OLD_AND_NEW])
-def test_habit_rules_flag_old_wording_and_pass_new(old: Unit, new: Unit):
+def test_habit_rules_flag_old_wording_and_pass_new(old: Unit, new: Unit) -> None:
     """Each habit rule catches the wording the review found and accepts the corrected wording."""
     assert habit_problems(old), old.where
     assert habit_problems(new) == [], (new.where, habit_problems(new))
 
 
-def test_number_rule_flags_an_uncited_number_only():
+def test_number_rule_flags_an_uncited_number_only() -> None:
     """A number with no source is flagged; the same number with an article, a named document or a
     standard is not; a pointer to our own material is not a source."""
     assert uncited_numbers(Unit("x", "全天室外作业累计不得超过6小时。", ""))
@@ -338,6 +357,15 @@ def test_number_rule_flags_an_uncited_number_only():
     assert not uncited_numbers(Unit("x", "戴好耳塞，全程佩戴。", ""))
 
 
-def test_art72_rule_leaves_art71_alone():
+def test_local_plan_rule_needs_the_region_in_the_text() -> None:
+    """Citing a local plan is fine when the text says whose plan it is; 多地/地方规划 alone is not."""
+    cite = "《2021年秦皇岛市职业健康监管工作要点》"
+    assert local_plan_problems(Unit("x", "工作要点要求危害严重的项目100%核查。", cite))
+    assert local_plan_problems(Unit("x", "多地把中小微企业作为帮扶重点。", ""))
+    assert local_plan_problems(Unit("x", "秦皇岛市2021年工作要点要求危害严重的项目100%核查。", cite)) == []
+    assert local_plan_problems(Unit("x", "广东省职业病防治院介绍电光性眼炎。", "广东省职业病防治院科普")) == []
+
+
+def test_art72_rule_leaves_art71_alone() -> None:
     """Art. 71 allows a fine at once (可以并处5–10万); only the 5–20万 fine needs 逾期."""
     assert art72_problems(Unit("x", "未申报的，可处5万元以上10万元以下罚款。", "《职业病防治法》第七十一条")) == []
