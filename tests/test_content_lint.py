@@ -202,12 +202,12 @@ def catalogue_scope_problems(unit: Unit) -> list[str]:
     if not CATALOGUE.search(text):
         return []
     problems = []
-    if "腕管" in text and not ("制造业" in text and re.search(r"限于|仅限|只限|只有", text)
-                                and re.search(r"长时间|长期", text)):
+    limited = re.search(r"限于|仅限|只限|只有|不属于|不在", text)
+    if "腕管" in text and not ("制造业" in text and limited):
         problems.append("腕管综合征 without its scope (限于长时间重复或用力腕部作业的制造业工人)")
-    if re.search(r"创伤后应激|PTSD", text) and not (
-            re.search(r"限于|仅限|只限|只有", text) and "警察" in text and "医疗" in text
-            and re.search(r"消防|救援", text) and re.search(r"突发事件|应急处置|处置突发", text)):
+    ptsd_scope = limited and "警察" in text and "医疗" in text and re.search(r"消防|救援", text) \
+        and re.search(r"突发事件|应急处置|处置突发", text)
+    if re.search(r"创伤后应激|PTSD", text) and not (ptsd_scope or re.search(r"非[^，。；]{0,12}应急救援人员", text)):
         problems.append("创伤后应激障碍 without its scope (限于参与突发事件处置的警察、医疗、消防救援人员)")
     if re.search(r"抑郁|工作压力|职业紧张|鼠标手", text) and re.search(r"不一定|要看目录|看目录", text):
         problems.append("work stress/depression answered 'it depends': say it is not in the catalogue")
@@ -236,7 +236,25 @@ def local_plan_problems(unit: Unit) -> list[str]:
     return problems
 
 
-HABITS = (noise_rule_problems, art72_problems, catalogue_scope_problems, local_plan_problems)
+HEDGE = re.compile(r"^(?:可能|不一定|有的地方|有些地方|各地|地方|例如|以)")
+NATIONAL = re.compile(r"NIOSH|OSHA|WAC |《职业病防治法》|《中华人民共和国|第[一二三四五六七八九十百零\d]+条|国家|全国|GBZ?\s*\d|通知》")
+
+
+def local_answer_problems(unit: Unit) -> list[str]:
+    """A card resting on local plans only (no national source in its cite) must not open with a flat
+    yes/must as if the plan were national: its first sentence names the region, gives a national rule,
+    or is hedged (可能/有的地方/例如…)."""
+    if not unit.where.startswith("faq-") or not any(title in unit.cite for title in LOCAL_DOCS):
+        return []
+    if NATIONAL.search(unit.cite):
+        return []
+    first = re.split(r"[。！？]", unit.text, maxsplit=1)[0]
+    if HEDGE.search(first) or NATIONAL.search(first) or any(name in first for name in REGION_NAMES):
+        return []
+    return [f"opens with a general claim ({first}) but cites a local plan: name the region or give the national rule first"]
+
+
+HABITS = (noise_rule_problems, art72_problems, catalogue_scope_problems, local_plan_problems, local_answer_problems)
 
 
 def habit_problems(unit: Unit) -> list[str]:
@@ -338,11 +356,23 @@ OLD_AND_NEW = [
     (Unit("faq-cat-006 old", "不一定。法定职业病以《职业病分类和目录》为准；其他情况是否属于，要看目录。抑郁要就医。",
           "《职业病分类和目录》"),
      Unit("faq-cat-006 new", "不算。工作压力和抑郁不在《职业病分类和目录》之内。", "《职业病分类和目录》")),
+    # habit 1, said the other way round: what falls outside the scope is not an occupational disease
+    (Unit("faq-key-013 old", "新版职业病目录新增职业性精神和行为障碍类别，其中包括医疗、警察、消防救援人员的创伤后应激障碍。",
+          "《职业病分类和目录》"),
+     Unit("negative scope", "不符合条目限定条件的（例如非制造业人员的腕管综合征、非应急救援人员的创伤后应激障碍），"
+          "法律上不属于职业病。", "《职业病防治法》第二条")),
     # habit 4: a local plan as if national
-    (Unit("faq-duty-018 old", "会被重点监管。实行检测评价到期提醒、逾期通报，拒不检测评价的企业实施黑名单制度。",
+    (Unit("local practice without region", "会被重点监管。实行检测评价到期提醒、逾期通报，拒不检测评价的企业实施黑名单制度。",
           "《职业病防治法》第二十六条；《2021年秦皇岛市职业健康监管工作要点》"),
-     Unit("faq-duty-018 new", "秦皇岛市2021年的工作要点实行到期提醒、逾期通报。",
+     Unit("local practice with region", "秦皇岛市2021年的工作要点实行到期提醒、逾期通报。",
           "《2021年秦皇岛市职业健康监管工作要点》")),
+    (Unit("faq-duty-006 old", "要补做评价。柳南区规划提出，已在使用防护设施但未严格执行“三同时”的建设项目补做评价。",
+          "《柳南区职业病防治“十四五”规划》"),
+     Unit("faq-duty-006 new", "先看国家规定：防护设施要与主体工程同时设计、同时施工、同时投入使用（《职业病防治法》第十八条）。"
+          "例如柳南区规划提出补做评价。", "《职业病防治法》第十八条；《柳南区职业病防治“十四五”规划》")),
+    (Unit("faq-duty-032 old", "会。柳南区规划提出对新发职业病的企业实行监督执法全覆盖。", "《柳南区职业病防治“十四五”规划》"),
+     Unit("faq-duty-032 new", "可能。国家层面，发现职业病病人要及时报告（《职业病防治法》第五十条）；柳南区规划提出监督执法全覆盖。",
+          "《职业病防治法》第五十条；《柳南区职业病防治“十四五”规划》")),
     (Unit("faq-haz-003 old", "地方规划还在制造、建材等重点行业开展听力保护行动。", "《职业病防治法》第二十二条"),
      Unit("faq-haz-003 new", "柳南区规划在制造、建材等行业开展听力保护行动。", "《柳南区职业病防治“十四五”规划》")),
 ]
