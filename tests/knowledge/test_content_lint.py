@@ -98,6 +98,8 @@ def item_units() -> list[Unit]:
     units = []
     for path in sorted((KNOWLEDGE / "quiz").glob("*.yaml")):
         for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            if item.get("retired"):  # kept only to read stored answers; never shown again
+                continue
             options = "；".join(str(v) for v in (item.get("options") or {}).values())
             text = f"{item['stem']}\n{item.get('explanation') or ''}"
             units.append(Unit(item["id"], text, str(item.get("cite") or ""), options))
