@@ -322,8 +322,9 @@ def test_obligations_are_well_formed() -> None:
     duties = yaml.safe_load((KNOWLEDGE / "obligations.yaml").read_text(encoding="utf-8"))
     ids = [d["id"] for d in duties]
     assert len(ids) == len(set(ids))
-    known = {"always", "hazard", "radiation", "construction", "dispatched", "women_minors"}
-    assert {d["applies"] for d in duties} <= known
+    taxonomy = yaml.safe_load((KNOWLEDGE / "taxonomy.yaml").read_text(encoding="utf-8"))
+    known = {"always", "hazard", *taxonomy["self_check"]["hazards"], *taxonomy["self_check"]["situations"]}
+    assert {c for d in duties for c in d["applies"].split("+")} <= known
     assert all(re.search(r"《[^》]+》", d["cite"]) for d in duties)
     assert all("盖章" not in d["duty"] for d in duties)  # Art. 36 says 签章
 
