@@ -8,9 +8,9 @@ Design (issue #14)
   standard sqlite3 module for `sqlite:///` (WAL, busy timeout, BEGIN issued by us, not by sqlite3).
 - One schema: `bot/storage/tables.py` (Core `Table` objects, what queries are written with) and the
   Alembic revisions in `bot/storage/migrations/` (what `ohbot db upgrade` applies; see
-  bot/storage/migrate.py). Start-up calls `migrate.check_schema(engine)`: on PostgreSQL a database
-  behind its migrations is an error ("run `ohbot db upgrade`"), so N workers never race a migration;
-  the embedded SQLite default may upgrade itself (`migrate.ensure_schema`) so `make run` needs nothing.
+  bot/storage/migrate.py). Start-up will call `migrate.ensure_schema(engine)` (not wired yet): on
+  PostgreSQL a database behind its migrations is an error ("run `ohbot db upgrade`"), so N workers
+  never race a migration; the embedded SQLite default upgrades itself, so `make run` needs nothing.
 - Writes that must happen once across processes use the database, not in-process locks:
   `transaction(engine)` (BEGIN IMMEDIATE on SQLite, which serialises writers of every process; a
   normal READ COMMITTED transaction on PostgreSQL), `insert_ignore` / `upsert` (INSERT … ON CONFLICT,
@@ -24,7 +24,8 @@ The remaining step (mechanical): each query site of bot/storage/state.py, bot/qu
 bot/awareness/campaigns.py moves from `state.db` / `state.write()` (sqlite3 + sqlite-utils) to
 `connect(engine)` / `transaction(engine)` with tables.py's objects or `text()` with named parameters:
 - `?` placeholders become `:name` (or Core expressions); `user` and `end` are reserved words on
-  PostgreSQL and must be quoted in hand-written SQL (`"user"`) — Core objects quote them already;
+  PostgreSQL and must be quoted in hand-written SQL (`"user"`) — Core objects quote them already.
+  Beware: an unquoted `select user from forms` is no error there, it returns CURRENT_USER;
 - `with state.write() as conn:` becomes `with transaction(engine) as conn:` (same all-or-nothing);
 - `on conflict(...) do update` statements become `upsert(...)`; check-then-insert pairs that must
   happen once become `insert_ignore(...)` on a unique index, or take `advisory_lock` first;
