@@ -15,7 +15,8 @@ from bot.errors import OhbotError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.data_dir, args.knowledge_dir, args.model, args.backend)
+    return load_settings(args.data_dir, args.knowledge_dir, args.model, args.backend,
+                         database_url=args.database_url)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -251,12 +252,84 @@ def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# ---- the state database: migrations and moving it between backends (bot/storage/) ----------------
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the migrations (creating, or adopting a pre-migration SQLite file); one line on what was done."""
+    from bot.storage.db import make_engine, redact
+    from bot.storage.migrate import upgrade
+
+    engine = make_engine(settings.state_url)
+    print(upgrade(engine).as_text(redact(engine.url)))
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
+    """The database's revision; exit 2 with what to run when it is not the newest (deploy scripts)."""
+    from bot.storage.db import make_engine, redact
+    from bot.storage.migrate import check_schema
+
+    engine = make_engine(settings.state_url)
+    print(f"{redact(engine.url)}: revision {check_schema(engine)} (the newest)")
+    return 0
+
+
+def _print_copy(counts: dict[str, int], source: str, target: str) -> None:
+    print(f"copied {sum(counts.values())} rows from {source} to {target} (counts verified): "
+          + ", ".join(f"{name} {n}" for name, n in counts.items()))
+
+
+def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy one state database into another, empty one (any backend to any): all or nothing."""
+    from bot.storage.copy import copy_database
+    from bot.storage.db import make_engine, redact
+
+    source, target = make_engine(args.source), make_engine(args.target)
+    _print_copy(copy_database(source, target), redact(source.url), redact(target.url))
+    return 0
+
+
+def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The state database (e.g. PostgreSQL) into a new SQLite file: a snapshot to keep or move."""
+    from bot.errors import InputError
+    from bot.storage.copy import copy_database
+    from bot.storage.db import make_engine, redact
+
+    path = Path(args.file)
+    if path.exists():
+        raise InputError(f"{path} exists already: export writes a new file")
+    source = make_engine(settings.state_url)
+    try:
+        counts = copy_database(source, make_engine(f"sqlite:///{path}"))
+    except BaseException:
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+        raise
+    _print_copy(counts, redact(source.url), str(path))
+    return 0
+
+
+def cmd_db_import(args: argparse.Namespace, settings: Settings) -> int:
+    """A SQLite state file (a pilot's DATA_DIR/ohbot.db) into the configured, empty state database."""
+    from bot.errors import InputError
+    from bot.storage.copy import copy_database
+    from bot.storage.db import make_engine, redact
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"no SQLite file {path}")
+    target = make_engine(settings.state_url)
+    _print_copy(copy_database(make_engine(f"sqlite:///{path}"), target), str(path), redact(target.url))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohbot", description="职业健康 education bot and knowledge base")
     parser.add_argument("--data-dir", help="where the index and database live (env OHBOT_DATA_DIR, default ./data)")
     parser.add_argument("--knowledge-dir", help="source documents (env OHBOT_KNOWLEDGE_DIR, default ./knowledge)")
     parser.add_argument("--model", help="sentence-transformers model name or path (env OHBOT_EMBEDDING_MODEL)")
     parser.add_argument("--backend", choices=["onnx", "torch"], help="embedding backend (env OHBOT_EMBEDDING_BACKEND)")
+    parser.add_argument("--database-url", help="state database: sqlite:///FILE or postgresql://… "
+                        "(env OHBOT_DATABASE_URL, default sqlite:///DATA_DIR/ohbot.db)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("build-index", help="build or update the knowledge index")
@@ -348,6 +421,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="item: one row per answer (default; csv re-imports); respondent: one row per respondent "
                         "with score, aware and each item right/wrong")
     p.set_defaults(func=cmd_responses_export)
+    db = sub.add_parser("db", help="the state database: migrations, moving it to PostgreSQL").add_subparsers(
+        dest="db_command", metavar="COMMAND")
+    db.add_parser("upgrade", help="apply the schema migrations (adopts a database made before them)").set_defaults(
+        func=cmd_db_upgrade)
+    db.add_parser("current", help="the database's schema revision; fails when it is behind").set_defaults(
+        func=cmd_db_current)
+    p = db.add_parser("copy", help="copy one state database into another, empty one: all or nothing")
+    p.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///FILE or postgresql://…")
+    p.add_argument("--to", dest="target", required=True, metavar="URL", help="an empty database (migrated first)")
+    p.set_defaults(func=cmd_db_copy)
+    p = db.add_parser("export", help="the state database into a new SQLite FILE")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_db_export)
+    p = db.add_parser("import", help="a SQLite FILE (a pilot's ohbot.db) into the state database, which must be empty")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_db_import)
     return parser
 
 

@@ -5,6 +5,7 @@ Every other module receives a `Settings` value; nothing else reads the environme
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,11 @@ MIN_GROUP_N = 30  # groups smaller than this are listed but flagged, not ranked
 FORM_SIZE = 20  # items per quiz form
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for messages (`postgresql://u:***@host/db`)."""
+    return re.sub(r"(//[^/:@]+:)[^/@]*@", r"\1***@", url)
 
 
 def _env_ids(value: str | None) -> frozenset[int]:
@@ -41,6 +47,7 @@ class Settings:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     salt: str | None = None  # for respondent hashes; generated and stored in the data dir if unset
     quiz_seed: int | None = None  # OHBOT_QUIZ_SEED: reproducible quiz forms (tests, demonstrations)
+    database_url: str | None = None  # OHBOT_DATABASE_URL; None: the SQLite file DATA_DIR/ohbot.db
 
     @property
     def index_dir(self) -> Path:
@@ -52,9 +59,24 @@ class Settings:
         return self.data_dir / "models"
 
     @property
+    def state_url(self) -> str:
+        """The state database as a URL: `OHBOT_DATABASE_URL`, else the SQLite file DATA_DIR/ohbot.db.
+        A property, not a stored default, so a Settings with another data_dir follows it."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'ohbot.db'}"
+
+    @property
     def state_db(self) -> Path:
-        """Users, quiz progress, responses, campaigns, logged questions: never rebuilt."""
-        return self.data_dir / "ohbot.db"
+        """Users, quiz progress, responses, campaigns, logged questions: never rebuilt.
+
+        The file of a `sqlite:///` state URL. The bot's own queries (bot/storage/state.py) still
+        speak SQLite; until they move to bot/storage/db.py's engine (issue #14), a PostgreSQL URL is
+        a clear error here instead of a silent second database."""
+        url = self.state_url
+        for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+            if url.startswith(prefix) and len(url) > len(prefix):
+                return Path(url[len(prefix):].split("?", 1)[0])
+        raise ConfigError(f"the bot's state works on SQLite files only for now (not {_redact(url)}); "
+                          "PostgreSQL is used by `ohbot db` so far (issue #14)")
 
 
 def load_settings(
@@ -63,6 +85,7 @@ def load_settings(
     model: str | None = None,
     backend: str | None = None,
     env: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Settings:
     """Build settings from flags (arguments) and environment variables (OHBOT_*, TELEGRAM_*)."""
     env = dict(os.environ) if env is None else env
@@ -79,4 +102,15 @@ def load_settings(
         admin_ids=_env_ids(env.get("OHBOT_ADMIN_IDS")),
         salt=env.get("OHBOT_SALT") or None,
         quiz_seed=int(env["OHBOT_QUIZ_SEED"]) if (env.get("OHBOT_QUIZ_SEED") or "").isdecimal() else None,
+        database_url=_database_url(database_url or env.get("OHBOT_DATABASE_URL") or None),
     )
+
+
+def _database_url(url: str | None) -> str | None:
+    """A state database URL as given, checked for a scheme ohbot speaks (SQLite or PostgreSQL)."""
+    if url is None:
+        return None
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme.split("+", 1)[0] not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(f"database URL must start with sqlite:/// or postgresql://, not {_redact(url)!r}")
+    return url

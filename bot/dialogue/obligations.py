@@ -25,16 +25,19 @@ def load_duties(knowledge_dir: Path) -> tuple[Duty, ...]:
 
 
 def applicable(duties: tuple[Duty, ...], hazards: set[str], situations: set[str]) -> list[Duty]:
-    """The duties that apply to an employer with these hazards and situations."""
-    def applies(d: Duty) -> bool:
-        if d.applies == "always":
+    """The duties that apply to an employer with these hazards and situations.
+
+    `applies` is `always`, `hazard` (any hazard at all), a hazard code (`heat`, `radiation` …), a
+    situation code (`dispatched` …), or several of these joined by `+`, which must all hold
+    (`heat+women_minors`)."""
+    def holds(condition: str) -> bool:
+        if condition == "always":
             return True
-        if d.applies == "hazard":
+        if condition == "hazard":
             return bool(hazards)
-        if d.applies == "radiation":
-            return "radiation" in hazards
-        return d.applies in situations
-    return [d for d in duties if applies(d)]
+        return condition in hazards or condition in situations
+
+    return [d for d in duties if all(holds(c.strip()) for c in d.applies.split("+"))]
 
 
 def summary(duties: list[Duty], done: set[str], headcount_label: str | None, industry_label: str | None) -> str:

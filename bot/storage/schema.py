@@ -8,18 +8,22 @@ needs a table adds it here, not in its own module.
 from __future__ import annotations
 
 # Profile fields kept per user and per imported respondent: the codes of knowledge/taxonomy.yaml's
-# `profile` section (tests/knowledge checks that the two agree). `enterprise` (optional, imports only) is
-# the bureau's own enterprise code, stored hashed like user keys: the sampling unit of design-based
-# awareness intervals (bot/awareness/design.py), never shown raw.
+# `profile` section (tests/test_taxonomy.py checks that the two agree). `enterprise` (optional, imports
+# only) is the bureau's own enterprise code, stored hashed like user keys: the sampling unit of
+# design-based awareness intervals (bot/awareness/design.py), never shown raw.
 PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service",
                   "enterprise")
+# Profile fields added after the users table was first released: their columns come last, where
+# ALTER TABLE (ADDED_COLUMNS) and the migrations (bot/storage/migrations/) put them.
+_LATER_PROFILE_FIELDS = ("enterprise",)
 
-_PROFILE_COLUMNS = ", ".join(f"{f} TEXT" for f in PROFILE_FIELDS)
+_PROFILE_COLUMNS = ", ".join(f"{f} TEXT" for f in PROFILE_FIELDS if f not in _LATER_PROFILE_FIELDS)
+_LATER_PROFILE_COLUMNS = "".join(f", {f} TEXT" for f in _LATER_PROFILE_FIELDS)
 
 TABLES: tuple[str, ...] = (
     # users: one row per salted user key; `pending` is the JSON of the step a dialogue waits on
     f"CREATE TABLE IF NOT EXISTS users (key TEXT PRIMARY KEY, {_PROFILE_COLUMNS}, consent INTEGER, "
-    "pending TEXT, created TEXT, updated TEXT)",
+    f"pending TEXT, created TEXT, updated TEXT{_LATER_PROFILE_COLUMNS})",
     # questions the bot could not answer (for `ohbot gaps`); `norm` folds spelling variants
     "CREATE TABLE IF NOT EXISTS unanswered (id INTEGER PRIMARY KEY, question TEXT, norm TEXT, user TEXT, "
     "asked_at TEXT)",

@@ -135,3 +135,16 @@ def test_answers_are_phrased_for_the_role(make_dialogue):
     question = Message(text="单位要不要申报职业病危害项目？")
     assert "/obligations" in texts(d.handle("boss", question))
     assert "/obligations" not in texts(d.handle("hand", question))
+
+
+def test_self_check_duties_follow_hazards_and_situations(knowledge_dir):
+    from bot.dialogue import obligations
+
+    duties = obligations.load_duties(knowledge_dir)
+    office = {d.id for d in obligations.applicable(duties, set(), set())}
+    hot = {d.id for d in obligations.applicable(duties, {"heat"}, set())}
+    hot_women = {d.id for d in obligations.applicable(duties, {"heat"}, {"women_minors"})}
+    heat_duties = {d.id for d in duties if d.applies.split("+")[0] == "heat"}
+    assert heat_duties and not heat_duties & office  # no heat rules for an employer without heat
+    assert "heat_women_minors" in hot_women and "heat_women_minors" not in hot
+    assert hot > office  # every duty of an employer without hazards also applies with one

@@ -161,3 +161,13 @@ def test_campaign_rules_are_validated(env):
         quiz.create_campaign(d.state, "B", "2026-03-01", "2026-02-01")
     with pytest.raises(ValueError):
         quiz.create_campaign(d.state, "C", "2026-01-01", "2026-02-01", threshold=1.5)
+
+
+def test_retired_items_are_never_drawn_but_still_read():
+    bank = load_bank(KNOWLEDGE)
+    retired = {i.id for i in bank if i.retired}
+    assert retired  # issue #10 retired the items it corrected
+    for seed in range(30):
+        drawn = quiz.draw_items(bank, 20, "worker", "construction", random.Random(seed))
+        assert not retired & {i.id for i in drawn}
+    assert retired <= set(quiz.bank_by_id(KNOWLEDGE))  # answers stored under a retired id are still scored

@@ -1,0 +1,82 @@
+"""The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
+
+What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses),
+same names, columns, types and indexes. Queries built from these objects render correctly on SQLite
+and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and
+an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
+
+Why a second description of the schema: schema.py's DDL is what today's `State` applies to a SQLite
+file; the Alembic migrations (bot/storage/migrations/) are what `ohbot db upgrade` applies on either
+backend. tests/storage/test_schema.py builds a database each way and compares them by inspection,
+so the three cannot drift apart: a table added to schema.py needs its `Table` here and a migration.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text
+
+from bot.storage.schema import PROFILE_FIELDS
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("key", Text, primary_key=True),  # salted hash of "channel:id"
+    *(Column(f, Text) for f in PROFILE_FIELDS),
+    Column("consent", Integer),
+    Column("pending", Text),  # JSON of the step a dialogue waits on
+    Column("created", Text),
+    Column("updated", Text),
+)
+
+unanswered = Table(
+    "unanswered", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question", Text),
+    Column("norm", Text),  # bot.storage.state.gap_key(question)
+    Column("user", Text),
+    Column("asked_at", Text),
+    Index("idx_unanswered_norm", "norm"),
+)
+
+campaigns = Table(
+    "campaigns", metadata,
+    Column("name", Text, primary_key=True),
+    Column("start", Text),
+    Column("end", Text),
+    Column("region", Text),
+    Column("threshold", Float),
+    Column("form_size", Integer),
+    Column("status", Text),  # open | closed
+    Column("created", Text),
+)
+
+forms = Table(
+    "forms", metadata,
+    Column("id", Text, primary_key=True),
+    Column("campaign", Text),
+    Column("user", Text),
+    Column("kind", Text),  # counted | practice
+    Column("items", Text),  # JSON: [{"id": item id, "order": [bank letters in display order]}]
+    Column("position", Integer),
+    Column("started_at", Text),
+    Column("completed_at", Text),
+    Column("source", Text),  # bot | import
+    Index("idx_forms_campaign_user", "campaign", "user"),
+)
+
+responses = Table(
+    "responses", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("form", Text),
+    Column("campaign", Text),
+    Column("user", Text),
+    Column("item_id", Text),
+    Column("answer", Text),
+    Column("correct", Integer),
+    Column("answered_at", Text),
+    Index("idx_responses_form_item_id", "form", "item_id", unique=True),
+    Index("idx_responses_campaign", "campaign"),
+)
+
+# Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
+TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses)
