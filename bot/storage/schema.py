@@ -40,6 +40,18 @@ TABLES: tuple[str, ...] = (
     "item_id TEXT, answer TEXT, correct INTEGER, answered_at TEXT)",
     "CREATE UNIQUE INDEX IF NOT EXISTS idx_responses_form_item_id ON responses (form, item_id)",
     "CREATE INDEX IF NOT EXISTS idx_responses_campaign ON responses (campaign)",
+    # WeChat/WeCom callbacks already taken, so a retried delivery is answered once, also when it reaches
+    # another process: `msg_key` is the MsgId (a salted hash for events), `reply` the passive reply
+    # given (sent again only to a retry, whose first answer WeChat never received); times in epoch s
+    "CREATE TABLE IF NOT EXISTS channel_inbox (channel TEXT NOT NULL, msg_key TEXT NOT NULL, "
+    "received_at INTEGER NOT NULL, reply TEXT, PRIMARY KEY (channel, msg_key))",
+    "CREATE INDEX IF NOT EXISTS idx_channel_inbox_received ON channel_inbox (received_at)",
+    # platform access tokens shared by every process: fetching a new one invalidates the old, so the
+    # process holding the lease refreshes it (before `refresh_at`) and every process reads it here
+    "CREATE TABLE IF NOT EXISTS access_tokens (name TEXT PRIMARY KEY, token TEXT, refresh_at INTEGER NOT NULL, "
+    "expires_at INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER NOT NULL)",
+    # the buttons last shown to a user of a text channel (WeChat, WeCom): what a typed "1" or "B" presses
+    "CREATE TABLE IF NOT EXISTS text_menus (\"user\" TEXT PRIMARY KEY, buttons TEXT NOT NULL, updated TEXT)",
 )
 
 # Columns added to a table after databases with it exist: `State` adds each one an existing database
