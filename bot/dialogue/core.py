@@ -16,7 +16,7 @@ from bot.dialogue.quiz_flow import QuizFlow
 from bot.dialogue.types import Button, Message, Reply
 from bot.quiz.forms import bank_by_id
 from bot.storage.state import State, User, open_state
-from bot.taxonomy import load_taxonomy, self_check_hazards, self_check_options
+from bot.taxonomy import load_taxonomy, profile_fields, self_check_hazards, self_check_options
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("quiz", "职业健康知识测验"),
     ("role", "更改身份"),
     ("region", "设置所在地区"),
+    ("me", "我的资料"),
     ("privacy", "隐私说明"),
     ("forget", "删除我的全部数据"),
     ("stats", "统计（仅管理员）"),
@@ -103,6 +104,8 @@ class Dialogue:
             return self.region_picker(user)
         if command == "privacy":
             return [Reply(PRIVACY)]
+        if command == "me":
+            return [Reply(self.profile_text(user))]
         if command == "forget":
             return [Reply("确定要删除你的全部数据（身份、地区、测验记录）吗？此操作不能撤销。",
                           [[Button("确定删除", "forget:yes"), Button("取消", "forget:no")]])]
@@ -117,6 +120,18 @@ class Dialogue:
                 return [Reply("统计功能只对卫生健康部门管理员开放。")]
             return [Reply(self.stats_text())]
         return [Reply("我不认识这个命令。发送 /help 查看可以用的命令，或直接输入你的问题。")]
+
+    def profile_text(self, user: User) -> str:
+        """What is stored about the user (the taxonomy's profile fields, with labels) and how to change it."""
+        lines = []
+        for field in profile_fields(self.taxonomy):
+            code = user.profile.get(field.code)
+            if field.code in ("role", "region"):  # always shown: the two that shape every answer
+                lines.append(f"· {field.label}：{field.options.get(code or '', code) or '未设置'}")
+            elif code:  # "" is an optional field the user skipped
+                lines.append(f"· {field.label}：{field.options.get(code, code)}")
+        return ("我的资料：\n" + "\n".join(lines) + "\n更改：/role 身份 · /region 地区；/privacy 隐私说明；"
+                "/forget 删除我的全部数据")
 
     def stats_text(self) -> str:
         """Headline figures of the newest open campaign, then the most frequent unanswered questions."""

@@ -12,6 +12,7 @@ from bot.channels.text_menu import MemoryMenus, converse, read, render, text_com
 from bot.config import load_settings
 from bot.dialogue.core import Dialogue, role_buttons
 from bot.dialogue.types import Button, Message, Reply
+from bot.taxonomy import load_taxonomy
 from bot.storage.state import State
 from tests.helpers import KNOWLEDGE
 
@@ -22,7 +23,7 @@ TRUE_FALSE = [[Button("正确", "qa:f1:1:T"), Button("错误", "qa:f1:1:F")]]
 
 
 def test_roles_render_as_one_numbered_line_and_numbers_press_them():
-    turn = render([Reply("先告诉我你的身份：", role_buttons())])
+    turn = render([Reply("先告诉我你的身份：", role_buttons(load_taxonomy(KNOWLEDGE)))])
     assert turn.text == "先告诉我你的身份：\n回复 1 劳动者 · 2 用人单位 · 3 卫生健康部门工作人员"
     assert read("2", turn.buttons) == ["role:employer"]
     assert read("２", turn.buttons) == ["role:employer"]  # full-width digits from Chinese keyboards
@@ -149,3 +150,13 @@ def test_employer_self_check_by_numbers(dialogue):
     turn = converse(dialogue, menus, "boss", f"1 2 {nxt}")  # two hazards ticked, then 下一步
     assert "第2步" in turn.text
     assert menus.get("boss")  # the head-count choices wait for a number
+
+
+def test_my_profile_shows_what_is_stored(dialogue):
+    menus = MemoryMenus()
+    assert "角色：未设置" in converse(dialogue, menus, "p", "我的资料").text
+    user = dialogue.state.get_user("p")
+    user.profile.update(role="employer", industry="construction", sex="")
+    dialogue.state.save_user(user)
+    text = converse(dialogue, menus, "p", "/me").text
+    assert "角色：用人单位" in text and "行业：建筑" in text and "性别" not in text and "/forget" in text
