@@ -104,6 +104,34 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The web service: WeChat, WeCom and Telegram callbacks and /healthz in one ASGI app."""
+    from bot.web.app import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the Official Account's custom menu (问答 · 测验 · 更多: 单位义务自查, 我的资料)."""
+    from wechatpy.exceptions import WeChatClientException
+
+    from bot.channels import redact
+    from bot.channels.wechat import create_menu, menu_summary
+    from bot.storage.channels import TokenStore
+    from bot.storage.state import open_state
+
+    if not settings.wechat_enabled:
+        return _fail("set WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN first")
+    redact.install(settings.secrets())
+    try:
+        create_menu(settings, TokenStore(open_state(settings)))
+    except WeChatClientException as exc:
+        return _fail(f"the platform refused the menu: errcode {exc.errcode} {exc.errmsg}")
+    print(f"已创建公众号自定义菜单：{menu_summary()}（微信客户端最长约 5 分钟后显示）")
+    return 0
+
+
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     """The main job: Telegram when a token is set, else the console; builds the index on first run."""
     if settings.telegram_token:
@@ -366,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8443, help="local port for webhook mode")
     p.set_defaults(func=cmd_telegram)
     sub.add_parser("start", help="the main job: Telegram with a token, else the console").set_defaults(func=cmd_start)
+    p = sub.add_parser("serve", help="the web service: /wechat, /wecom, /telegram and /healthz in one process")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.set_defaults(func=cmd_serve)
+    wechat = sub.add_parser("wechat", help="the WeChat Official Account").add_subparsers(
+        dest="wechat_command", metavar="COMMAND")
+    wechat.add_parser("menu", help="create the custom menu (问答 · 测验 · 更多)").set_defaults(func=cmd_wechat_menu)
     bank = sub.add_parser("bank", help="the quiz bank").add_subparsers(dest="bank_command", metavar="COMMAND")
     p = bank.add_parser("list", help="every item of the quiz bank")
     p.add_argument("--json", action="store_true")
