@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,19 @@ def telegram_webhook_secret(bot_token: str, salt: str) -> str:
     return hmac.new(salt.encode(), bot_token.encode(), hashlib.sha256).hexdigest()[:64]
 
 
+def warm_up(dialogue: Any) -> None:
+    """Answer one question before serving: the first answer pays for lazy loading (the tokenizer's
+    dictionary, the model's first run), which must not eat a user's 5-second passive window."""
+    from bot.answering.answer import answer
+
+    started = time.monotonic()
+    try:
+        answer(dialogue.retriever, "职业健康检查的费用由谁承担？")
+    except Exception as exc:  # the service still starts; /healthz tells whether the index works
+        log.warning("warm-up question failed: %s: %s", type(exc).__name__, exc)
+    log.info("warm-up answer in %.1f s", time.monotonic() - started)
+
+
 class Services:
     """What the routes use, filled in at startup (the dialogue takes seconds to load)."""
 
@@ -58,6 +72,7 @@ class Services:
             from bot.dialogue.core import open_dialogue
 
             dialogue = await asyncio.to_thread(open_dialogue, settings, build_if_missing)
+            await asyncio.to_thread(warm_up, dialogue)
         self.dialogue = dialogue
         if settings.wechat_enabled:
             from bot.channels.wechat import OfficialAccountChannel
@@ -194,9 +209,16 @@ def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bo
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the app with uvicorn until SIGINT/SIGTERM (answers in flight are finished)."""
+    """Run the app with uvicorn until SIGINT/SIGTERM (answers in flight are finished), then exit 0."""
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            """Shut down gracefully; uvicorn would then raise the signal again (exit status -15)."""
+            super().handle_exit(sig, frame)
+            getattr(self, "_captured_signals", []).clear()
+
     redact.install(settings.secrets())
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=15, server_header=False)
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=15, server_header=False)
+    Server(config).run()
