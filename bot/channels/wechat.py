@@ -51,7 +51,7 @@ from bot.channels import redact
 from bot.channels.telegram import KeyedLocks
 from bot.channels.text_menu import converse
 from bot.config import Settings
-from bot.storage.channels import DbMenus, Inbox, TokenStore
+from bot.storage.channels import DbMenus, Inbox, TokenStore, TokenUnavailable
 
 log = logging.getLogger("ohbot.wechat")
 
@@ -251,6 +251,19 @@ class Incoming:
     quota: int  # customer-service messages allowed after it
 
 
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The request body, or None as soon as it exceeds `limit` bytes (read no further)."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def run_sync(executor: ThreadPoolExecutor | None, fn: Callable[..., Any], *args: Any) -> Any:
     """`fn(*args)` in a worker thread (`executor`, or the event loop's default)."""
     return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
@@ -312,9 +325,9 @@ class CallbackChannel:
 
     async def post(self, request: Request) -> Response:
         """One callback: verify, claim, answer (passively in time, else acknowledge and send)."""
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            log.warning("%s: refused a %d-byte callback", self.name, len(body))
+        body = await read_body(request)
+        if body is None:
+            log.warning("%s: refused a callback over %d bytes", self.name, MAX_BODY_BYTES)
             return PlainTextResponse("too large", status_code=413)
         try:
             xml, ctx = self.open(dict(request.query_params), body)
@@ -402,6 +415,9 @@ class CallbackChannel:
                     log.warning("%s: sending failed: errcode %s %s", self.name, exc.errcode, exc.errmsg)
                     return False
                 log.warning("%s: sending failed (errcode %s), retrying", self.name, exc.errcode)
+            except TokenUnavailable as exc:  # its message says why (e.g. 40164: IP not whitelisted)
+                log.warning("%s: sending failed: %s", self.name, exc)
+                return False
             except (requests.RequestException, RuntimeError) as exc:
                 if attempt == SEND_ATTEMPTS:
                     log.warning("%s: sending failed: %s", self.name, type(exc).__name__)

@@ -83,7 +83,10 @@ class Services:
 
             self.wecom = WeComChannel(settings, dialogue)
         if settings.telegram_token and settings.telegram_webhook_url:
-            await self.start_telegram()
+            try:
+                await self.start_telegram()
+            except Exception as exc:  # Telegram unreachable or the token refused: serve the other channels
+                log.error("Telegram did not start (%s: %s); /telegram answers 503", type(exc).__name__, exc)
         elif settings.telegram_token:
             log.info("Telegram: set TELEGRAM_WEBHOOK_URL (the public URL of /telegram) to serve it here")
         on = [name for name, channel in (("/wechat", self.wechat), ("/wecom", self.wecom),
@@ -147,6 +150,8 @@ async def telegram(request: Request) -> Response:
     from telegram import Update
 
     found = services(request)
+    if found.telegram is None:
+        return PlainTextResponse("telegram is not running", status_code=503)
     if not hmac.compare_digest(request.headers.get(TELEGRAM_SECRET_HEADER, ""), found.telegram_secret):
         log.warning("Telegram webhook: wrong or missing secret token")
         return PlainTextResponse("forbidden", status_code=403)

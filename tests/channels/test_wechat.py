@@ -195,6 +195,7 @@ def test_odd_callbacks_get_a_clear_response(served):
     assert status == 400 and "bad request" in body
     assert fake.request("POST", url, good, "")[0] == 400
     assert fake.request("POST", url, good, b"\xff\xfe")[0] == 400
+    assert fake.request("POST", url, good, b"<xml>" + b" " * 300_000 + b"</xml>")[0] == 413
     aes = {**good, "encrypt_type": "aes", "msg_signature": "0" * 40}
     assert fake.request("POST", url, aes, "<xml><Encrypt>abc</Encrypt></xml>")[0] == 403
     wecom = {"msg_signature": "0" * 40, "timestamp": ts, "nonce": nonce}
