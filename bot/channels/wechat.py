@@ -71,7 +71,7 @@ _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 # The custom menu (自定义菜单) of `ohbot wechat menu`: at most 3 buttons of at most 16 bytes, so
 # 单位义务自查 (18 bytes) and 我的资料 go under 更多. A click arrives as a CLICK event with the key.
-MENU = {"button": [
+MENU: dict[str, list[dict[str, Any]]] = {"button": [
     {"type": "click", "name": "问答", "key": "OHBOT_HELP"},
     {"type": "click", "name": "测验", "key": "OHBOT_QUIZ"},
     {"name": "更多", "sub_button": [
@@ -204,7 +204,8 @@ class StoredTokenMixin:
             response.raise_for_status()
             data = response.json()
         except requests.HTTPError as exc:
-            raise RuntimeError(f"token request failed: HTTP {exc.response.status_code}") from None
+            status = exc.response.status_code if exc.response is not None else "error"
+            raise RuntimeError(f"token request failed: HTTP {status}") from None
         except (requests.RequestException, ValueError) as exc:
             raise RuntimeError(f"token request failed: {type(exc).__name__}") from None
         if data.get("errcode"):
@@ -220,7 +221,7 @@ class OfficialAccountClient(StoredTokenMixin, WeChatClient):
         """From WECHAT_* settings."""
         super().__init__(settings.wechat_app_id, settings.wechat_app_secret, timeout=timeout)
         self._use_store(tokens, f"wechat:{settings.wechat_app_id}", settings.wechat_api_base_url, "token",
-                        {"grant_type": "client_credential", "appid": settings.wechat_app_id,
+                        {"grant_type": "client_credential", "appid": settings.wechat_app_id or "",
                          "secret": settings.wechat_app_secret or ""})
 
 

@@ -12,8 +12,8 @@ from bot.channels.text_menu import MemoryMenus, converse, read, render, text_com
 from bot.config import load_settings
 from bot.dialogue.core import Dialogue, role_buttons
 from bot.dialogue.types import Button, Message, Reply
-from bot.taxonomy import load_taxonomy
 from bot.storage.state import State
+from bot.taxonomy import load_taxonomy
 from tests.helpers import KNOWLEDGE
 
 SINGLE = [[Button(L, f"qa:f1:0:{L}") for L in "ABCD"]]
