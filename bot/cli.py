@@ -133,7 +133,11 @@ def cmd_wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
-    """The main job: Telegram when a token is set, else the console; builds the index on first run."""
+    """The main job: the web service when a WeChat/WeCom app or the Telegram webhook is configured,
+    else Telegram (long polling) when a token is set, else the console; builds the index on first run."""
+    if settings.wechat_enabled or settings.wecom_enabled or (settings.telegram_token and settings.telegram_webhook_url):
+        args.host, args.port = "127.0.0.1", 8000
+        return cmd_serve(args, settings)
     if settings.telegram_token:
         args.webhook_url, args.port = None, 8443
         return cmd_telegram(args, settings)

@@ -5,6 +5,7 @@ dialogue core with canned answers instead of the index (the end-to-end tests aga
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -267,3 +268,29 @@ def test_system_notice_never_shown_for_normal_traffic(served):
     for user in users:
         user.wait_for(count=3)
     assert not any(SYSTEM_NOTICE in t for u in users for t in u.texts()) and fake.errors == []
+
+
+# --------------------------------------------------------------------------- configuration and the CLI
+
+
+def test_start_runs_the_web_service_when_a_wechat_app_is_configured(monkeypatch, tmp_path, capsys):
+    from bot import cli
+
+    for name in [n for n in os.environ if n.startswith(("WECHAT_", "WECOM_", "TELEGRAM_"))]:
+        monkeypatch.delenv(name)
+    served = []
+    monkeypatch.setattr("bot.web.app.serve", lambda settings, host, port: served.append((host, port, settings)))
+    monkeypatch.setenv("WECHAT_APP_ID", "wx0000000000000001")
+    monkeypatch.setenv("WECHAT_APP_SECRET", "app-secret-value")
+    monkeypatch.setenv("WECHAT_TOKEN", "callback-token")
+    assert cli.main(["--data-dir", str(tmp_path), "start"]) == 0
+    [(host, port, settings)] = served
+    assert (host, port) == ("127.0.0.1", 8000) and settings.wechat_enabled and not settings.wecom_enabled
+    assert "app-secret-value" not in repr(settings) and "callback-token" not in repr(settings)
+    monkeypatch.setenv("WECOM_CORP_ID", "ww0000000000000001")  # a half-configured WeCom app: a clear error
+    assert cli.main(["--data-dir", str(tmp_path), "start"]) == 2
+    assert "WECOM_AGENT_ID, WECOM_SECRET, WECOM_TOKEN, WECOM_AES_KEY not set" in capsys.readouterr().err
+    monkeypatch.delenv("WECOM_CORP_ID")
+    monkeypatch.setenv("WECHAT_AES_KEY", "too-short")
+    assert cli.main(["--data-dir", str(tmp_path), "start"]) == 2
+    assert "43-character" in capsys.readouterr().err
