@@ -180,9 +180,9 @@ def main() -> int:
         for name, texts in phases:
             if args.phase not in (name, "both"):
                 continue
-            cpu = cpu_seconds(proc.pid)
+            cpu, own = cpu_seconds(proc.pid), time.process_time()
             result = run_phase(platform, users, texts, per_user)
-            cpu = cpu_seconds(proc.pid) - cpu
+            cpu, own = cpu_seconds(proc.pid) - cpu, time.process_time() - own
             keys = set(result["keys"])
             latencies = sorted(d["elapsed"] for d in platform.deliveries() if d["key"] in keys)
             acked = sum(1 for u in users for m in u.messages() if m["text"] == ACK and m["reply_to"] in keys)
@@ -190,7 +190,8 @@ def main() -> int:
             print(f"{name:9}: {args.users} users ({args.mode} mode), {n} callbacks in {result['elapsed']:.2f} s = "
                   f"{n / result['elapsed']:.0f} callbacks/s; passive reply p50 {statistics.median(latencies) * 1000:.0f} ms, "
                   f"p95 {latencies[int(0.95 * len(latencies)) - 1] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; "
-                  f"{acked} acknowledged then sent; service CPU {cpu / n * 1000:.1f} ms/callback", flush=True)
+                  f"{acked} acknowledged then sent; CPU per callback: service {cpu / n * 1000:.1f} ms, "
+                  f"fake platform and users {own / n * 1000:.1f} ms", flush=True)
             problems += result["errors"] + check(platform, users)
         if "Traceback" in log_path.read_text(encoding="utf-8", errors="replace"):
             problems.append("the service's log has a Traceback")
