@@ -22,7 +22,7 @@ from bot.dialogue.types import Reply
 from bot.storage.channels import TokenStore
 from bot.storage.state import State
 from bot.web.app import create_app
-from tests.fakes.wechat_platform import SYSTEM_NOTICE, FakeWeChatPlatform, signature
+from tests.fakes.wechat_platform import SYSTEM_NOTICE, FakeWeChatPlatform, build_xml, signature
 from tests.helpers import KNOWLEDGE
 
 LONG_ANSWER = "职业健康检查费用由用人单位承担。" * 700  # 11,200 characters, 33,600 bytes
@@ -31,7 +31,10 @@ LONG_ANSWER = "职业健康检查费用由用人单位承担。" * 700  # 11,200
 class CannedDialogue(Dialogue):
     """The real dialogue core; questions get canned answers (no index in these tests)."""
 
+    asked = 0
+
     def ask(self, user, text):
+        self.asked += 1
         if len(text) > MAX_QUESTION_CHARS:
             return super().ask(user, text)  # the core's own "too long" reply, before any search
         if text.startswith("长"):
@@ -56,28 +59,39 @@ def _env(fake: FakeWeChatPlatform, **extra: str) -> dict[str, str]:
             "OHBOT_QUIZ_SEED": "5", "OHBOT_TEST_SLOW_REPLY": "慢:4.5", **extra}
 
 
+class App:
+    """One instance of the app under uvicorn in a thread: what one `ohbot serve` process is."""
+
+    def __init__(self, settings) -> None:
+        self.dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_db, "salt"), settings)
+        app = create_app(settings, self.dialogue)
+        self.services = app.state.services
+        port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                                    access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "the app did not start"
+            time.sleep(0.02)
+        self.base = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
 @pytest.fixture
 def served(tmp_path):
     """(fake platform, app services, base URL): the app serving both channels against the fake."""
     with FakeWeChatPlatform() as fake:
-        settings = load_settings(str(tmp_path), str(KNOWLEDGE), env=_env(fake))
-        dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_db, "salt"), settings)
-        app = create_app(settings, dialogue)
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the app did not start"
-            time.sleep(0.02)
-        base = f"http://127.0.0.1:{port}"
-        fake.oa_callback_url, fake.wecom_callback_url = f"{base}/wechat", f"{base}/wecom"
+        app = App(load_settings(str(tmp_path), str(KNOWLEDGE), env=_env(fake)))
+        fake.oa_callback_url, fake.wecom_callback_url = f"{app.base}/wechat", f"{app.base}/wecom"
         try:
-            yield fake, app.state.services, base
+            yield fake, app.services, app.base
         finally:
-            server.should_exit = True
-            thread.join(20)
+            app.stop()
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -294,3 +308,27 @@ def test_start_runs_the_web_service_when_a_wechat_app_is_configured(monkeypatch,
     monkeypatch.setenv("WECHAT_AES_KEY", "too-short")
     assert cli.main(["--data-dir", str(tmp_path), "start"]) == 2
     assert "43-character" in capsys.readouterr().err
+
+
+def test_a_retry_reaching_another_process_gets_the_same_reply_and_one_token_serves_both(served):
+    fake, first, base = served
+    second = App(first.settings)  # a second process on the same database, behind the same load balancer
+    try:
+        user = fake.oa_user(mode="safe")
+        record = {"key": "m", "user": user.id, "channel": "oa", "mode": "safe", "xml": build_xml([
+            ("ToUserName", fake.oa.original_id), ("FromUserName", user.id), ("CreateTime", int(time.time())),
+            ("MsgType", "text"), ("Content", "长的问题"), ("MsgId", 9876543210123)])}
+        replies = []
+        for target in (base, second.base):  # WeChat's first delivery, then its retry to the other process
+            params, body = fake.signed_request(record)
+            status, text = fake.request("POST", f"{target}/wechat", params, body)
+            replies.append(fake.open_reply(user.id, text, "safe"))
+        assert replies[0] == replies[1] and first.dialogue.asked == 1 and second.dialogue.asked == 0
+        user.send_text("长")  # answered by the first process: its API messages fetch the one token
+        user.wait_for(lambda m: m["via"] == "custom", count=5)
+        fake.oa_callback_url = f"{second.base}/wechat"
+        user.send_text("长")  # the second process uses the same stored token
+        user.wait_for(lambda m: m["via"] == "custom", count=5)
+        assert second.dialogue.asked == 1 and fake.token_fetches("oa") == 1
+    finally:
+        second.stop()
