@@ -148,6 +148,10 @@ class TokenStore:
                 if usable and stamp < refresh_at:
                     return token  # type: ignore[return-value]
                 if self._claim(name, stamp):
+                    fresh, refresh_at, expires_at = self._row(name)  # refreshed between our read and claim?
+                    if fresh and fresh != invalid and fresh != token and stamp < refresh_at and expires_at > stamp:
+                        self._release(name)
+                        return fresh
                     try:
                         new, ttl = fetch()
                     except Exception as exc:
