@@ -1,6 +1,7 @@
 """The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
 
-What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses),
+What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses,
+and the text channels' channel_inbox, access_tokens, text_menus),
 same names, columns, types and indexes. Queries built from these objects render correctly on SQLite
 and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and
 an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
@@ -78,5 +79,32 @@ responses = Table(
     Index("idx_responses_campaign", "campaign"),
 )
 
+channel_inbox = Table(  # WeChat/WeCom callbacks already taken (bot/storage/channels.py Inbox)
+    "channel_inbox", metadata,
+    Column("channel", Text, primary_key=True),  # wechat | wecom
+    Column("msg_key", Text, primary_key=True),  # MsgId, or a salted hash for events
+    Column("received_at", Integer, nullable=False),  # epoch seconds
+    Column("reply", Text),  # the passive reply given (sent again only to a retry)
+    Index("idx_channel_inbox_received", "received_at"),
+)
+
+access_tokens = Table(  # platform access tokens, refreshed by the lease holder (TokenStore)
+    "access_tokens", metadata,
+    Column("name", Text, primary_key=True),  # wechat:APPID | wecom:CORPID:AGENTID
+    Column("token", Text),
+    Column("refresh_at", Integer, nullable=False),  # epoch seconds
+    Column("expires_at", Integer, nullable=False),
+    Column("lease_owner", Text),
+    Column("lease_until", Integer, nullable=False),
+)
+
+text_menus = Table(  # the buttons last shown to a user of a text channel (DbMenus)
+    "text_menus", metadata,
+    Column("user", Text, primary_key=True),  # salted user key
+    Column("buttons", Text, nullable=False),  # JSON [[label, data], …]
+    Column("updated", Text),
+)
+
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
-TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses)
+TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
+                             text_menus)

@@ -10,10 +10,12 @@ from sqlalchemy import select, text
 
 from bot.awareness.campaigns import campaign_report
 from bot.cli import main
+from bot.dialogue.types import Button
 from bot.errors import InputError, OhbotError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import load_bank
 from bot.storage import migrate
+from bot.storage.channels import DbMenus, Inbox, TokenStore
 from bot.storage.copy import copy_database
 from bot.storage.db import connect, transaction
 from bot.storage.state import State, User
@@ -49,6 +51,12 @@ def make_pilot(path: Path, bank) -> State:
                 quiz.record_answer(state, form, position, answer, item)
     state.log_unanswered("夜班补贴怎么算？", state.user_key("telegram", 1))
     state.log_unanswered("夜班补贴怎么算", state.user_key("telegram", 2))
+    # the text channels' rows (WeChat): a taken callback with its reply, a stored menu, an access token
+    inbox = Inbox(state, clock=lambda: 1_700_000_000)
+    inbox.claim("wechat", "m:6172839405")
+    inbox.set_reply("wechat", "m:6172839405", "回复 1 劳动者 · 2 用人单位")
+    DbMenus(state).set(state.user_key("wechat", "oPilot"), [Button("劳动者", "role:worker")])
+    TokenStore(state, clock=lambda: 1_700_000_000).get("wechat:wxpilot", lambda: ("PILOT-TOKEN", 7200))
     return state
 
 
@@ -66,7 +74,8 @@ def test_a_pilot_moves_to_postgresql_and_back_unchanged(tmp_path: Path, pg_url: 
 
     counts = copy_database(source, target)
     assert counts == {"users": USERS, "unanswered": 2, "campaigns": 1, "forms": USERS + USERS // 3,
-                      "responses": (USERS + USERS // 3) * FORM_SIZE - 2}
+                      "responses": (USERS + USERS // 3) * FORM_SIZE - 2,
+                      "channel_inbox": 1, "access_tokens": 1, "text_menus": 1}
     assert migrate.check_schema(target) == migrate.head()
     assert rows_of(target) == rows_of(source)
     with transaction(target) as conn:  # new answers continue after the copied ids
