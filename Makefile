@@ -24,6 +24,7 @@ run: install
 	$(BIN)/ohbot start
 
 test: install
+	$(BIN)/ruff check bot index_builder tests benchmarks
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install

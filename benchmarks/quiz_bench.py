@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.awareness.campaigns import campaign_report, import_responses, item_infos  # noqa: E402
 from bot.quiz import forms as quiz  # noqa: E402
-from bot.quiz.bank import load_bank, load_taxonomy  # noqa: E402
+from bot.quiz.bank import load_bank  # noqa: E402
 from bot.storage.state import State  # noqa: E402
+from bot.taxonomy import load_taxonomy  # noqa: E402
 
 REPORT_TARGET_S = 2.0
 ANSWERS_TARGET_PER_S = 500.0
@@ -41,7 +42,7 @@ def write_dataset(path: Path, bank: list, taxonomy: dict, respondents: int, item
         for r in range(respondents):
             ability = min(0.99, max(0.3, rng.gauss(0.86, 0.08)))
             profile = [rng.choice(industries), rng.choice(["柳南区", "柳北区", "城中区"]), rng.choice(sizes),
-                       "worker", rng.choice(["男", "女"]), rng.choice(["18-29", "30-39", "40-49", "50+"]), "高中"]
+                       "worker", rng.choice(["男", "女"]), rng.choice(["16-24", "25-34", "35-44", "45-59"]), "senior"]
             month, day = rng.randint(1, 12), rng.randint(1, 28)
             for k, item in enumerate(rng.sample(bank, items)):
                 if rng.random() < ability:

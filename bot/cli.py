@@ -9,13 +9,14 @@ from datetime import date
 from pathlib import Path
 
 from bot.answering.retrieve import open_retriever
-from bot.awareness.report import GROUP_KEYS
-from bot.config import Settings, load_settings
+from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS
+from bot.config import AWARE_THRESHOLD, AWARENESS_TARGET, FORM_SIZE, MIN_GROUP_N, Settings, load_settings
 from bot.errors import OhbotError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.data_dir, args.knowledge_dir, args.model, args.backend)
+    return load_settings(args.data_dir, args.knowledge_dir, args.model, args.backend,
+                         database_url=args.database_url)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -124,8 +125,40 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The web service: WeChat, WeCom and Telegram callbacks and /healthz in one ASGI app."""
+    from bot.web.app import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the Official Account's custom menu (问答 · 测验 · 更多: 单位义务自查, 我的资料)."""
+    from wechatpy.exceptions import WeChatClientException
+
+    from bot.channels import redact
+    from bot.channels.wechat import create_menu, menu_summary
+    from bot.storage.channels import TokenStore
+    from bot.storage.state import open_state
+
+    if not settings.wechat_enabled:
+        return _fail("set WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN first")
+    redact.install(settings.secrets())
+    try:
+        create_menu(settings, TokenStore(open_state(settings)))
+    except WeChatClientException as exc:
+        return _fail(f"the platform refused the menu: errcode {exc.errcode} {exc.errmsg}")
+    print(f"已创建公众号自定义菜单：{menu_summary()}（微信客户端最长约 5 分钟后显示）")
+    return 0
+
+
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
-    """The main job: Telegram when a token is set, else the console; builds the index on first run."""
+    """The main job: the web service when a WeChat/WeCom app or the Telegram webhook is configured,
+    else Telegram (long polling) when a token is set, else the console; builds the index on first run."""
+    if settings.wechat_enabled or settings.wecom_enabled or (settings.telegram_token and settings.telegram_webhook_url):
+        args.host, args.port = "127.0.0.1", 8000
+        return cmd_serve(args, settings)
     if settings.telegram_token:
         args.webhook_url, args.port = None, 8443
         return cmd_telegram(args, settings)
@@ -219,12 +252,17 @@ def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from bot.awareness.campaigns import campaign_report, label_report
+    from bot.awareness.population import load_population
     from bot.awareness.report import format_text, write_outputs
-    from bot.quiz.bank import load_bank, load_taxonomy
+    from bot.quiz.bank import load_bank
+    from bot.taxonomy import load_taxonomy
 
+    taxonomy = load_taxonomy(settings.knowledge_dir)
+    population = load_population(Path(args.population), taxonomy) if args.population else None
     report = campaign_report(_quiz_state(settings), args.campaign, load_bank(settings.knowledge_dir),
-                             by=args.by or [], min_n=args.min_n, target=args.target)
-    labelled = label_report(report, load_taxonomy(settings.knowledge_dir))
+                             by=args.by or [], min_n=args.min_n, target=args.target, strata=args.strata or [],
+                             population=population)
+    labelled = label_report(report, taxonomy)
     print(json.dumps(report, ensure_ascii=False) if args.json else format_text(labelled))
     if args.out:
         paths = write_outputs(labelled, Path(args.out))
@@ -234,10 +272,12 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.awareness.campaigns import import_responses
-    from bot.quiz.bank import load_bank, load_taxonomy
+    from bot.quiz.bank import load_bank
+    from bot.taxonomy import load_taxonomy
 
     count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),
-                                     load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir))
+                                     load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir),
+                                     layout=args.layout)
     if errors:
         for e in errors[:MAX_ERRORS_SHOWN]:
             print(e, file=sys.stderr)
@@ -249,15 +289,95 @@ def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.awareness.campaigns import export_responses
+    """csv (default, also to standard output), xlsx, sav or dta; one row per answer or per respondent."""
+    from bot.awareness.campaigns import item_infos
+    from bot.awareness.exports import export
+    from bot.quiz.bank import load_bank
+    from bot.taxonomy import load_taxonomy
 
     state = _quiz_state(settings)
+    fmt = args.format or (Path(args.out).suffix.lower().lstrip(".") if args.out else "csv")
+    fmt = fmt if fmt in ("csv", "xlsx", "sav", "dta") else "csv"
     if not args.out:
-        export_responses(state, args.campaign, sys.stdout)
+        if fmt != "csv":
+            return _fail(f"--format {fmt} writes a file: give --out FILE")
+        export(state, args.campaign, "csv", args.level, sys.stdout)
         return 0
-    with open(args.out, "w", encoding="utf-8-sig", newline="") as f:
-        count = export_responses(state, args.campaign, f)
-    print(f"已导出 {count} 条作答到 {args.out}", file=sys.stderr)
+    infos = item_infos(load_bank(settings.knowledge_dir)) if fmt in ("sav", "dta") else None
+    taxonomy = load_taxonomy(settings.knowledge_dir) if fmt in ("sav", "dta") else None
+    count = export(state, args.campaign, fmt, args.level, Path(args.out), infos, taxonomy)
+    what = "条作答" if args.level == "item" else "名受访者"
+    print(f"已导出 {count} {what}到 {args.out}（{fmt}）", file=sys.stderr)
+    return 0
+
+
+# ---- the state database: migrations and moving it between backends (bot/storage/) ----------------
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the migrations (creating, or adopting a pre-migration SQLite file); one line on what was done."""
+    from bot.storage.db import make_engine, redact
+    from bot.storage.migrate import upgrade
+
+    engine = make_engine(settings.state_url)
+    print(upgrade(engine).as_text(redact(engine.url)))
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
+    """The database's revision; exit 2 with what to run when it is not the newest (deploy scripts)."""
+    from bot.storage.db import make_engine, redact
+    from bot.storage.migrate import check_schema
+
+    engine = make_engine(settings.state_url)
+    print(f"{redact(engine.url)}: revision {check_schema(engine)} (the newest)")
+    return 0
+
+
+def _print_copy(counts: dict[str, int], source: str, target: str) -> None:
+    print(f"copied {sum(counts.values())} rows from {source} to {target} (counts verified): "
+          + ", ".join(f"{name} {n}" for name, n in counts.items()))
+
+
+def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy one state database into another, empty one (any backend to any): all or nothing."""
+    from bot.storage.copy import copy_database
+    from bot.storage.db import make_engine, redact
+
+    source, target = make_engine(args.source), make_engine(args.target)
+    _print_copy(copy_database(source, target), redact(source.url), redact(target.url))
+    return 0
+
+
+def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The state database (e.g. PostgreSQL) into a new SQLite file: a snapshot to keep or move."""
+    from bot.errors import InputError
+    from bot.storage.copy import copy_database
+    from bot.storage.db import make_engine, redact
+
+    path = Path(args.file)
+    if path.exists():
+        raise InputError(f"{path} exists already: export writes a new file")
+    source = make_engine(settings.state_url)
+    try:
+        counts = copy_database(source, make_engine(f"sqlite:///{path}"))
+    except BaseException:
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+        raise
+    _print_copy(counts, redact(source.url), str(path))
+    return 0
+
+
+def cmd_db_import(args: argparse.Namespace, settings: Settings) -> int:
+    """A SQLite state file (a pilot's DATA_DIR/ohbot.db) into the configured, empty state database."""
+    from bot.errors import InputError
+    from bot.storage.copy import copy_database
+    from bot.storage.db import make_engine, redact
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"no SQLite file {path}")
+    target = make_engine(settings.state_url)
+    _print_copy(copy_database(make_engine(f"sqlite:///{path}"), target), str(path), redact(target.url))
     return 0
 
 
@@ -267,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--knowledge-dir", help="source documents (env OHBOT_KNOWLEDGE_DIR, default ./knowledge)")
     parser.add_argument("--model", help="sentence-transformers model name or path (env OHBOT_EMBEDDING_MODEL)")
     parser.add_argument("--backend", choices=["onnx", "torch"], help="embedding backend (env OHBOT_EMBEDDING_BACKEND)")
+    parser.add_argument("--database-url", help="state database: sqlite:///FILE or postgresql://… "
+                        "(env OHBOT_DATABASE_URL, default sqlite:///DATA_DIR/ohbot.db)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("build-index", help="build or update the knowledge index")
@@ -304,6 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8443, help="local port for webhook mode")
     p.set_defaults(func=cmd_telegram)
     sub.add_parser("start", help="the main job: Telegram with a token, else the console").set_defaults(func=cmd_start)
+    p = sub.add_parser("serve", help="the web service: /wechat, /wecom, /telegram and /healthz in one process")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.set_defaults(func=cmd_serve)
+    wechat = sub.add_parser("wechat", help="the WeChat Official Account").add_subparsers(
+        dest="wechat_command", metavar="COMMAND")
+    wechat.add_parser("menu", help="create the custom menu (问答 · 测验 · 更多)").set_defaults(func=cmd_wechat_menu)
     bank = sub.add_parser("bank", help="the quiz bank").add_subparsers(dest="bank_command", metavar="COMMAND")
     p = bank.add_parser("list", help="every item of the quiz bank")
     p.add_argument("--json", action="store_true")
@@ -318,8 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
     p.add_argument("--region", help="only users in this region (default: everybody)")
-    p.add_argument("--threshold", type=float, default=0.8, help="score rate that counts as aware (default 0.8)")
-    p.add_argument("--form-size", type=int, default=20, help="items per form (default 20)")
+    p.add_argument("--threshold", type=float, default=AWARE_THRESHOLD,
+                   help=f"score rate that counts as aware (default {AWARE_THRESHOLD})")
+    p.add_argument("--form-size", type=int, default=FORM_SIZE, help=f"items per form (default {FORM_SIZE})")
     p.set_defaults(func=cmd_campaign_create)
     p = campaign.add_parser("list", help="every campaign with its number of completed forms")
     p.add_argument("--json", action="store_true")
@@ -332,19 +462,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", action="append", choices=GROUP_KEYS, help="group by this field (repeat to cross)")
     p.add_argument("--json", action="store_true", help="the report as JSON (taxonomy codes, not labels)")
     p.add_argument("--out", help="also write CSV, XLSX, PNG and HTML files into this folder")
-    p.add_argument("--min-n", type=int, default=30, help="smaller groups are listed but not ranked (default 30)")
-    p.add_argument("--target", type=float, default=0.85, help="target awareness rate (default 0.85)")
+    p.add_argument("--min-n", type=int, default=MIN_GROUP_N,
+                   help=f"smaller groups are listed but not ranked (default {MIN_GROUP_N})")
+    p.add_argument("--target", type=float, default=AWARENESS_TARGET,
+                   help=f"target awareness rate (default {AWARENESS_TARGET})")
+    p.add_argument("--strata", action="append", choices=PROFILE_KEYS,
+                   help="the sample was stratified by this field (repeat to cross); design-based intervals")
+    p.add_argument("--population", metavar="FILE.csv",
+                   help="workers per industry × enterprise_size × region (columns ...,count): weighted rates")
     p.set_defaults(func=cmd_report)
     responses = sub.add_parser("responses", help="quiz answers in and out as CSV").add_subparsers(
         dest="responses_command", metavar="COMMAND")
     p = responses.add_parser("import", help="import answers (respondent_id,item_id,answer,answered_at,...): all or nothing")
     p.add_argument("file")
     p.add_argument("--campaign", required=True)
+    p.add_argument("--layout", choices=["long", "wide"], default="long",
+                   help="long: one row per answer (default); wide: one row per respondent, one column per item id")
     p.set_defaults(func=cmd_responses_import)
-    p = responses.add_parser("export", help="the counted answers of a campaign as CSV (salted respondent keys)")
+    p = responses.add_parser("export", help="the counted answers of a campaign (salted respondent keys)")
     p.add_argument("--campaign", required=True)
-    p.add_argument("--out", help="file to write (default: standard output)")
+    p.add_argument("--out", help="file to write (default: standard output, csv only)")
+    p.add_argument("--format", choices=["csv", "xlsx", "sav", "dta"],
+                   help="csv (default), xlsx, sav (SPSS) or dta (Stata, with variable and value labels)")
+    p.add_argument("--level", choices=["item", "respondent"], default="item",
+                   help="item: one row per answer (default; csv re-imports); respondent: one row per respondent "
+                        "with score, aware and each item right/wrong")
     p.set_defaults(func=cmd_responses_export)
+    db = sub.add_parser("db", help="the state database: migrations, moving it to PostgreSQL").add_subparsers(
+        dest="db_command", metavar="COMMAND")
+    db.add_parser("upgrade", help="apply the schema migrations (adopts a database made before them)").set_defaults(
+        func=cmd_db_upgrade)
+    db.add_parser("current", help="the database's schema revision; fails when it is behind").set_defaults(
+        func=cmd_db_current)
+    p = db.add_parser("copy", help="copy one state database into another, empty one: all or nothing")
+    p.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///FILE or postgresql://…")
+    p.add_argument("--to", dest="target", required=True, metavar="URL", help="an empty database (migrated first)")
+    p.set_defaults(func=cmd_db_copy)
+    p = db.add_parser("export", help="the state database into a new SQLite FILE")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_db_export)
+    p = db.add_parser("import", help="a SQLite FILE (a pilot's ohbot.db) into the state database, which must be empty")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_db_import)
     return parser
 
 

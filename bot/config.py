@@ -5,14 +5,30 @@ Every other module receives a `Settings` value; nothing else reads the environme
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import ConfigError
 
 DEFAULT_MODEL = "m3e-small"
+
+# Awareness campaigns: the one place of each default (CLI flags, reports and the quiz read these).
+AWARENESS_TARGET = 0.85  # the plans' target 重点人群职业健康知识知晓率 (≥ 85 %)
+AWARE_THRESHOLD = 0.8  # score rate from which a respondent counts as aware (national literacy monitoring)
+MIN_GROUP_N = 30  # groups smaller than this are listed but flagged, not ranked
+FORM_SIZE = 20  # items per quiz form
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
+WECHAT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"
+WECOM_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
+WECHAT_SETTINGS = ("WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TOKEN")  # WECHAT_AES_KEY is optional
+WECOM_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for messages (`postgresql://u:***@host/db`)."""
+    return re.sub(r"(//[^/:@]+:)[^/@]*@", r"\1***@", url)
 
 
 def _env_ids(value: str | None) -> frozenset[int]:
@@ -35,6 +51,39 @@ class Settings:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     salt: str | None = None  # for respondent hashes; generated and stored in the data dir if unset
     quiz_seed: int | None = None  # OHBOT_QUIZ_SEED: reproducible quiz forms (tests, demonstrations)
+    database_url: str | None = None  # OHBOT_DATABASE_URL; None: the SQLite file DATA_DIR/ohbot.db
+    telegram_webhook_url: str | None = None  # the public URL of `ohbot serve`'s /telegram
+    # WeChat Official Account (公众号); secrets are left out of repr so a logged Settings shows none
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = field(default=None, repr=False)
+    wechat_token: str | None = field(default=None, repr=False)
+    wechat_aes_key: str | None = field(default=None, repr=False)  # None: plaintext mode only
+    wechat_api_base_url: str = WECHAT_API_BASE_URL
+    # WeCom (企业微信) self-built app
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: str | None = field(default=None, repr=False)
+    wecom_token: str | None = field(default=None, repr=False)
+    wecom_aes_key: str | None = field(default=None, repr=False)
+    wecom_api_base_url: str = WECOM_API_BASE_URL
+    # tests only (OHBOT_TEST_SLOW_REPLY="MARKER:SECONDS"): text containing MARKER is answered that late
+    test_slow_reply: tuple[str, float] | None = None
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """The Official Account channel is on (its settings are complete; checked in load_settings)."""
+        return bool(self.wechat_app_id)
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """The WeCom channel is on."""
+        return bool(self.wecom_corp_id)
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for masking in logs."""
+        values = [self.telegram_token, self.wechat_app_secret, self.wechat_token, self.wechat_aes_key,
+                  self.wecom_secret, self.wecom_token, self.wecom_aes_key]
+        return [v for v in values if v]
 
     @property
     def index_dir(self) -> Path:
@@ -46,9 +95,54 @@ class Settings:
         return self.data_dir / "models"
 
     @property
+    def state_url(self) -> str:
+        """The state database as a URL: `OHBOT_DATABASE_URL`, else the SQLite file DATA_DIR/ohbot.db.
+        A property, not a stored default, so a Settings with another data_dir follows it."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'ohbot.db'}"
+
+    @property
     def state_db(self) -> Path:
-        """Users, quiz progress, responses, campaigns, logged questions: never rebuilt."""
-        return self.data_dir / "ohbot.db"
+        """Users, quiz progress, responses, campaigns, logged questions: never rebuilt.
+
+        The file of a `sqlite:///` state URL. The bot's own queries (bot/storage/state.py) still
+        speak SQLite; until they move to bot/storage/db.py's engine (issue #14), a PostgreSQL URL is
+        a clear error here instead of a silent second database."""
+        url = self.state_url
+        for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+            if url.startswith(prefix) and len(url) > len(prefix):
+                return Path(url[len(prefix):].split("?", 1)[0])
+        raise ConfigError(f"the bot's state works on SQLite files only for now (not {_redact(url)}); "
+                          "PostgreSQL is used by `ohbot db` so far (issue #14)")
+
+
+def _channel(env: dict[str, str], names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str] | None:
+    """The values of one channel's settings: None when none is set (the channel is off); a
+    ConfigError naming the missing ones when only some are."""
+    values = {n: (env.get(n) or "").strip() for n in names + optional}
+    if not any(values.values()):
+        return None
+    missing = [n for n in names if not values[n]]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} not set (set all of {', '.join(names)}, or none to switch it off)")
+    for name in names + optional:
+        if name.endswith("_AES_KEY") and values[name] and len(values[name]) != 43:
+            raise ConfigError(f"{name} must be the 43-character EncodingAESKey from the platform's settings page")
+    return values
+
+
+def _base_url(value: str | None, default: str) -> str:
+    """An API base URL ending in a slash (wechatpy appends paths such as message/custom/send)."""
+    value = (value or "").strip() or default
+    return value if value.endswith("/") else value + "/"
+
+
+def _slow_reply(value: str | None) -> tuple[str, float] | None:
+    """OHBOT_TEST_SLOW_REPLY="MARKER:SECONDS" (tests only)."""
+    marker, _, seconds = (value or "").rpartition(":")
+    try:
+        return (marker, float(seconds)) if marker else None
+    except ValueError:
+        raise ConfigError("OHBOT_TEST_SLOW_REPLY must look like MARKER:SECONDS") from None
 
 
 def load_settings(
@@ -57,8 +151,10 @@ def load_settings(
     model: str | None = None,
     backend: str | None = None,
     env: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Settings:
-    """Build settings from flags (arguments) and environment variables (OHBOT_*, TELEGRAM_*)."""
+    """Build settings from flags (arguments) and environment variables (OHBOT_*, TELEGRAM_*, WECHAT_*,
+    WECOM_*)."""
     env = dict(os.environ) if env is None else env
     backend = backend or env.get("OHBOT_EMBEDDING_BACKEND") or "onnx"
     if backend not in ("onnx", "torch"):
@@ -73,4 +169,36 @@ def load_settings(
         admin_ids=_env_ids(env.get("OHBOT_ADMIN_IDS")),
         salt=env.get("OHBOT_SALT") or None,
         quiz_seed=int(env["OHBOT_QUIZ_SEED"]) if (env.get("OHBOT_QUIZ_SEED") or "").isdecimal() else None,
+        database_url=_database_url(database_url or env.get("OHBOT_DATABASE_URL") or None),
+        telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL") or None,
+        **_wechat_settings(env),
+        test_slow_reply=_slow_reply(env.get("OHBOT_TEST_SLOW_REPLY")),
     )
+
+
+def _database_url(url: str | None) -> str | None:
+    """A state database URL as given, checked for a scheme ohbot speaks (SQLite or PostgreSQL)."""
+    if url is None:
+        return None
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme.split("+", 1)[0] not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(f"database URL must start with sqlite:/// or postgresql://, not {_redact(url)!r}")
+    return url
+
+
+def _wechat_settings(env: dict[str, str]) -> dict:
+    """The Official Account's and the WeCom app's settings (a channel without them is off)."""
+    result: dict = {"wechat_api_base_url": _base_url(env.get("WECHAT_API_BASE_URL"), WECHAT_API_BASE_URL),
+                    "wecom_api_base_url": _base_url(env.get("WECOM_API_BASE_URL"), WECOM_API_BASE_URL)}
+    oa = _channel(env, WECHAT_SETTINGS, ("WECHAT_AES_KEY",))
+    if oa:
+        result.update(wechat_app_id=oa["WECHAT_APP_ID"], wechat_app_secret=oa["WECHAT_APP_SECRET"],
+                      wechat_token=oa["WECHAT_TOKEN"], wechat_aes_key=oa["WECHAT_AES_KEY"] or None)
+    wecom = _channel(env, WECOM_SETTINGS)
+    if wecom:
+        if not wecom["WECOM_AGENT_ID"].isdecimal():
+            raise ConfigError("WECOM_AGENT_ID must be the app's numeric AgentId")
+        result.update(wecom_corp_id=wecom["WECOM_CORP_ID"], wecom_agent_id=int(wecom["WECOM_AGENT_ID"]),
+                      wecom_secret=wecom["WECOM_SECRET"], wecom_token=wecom["WECOM_TOKEN"],
+                      wecom_aes_key=wecom["WECOM_AES_KEY"])
+    return result

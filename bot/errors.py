@@ -29,3 +29,11 @@ class IndexUnavailable(OhbotError, RuntimeError):
 
 class ModelUnavailable(OhbotError, RuntimeError):
     """The embedding model cannot be loaded offline."""
+
+
+class DatabaseUnavailable(OhbotError, RuntimeError):
+    """The state database cannot be reached (down, wrong URL, connection lost): retry or fix the URL."""
+
+
+class SchemaOutdated(OhbotError, RuntimeError):
+    """The state database's schema is not the one this code expects: run `ohbot db upgrade`."""

@@ -105,6 +105,7 @@ def document_chunks(doc: Document) -> tuple[list[store.ChunkRow], Counter, str]:
     rows = []
 
     def add(section: list[str], text: str, kind: str) -> None:
+        """Append one chunk of this document (its id stable while text and position are)."""
         ordinal = len(rows)
         heading = _heading(title, section)
         search_text = f"{heading}\n{text}"

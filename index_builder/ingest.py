@@ -66,7 +66,10 @@ def _read_html(path: Path) -> str:
 def _read_docx(path: Path) -> str:
     import docx
 
-    document = docx.Document(str(path))
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises zip, XML and key errors for a damaged file
+        raise ValueError(f"not a readable .docx (Word 2007 or later) file ({type(exc).__name__})") from exc
     parts = [p.text for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
@@ -157,7 +160,9 @@ def load_document(path: Path, knowledge_dir: Path) -> Document:
 
 def load_documents(knowledge_dir: Path) -> tuple[list[Document], list[IngestError]]:
     """All documents that could be read, and one error per file that could not."""
-    docs, errors, seen = [], [], {}
+    docs: list[Document] = []
+    errors: list[IngestError] = []
+    seen: dict[str, Path] = {}
     for path in document_paths(knowledge_dir):
         try:
             doc = load_document(path, knowledge_dir)

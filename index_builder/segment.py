@@ -45,9 +45,10 @@ def parse_heading(line: str, markdown: bool) -> tuple[int, str, str] | None:
             return len(match.group(1)) - 1, match.group(2).strip(), ""
         return None
     for rank, pattern in HEADINGS:
-        if pattern.match(line):
+        matched = pattern.match(line)
+        if matched:
             if rank == 7:  # an article: "第三十五条 text…"
-                head = pattern.match(line).group(0)
+                head = matched.group(0)
                 return rank, head, line[len(head):].strip()
             if len(line) <= 50:
                 return rank, line.rstrip("。. "), ""

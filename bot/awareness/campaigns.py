@@ -2,19 +2,26 @@
 
 What: `respondent_results` turns the forms and responses of one campaign into the input of
 `bot.awareness.report.build_report`; `campaign_report` runs it with the campaign's threshold;
-`import_responses` loads paper or third-party answers from a CSV file (all or nothing);
-`export_responses` writes the counted answers back out in the same CSV format.
+`import_responses` loads paper or third-party answers from a CSV file (all or nothing; streamed by
+bot.awareness.responses, long or wide layout); `export_responses` writes the counted answers back
+out in the same CSV format (bot.awareness.exports also writes XLSX, SPSS and Stata files).
 
 Why here: `bot.awareness.report` and `bot.awareness.stats` are pure (no database); `bot.quiz` owns the tables and
 the bot's own answering. This module is the only bridge between the two, so both stay small.
 
 CSV format (one row per answer, UTF-8 with or without BOM; GB18030 as Excel saves it is read too):
-    respondent_id,item_id,answer,answered_at[,industry,region,enterprise_size,role,sex,age_band,education]
+    respondent_id,item_id,answer,answered_at[,industry,region,enterprise_size,role,sex,age_band,education,
+    years_service,enterprise][,correct]
 - answer: the bank's option letters (B, ACD, T, F); case, order, spaces and separators are ignored.
 - answered_at: ISO 8601 (2024-03-05, 2024-03-05 10:00, 2024-03-05T10:00:00+08:00) or 2024/03/05 10:00;
   a time without zone is China time (Asia/Shanghai). Stored in UTC, exported in China time.
 - industry / enterprise_size / role: taxonomy codes (knowledge/taxonomy.yaml); the Chinese label is
   accepted as well and stored as its code. The other profile columns are free text.
+- enterprise: the bureau's own enterprise code (optional); stored as a salted hash like user keys,
+  it makes reports give design-based intervals with enterprises as clusters (bot/awareness/design.py).
+- correct: written by the export and ignored on import (it is recomputed from answer and the bank).
+The wide layout (`--layout wide`, bot/awareness/responses.py) has one row per respondent instead:
+respondent_id, answered_at, the profile columns, then one column per item id holding the answer.
 On import each respondent_id becomes a salted user key (no raw id is stored) with one completed
 counted form; on export respondent_id is that stored key.
 
@@ -23,31 +30,31 @@ Months in reports are calendar months in Asia/Shanghai.
 from __future__ import annotations
 
 import copy
-import csv
-import io
-import json
 import re
-import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
+from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
-from bot.storage.state import PROFILE_FIELDS, State, now
+from bot.storage.state import PROFILE_FIELDS, State
+from bot.taxonomy import field_labels, profile_fields
+
+if TYPE_CHECKING:
+    from bot.awareness.population import Population
 
 TZ = ZoneInfo("Asia/Shanghai")
 REQUIRED_COLUMNS = ("respondent_id", "item_id", "answer", "answered_at")
-PROFILE_COLUMNS = ("industry", "region", "enterprise_size", "role", "sex", "age_band", "education")
+PROFILE_COLUMNS = ("industry", "region", "enterprise_size", "role", "sex", "age_band", "education", "years_service",
+                   "enterprise")
+IGNORED_COLUMNS = ("correct",)  # written by the export, recomputed on import
 CSV_COLUMNS = REQUIRED_COLUMNS + PROFILE_COLUMNS
-#: profile columns holding taxonomy codes → the taxonomy section listing them
-CODED = {"industry": "industries", "enterprise_size": "enterprise_sizes", "role": "roles"}
 KNOWLEDGE_POINT_CHARS = 24
 MAX_TEXT = 100  # longest accepted free-text profile value
 _SEPARATORS = re.compile(r"[\s,，、;；/|+]+")
@@ -67,12 +74,19 @@ def item_infos(bank: Iterable[Item]) -> dict[str, ItemInfo]:
     return {i.id: ItemInfo(i.id, i.dimension, i.stem, knowledge_point(i)) for i in bank}
 
 
+def coded_fields(taxonomy: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Profile fields whose values are taxonomy codes → their code → label options."""
+    return {f.code: f.options for f in profile_fields(dict(taxonomy)) if f.options}
+
+
 def label_report(report: Mapping[str, Any], taxonomy: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a report with taxonomy codes shown as Chinese labels (for people, not machines)."""
     out = copy.deepcopy(dict(report))
     dims = taxonomy.get("dimensions") or {}
+    coded = coded_fields(taxonomy)
+    out["labels"] = field_labels(dict(taxonomy))
     for g in out.get("groups", []):
-        g["key"] = {k: (taxonomy.get(CODED[k]) or {}).get(v, v) if k in CODED else v for k, v in g["key"].items()}
+        g["key"] = {k: coded[k].get(v, v) if k in coded else v for k, v in g["key"].items()}
     for row in out.get("items", []) + out.get("dimensions", []):
         row["dimension"] = dims.get(row["dimension"], row["dimension"])
     return out
@@ -131,12 +145,15 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
 
 def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[str, ItemInfo],
-                    by: Sequence[str] = (), min_n: int = 30, target: float = 0.85) -> dict[str, Any]:
-    """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the campaign."""
+                    by: Sequence[str] = (), min_n: int = MIN_GROUP_N, target: float = AWARENESS_TARGET,
+                    strata: Sequence[str] = (), population: Population | None = None) -> dict[str, Any]:
+    """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the
+    campaign; strata and population (post-stratification counts) as build_report takes them."""
     c = quiz.get_campaign(state, campaign)
     items = bank if isinstance(bank, Mapping) else item_infos(bank)
     counted, practice = respondent_results(state, campaign)
-    return build_report(c.name, c.threshold, counted, items, by=by, target=target, min_n=min_n, practice=practice)
+    return build_report(c.name, c.threshold, counted, items, by=by, target=target, min_n=min_n, practice=practice,
+                        strata=strata, population=population)
 
 
 def campaign_counts(state: State) -> dict[str, dict[str, int]]:
@@ -151,24 +168,6 @@ def campaign_counts(state: State) -> dict[str, dict[str, int]]:
 
 
 # ---- CSV import --------------------------------------------------------------------------------
-@dataclass
-class _Row:
-    line: int
-    item: Item
-    answer: str
-    answered_at: datetime  # UTC
-
-
-@dataclass
-class _Respondent:
-    raw_id: str
-    rows: list[_Row] = field(default_factory=list)  # the valid rows
-    item_lines: dict[str, int] = field(default_factory=dict)  # item id → line of its valid row
-    lines: list[int] = field(default_factory=list)  # every row of this respondent
-    profile: dict[str, str] = field(default_factory=dict)
-    profile_lines: dict[str, int] = field(default_factory=dict)
-
-
 def _decode(data: bytes) -> str:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -223,15 +222,19 @@ def parse_time(raw: str, latest: datetime | None = None) -> datetime:
 
 
 def _profile_value(column: str, raw: str, taxonomy: Mapping[str, Any]) -> str:
+    """A profile cell as stored: coded fields as their taxonomy code (the code or its label is
+    accepted; anything else is a ValueError listing every accepted code and label), others as
+    trimmed text of at most MAX_TEXT characters."""
     value = unicodedata.normalize("NFKC", raw).strip()
-    if column in CODED:
-        codes = taxonomy.get(CODED[column]) or {}
+    codes = coded_fields(taxonomy).get(column)
+    if codes:
         if value in codes:
             return value
         by_label = {label: code for code, label in codes.items()}
         if value in by_label:
             return by_label[value]
-        raise ValueError(f"{column} {value!r} is not a taxonomy code ({', '.join(codes)})")
+        accepted = ", ".join(f"{code} ({label})" for code, label in codes.items())
+        raise ValueError(f"{column} {value!r} is not an accepted value; give a code or its label: {accepted}")
     if len(value) > MAX_TEXT:
         raise ValueError(f"{column} is longer than {MAX_TEXT} characters")
     return value
@@ -255,166 +258,30 @@ def _memo(cache: dict, key: Any, fn: Any, *args: Any) -> tuple[Any, str | None]:
     return hit
 
 
-def _read_csv(text: str, bank: Mapping[str, Item], taxonomy: Mapping[str, Any],
-              errors: list[tuple[int, str]]) -> dict[str, _Respondent]:
-    """Parse and check every row; problems go to `errors` as (line, message)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        errors.append((1, "the file is empty"))
-        return {}
-    columns = [h.strip().lower() for h in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    unknown = [c for c in columns if c not in CSV_COLUMNS]
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if missing or unknown or duplicated:
-        problems = ([f"missing columns {', '.join(missing)}"] if missing else []) + \
-                   ([f"unknown columns {', '.join(unknown)}"] if unknown else []) + \
-                   ([f"repeated columns {', '.join(duplicated)}"] if duplicated else [])
-        errors.append((1, "; ".join(problems) + f" (columns: {', '.join(CSV_COLUMNS)})"))
-        return {}
-    people: dict[str, _Respondent] = {}
-    cache: dict[Any, tuple[Any, str | None]] = {}
-    latest = datetime.now(UTC) + timedelta(days=1)
-    for cells in reader:
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(columns):
-            errors.append((line, f"{len(cells)} fields, the header has {len(columns)}"))
-            continue
-        row = dict(zip(columns, cells + [""] * (len(columns) - len(cells))))
-        problems = []
-        rid = row["respondent_id"].strip()
-        if not rid:
-            problems.append("empty respondent_id")
-        item = bank.get(row["item_id"].strip())
-        answer, when = "", None
-        if item is None:
-            problems.append(f"unknown item {row['item_id'].strip()!r}")
-        else:
-            answer, problem = _memo(cache, (item.id, row["answer"]), normalize_answer, row["answer"], item)
-            problems += [problem] if problem else []
-        try:
-            when = parse_time(row["answered_at"], latest)
-        except ValueError as exc:
-            problems.append(str(exc))
-        profile = {}
-        for column in PROFILE_COLUMNS:
-            raw = row.get(column, "")
-            if raw and not raw.isspace():
-                value, problem = _memo(cache, (column, raw), _profile_value, column, raw, taxonomy)
-                if problem:
-                    problems.append(problem)
-                else:
-                    profile[column] = value
-        if problems:
-            errors.append((line, "; ".join(problems)))
-        if not rid:
-            continue
-        person = people.setdefault(rid, _Respondent(rid))
-        person.lines.append(line)
-        for column, value in profile.items():
-            if person.profile.setdefault(column, value) != value:
-                errors.append((line, f"{column} {value!r} differs from {person.profile[column]!r} given for "
-                                     f"respondent {rid!r} on line {person.profile_lines[column]}"))
-            person.profile_lines.setdefault(column, line)
-        if not problems:
-            previous = person.item_lines.setdefault(item.id, line)
-            if previous != line:
-                errors.append((line, f"respondent {rid!r} answered {item.id} already on line {previous}"))
-            else:
-                person.rows.append(_Row(line, item, answer, when))
-    return people
-
-
-def _counted_already(conn: Any, campaign: str, keys: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(keys), _SQL_CHUNK):
-        chunk = keys[start:start + _SQL_CHUNK]
-        found.update(r[0] for r in conn.execute(
-            f"select user from forms where campaign = ? and kind = 'counted' and user in "
-            f"({','.join('?' * len(chunk))})", [campaign, *chunk]))
-    return found
-
-
 def _iso(when: datetime) -> str:
     """Stored times: UTC, ISO 8601 to the second, like bot.storage.state.now()."""
     return when.isoformat(timespec="seconds")
 
 
-def _insert(conn: Any, campaign: str, people: Mapping[str, _Respondent]) -> int:
-    users, forms, responses = [], [], []
-    stamp = now()
-    for key, person in people.items():
-        users.append([key, *(person.profile.get(f) for f in PROFILE_COLUMNS), stamp, stamp])
-        form_id = secrets.token_hex(8)
-        times = [r.answered_at for r in person.rows]
-        layout = [{"id": r.item.id, "order": list(r.item.options)} for r in person.rows]
-        forms.append([form_id, campaign, key, json.dumps(layout), len(layout), _iso(min(times)), _iso(max(times))])
-        responses += [[form_id, campaign, key, r.item.id, r.answer, int(r.answer == r.item.answer),
-                       _iso(r.answered_at)] for r in person.rows]
-    cols = ", ".join(f'"{c}"' for c in PROFILE_COLUMNS)
-    updates = ", ".join(f'"{c}" = coalesce(excluded."{c}", users."{c}")' for c in PROFILE_COLUMNS)
-    conn.executemany(
-        f"insert into users (key, {cols}, consent, pending, created, updated) "
-        f"values (?, {', '.join('?' * len(PROFILE_COLUMNS))}, 0, '{{}}', ?, ?) "
-        f"on conflict(key) do update set {updates}, updated = excluded.updated", users)
-    conn.executemany(
-        "insert into forms (id, campaign, user, kind, items, position, started_at, completed_at, source) "
-        "values (?, ?, ?, 'counted', ?, ?, ?, ?, 'import')", forms)
-    conn.executemany(
-        "insert into responses (form, campaign, user, item_id, answer, correct, answered_at) "
-        "values (?, ?, ?, ?, ?, ?, ?)", responses)
-    return len(responses)
-
-
 def import_responses(state: State, campaign: str, path: Path, bank: Iterable[Item] | Mapping[str, Item],
-                     taxonomy: Mapping[str, Any]) -> tuple[int, list[str]]:
-    """Import a CSV file of answers into a campaign: all rows or none.
+                     taxonomy: Mapping[str, Any], layout: str = "long") -> tuple[int, list[str]]:
+    """Import a CSV file of answers into a campaign: all rows or none (bot.awareness.responses).
 
-    Returns (answers imported, errors). Errors are "line N: what is wrong", sorted by line; with any
-    error nothing is written. A respondent who already has a counted form in the campaign is an
-    error (nobody counts twice). The check and the writes run in one transaction.
+    Returns (answers imported, errors). Errors are "line N: what is wrong" (wide layout: "line N,
+    column C: ..."), sorted by line; with any error nothing is written. A respondent who already has
+    a counted form in the campaign is an error (nobody counts twice). The file is streamed: memory
+    does not grow with its length.
     """
-    quiz.get_campaign(state, campaign)  # raises for an unknown campaign
-    bank = bank if isinstance(bank, Mapping) else {i.id: i for i in bank}
-    errors: list[tuple[int, str]] = []
-    people = _read_csv(_decode(Path(path).read_bytes()), bank, taxonomy, errors)
-    if not errors and not any(p.rows for p in people.values()):
-        errors.append((2, "no answers to import"))
-    by_key = {state.user_key("import", rid): p for rid, p in people.items()}
-    with state.write() as conn:
-        for key in _counted_already(conn, campaign, list(by_key)):
-            p = by_key[key]
-            errors.append((min(p.lines), f"respondent {p.raw_id!r} ({_lines(p.lines)}) already has a "
-                                                 f"counted form in {campaign!r} and cannot count twice"))
-        if errors:  # nothing written yet: the transaction ends empty
-            return 0, [f"line {line}: {msg}" for line, msg in sorted(errors, key=lambda e: e[0])]
-        count = _insert(conn, campaign, by_key)
-    return count, []
+    from bot.awareness.responses import import_file
+
+    return import_file(state, campaign, Path(path), bank, taxonomy, layout=layout)
 
 
 # ---- CSV export --------------------------------------------------------------------------------
 def export_responses(state: State, campaign: str, out: TextIO) -> int:
-    """Write the answers of every counted, completed form of a campaign as CSV (the import format);
-    respondent_id is the stored salted key. Returns the number of answer rows written."""
-    quiz.get_campaign(state, campaign)
-    cols = ", ".join(f'u."{c}"' for c in PROFILE_COLUMNS)
-    with state.lock:
-        rows = state.db.conn.execute(
-            f"select f.id, f.user, r.item_id, r.answer, r.answered_at, {cols} "
-            "from forms f join responses r on r.form = f.id left join users u on u.key = f.user "
-            "where f.campaign = ? and f.kind = 'counted' and f.completed_at is not null "
-            "order by f.completed_at, f.rowid, r.id", [campaign]).fetchall()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    first_form: dict[str, str] = {}
-    written = 0
-    for form_id, user, item_id, answer, answered_at, *profile in rows:
-        if first_form.setdefault(user, form_id) != form_id:
-            continue  # only the counted form a report uses
-        writer.writerow([user, item_id, answer, _local(answered_at).isoformat(timespec="seconds"),
-                         *("" if v is None else v for v in profile)])
-        written += 1
-    return written
+    """Write the answers of every counted, completed form of a campaign as CSV (the import format,
+    plus `correct`); respondent_id is the stored salted key. Streamed (bot.awareness.exports).
+    Returns the number of answer rows written."""
+    from bot.awareness.exports import write_csv
+
+    return write_csv(state, campaign, out, level="item")

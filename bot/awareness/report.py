@@ -14,6 +14,10 @@ Definitions used throughout:
 - Rates carry a 95 % Wilson interval; status against the target (default 85 %) is "met"
   only when the whole interval is at or above it, "not_met" when it is wholly below
   (see `bot.awareness.stats.target_status`). Groups with n < min_n are listed but not ranked.
+- When respondents carry an enterprise code (or strata or population counts are given) every
+  block also gets the design-based figures of bot.awareness.design: the interval from the
+  cluster-robust variance, deff, the effective sample size, and the status and extra sample
+  (extra enterprises) judged on that interval; the Wilson status stays as `simple_status`.
 - Item discrimination (upper–lower 27 % and point-biserial) ranks respondents by their
   rest score: the score rate on the *other* items of their form, so an item does not
   correlate with itself; forms may differ in length, hence rates rather than counts.
@@ -34,16 +38,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.awareness.stats import (
+    _decision,
     is_negative_discrimination,
     item_difficulty,
     point_biserial,
     target_status,
     upper_lower_discrimination,
 )
+from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.errors import InputError
+from bot.storage.schema import PROFILE_FIELDS
+
+if TYPE_CHECKING:
+    from bot.awareness.design import Design, DesignEstimate
+    from bot.awareness.population import Population
 
 __all__ = [
     "AnswerRecord",
@@ -59,9 +70,8 @@ __all__ = [
 ]
 
 #: Profile fields a respondent carries (values are taxonomy codes or free text, or None).
-PROFILE_KEYS: tuple[str, ...] = (
-    "industry", "region", "enterprise_size", "role", "sex", "age_band", "education", "years_service",
-)
+#: `enterprise` is left out: a hashed sampling unit (bot.awareness.design), never a group or stratum.
+PROFILE_KEYS: tuple[str, ...] = tuple(f for f in PROFILE_FIELDS if f != "enterprise")
 #: Keys `build_report(by=...)` accepts: the profile fields plus the completion month.
 GROUP_KEYS: tuple[str, ...] = PROFILE_KEYS + ("month",)
 #: Group value for a missing / empty profile field.
@@ -76,17 +86,22 @@ MIN_N_DISCRIMINATION = 10
 #: Item flag value for negative discrimination.
 FLAG_NEGATIVE = "negative_discrimination"
 
-KEY_LABELS: dict[str, str] = {
-    "industry": "行业", "region": "地区", "enterprise_size": "企业规模", "role": "角色",
-    "sex": "性别", "age_band": "年龄段", "education": "文化程度", "years_service": "工龄",
-    "month": "月份",
-}
+DESIGN_LABELS: dict[str, str] = {"srs": "简单随机抽样", "cluster": "按企业整群抽样"}
 STATUS_LABELS: dict[str, str] = {
     "met": "已达标", "not_met": "未达标", "undecided": "尚难判定", "no_data": "无数据",
 }
 FLAG_LABELS: dict[str, str] = {FLAG_NEGATIVE: "区分度为负"}
 
 log = logging.getLogger(__name__)
+
+
+def _field_labels(report: Mapping[str, Any]) -> dict[str, str]:
+    """Labels of the grouping fields: those `label_report` put into the report, else the default
+    knowledge folder's taxonomy (a report built without one)."""
+    from bot.config import DEFAULT_KNOWLEDGE_DIR
+    from bot.taxonomy import field_labels, load_taxonomy
+
+    return report.get("labels") or field_labels(load_taxonomy(DEFAULT_KNOWLEDGE_DIR))
 
 # --------------------------------------------------------------------------- inputs
 
@@ -153,6 +168,57 @@ def _rate_block(aware: int, n: int, target: float, min_n: int) -> dict[str, Any]
         "n": ts.n, "aware": ts.aware, "rate": ts.rate, "ci_low": ts.ci_low, "ci_high": ts.ci_high,
         "status": ts.status, "extra_n": ts.extra_n, "small_sample": ts.small_sample,
     }
+
+
+def _simple_design_fields(block: Mapping[str, Any]) -> dict[str, Any]:
+    """Design fields of a simple random sample: the design-based figures are the Wilson ones."""
+    n = block["n"]
+    return {"simple_status": block["status"], "weighted_rate": None, "design_n": n,
+            "deff": 1.0 if n else None, "n_effective": float(n) if n else None,
+            "df": n - 1 if n else None, "enterprises": None, "design_ci_low": block["ci_low"],
+            "design_ci_high": block["ci_high"], "extra_enterprises": None}
+
+
+def _design_fields(est: DesignEstimate, block: Mapping[str, Any], target: float, clustered: bool,
+                   weighted: bool) -> dict[str, Any]:
+    """Design fields of one block; status and extra sample come from the design-based interval."""
+    from bot.awareness.design import extra_to_decide
+
+    if est.n == 0:
+        status = "no_data"
+    else:
+        status = _decision(est.ci_low, est.ci_high, target)
+    extra = extra_to_decide(est, target) if status == "undecided" else None
+    return {"simple_status": block["status"], "status": status,
+            "weighted_rate": est.rate if weighted else None, "design_n": est.n,
+            "deff": est.deff, "n_effective": est.n_effective, "df": est.df if est.n else None,
+            "enterprises": est.psus if clustered else None,
+            "design_ci_low": est.ci_low, "design_ci_high": est.ci_high,
+            "extra_n": extra[1] if extra else None,
+            "extra_enterprises": extra[0] if extra and clustered else None}
+
+
+def _design_for(forms: Sequence[RespondentResult], aware_of: Mapping[int, bool], strata: Sequence[str],
+                population: Population | None) -> tuple[Design | None, dict[str, Any]]:
+    """The sample design of the counted forms (None: a plain simple random sample) and the report's
+    top-level design keys."""
+    clusters = [(r.profile.get("enterprise") or None) for r in forms]
+    clustered = any(c is not None for c in clusters)
+    info: dict[str, Any] = {"design": "cluster" if clustered else "srs", "strata": list(strata),
+                            "weighted": population is not None, "population": None,
+                            "respondents_without_enterprise": sum(c is None for c in clusters) if clustered else 0}
+    if not clustered and not strata and population is None:
+        return None, info
+    from bot.awareness.design import Design, poststratify
+
+    weights = cells = None
+    if population is not None:
+        cells = [population.cell(r.profile) for r in forms]
+        weights, summary = poststratify(cells, population.counts)
+        info["population"] = {"source": population.source, "fields": list(population.fields), **summary}
+    stratum = [tuple(_group_value(r, k) for k in strata) for r in forms] if strata else None
+    design = Design([aware_of[id(r)] for r in forms], clusters if clustered else None, stratum, weights, cells)
+    return design, info
 
 
 def _most_missed(forms: Iterable[RespondentResult], items: Mapping[str, ItemInfo],
@@ -243,8 +309,11 @@ def _sort_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def key_str(g: dict[str, Any]) -> str:
         return "\x1f".join(g["key"].values())
 
+    def estimate(g: dict[str, Any]) -> float:
+        return (g["weighted_rate"] if g.get("weighted_rate") is not None else g["rate"]) or 0.0
+
     ranked = sorted((g for g in groups if not g["small_sample"]),
-                    key=lambda g: (-(g["rate"] or 0.0), -g["n"], key_str(g)))
+                    key=lambda g: (-estimate(g), -g["n"], key_str(g)))
     small = sorted((g for g in groups if g["small_sample"]), key=lambda g: (-g["n"], key_str(g)))
     for i, g in enumerate(ranked, 1):
         g["rank"] = i
@@ -259,9 +328,11 @@ def build_report(
     respondents: Sequence[RespondentResult],
     items: Mapping[str, ItemInfo],
     by: Sequence[str] = (),
-    target: float = 0.85,
-    min_n: int = 30,
+    target: float = AWARENESS_TARGET,
+    min_n: int = MIN_GROUP_N,
     practice: Sequence[RespondentResult] = (),
+    strata: Sequence[str] = (),
+    population: Population | None = None,
 ) -> dict[str, Any]:
     """Build the campaign report as a JSON-ready dict.
 
@@ -272,9 +343,15 @@ def build_report(
         in the data (missing values group as "未填写"; month = completed_at "YYYY-MM").
     practice: practice forms, reported separately (counts and mean score rate only) and
         never mixed into the awareness rate.
+    strata: profile fields (PROFILE_KEYS) whose values are the sampling strata, if any.
+    population: workers per cell (bot.awareness.population) for post-stratified weights.
 
-    Keys: campaign, threshold, target, min_n, by, overall, groups, months, dimensions,
-    items, practice, excluded. Rates are None when n = 0.
+    Keys: campaign, threshold, target, min_n, by, design ("srs" or "cluster": respondents carry
+    enterprise codes), strata, weighted, population, respondents_without_enterprise, overall,
+    groups, months, dimensions, items, practice, excluded. Rates are None when n = 0. Every
+    block (overall, group, month) has n, aware, rate, ci_low, ci_high (Wilson), status, extra_n,
+    small_sample and the design fields simple_status, weighted_rate, design_n, deff,
+    n_effective, df, enterprises, design_ci_low, design_ci_high, extra_enterprises.
     """
     if not 0.0 <= threshold <= 1.0:
         raise InputError(f"threshold must be in [0, 1], got {threshold}")
@@ -286,12 +363,23 @@ def build_report(
         raise InputError(f"unknown grouping keys {unknown}; allowed: {', '.join(GROUP_KEYS)}")
     if len(set(by)) != len(by):
         raise InputError(f"duplicate grouping keys in {by}")
+    bad_strata = [k for k in strata if k not in PROFILE_KEYS]
+    if bad_strata:
+        raise InputError(f"unknown strata fields {bad_strata}; allowed: {', '.join(PROFILE_KEYS)}")
 
     forms, n_empty, n_dup = _dedupe(respondents)
     aware_of: dict[int, bool] = {id(r): _is_aware(*_score(r), threshold) for r in forms}
+    design, design_info = _design_for(forms, aware_of, list(strata), population)
+    position = {id(r): i for i, r in enumerate(forms)}
 
     def block(members: Sequence[RespondentResult]) -> dict[str, Any]:
-        return _rate_block(sum(aware_of[id(r)] for r in members), len(members), target, min_n)
+        b = _rate_block(sum(aware_of[id(r)] for r in members), len(members), target, min_n)
+        if design is None:
+            b.update(_simple_design_fields(b))
+        else:
+            est = design.estimate([position[id(r)] for r in members])
+            b.update(_design_fields(est, b, target, design.clustered, population is not None))
+        return b
 
     overall = block(forms)
     overall["most_missed"] = _most_missed(forms, items)
@@ -327,6 +415,7 @@ def build_report(
         "target": target,
         "min_n": min_n,
         "by": by,
+        **design_info,
         "overall": overall,
         "groups": groups,
         "months": months,
@@ -360,6 +449,24 @@ def _group_label(key: Mapping[str, str]) -> str:
     return " / ".join(key.values()) if key else "总体"
 
 
+def designed(report: Mapping[str, Any]) -> bool:
+    """Whether the report's status comes from a design-based interval (enterprise clusters, strata
+    or post-stratification weights) rather than the plain Wilson interval."""
+    return report.get("design") == "cluster" or bool(report.get("weighted")) or bool(report.get("strata"))
+
+
+def _ci_keys(report: Mapping[str, Any]) -> tuple[str, str]:
+    """The interval the status uses: design-based when the report has a design, else Wilson."""
+    return ("design_ci_low", "design_ci_high") if designed(report) else ("ci_low", "ci_high")
+
+
+def _extra_phrase(block: Mapping[str, Any]) -> str:
+    """"约再需 N 人" or "约再需 K 家企业（约 N 人）"; empty without an estimate."""
+    if block.get("extra_enterprises"):
+        return f"约再需 {block['extra_enterprises']} 家企业（约 {block['extra_n']} 人）"
+    return f"约再需 {block['extra_n']} 人" if block.get("extra_n") else ""
+
+
 def _status_phrase(block: Mapping[str, Any], target: float) -> str:
     status = block["status"]
     if status == "met":
@@ -368,9 +475,32 @@ def _status_phrase(block: Mapping[str, Any], target: float) -> str:
         return f"未达到 {_pct(target, 0)} 目标（置信区间上限低于目标）"
     if status == "no_data":
         return "无数据"
-    extra = block.get("extra_n")
-    more = f"；若知晓率保持不变，约再需 {extra} 人可判定" if extra else ""
+    extra = _extra_phrase(block)
+    more = f"；若知晓率保持不变，{extra}可判定" if extra else ""
     return f"尚难判定是否达到 {_pct(target, 0)}（置信区间跨越目标{more}）"
+
+
+def _design_lines(report: Mapping[str, Any]) -> list[str]:
+    """The overall design-based figures, for reports with a design."""
+    o = report["overall"]
+    parts = [DESIGN_LABELS.get(report.get("design", "srs"), "")]
+    if o.get("enterprises") is not None:
+        parts.append(f"{o['enterprises']} 家企业")
+    if report.get("strata"):
+        parts.append("按" + "×".join(_field_labels(report).get(k, k) for k in report["strata"]) + "分层")
+    if report.get("weighted"):
+        parts.append("事后分层加权")
+    lines = ["抽样设计：" + "，".join(p for p in parts if p)]
+    rate = f"加权知晓率 {_pct(o['weighted_rate'])}，" if o.get("weighted_rate") is not None else ""
+    lines.append(f"设计校正：{rate}设计效应 deff={_num(o.get('deff'))}，有效样本量 {_num(o.get('n_effective'), 1)}，"
+                 f"95% CI {_pct(o['design_ci_low'])}–{_pct(o['design_ci_high'])}"
+                 f"（简单随机抽样判定：{STATUS_LABELS.get(o['simple_status'], o['simple_status'])}）")
+    p = report.get("population") or {}
+    if p.get("unmatched"):
+        lines.append(f"注意：{p['unmatched']} 人的行业/规模/地区不在总体表中，未计入加权结果。")
+    if report.get("respondents_without_enterprise"):
+        lines.append(f"注意：{report['respondents_without_enterprise']} 人没有企业编码，各按单独一群计算。")
+    return lines
 
 
 def format_text(report: Mapping[str, Any], max_groups: int = 15, max_items: int = 10) -> str:
@@ -389,23 +519,30 @@ def format_text(report: Mapping[str, Any], max_groups: int = 15, max_items: int 
     else:
         lines.append(f"总体：{o['n']} 人，知晓 {o['aware']} 人，知晓率 {_pct(o['rate'])}"
                      f"（95% CI {_pct(o['ci_low'])}–{_pct(o['ci_high'])}）")
+        if designed(report):
+            lines += _design_lines(report)
         lines.append(f"结论：{_status_phrase(o, target)}")
         if o["small_sample"]:
             lines.append(f"注意：样本量不足 {report['min_n']} 人，结果仅供参考。")
 
     groups = report.get("groups") or []
     if groups:
-        dims = " × ".join(KEY_LABELS.get(k, k) for k in report.get("by", []))
+        dims = " × ".join(_field_labels(report).get(k, k) for k in report.get("by", []))
         lines += ["", f"分组（按{dims}）："]
         labels = [_group_label(g["key"]) + ("*" if g["small_sample"] else "") for g in groups[:max_groups]]
         w = max(8, *(_width(s) for s in labels))
-        lines.append(f"  {_pad('组别', w)}  {'人数':>4}  {'知晓率':>6}  {'95% CI':<15}  状态")
+        low_key, high_key = _ci_keys(report)
+        ci_head = "设计校正95% CI  deff" if designed(report) else "95% CI"
+        lines.append(f"  {_pad('组别', w)}  {'人数':>4}  {'知晓率':>6}  {ci_head:<15}  状态")
         for label, g in zip(labels, groups[:max_groups]):
-            ci = f"{_pct(g['ci_low'])}–{_pct(g['ci_high'])}"
+            ci = f"{_pct(g[low_key])}–{_pct(g[high_key])}"
+            if designed(report):
+                ci += f"  {_num(g.get('deff'))}"
+            rate = g["weighted_rate"] if g.get("weighted_rate") is not None else g["rate"]
             status = STATUS_LABELS.get(g["status"], g["status"])
-            if g["status"] == "undecided" and g.get("extra_n"):
-                status += f"（再需约{g['extra_n']}人）"
-            lines.append(f"  {_pad(label, w)}  {g['n']:>6}  {_pct(g['rate']):>9}  {ci:<15}  {status}")
+            if g["status"] == "undecided" and _extra_phrase(g):
+                status += f"（{_extra_phrase(g)}）"
+            lines.append(f"  {_pad(label, w)}  {g['n']:>6}  {_pct(rate):>9}  {ci:<15}  {status}")
         if len(groups) > max_groups:
             lines.append(f"  ……另有 {len(groups) - max_groups} 组，见完整报表")
         if any(g["small_sample"] for g in groups):
@@ -500,21 +637,31 @@ _BLOCK_COLS: list[tuple[str, str, bool]] = [  # (field, header, is_rate)
     ("ci_low", "95%CI下限", True), ("ci_high", "95%CI上限", True), ("status", "状态", False),
     ("extra_n", "判定还需人数", False), ("small_sample", "小样本", False),
 ]
+#: Added after the status columns when the report has a design (enterprises, strata or weights).
+_DESIGN_COLS: list[tuple[str, str, bool]] = [
+    ("weighted_rate", "加权知晓率", True), ("design_ci_low", "设计校正95%CI下限", True),
+    ("design_ci_high", "设计校正95%CI上限", True), ("deff", "设计效应deff", False),
+    ("n_effective", "有效样本量", False), ("enterprises", "企业数", False),
+    ("extra_enterprises", "判定还需企业数", False), ("simple_status", "简单随机抽样判定", False),
+]
+_STATUS_FIELDS = ("status", "simple_status")
 
 
 def _tables(report: Mapping[str, Any]) -> dict[str, tuple[list[str], list[list[Any]], set[int]]]:
     """Every tabular output as (headers, rows, indexes of rate columns), keyed by table name."""
-    def block_cells(b: Mapping[str, Any]) -> list[Any]:
-        return [STATUS_LABELS.get(b[f], b[f]) if f == "status" else b[f] for f, _, _ in _BLOCK_COLS]
+    cols = _BLOCK_COLS + (_DESIGN_COLS if designed(report) else [])
 
-    block_heads = [h for _, h, _ in _BLOCK_COLS]
-    block_rates = [i for i, (_, _, r) in enumerate(_BLOCK_COLS) if r]
+    def block_cells(b: Mapping[str, Any]) -> list[Any]:
+        return [STATUS_LABELS.get(str(b.get(f)), b.get(f)) if f in _STATUS_FIELDS else b.get(f) for f, _, _ in cols]
+
+    block_heads = [h for _, h, _ in cols]
+    block_rates = [i for i, (_, _, r) in enumerate(cols) if r]
     o = report["overall"]
     overall = (["活动", "知晓阈值", "目标"] + block_heads,
                [[report["campaign"], report["threshold"], report["target"]] + block_cells(o)],
                {1, 2} | {3 + i for i in block_rates})
     by = list(report.get("by") or [])
-    g_heads = ["排名"] + [KEY_LABELS.get(k, k) for k in by] + block_heads + ["最常答错"]
+    g_heads = ["排名"] + [_field_labels(report).get(k, k) for k in by] + block_heads + ["最常答错"]
     g_rows = [[g.get("rank")] + [g["key"].get(k, "") for k in by] + block_cells(g)
               + ["；".join(f"{m['knowledge_point'] or m['item_id']}({_pct(m['correct_rate'], 0)})"
                           for m in g.get("most_missed", []))]
@@ -594,7 +741,8 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def _plot_groups(report: Mapping[str, Any], path: Path, cjk: bool, max_bars: int = 40) -> None:
-    """Horizontal bars: overall then each group, Wilson error bars, dashed target line."""
+    """Horizontal bars: overall then each group, error bars of the interval the status uses
+    (design-based when the report has a design, else Wilson), dashed target line."""
     rows = [("总体" if cjk else "Overall", report["overall"], "overall")]
     for g in (report.get("groups") or [])[:max_bars]:
         rows.append((_group_label(g["key"]) + ("*" if g["small_sample"] else ""), g,
@@ -604,9 +752,14 @@ def _plot_groups(report: Mapping[str, Any], path: Path, cjk: bool, max_bars: int
     fig = _new_figure(8.0, max(2.6, 0.42 * len(rows) + 1.6))
     ax = fig.add_subplot(1, 1, 1)
     ys = list(range(len(rows)))[::-1]
-    rates = [b["rate"] or 0.0 for _, b, _ in rows]
-    lo_err = [max(0.0, (b["rate"] or 0.0) - b["ci_low"]) if b["n"] else 0.0 for _, b, _ in rows]
-    hi_err = [max(0.0, b["ci_high"] - (b["rate"] or 0.0)) if b["n"] else 0.0 for _, b, _ in rows]
+    low_key, high_key = _ci_keys(report)
+
+    def rate(b: Mapping[str, Any]) -> float:
+        return (b["weighted_rate"] if b.get("weighted_rate") is not None else b["rate"]) or 0.0
+
+    rates = [rate(b) for _, b, _ in rows]
+    lo_err = [max(0.0, rate(b) - b[low_key]) if b["n"] else 0.0 for _, b, _ in rows]
+    hi_err = [max(0.0, b[high_key] - rate(b)) if b["n"] else 0.0 for _, b, _ in rows]
     ax.barh(ys, rates, color=[colours[k] for _, _, k in rows], height=0.6,
             xerr=[lo_err, hi_err], error_kw={"ecolor": "#333333", "capsize": 3, "elinewidth": 1})
     target = report["target"]
@@ -615,7 +768,7 @@ def _plot_groups(report: Mapping[str, Any], path: Path, cjk: bool, max_bars: int
             fontsize=8, ha="left", va="bottom", transform=ax.get_xaxis_transform())
     for y, (_, b, _) in zip(ys, rows):
         if b["n"]:
-            ax.text(min(b["ci_high"] + 0.01, 1.005), y, f"{_pct(b['rate'])} (n={b['n']})",
+            ax.text(min(b[high_key] + 0.01, 1.005), y, f"{_pct(rate(b))} (n={b['n']})",
                     va="center", fontsize=8,
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
     ax.set_yticks(ys)
@@ -623,7 +776,10 @@ def _plot_groups(report: Mapping[str, Any], path: Path, cjk: bool, max_bars: int
     ax.set_xlim(0, 1.18)
     ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_xticklabels(["0%", "20%", "40%", "60%", "80%", "100%"])
-    title = ("知晓率（95% Wilson 置信区间）" if cjk else "Awareness rate (95% Wilson CI)")
+    if designed(report):
+        title = "知晓率（95% 设计校正置信区间）" if cjk else "Awareness rate (95% design-based CI)"
+    else:
+        title = "知晓率（95% Wilson 置信区间）" if cjk else "Awareness rate (95% Wilson CI)"
     ax.set_title(f"{report['campaign']} {title}" if cjk else title, fontsize=11, pad=14)
     if any(k == "small" for _, _, k in rows):
         ax.set_xlabel(f"* 样本量 < {report['min_n']}，不参与排名" if cjk else f"* n < {report['min_n']}, not ranked",
@@ -643,8 +799,9 @@ def _month_range(first: str, last: str) -> list[str]:
 
 
 def _plot_trend(report: Mapping[str, Any], path: Path, cjk: bool) -> None:
-    """Monthly awareness rate with its Wilson band and the dashed target line."""
+    """Monthly awareness rate with its interval band (as in _plot_groups) and the dashed target line."""
     data = {m["month"]: m for m in report.get("months", []) if m["n"] > 0}
+    low_key, high_key = _ci_keys(report)
     fig = _new_figure(8.0, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     target = report["target"]
@@ -652,16 +809,17 @@ def _plot_trend(report: Mapping[str, Any], path: Path, cjk: bool) -> None:
         labels = _month_range(min(data), max(data))  # months without answers stay as gaps
         nan = float("nan")
         xs = list(range(len(labels)))
-        rate = [data[m]["rate"] if m in data else nan for m in labels]
-        low = [data[m]["ci_low"] if m in data else nan for m in labels]
-        high = [data[m]["ci_high"] if m in data else nan for m in labels]
+        rate = [(data[m]["weighted_rate"] if data[m].get("weighted_rate") is not None else data[m]["rate"])
+                if m in data else nan for m in labels]
+        low = [data[m][low_key] if m in data else nan for m in labels]
+        high = [data[m][high_key] if m in data else nan for m in labels]
         ax.fill_between(xs, low, high, color="#4a9bd6", alpha=0.25, linewidth=0, label="95% CI")
         ax.errorbar(xs, rate, yerr=[[r - lo for r, lo in zip(rate, low)], [hi - r for r, hi in zip(rate, high)]],
                     fmt="o-", color="#2b6cb0", ecolor="#2b6cb0", capsize=3,
                     label=("知晓率" if cjk else "awareness"))
         for x, m in zip(xs, labels):
             if m in data:
-                ax.annotate(f"n={data[m]['n']}", (x, data[m]["ci_low"]), textcoords="offset points",
+                ax.annotate(f"n={data[m]['n']}", (x, data[m][low_key]), textcoords="offset points",
                             xytext=(0, -12), ha="center", fontsize=7)
         step = max(1, len(labels) // 18)
         ax.set_xticks(xs[::step])
@@ -726,7 +884,8 @@ def _write_html(path: Path, report: Mapping[str, Any], tables: Mapping[str, Any]
         if rows:
             sections += [f"<h2>{esc(title)}</h2>", _html_table(headers, rows, rate_cols)]
     sections.append(
-        f'<p class="note">知晓：得分率 ≥ {esc(_pct(report["threshold"], 0))}。状态依据 95% Wilson 置信区间与目标 '
+        f'<p class="note">知晓：得分率 ≥ {esc(_pct(report["threshold"], 0))}。状态依据 95% '
+        f'{"设计校正（按企业整群/分层/加权）" if designed(report) else "Wilson "}置信区间与目标 '
         f'{esc(_pct(report["target"], 0))} 比较；样本量不足 {report["min_n"]} 人的组仅列出不排名。'
         "区分度基于剩余分（该题以外的得分率）。</p>")
     doc = ("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.config import AWARENESS_TARGET, MIN_GROUP_N
+
 __all__ = [
     "Z95",
     "MAX_EXTRA_N",
@@ -103,7 +105,7 @@ def _decision(low: float, high: float, target: float) -> Status:
 def extra_n_to_decide(
     aware: int,
     n: int,
-    target: float = 0.85,
+    target: float = AWARENESS_TARGET,
     z: float = Z95,
     max_extra: int = MAX_EXTRA_N,
 ) -> int | None:
@@ -174,8 +176,8 @@ class TargetStatus:
 def target_status(
     aware: int,
     n: int,
-    target: float = 0.85,
-    min_n: int = 30,
+    target: float = AWARENESS_TARGET,
+    min_n: int = MIN_GROUP_N,
     z: float = Z95,
 ) -> TargetStatus:
     """Judge `aware` out of `n` against `target` with a Wilson interval.

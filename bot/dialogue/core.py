@@ -15,9 +15,9 @@ from bot.config import Settings
 from bot.dialogue import obligations
 from bot.dialogue.quiz_flow import QuizFlow
 from bot.dialogue.types import Button, Message, Reply
-from bot.quiz.bank import load_taxonomy
 from bot.quiz.forms import bank_by_id
 from bot.storage.state import State, User, open_state
+from bot.taxonomy import load_taxonomy, profile_fields, self_check_hazards, self_check_options
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,11 @@ COMMANDS: list[tuple[str, str]] = [
     ("quiz", "职业健康知识测验"),
     ("role", "更改身份"),
     ("region", "设置所在地区"),
+    ("me", "我的资料"),
     ("privacy", "隐私说明"),
     ("forget", "删除我的全部数据"),
     ("stats", "统计（仅管理员）"),
 ]
-ROLE_LABELS = {"worker": "劳动者", "employer": "用人单位", "bureau": "卫生健康部门工作人员"}
 HELP = (
     "我是职业健康知识助手，回答依据《职业病防治法》、防护知识材料和地方职业病防治规划，并注明出处。\n"
     "直接输入问题即可，例如：\n· 体检费要我自己出吗？\n· 做电焊眼睛疼是不是职业病？\n· 单位要不要申报职业病危害项目？\n"
@@ -58,8 +58,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 
-def role_buttons() -> list[list[Button]]:
-    return [[Button(label, f"role:{code}")] for code, label in ROLE_LABELS.items()]
+def role_buttons(taxonomy: dict) -> list[list[Button]]:
+    """One button per role of the taxonomy."""
+    return [[Button(label, f"role:{code}")] for code, label in taxonomy["roles"].items()]
 
 
 class Dialogue:
@@ -72,6 +73,10 @@ class Dialogue:
         self.taxonomy = load_taxonomy(settings.knowledge_dir)
         regions = {d.get("region") for d in retriever.docs.values()} - {None, "全国"}
         self.regions = sorted(r for r in regions if r)
+        self.roles: dict[str, str] = self.taxonomy["roles"]
+        self.ob_hazards = self_check_hazards(self.taxonomy)
+        self.ob_headcounts = self_check_options(self.taxonomy, "headcounts")
+        self.ob_situations = self_check_options(self.taxonomy, "situations")
         self.quiz = QuizFlow(state, bank_by_id(settings.knowledge_dir), self.taxonomy, seed=settings.quiz_seed)
 
     # ---- entry point -------------------------------------------------------------------------
@@ -101,17 +106,19 @@ class Dialogue:
         if command == "start":
             user.pending = {}
             self.state.save_user(user)
-            return [Reply("你好！我是职业健康知识助手，回答都注明出处。先告诉我你的身份：", role_buttons())]
+            return [Reply("你好！我是职业健康知识助手，回答都注明出处。先告诉我你的身份：", role_buttons(self.taxonomy))]
         if command == "help":
             return [Reply(HELP)]
         if command == "ask":
             return self.ask(user, rest) if rest else [Reply("请在 /ask 后面写上问题，例如：/ask 体检费谁出？")]
         if command == "role":
-            return [Reply("请选择你的身份：", role_buttons())]
+            return [Reply("请选择你的身份：", role_buttons(self.taxonomy))]
         if command == "region":
             return self.region_picker(user)
         if command == "privacy":
             return [Reply(PRIVACY)]
+        if command == "me":
+            return [Reply(self.profile_text(user))]
         if command == "forget":
             return [Reply("确定要删除你的全部数据（身份、地区、测验记录）吗？此操作不能撤销。",
                           [[Button("确定删除", "forget:yes"), Button("取消", "forget:no")]])]
@@ -126,6 +133,18 @@ class Dialogue:
                 return [Reply("统计功能只对卫生健康部门管理员开放。")]
             return [Reply(self.stats_text())]
         return [Reply("我不认识这个命令。发送 /help 查看可以用的命令，或直接输入你的问题。")]
+
+    def profile_text(self, user: User) -> str:
+        """What is stored about the user (the taxonomy's profile fields, with labels) and how to change it."""
+        lines = []
+        for field in profile_fields(self.taxonomy):
+            code = user.profile.get(field.code)
+            if field.code in ("role", "region"):  # always shown: the two that shape every answer
+                lines.append(f"· {field.label}：{field.options.get(code or '', code) or '未设置'}")
+            elif code:  # "" is an optional field the user skipped
+                lines.append(f"· {field.label}：{field.options.get(code, code)}")
+        return ("我的资料：\n" + "\n".join(lines) + "\n更改：/role 身份 · /region 地区；/privacy 隐私说明；"
+                "/forget 删除我的全部数据")
 
     def stats_text(self) -> str:
         """Headline figures of the newest open campaign, then the most frequent unanswered questions."""
@@ -219,11 +238,11 @@ class Dialogue:
         kind, _, value = data.partition(":")
         if kind in ("qz", "qa", "qm", "qs"):
             return self.quiz.on_button(user, data)
-        if kind == "role" and value in ROLE_LABELS:
+        if kind == "role" and value in self.roles:
             user.profile["role"] = value
             self.state.save_user(user)
             tip = "用人单位可以发送 /obligations 自查法定义务。" if value == "employer" else "可以直接输入你的问题。"
-            return [Reply(f"好的，已设为“{ROLE_LABELS[value]}”。{tip}\n要优先看你所在地区的文件，请发送 /region。")]
+            return [Reply(f"好的，已设为“{self.roles[value]}”。{tip}\n要优先看你所在地区的文件，请发送 /region。")]
         if kind == "region":
             if value == "none":
                 return self.set_region(user, None)
@@ -270,31 +289,31 @@ class Dialogue:
 
     # ---- employer self-check ------------------------------------------------------------------
     def ob_hazards_reply(self, user: User) -> Reply:
-        return self.ob_toggle_reply(user.pending, "hazards", obligations.HAZARDS, OB_HAZARDS_PROMPT, "h")
+        return self.ob_toggle_reply(user.pending, "hazards", self.ob_hazards, OB_HAZARDS_PROMPT, "h")
 
     def on_obligations(self, user: User, value: str) -> list[Reply]:
         p = user.pending
         kind, _, code = value.partition(":")
         reply: Reply
         if p["step"] == "ob_hazards":
-            if kind == "h" and code in obligations.HAZARDS:
+            if kind == "h" and code in self.ob_hazards:
                 p["hazards"] = sorted(set(p["hazards"]) ^ {code})
                 reply = self.ob_hazards_reply(user)
             else:
                 p["step"] = "ob_headcount"
                 reply = Reply("第2步：单位有多少名劳动者？",
-                              [[Button(v, f"ob:n:{k}")] for k, v in obligations.HEADCOUNTS.items()])
+                              [[Button(v, f"ob:n:{k}")] for k, v in self.ob_headcounts.items()])
         elif p["step"] == "ob_headcount" and kind == "n":
             p["headcount"], p["step"] = code, "ob_industry"
             industries = self.taxonomy["industries"]
             reply = Reply("第3步：单位属于哪个行业？", [[Button(v, f"ob:i:{k}")] for k, v in industries.items()])
         elif p["step"] == "ob_industry" and kind == "i":
             p["industry"], p["step"] = code, "ob_situations"
-            reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, OB_SITUATIONS_PROMPT, "s")
+            reply = self.ob_toggle_reply(p, "situations", self.ob_situations, OB_SITUATIONS_PROMPT, "s")
         elif p["step"] == "ob_situations":
-            if kind == "s" and code in obligations.SITUATIONS:
+            if kind == "s" and code in self.ob_situations:
                 p["situations"] = sorted(set(p["situations"]) ^ {code})
-                reply = self.ob_toggle_reply(p, "situations", obligations.SITUATIONS, OB_SITUATIONS_PROMPT, "s")
+                reply = self.ob_toggle_reply(p, "situations", self.ob_situations, OB_SITUATIONS_PROMPT, "s")
             else:
                 p["step"] = "ob_done"
                 reply = self.ob_done_reply(p)
@@ -307,7 +326,7 @@ class Dialogue:
                 label = self.taxonomy["industries"].get(p.get("industry"))
                 user.pending = {}
                 self.state.save_user(user)
-                return [Reply(obligations.summary(duties, set(p["done"]), p.get("headcount"), label))]
+                return [Reply(obligations.summary(duties, set(p["done"]), self.ob_headcounts.get(p.get("headcount") or ""), label))]
         else:
             return [Reply("这个按钮已经过期了。发送 /obligations 重新开始自查。")]
         user.pending = p

@@ -9,12 +9,6 @@ from pathlib import Path
 
 import yaml
 
-HAZARDS = {"dust": "粉尘", "chemical": "化学毒物", "noise": "噪声", "heat": "高温", "radiation": "放射/电离辐射",
-           "other": "其他危害因素"}
-SITUATIONS = {"construction": "有新建、改建、扩建或技术改造项目", "dispatched": "使用劳务派遣工",
-              "women_minors": "有孕期/哺乳期女职工或未成年工"}
-HEADCOUNTS = {"lt20": "20人以下", "20_99": "20–99人", "100_299": "100–299人", "300plus": "300人及以上"}
-
 
 @dataclass(frozen=True)
 class Duty:
@@ -31,22 +25,26 @@ def load_duties(knowledge_dir: Path) -> tuple[Duty, ...]:
 
 
 def applicable(duties: tuple[Duty, ...], hazards: set[str], situations: set[str]) -> list[Duty]:
-    """The duties that apply to an employer with these hazards and situations."""
-    def applies(d: Duty) -> bool:
-        if d.applies == "always":
+    """The duties that apply to an employer with these hazards and situations.
+
+    `applies` is `always`, `hazard` (any hazard at all), a hazard code (`heat`, `radiation` …), a
+    situation code (`dispatched` …), or several of these joined by `+`, which must all hold
+    (`heat+women_minors`)."""
+    def holds(condition: str) -> bool:
+        if condition == "always":
             return True
-        if d.applies == "hazard":
+        if condition == "hazard":
             return bool(hazards)
-        if d.applies == "radiation":
-            return "radiation" in hazards
-        return d.applies in situations
-    return [d for d in duties if applies(d)]
+        return condition in hazards or condition in situations
+
+    return [d for d in duties if all(holds(c.strip()) for c in d.applies.split("+"))]
 
 
-def summary(duties: list[Duty], done: set[str], headcount: str | None, industry_label: str | None) -> str:
+def summary(duties: list[Duty], done: set[str], headcount_label: str | None, industry_label: str | None) -> str:
+    """The self-check result: every applicable duty with its article, marked done or not yet."""
     missing = [d for d in duties if d.id not in done]
     lines = ["【用人单位职业病防治义务自查结果】"]
-    context = "、".join(x for x in (industry_label, HEADCOUNTS.get(headcount or "")) if x)
+    context = "、".join(x for x in (industry_label, headcount_label) if x)
     if context:
         lines.append(f"单位情况：{context}")
     lines.append(f"适用的义务共 {len(duties)} 项，已落实 {len(duties) - len(missing)} 项，待落实 {len(missing)} 项。")

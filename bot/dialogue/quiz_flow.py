@@ -11,18 +11,9 @@ from bot.dialogue.types import Button, Reply
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
 from bot.storage.state import State, User
+from bot.taxonomy import profile_fields
 
 TYPE_LABELS = {"single": "单选", "multiple": "多选", "truefalse": "判断"}
-PROFILE_STEPS: list[tuple[str, str, dict[str, str] | None, bool]] = [
-    # (field, question, options (None: taxonomy), optional)
-    ("industry", "你所在的行业是？", None, False),
-    ("enterprise_size", "你所在单位的规模是？", None, False),
-    ("role", "你的身份是？", {"worker": "劳动者", "employer": "用人单位管理人员", "bureau": "卫生健康部门工作人员"}, False),
-    ("sex", "性别（可跳过）", {"male": "男", "female": "女"}, True),
-    ("age_band", "年龄段（可跳过）", {"16-24": "16–24岁", "25-34": "25–34岁", "35-44": "35–44岁", "45-59": "45–59岁", "60+": "60岁及以上"}, True),
-    ("education", "文化程度（可跳过）", {"junior": "初中及以下", "senior": "高中/中专/技校", "college": "大专", "bachelor": "本科及以上"}, True),
-    ("years_service", "本岗位工龄（可跳过）", {"lt1": "不到1年", "1-5": "1–5年", "6-10": "6–10年", "gt10": "10年以上"}, True),
-]
 CONSENT = (
     "本次测评“{name}”由卫生健康部门组织，用于统计职业健康知识知晓率。\n"
     "我们会保存你的作答，以及行业、企业规模、身份（性别、年龄段、文化程度、工龄可跳过）。"
@@ -40,6 +31,8 @@ class QuizFlow:
     def __init__(self, state: State, bank: dict[str, Item], taxonomy: dict, seed: int | None = None) -> None:
         self.state = state
         self.seed = seed
+        # the profile fields asked before a quiz: those of the taxonomy with a question and options
+        self.profile_steps = [f for f in profile_fields(taxonomy) if f.question and f.options]
         self.bank = bank
         self.taxonomy = taxonomy
 
@@ -73,30 +66,26 @@ class QuizFlow:
         return [Reply(intro)] + self.show_item(form)
 
     # ---- profile ------------------------------------------------------------------------------
-    def options_for(self, field: str, given: dict[str, str] | None) -> dict[str, str]:
-        if given is not None:
-            return given
-        return {k: v for k, v in self.taxonomy["industries" if field == "industry" else "enterprise_sizes"].items()}
-
     def next_profile_step(self, user: User) -> Reply | None:
-        for field, question, options, optional in PROFILE_STEPS:
-            if user.profile.get(field) is not None:  # "" marks an optional field the user skipped
+        """Ask the first profile field the user has not answered yet (None when all are answered)."""
+        for spec in self.profile_steps:
+            if user.profile.get(spec.code) is not None:  # "" marks an optional field the user skipped
                 continue
-            user.pending = {**user.pending, "step": "qz_profile", "field": field}
+            user.pending = {**user.pending, "step": "qz_profile", "field": spec.code}
             self.state.save_user(user)
-            rows = [[Button(label, f"qz:pf:{code}")] for code, label in self.options_for(field, options).items()]
-            if optional:
+            rows = [[Button(label, f"qz:pf:{code}")] for code, label in spec.options.items()]
+            if spec.optional:
                 rows.append([Button("跳过", "qz:pf:-")])
-            return Reply(question, rows)
+            return Reply(spec.question, rows)
         return None
 
     def on_profile(self, user: User, code: str) -> list[Reply]:
         field = user.pending.get("field")
-        spec = next((s for s in PROFILE_STEPS if s[0] == field), None)
-        if spec is None:
+        spec = next((s for s in self.profile_steps if s.code == field), None)
+        if spec is None or field is None:
             return [Reply("这个按钮已经过期了。发送 /quiz 继续。")]
-        options = self.options_for(field, spec[2])
-        if code == "-" and spec[3]:
+        options = spec.options
+        if code == "-" and spec.optional:
             user.profile[field] = ""
         elif code in options:
             user.profile[field] = code

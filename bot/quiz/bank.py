@@ -27,16 +27,13 @@ class Item:
     industries: tuple[str, ...]
     hazard: str
     difficulty: int
+    retired: bool = False  # kept to read stored answers; never drawn into a new form
+    replaced_by: str = ""  # the id of the corrected item that took its place
 
     def as_json(self) -> dict:
         data = asdict(self)
         data["industries"] = list(self.industries)
         return data
-
-
-def load_taxonomy(knowledge_dir: Path) -> dict:
-    """The shared codes and labels (knowledge/taxonomy.yaml)."""
-    return yaml.safe_load((Path(knowledge_dir) / "taxonomy.yaml").read_text(encoding="utf-8")) or {}
 
 
 def load_bank(knowledge_dir: Path) -> list[Item]:
@@ -52,6 +49,7 @@ def load_bank(knowledge_dir: Path) -> list[Item]:
                     ref=str(raw.get("ref") or ""), dimension=str(raw["dimension"]),
                     audience=str(raw["audience"]), industries=tuple(str(i) for i in raw.get("industries") or ["all"]),
                     hazard=str(raw.get("hazard") or "general"), difficulty=int(raw.get("difficulty") or 1),
+                    retired=bool(raw.get("retired")), replaced_by=str(raw.get("replaced_by") or ""),
                 ))
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
                 raise InputError(f"{path.name}: item {n} is malformed ({exc!r})") from exc

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bot.config import AWARE_THRESHOLD, FORM_SIZE
 from bot.errors import CampaignError
 from bot.quiz.bank import Item, load_bank
 from bot.storage.state import State, now
 
 LETTERS = "ABCDEFGH"
-DEFAULT_FORM_SIZE = 20
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_FORM_SIZE = FORM_SIZE
+DEFAULT_THRESHOLD = AWARE_THRESHOLD
 INDUSTRY_SHARE = 0.35  # at most this share of a form is drawn from the user's own industry items
 
 
@@ -100,8 +101,10 @@ def open_campaign_for(state: State, region: str | None, today: str) -> Campaign 
 def draw_items(bank: list[Item], size: int, audience: str | None, industry: str | None,
                rng: random.Random) -> list[Item]:
     """A stratified draw: the four dimensions as equal as the bank allows, items for the user's
-    audience (or for all), up to INDUSTRY_SHARE from the user's own industry, no repeats."""
-    eligible = [i for i in bank if i.audience == "all" or i.audience == audience or audience in (None, "bureau")]
+    audience (or for all), up to INDUSTRY_SHARE from the user's own industry, no repeats; never a
+    retired item (one kept only to read answers stored under its id)."""
+    eligible = [i for i in bank if not i.retired
+                and (i.audience == "all" or i.audience == audience or audience in (None, "bureau"))]
     dims = sorted({i.dimension for i in eligible})
     quota = {d: size // len(dims) + (1 if n < size % len(dims) else 0) for n, d in enumerate(dims)}
     own_quota = int(size * INDUSTRY_SHARE) if industry and industry != "other" else 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from bot.storage.schema import PROFILE_FIELDS, TABLES
+from bot.storage.schema import ADDED_COLUMNS, PROFILE_FIELDS, TABLES
 from bot.text.normalize import normalize
 
 FOLLOW_UP_SECONDS = 600  # a follow-up is read with the previous question only this long after it
@@ -73,10 +73,14 @@ class State:
         self._migrate()
 
     def _migrate(self) -> None:
-        """Apply the one schema (bot/storage/schema.py); idempotent."""
+        """Apply the one schema (bot/storage/schema.py), adding columns older databases lack; idempotent."""
         with self.lock:
             for statement in TABLES:
                 self.db.conn.execute(statement)
+            for table, column, kind in ADDED_COLUMNS:
+                present = {row[1] for row in self.db.conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    self.db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -169,7 +173,7 @@ class State:
         """Keep one reply to a question (so that 👍/👎 can name it); its id."""
         with self.lock:
             cur = self.db.conn.execute(
-                "insert into answers (user, question, norm, answer, decision, door, faq_id, confidence, asked_at) "
+                "insert into answers (\"user\", question, norm, answer, decision, door, faq_id, confidence, asked_at) "
                 "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [user, question[:500], gap_key(question), text, decision, door, faq_id, float(confidence), now()])
             return int(cur.lastrowid)
@@ -184,15 +188,15 @@ class State:
         """The user's last question (as the answerer read it) and reply, for a follow-up."""
         with self.lock:
             self.db.conn.execute(
-                "insert into conversation (user, question, answer_id, more_id, asked_at) values (?, ?, ?, ?, ?) "
-                "on conflict(user) do update set question = excluded.question, answer_id = excluded.answer_id, "
+                "insert into conversation (\"user\", question, answer_id, more_id, asked_at) values (?, ?, ?, ?, ?) "
+                "on conflict(\"user\") do update set question = excluded.question, answer_id = excluded.answer_id, "
                 "more_id = excluded.more_id, asked_at = excluded.asked_at",
                 [user, question[:1000], answer_id, None if more_id is None else str(more_id), now()])
 
     def recent(self, user: str, seconds: int = FOLLOW_UP_SECONDS, at: datetime | None = None) -> dict | None:
         """The user's last question and reply if asked less than `seconds` ago, else None."""
         with self.lock:
-            rows = list(self.db.query("select * from conversation where user = ?", [user]))
+            rows = list(self.db.query("select * from conversation where \"user\" = ?", [user]))
         if not rows:
             return None
         row = rows[0]
@@ -212,11 +216,11 @@ class State:
             return None
         with self.write() as conn:
             conn.execute(
-                "insert into feedback (answer_id, user, vote, question, norm, answer, created) "
-                "values (?, ?, ?, ?, ?, ?, ?) on conflict(answer_id, user) do update set vote = excluded.vote, "
+                "insert into feedback (answer_id, \"user\", vote, question, norm, answer, created) "
+                "values (?, ?, ?, ?, ?, ?, ?) on conflict(answer_id, \"user\") do update set vote = excluded.vote, "
                 "created = excluded.created",
                 [answer_id, user, vote, shown["question"], shown["norm"], shown["answer"], now()])
-            return int(conn.execute("select id from feedback where answer_id = ? and user = ?",
+            return int(conn.execute("select id from feedback where answer_id = ? and \"user\" = ?",
                                     [answer_id, user]).fetchone()[0])
 
     def set_feedback_reason(self, feedback_id: int, reason: str) -> None:

@@ -26,8 +26,9 @@ from bot.awareness.campaigns import (  # noqa: E402
 )
 from bot.cli import main  # noqa: E402
 from bot.quiz import forms as quiz  # noqa: E402
-from bot.quiz.bank import load_bank, load_taxonomy  # noqa: E402
+from bot.quiz.bank import load_bank
 from bot.storage.state import State, load_salt  # noqa: E402
+from bot.taxonomy import load_taxonomy  # noqa: E402
 from tests.helpers import REPO_ROOT as REPO
 from tests.helpers import wilson_by_hand
 
@@ -35,6 +36,9 @@ Z = 1.959963984540054
 TARGET = 0.85
 HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "region", "enterprise_size",
           "role", "sex", "age_band", "education"]
+# the export: the import columns (all profile fields) plus correct, which the import ignores
+EXPORT_HEADER = ["respondent_id", "item_id", "answer", "correct", "answered_at", "industry", "region",
+                 "enterprise_size", "role", "sex", "age_band", "education", "years_service", "enterprise"]
 
 
 def status_by_hand(x: int, n: int) -> str:
@@ -93,7 +97,7 @@ def dataset_rows(items, people=None) -> list[list[str]]:
             if item.type == "multiple" and k < p["score"]:
                 answer = " , ".join(reversed(answer)).lower()  # order, case and separators are normalised
             rows.append([p["id"], item.id, answer, fmt.format(s=k), industry, "柳南区", size, "worker",
-                         "男" if p["idx"] % 2 else "女", "30-39", "高中"])
+                         "男" if p["idx"] % 2 else "女", "25-34", "高中/中专/技校"])
     return rows
 
 
@@ -200,7 +204,7 @@ def test_import_export_round_trip(imported, items, capsys):
     text = out_file.read_text(encoding="utf-8-sig")
     assert not any(rid in text for rid in raw)  # salted keys only, never a raw id
     exported = list(csv.DictReader(io.StringIO(text)))
-    assert list(exported[0]) == HEADER and len(exported) == 800
+    assert list(exported[0]) == EXPORT_HEADER and len(exported) == 800
     original = {}
     for row in dataset_rows(items):
         original[(row[0], row[1])] = row
@@ -209,13 +213,14 @@ def test_import_export_round_trip(imported, items, capsys):
         rid = key_to_raw[e["respondent_id"]]
         o = original[(rid, e["item_id"])]
         assert e["answer"] == normalize_answer(o[2], by_id[e["item_id"]])
+        assert e["correct"] == ("1" if e["answer"] == by_id[e["item_id"]].answer else "0")
         assert e["answered_at"].endswith("+08:00")
         want = datetime.fromisoformat(o[3].replace("Z", "+00:00"))
         if want.tzinfo is None:
             want = want.replace(tzinfo=datetime.fromisoformat(e["answered_at"]).tzinfo)
         assert datetime.fromisoformat(e["answered_at"]) == want
         assert e["industry"] == raw[rid]["industry"]  # the label 建筑施工 was stored as its code
-        assert (e["region"], e["role"], e["age_band"], e["education"]) == ("柳南区", "worker", "30-39", "高中")
+        assert (e["region"], e["role"], e["age_band"], e["education"]) == ("柳南区", "worker", "25-34", "senior")  # labels stored as codes
 
     # the export imports into another campaign and gives the same report
     assert run(capsys, imported, "campaign", "create", "C2", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
@@ -409,6 +414,9 @@ def test_report_out_writes_files(imported, capsys):
         assert (out_dir / name).stat().st_size > 0, name
     assert (out_dir / "awareness_by_group.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out_dir / "report.xlsx").read_bytes()[:2] == b"PK"
+    written = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+    assert (written["overall"]["n"], written["overall"]["aware"]) == (40, 23)
+    assert {g["key"]["industry"] for g in written["groups"]} in ({"建筑施工", "制造业"}, {"construction", "manufacturing"})
     groups = (out_dir / "groups.csv").read_text(encoding="utf-8-sig")
     assert "建筑施工" in groups and "制造业" in groups
     html = (out_dir / "report.html").read_text(encoding="utf-8")

@@ -17,7 +17,8 @@ from tests.helpers import KNOWLEDGE
 TAXONOMY = yaml.safe_load((KNOWLEDGE / "taxonomy.yaml").read_text(encoding="utf-8"))
 DOCS, DOC_ERRORS = load_documents(KNOWLEDGE)
 CARDS, CARD_ERRORS = load_cards(KNOWLEDGE)
-ITEMS = load_bank(KNOWLEDGE)
+ALL_ITEMS = load_bank(KNOWLEDGE)
+ITEMS = [i for i in ALL_ITEMS if not i.retired]  # the items a form can draw
 BY_ID = {d.doc_id: d for d in DOCS}
 KEY_INDUSTRIES = [k for k in TAXONOMY["industries"] if k != "other"]
 
@@ -62,7 +63,9 @@ def test_faq_cards_are_well_formed_and_cited():
 
 def test_quiz_items_are_valid_and_cited():
     assert len(ITEMS) >= 300
-    assert len({i.id for i in ITEMS}) == len(ITEMS)
+    assert len({i.id for i in ALL_ITEMS}) == len(ALL_ITEMS)  # an id is never reused, retired or not
+    retired = [i for i in ALL_ITEMS if i.retired]
+    assert all(i.replaced_by in {j.id for j in ITEMS} for i in retired)
     bad = {i.id: problems(i, TAXONOMY) for i in ITEMS if problems(i, TAXONOMY)}
     assert bad == {}
     unresolved = [(i.id, i.ref) for i in ITEMS if not resolves(i.ref)]
@@ -86,7 +89,7 @@ def test_every_key_industry_has_items_of_its_own():
 def test_bank_list_json_prints_every_item(capsys):
     assert main(["bank", "list", "--json"]) == 0
     items = json.loads(capsys.readouterr().out)
-    assert len(items) == len(ITEMS)
+    assert len(items) == len(ALL_ITEMS)
     assert {"id", "type", "stem", "options", "answer", "dimension", "audience", "industries", "cite"} <= set(items[0])
 
 

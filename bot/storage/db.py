@@ -1,0 +1,283 @@
+"""The state database behind one URL: SQLite (the embedded default) or PostgreSQL (province scale).
+
+Design (issue #14)
+------------------
+- One URL picks the backend: `OHBOT_DATABASE_URL` / `--database-url`, default `sqlite:///DATA_DIR/ohbot.db`
+  (bot/config.py `Settings.state_url`). `make_engine` turns it into a SQLAlchemy 2 Core engine:
+  psycopg 3 for `postgresql://` (pool pre-ping, a small pool per worker, connect timeout), the
+  standard sqlite3 module for `sqlite:///` (WAL, busy timeout, BEGIN issued by us, not by sqlite3).
+- One schema: `bot/storage/tables.py` (Core `Table` objects, what queries are written with) and the
+  Alembic revisions in `bot/storage/migrations/` (what `ohbot db upgrade` applies; see
+  bot/storage/migrate.py). Start-up will call `migrate.ensure_schema(engine)` (not wired yet): on
+  PostgreSQL a database behind its migrations is an error ("run `ohbot db upgrade`"), so N workers
+  never race a migration; the embedded SQLite default upgrades itself, so `make run` needs nothing.
+- Writes that must happen once across processes use the database, not in-process locks:
+  `transaction(engine)` (BEGIN IMMEDIATE on SQLite, which serialises writers of every process; a
+  normal READ COMMITTED transaction on PostgreSQL), `insert_ignore` / `upsert` (INSERT … ON CONFLICT,
+  SQLite ≥ 3.24 and PostgreSQL), and `advisory_lock(conn, name)` (pg_advisory_xact_lock; on SQLite the
+  write lock the transaction already holds).
+- Failures are one line: an unreachable database or a connection lost mid-query raises
+  `bot.errors.DatabaseUnavailable` (a web worker answers 503 so the platform retries); the pool's
+  pre-ping replaces connections that died while idle (a PostgreSQL restart), without an error.
+
+The remaining step (mechanical): each query site of bot/storage/state.py, bot/quiz/forms.py and
+bot/awareness/campaigns.py moves from `state.db` / `state.write()` (sqlite3 + sqlite-utils) to
+`connect(engine)` / `transaction(engine)` with tables.py's objects or `text()` with named parameters:
+- `?` placeholders become `:name` (or Core expressions); `user` and `end` are reserved words on
+  PostgreSQL and must be quoted in hand-written SQL (`"user"`) — Core objects quote them already.
+  Beware: an unquoted `select user from forms` is no error there, it returns CURRENT_USER;
+- `with state.write() as conn:` becomes `with transaction(engine) as conn:` (same all-or-nothing);
+- `on conflict(...) do update` statements become `upsert(...)`; check-then-insert pairs that must
+  happen once become `insert_ignore(...)` on a unique index, or take `advisory_lock` first;
+- SQLite's implicit `rowid` (ORDER BY f.rowid in campaigns.py) has no PostgreSQL twin: order by a
+  real column instead (a migration may add an identity column to `forms`);
+- `State.forget` walks tables with a `user` column: take them from `tables.TABLES`, not from
+  sqlite-utils introspection;
+- `State` keeps its public methods; only their bodies change, so callers do not.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, func
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, make_url
+
+from bot.errors import ConfigError, DatabaseUnavailable
+
+# A worker (`ohbot serve`) handles a few requests at once; every request holds a connection only
+# for its transaction. 5 + 5 per worker keeps 8 workers well under PostgreSQL's default 100.
+POOL_SIZE = 5
+MAX_OVERFLOW = 5
+POOL_TIMEOUT = 10  # seconds to wait for a pooled connection before failing (the worker answers 503)
+POOL_RECYCLE = 1800  # seconds: replace connections before firewalls or PgBouncer drop idle ones
+CONNECT_TIMEOUT = 5  # seconds for a new PostgreSQL connection
+SQLITE_BUSY_TIMEOUT = 30  # seconds a SQLite writer waits for another's write lock (as State does today)
+
+_BEGIN = "ohbot_sqlite_begin"  # connection execution option: the BEGIN statement our hook emits
+
+
+def database_url(url: str | URL) -> URL:
+    """The SQLAlchemy URL of a state database URL: `postgresql://` (or `postgres://`) gets the
+    psycopg 3 driver; `sqlite:///` stays on the standard sqlite3 module. ConfigError otherwise."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except sa_exc.ArgumentError:
+        raise ConfigError(f"not a database URL: {redact(str(url))!r}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg"):
+            raise ConfigError(f"PostgreSQL is reached with psycopg 3: use postgresql://, not {parsed.drivername}://")
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed
+    raise ConfigError(f"database URL must start with sqlite:/// or postgresql://, not {parsed.drivername}://")
+
+
+def redact(url: str | URL) -> str:
+    """The URL without its password, fit for messages and logs (and without the driver we add)."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except sa_exc.ArgumentError:
+        return "<unparseable URL>"
+    if parsed.drivername == "postgresql+psycopg":
+        parsed = parsed.set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=True)
+
+
+def backend(bind: Engine | Connection) -> str:
+    """'sqlite' or 'postgresql': which SQL dialect an engine or connection speaks."""
+    return bind.dialect.name
+
+
+def make_engine(url: str | URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+                pre_ping: bool = True, echo: bool = False) -> Engine:
+    """An engine for a state database URL (see `database_url`).
+
+    PostgreSQL: psycopg 3, `pool_pre_ping` (a connection that died while idle, e.g. after a server
+    restart or `pg_terminate_backend`, is replaced before use instead of failing the request), a
+    bounded pool, connect timeout and `application_name=ohbot` (visible in pg_stat_activity).
+    SQLite: the parent folder is created; WAL and synchronous=NORMAL as today's `State`; sqlite3's
+    own transaction handling is switched off and `transaction()` emits BEGIN IMMEDIATE itself.
+    No connection is made here: an unreachable server shows at first use (DatabaseUnavailable)."""
+    parsed = database_url(url)
+    if parsed.drivername.startswith("postgresql"):
+        connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+        if "application_name" not in parsed.query:
+            connect_args["application_name"] = "ohbot"
+        return create_engine(parsed, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=max_overflow,
+                             pool_timeout=POOL_TIMEOUT, pool_recycle=POOL_RECYCLE, connect_args=connect_args,
+                             echo=echo)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False},
+                           echo=echo)
+    _take_over_sqlite_transactions(engine)
+    return engine
+
+
+def _take_over_sqlite_transactions(engine: Engine) -> None:
+    """SQLAlchemy's documented recipe: sqlite3 issues no BEGIN of its own (isolation_level None), we
+    emit BEGIN (reads) or BEGIN IMMEDIATE (`transaction()`: the write lock at once, so a
+    check-then-write cannot be interleaved by another process)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        """Per new sqlite3 connection: no implicit transactions; WAL so readers never wait for writers."""
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        """Start the transaction SQLAlchemy begins: deferred by default, IMMEDIATE for writers."""
+        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN, "BEGIN"))
+
+
+def open_engine(settings: Any) -> Engine:
+    """The engine of the state database of `settings` (bot.config.Settings: `state_url`)."""
+    return make_engine(settings.state_url)
+
+
+def first_line(error: BaseException) -> str:
+    """The driver's message without its traceback-like continuation lines."""
+    original = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(original).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
+
+
+def _checkout(engine: Engine) -> Connection:
+    """A pooled connection, or DatabaseUnavailable naming the database and the driver's reason."""
+    try:
+        return engine.connect()
+    except sa_exc.DBAPIError as error:
+        raise DatabaseUnavailable(f"cannot reach the database {redact(engine.url)}: {first_line(error)}") from error
+
+
+@contextmanager
+def _lost_connection(engine: Engine) -> Iterator[None]:
+    """A connection that breaks mid-transaction (server restart, network cut) becomes DatabaseUnavailable;
+    SQLAlchemy has already invalidated it, so the pool will not hand it out again."""
+    try:
+        yield
+    except sa_exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise DatabaseUnavailable(
+                f"lost the connection to the database {redact(engine.url)}: {first_line(error)}") from error
+        raise
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads (and, with `conn.commit()`, ad-hoc writes); returned to the pool on exit,
+    an open transaction rolled back. On SQLite its reads see one snapshot per transaction (WAL)."""
+    conn = _checkout(engine)
+    with conn, _lost_connection(engine):
+        yield conn
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed when the block ends, rolled back on any exception.
+
+    SQLite: BEGIN IMMEDIATE takes the database's write lock at once, so writers in every process and
+    thread run one after the other and reads inside see a state nobody changes before the commit
+    (what `State.write()` does today). PostgreSQL: a normal READ COMMITTED transaction; writes that
+    must happen once rely on unique indexes (`insert_ignore`, `upsert`) or `advisory_lock`."""
+    conn = _checkout(engine)
+    with conn, _lost_connection(engine):
+        if backend(conn) == "sqlite":
+            conn.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
+        with conn.begin():
+            yield conn
+
+
+# ---- portable INSERT … ON CONFLICT ------------------------------------------------------------------
+def insert(conn: Connection | Engine, table: Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+    """The dialect's INSERT construct for `table`, with `.on_conflict_do_nothing(index_elements=…)`,
+    `.on_conflict_do_update(index_elements=…, set_=…)` and `.excluded` — same API on both backends."""
+    if backend(conn) == "postgresql":
+        return pg_dialect.insert(table)
+    return sqlite_dialect.insert(table)
+
+
+def _rows(rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One row or many, as a list."""
+    return [rows] if isinstance(rows, Mapping) else list(rows)
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                  on: Sequence[str], where: ColumnElement[bool] | None = None) -> int:
+    """INSERT … ON CONFLICT (on) [WHERE where] DO NOTHING; returns how many rows were inserted (0 for a
+    row whose key exists, also when another process inserted it a moment earlier: the unique index
+    decides). `on` names the columns of a primary key or unique index of `table`; `where` is the
+    predicate of a partial unique index (e.g. one counted form per campaign and user)."""
+    batch = _rows(rows)
+    if not batch:
+        return 0
+    stmt = insert(conn, table).on_conflict_do_nothing(index_elements=list(on), index_where=where)
+    returned = [table.c[c] for c in on]
+    return len(conn.execute(stmt.returning(*returned), batch).all())
+
+
+def upsert(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+           on: Sequence[str], update: Sequence[str] | None = None, keep_when_null: Sequence[str] = ()) -> None:
+    """INSERT … ON CONFLICT (on) DO UPDATE: insert each row, or update the existing one.
+
+    `update`: the columns an existing row takes from the new one (default: every given column but the
+    key); `keep_when_null`: of those, the ones that keep their stored value when the new one is NULL
+    (`coalesce(excluded.c, table.c)`, as the CSV import does for profile fields)."""
+    batch = _rows(rows)
+    if not batch:
+        return
+    stmt = insert(conn, table)
+    columns = update if update is not None else [c for c in batch[0] if c not in on]
+    if not columns:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=list(on)), batch)
+        return
+    set_ = {c: func.coalesce(stmt.excluded[c], table.c[c]) if c in keep_when_null else stmt.excluded[c]
+            for c in columns}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(on), set_=set_), batch)
+
+
+# ---- locks --------------------------------------------------------------------------------------
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a lock name (PostgreSQL advisory locks take a bigint)."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def _require_write_transaction(conn: Connection) -> None:
+    """Locks live as long as a transaction: refuse a connection outside `transaction()` (a bug)."""
+    if not conn.in_transaction():
+        raise RuntimeError("a lock needs a transaction: use `with transaction(engine) as conn`")
+    if backend(conn) == "sqlite" and conn.get_execution_options().get(_BEGIN) != "BEGIN IMMEDIATE":
+        raise RuntimeError("on SQLite a lock is the write lock of `transaction()`: use `with transaction(engine)`")
+
+
+def advisory_lock(conn: Connection, name: str) -> None:
+    """Wait for the lock `name`, held until the transaction ends (commit or rollback).
+
+    PostgreSQL: pg_advisory_xact_lock — every worker process that asks for the same name waits, e.g.
+    around an access-token refresh. SQLite: `transaction()` already holds the database's write lock,
+    which excludes every other writer, so nothing more is needed."""
+    _require_write_transaction(conn)
+    if backend(conn) == "postgresql":
+        conn.execute(func.pg_advisory_xact_lock(lock_key(name)).select())
+
+
+def try_advisory_lock(conn: Connection, name: str) -> bool:
+    """Take the lock `name` if nobody holds it (True), else return False at once (PostgreSQL
+    pg_try_advisory_xact_lock); always True on SQLite, where the transaction holds the write lock."""
+    _require_write_transaction(conn)
+    if backend(conn) == "postgresql":
+        return bool(conn.execute(func.pg_try_advisory_xact_lock(lock_key(name)).select()).scalar())
+    return True
+

@@ -1,0 +1,1 @@
+"""Alembic migrations of the state database (env.py, versions/); applied by `ohbot db upgrade`."""

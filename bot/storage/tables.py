@@ -1,0 +1,150 @@
+"""The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
+
+What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses,
+the text channels' channel_inbox, access_tokens, text_menus, and the answers' conversation, answers,
+feedback),
+same names, columns, types and indexes. Queries built from these objects render correctly on SQLite
+and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and
+an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
+
+Why a second description of the schema: schema.py's DDL is what today's `State` applies to a SQLite
+file; the Alembic migrations (bot/storage/migrations/) are what `ohbot db upgrade` applies on either
+backend. tests/storage/test_schema.py builds a database each way and compares them by inspection,
+so the three cannot drift apart: a table added to schema.py needs its `Table` here and a migration.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text
+
+from bot.storage.schema import PROFILE_FIELDS
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("key", Text, primary_key=True),  # salted hash of "channel:id"
+    *(Column(f, Text) for f in PROFILE_FIELDS),
+    Column("consent", Integer),
+    Column("pending", Text),  # JSON of the step a dialogue waits on
+    Column("created", Text),
+    Column("updated", Text),
+)
+
+unanswered = Table(
+    "unanswered", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question", Text),
+    Column("norm", Text),  # bot.storage.state.gap_key(question)
+    Column("user", Text),
+    Column("asked_at", Text),
+    Index("idx_unanswered_norm", "norm"),
+)
+
+campaigns = Table(
+    "campaigns", metadata,
+    Column("name", Text, primary_key=True),
+    Column("start", Text),
+    Column("end", Text),
+    Column("region", Text),
+    Column("threshold", Float),
+    Column("form_size", Integer),
+    Column("status", Text),  # open | closed
+    Column("created", Text),
+)
+
+forms = Table(
+    "forms", metadata,
+    Column("id", Text, primary_key=True),
+    Column("campaign", Text),
+    Column("user", Text),
+    Column("kind", Text),  # counted | practice
+    Column("items", Text),  # JSON: [{"id": item id, "order": [bank letters in display order]}]
+    Column("position", Integer),
+    Column("started_at", Text),
+    Column("completed_at", Text),
+    Column("source", Text),  # bot | import
+    Index("idx_forms_campaign_user", "campaign", "user"),
+)
+
+responses = Table(
+    "responses", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("form", Text),
+    Column("campaign", Text),
+    Column("user", Text),
+    Column("item_id", Text),
+    Column("answer", Text),
+    Column("correct", Integer),
+    Column("answered_at", Text),
+    Index("idx_responses_form_item_id", "form", "item_id", unique=True),
+    Index("idx_responses_campaign", "campaign"),
+)
+
+channel_inbox = Table(  # WeChat/WeCom callbacks already taken (bot/storage/channels.py Inbox)
+    "channel_inbox", metadata,
+    Column("channel", Text, primary_key=True),  # wechat | wecom
+    Column("msg_key", Text, primary_key=True),  # MsgId, or a salted hash for events
+    Column("received_at", Integer, nullable=False),  # epoch seconds
+    Column("reply", Text),  # the passive reply given (sent again only to a retry)
+    Index("idx_channel_inbox_received", "received_at"),
+)
+
+access_tokens = Table(  # platform access tokens, refreshed by the lease holder (TokenStore)
+    "access_tokens", metadata,
+    Column("name", Text, primary_key=True),  # wechat:APPID | wecom:CORPID:AGENTID
+    Column("token", Text),
+    Column("refresh_at", Integer, nullable=False),  # epoch seconds
+    Column("expires_at", Integer, nullable=False),
+    Column("lease_owner", Text),
+    Column("lease_until", Integer, nullable=False),
+)
+
+text_menus = Table(  # the buttons last shown to a user of a text channel (DbMenus)
+    "text_menus", metadata,
+    Column("user", Text, primary_key=True),  # salted user key
+    Column("buttons", Text, nullable=False),  # JSON [[label, data], …]
+    Column("updated", Text),
+)
+
+conversation = Table(  # each user's last question, for follow-ups and the typed 更多/👍/👎 (issue #9)
+    "conversation", metadata,
+    Column("user", Text, primary_key=True),  # salted user key
+    Column("question", Text),  # as the answerer read it (a follow-up with its previous question)
+    Column("answer_id", Integer),  # answers.id of the reply
+    Column("more_id", Text),  # chunk id whose whole section 更多 shows (62 bits: kept as text)
+    Column("asked_at", Text),
+)
+
+answers = Table(  # every reply to a question, so that 👍/👎 can name it (issue #9)
+    "answers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user", Text),
+    Column("question", Text),
+    Column("norm", Text),  # bot.storage.state.gap_key(question)
+    Column("answer", Text),
+    Column("decision", Text),  # answer | refer | refuse
+    Column("door", Text),  # labour | medical | injury | environment
+    Column("faq_id", Text),
+    Column("confidence", Float),
+    Column("asked_at", Text),
+    Index("idx_answers_user", "user"),
+)
+
+feedback = Table(  # 👍/👎 on a reply with its question and text as shown (issue #9)
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("answer_id", Integer),
+    Column("user", Text),
+    Column("vote", Text),  # up | down
+    Column("reason", Text),  # the optional reason of a 👎
+    Column("question", Text),
+    Column("norm", Text),
+    Column("answer", Text),
+    Column("created", Text),
+    Index("idx_feedback_answer_user", "answer_id", "user", unique=True),
+    Index("idx_feedback_norm", "norm"),
+)
+
+# Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
+TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
+                             text_menus, conversation, answers, feedback)

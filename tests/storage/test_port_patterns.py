@@ -1,0 +1,91 @@
+"""The statements the port of state.py / forms.py / campaigns.py will use, proven on both backends
+before the port: quoting of `user`, one counted form per campaign and user under concurrency (a
+partial unique index with INSERT … ON CONFLICT … WHERE), and an answer recorded once per position
+(a conditional UPDATE). The partial index is created here ad hoc; the port adds it as a migration."""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import select, text, update
+
+from bot.storage import migrate
+from bot.storage.db import connect, insert_ignore, transaction
+from bot.storage.tables import forms
+
+# Portable DDL (SQLite ≥ 3.8 and PostgreSQL); not an Index on tables.forms, which would change the
+# shared metadata that test_schema.py compares with the migrations.
+COUNTED_ONCE = """create unique index uq_forms_counted on forms (campaign, "user") where kind = 'counted'"""
+
+
+def _race(n: int, attempt) -> list:
+    """Run attempt(i) in n threads released together; their results."""
+    start = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        """One contender."""
+        start.wait()
+        results[i] = attempt(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_user_must_be_quoted_in_hand_written_sql(db_url: str, engine_for) -> None:
+    """On PostgreSQL an unquoted `user` is CURRENT_USER: no error, just the wrong value."""
+    engine = engine_for(db_url)
+    migrate.upgrade(engine)
+    with transaction(engine) as conn:
+        conn.execute(forms.insert(), {"id": "f1", "user": "respondent-key"})
+    with connect(engine) as conn:
+        assert conn.execute(select(forms.c.user)).scalar_one() == "respondent-key"  # Core quotes it
+        assert conn.execute(text('select "user" from forms')).scalar_one() == "respondent-key"
+        unquoted = conn.execute(text("select user from forms")).scalar_one()
+    if engine.dialect.name == "postgresql":
+        assert unquoted != "respondent-key"  # the login role's name
+    else:
+        assert unquoted == "respondent-key"
+
+
+def test_one_counted_form_per_campaign_and_user_under_concurrency(db_url: str, engine_for) -> None:
+    """Six taps on 开始测评 reach six workers at once: one counted form, five practice forms."""
+    engine = engine_for(db_url, pool_size=6)
+    migrate.upgrade(engine)
+    with transaction(engine) as conn:
+        conn.execute(text(COUNTED_ONCE))
+
+    def start_form(i: int) -> str:
+        """The ported start_form: try the counted form, else a practice one, in one transaction."""
+        with transaction(engine) as conn:
+            row = {"id": f"f{i}", "campaign": "c", "user": "u", "kind": "counted", "position": 0, "source": "bot"}
+            if insert_ignore(conn, forms, row, on=["campaign", "user"], where=forms.c.kind == "counted"):
+                return "counted"
+            conn.execute(forms.insert(), {**row, "kind": "practice"})
+            return "practice"
+
+    assert sorted(_race(6, start_form)) == ["counted"] + ["practice"] * 5
+    with connect(engine) as conn:
+        kinds = conn.execute(select(forms.c.kind, forms.c.user)).all()
+    assert sorted(kinds) == [("counted", "u")] + [("practice", "u")] * 5
+
+
+def test_an_answer_is_recorded_once_per_position(db_url: str, engine_for) -> None:
+    """A double tap delivered to two workers: a conditional UPDATE lets exactly one advance the form."""
+    engine = engine_for(db_url, pool_size=4)
+    migrate.upgrade(engine)
+    with transaction(engine) as conn:
+        conn.execute(forms.insert(), {"id": "f", "user": "u", "kind": "counted", "position": 3})
+
+    def answer(_: int) -> int:
+        """The ported record_answer's first statement: advance only from the expected position."""
+        with transaction(engine) as conn:
+            return conn.execute(update(forms).where(forms.c.id == "f", forms.c.position == 3,
+                                                    forms.c.completed_at.is_(None)).values(position=4)).rowcount
+
+    assert sorted(_race(4, answer)) == [0, 0, 0, 1]
+    with connect(engine) as conn:
+        assert conn.execute(select(forms.c.position)).scalar_one() == 4

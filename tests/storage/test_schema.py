@@ -1,0 +1,176 @@
+"""One schema three ways: schema.py's DDL (today's State), the Alembic migrations (`ohbot db upgrade`) and
+tables.py's Core objects (what ported queries use) must describe the same tables, columns and indexes;
+upgrades, the start-up check and the adoption of a database made before migrations."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+
+from bot.cli import main
+from bot.errors import SchemaOutdated
+from bot.storage import migrate
+from bot.storage.schema import TABLES as DDL
+from bot.storage.state import State, User
+from bot.storage.tables import metadata, responses, users
+
+
+def _describe(url: str, engine_for) -> dict[str, Any]:
+    """Tables → columns (name, type, primary key, nullable unless key) and indexes, by inspection."""
+    inspector = inspect(engine_for(url))
+    out: dict[str, Any] = {}
+    for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+        pk = inspector.get_pk_constraint(table)["constrained_columns"]
+        # SQLite lets a non-INTEGER PRIMARY KEY column hold NULL unless NOT NULL is written; the
+        # migrations write it (PostgreSQL implies it), schema.py does not: key columns differ only there.
+        columns = [(c["name"], str(c["type"]).upper(), c["name"] in pk, c["nullable"] or c["name"] in pk)
+                   for c in inspector.get_columns(table)]
+        indexes = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table))
+        out[table] = {"columns": columns, "pk": pk, "indexes": indexes}
+    return out
+
+
+def _apply_ddl(path: Path) -> None:
+    """A SQLite file made by schema.py's statements, exactly as State does it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    for statement in DDL:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def test_migrations_create_exactly_the_tables_of_schema_py(tmp_path: Path, engine_for) -> None:
+    _apply_ddl(tmp_path / "ddl.db")
+    migrated = f"sqlite:///{tmp_path / 'migrated.db'}"
+    migrate.upgrade(engine_for(migrated))
+    from_ddl = _describe(f"sqlite:///{tmp_path / 'ddl.db'}", engine_for)
+    from_migrations = _describe(migrated, engine_for)
+    assert list(from_migrations) == list(from_ddl), "a table in schema.py needs a migration (and a Table in tables.py)"
+    for table in from_ddl:
+        assert from_migrations[table] == from_ddl[table], table
+    assert from_ddl["responses"]["indexes"] == [
+        ("idx_responses_campaign", ("campaign",), False), ("idx_responses_form_item_id", ("form", "item_id"), True)]
+
+
+def test_tables_py_is_what_the_migrations_make(db_url: str, engine_for) -> None:
+    """Alembic's own comparison (autogenerate) finds nothing to change between tables.py and the head."""
+    engine = engine_for(db_url)
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+
+
+def test_upgrade_creates_the_schema_once(db_url: str, engine_for) -> None:
+    engine = engine_for(db_url)
+    assert migrate.current(engine) is None
+    first = migrate.upgrade(engine)
+    assert (first.before, first.after, first.adopted) == (None, migrate.head(), None)
+    again = migrate.upgrade(engine)
+    assert (again.before, again.after, again.adopted) == (migrate.head(), migrate.head(), None)
+    assert "already at revision" in again.as_text("db")
+    assert migrate.check_schema(engine) == migrate.head()
+    assert set(inspect(engine).get_table_names()) == {t.name for t in metadata.sorted_tables} | {"alembic_version"}
+
+
+def test_ids_are_generated_on_both_backends(db_url: str, engine_for) -> None:
+    """`id INTEGER PRIMARY KEY`: SQLite's rowid alias, PostgreSQL's serial: inserts without an id number rows."""
+    engine = engine_for(db_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(responses.insert(), [{"form": "f", "item_id": f"q{n}"} for n in range(3)])
+        ids = conn.execute(select(responses.c.id).order_by(responses.c.id)).scalars().all()
+    assert ids == [1, 2, 3]
+
+
+def test_check_schema_says_what_to_run(db_url: str, engine_for) -> None:
+    engine = engine_for(db_url)
+    with pytest.raises(SchemaOutdated, match=r"no ohbot tables yet: run `ohbot db upgrade`"):
+        migrate.check_schema(engine)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = 'ffff'"))
+    with pytest.raises(SchemaOutdated, match="revision ffff, which this ohbot does not know"):
+        migrate.check_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("delete from alembic_version"))
+    with pytest.raises(SchemaOutdated, match=r"made before migrations: run `ohbot db upgrade`"):
+        migrate.check_schema(engine)
+
+
+def test_a_sqlite_database_of_todays_code_is_adopted(tmp_path: Path, engine_for) -> None:
+    """ohbot.db as State makes it (schema.py, no alembic_version) keeps its rows and gains the revision."""
+    path = tmp_path / "ohbot.db"
+    state = State(path, "salt")
+    state.save_user(User(key="u1", profile={"role": "worker", "region": "广东省"}, consent=True))
+    state.log_unanswered("噪声体检多久一次？", "u1")
+    state.db.conn.close()
+    engine = engine_for(f"sqlite:///{path}")
+    with pytest.raises(SchemaOutdated, match="made before migrations"):
+        migrate.check_schema(engine)
+    result = migrate.upgrade(engine)
+    assert (result.before, result.adopted, result.after) == (None, "0001", migrate.head())
+    assert "adopted the existing tables as revision 0001" in result.as_text("ohbot.db")
+    assert migrate.check_schema(engine) == migrate.head()
+    with engine.connect() as conn:
+        assert conn.execute(select(users.c.key, users.c.region, users.c.consent)).all() == [("u1", "广东省", 1)]
+        assert conn.execute(text("select question from unanswered")).scalars().all() == ["噪声体检多久一次？"]
+    # and today's State still opens it: its IF NOT EXISTS statements change nothing
+    assert State(path, "salt").get_user("u1").profile["region"] == "广东省"
+
+
+def test_adoption_refuses_a_half_made_database(tmp_path: Path, engine_for) -> None:
+    path = tmp_path / "half.db"
+    conn = sqlite3.connect(path)
+    conn.execute(DDL[0])  # users only
+    conn.commit()
+    conn.close()
+    engine = engine_for(f"sqlite:///{path}")
+    with pytest.raises(SchemaOutdated, match="has tables users but not campaigns, forms, responses, unanswered"):
+        migrate.upgrade(engine)
+    assert migrate.current(engine) is None
+
+
+def test_adoption_checks_columns_and_commits_nothing_on_a_mismatch(tmp_path: Path, engine_for) -> None:
+    path = tmp_path / "other.db"
+    _apply_ddl(path)
+    conn = sqlite3.connect(path)
+    conn.execute("alter table forms add column colour TEXT")
+    conn.commit()
+    conn.close()
+    engine = engine_for(f"sqlite:///{path}")
+    with pytest.raises(SchemaOutdated, match="table forms has unknown columns colour"):
+        migrate.upgrade(engine)
+    assert migrate.current(engine) is None  # the stamp was rolled back with everything else
+
+
+def test_sqlite_upgrades_itself_at_start_up_postgresql_does_not(sqlite_url: str, pg_url: str, engine_for) -> None:
+    assert migrate.ensure_schema(engine_for(sqlite_url)) == migrate.head()
+    with pytest.raises(SchemaOutdated, match="run `ohbot db upgrade`"):
+        migrate.ensure_schema(engine_for(pg_url))
+    assert migrate.current(engine_for(pg_url)) is None
+
+
+def test_concurrent_upgrades_wait_for_each_other(db_url: str, engine_for) -> None:
+    """Two deploy scripts at once: the migration lock makes the second find the work done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: migrate.upgrade(engine_for(db_url)), range(2)))
+    assert sorted(r.before or "" for r in results) == ["", migrate.head()]
+    assert all(r.after == migrate.head() for r in results)
+
+
+def test_cli_db_upgrade_and_current(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--database-url", db_url, "db", "current"]) == 2
+    assert "run `ohbot db upgrade`" in capsys.readouterr().err
+    assert main(["--database-url", db_url, "db", "upgrade"]) == 0
+    assert f"upgraded from an empty database to revision {migrate.head()}" in capsys.readouterr().out
+    assert main(["--database-url", db_url, "db", "current"]) == 0
+    assert f"revision {migrate.head()} (the newest)" in capsys.readouterr().out
