@@ -1,0 +1,111 @@
+"""The index files as serving reads them: checksums verified at load, BM25 without bm25s, vectors mapped."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.answering.retrieve import Retriever
+from bot.errors import IndexUnavailable
+from bot.index import store
+from bot.text.tokenize import query_tokens
+from tests.helpers import REPO_ROOT
+
+MODEL = "m3e-small"
+
+
+@pytest.fixture
+def index_copy(built_index, tmp_path) -> Path:
+    """A private copy of the session index, free to damage."""
+    index_dir, _ = built_index
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy)
+    return copy
+
+
+def scramble(path: Path, seed: int = 11) -> None:
+    """Overwrite a file with random bytes of the same size (what a bad disk or a bad copy leaves)."""
+    size = path.stat().st_size
+    path.write_bytes(random.Random(seed).randbytes(size))
+    assert path.stat().st_size == size
+
+
+def test_a_scrambled_dense_faiss_of_the_same_size_is_refused_with_the_fix(index_copy, encoder):
+    scramble(index_copy / "dense.faiss")
+    with pytest.raises(IndexUnavailable, match=r"dense\.faiss.*build-index --full"):
+        Retriever(index_copy, MODEL, encoder=encoder)
+
+
+@pytest.mark.parametrize("name", ["dense.npy", "bm25/data.csc.index.npy", "words.sqlite"])
+def test_every_other_index_file_is_checked_too(index_copy, encoder, name):
+    scramble(index_copy / name)
+    with pytest.raises(IndexUnavailable, match="build-index --full"):
+        Retriever(index_copy, MODEL, encoder=encoder)
+
+
+def test_a_missing_file_is_named(index_copy, encoder):
+    (index_copy / "dense.npy").unlink()
+    with pytest.raises(IndexUnavailable, match=r"dense\.npy is missing.*build-index --full"):
+        Retriever(index_copy, MODEL, encoder=encoder)
+
+
+def test_the_manifest_lists_a_checksum_of_every_file_but_the_database(built_index):
+    index_dir, _ = built_index
+    manifest = store.read_manifest(index_dir)
+    files = sorted(p.relative_to(index_dir).as_posix() for p in index_dir.rglob("*") if p.is_file())
+    assert sorted(manifest["checksums"]) == [f for f in files if f != "index.db"]
+    assert manifest["checksums"]["dense.faiss"] == store.sha256_file(index_dir / "dense.faiss")
+
+
+def test_bm25_scores_equal_those_of_bm25s(built_index):
+    import bm25s
+
+    index_dir, _ = built_index
+    ours = store.read_bm25(index_dir)
+    theirs = bm25s.BM25.load(str(index_dir / "bm25"))
+    assert ours.vocab_dict == theirs.vocab_dict
+    questions = [q.get("q") or q["question"] for f in sorted((REPO_ROOT / "tests" / "eval").glob("*.jsonl"))
+                 for q in map(json.loads, filter(str.strip, f.read_text(encoding="utf-8").splitlines()))]
+    compared = 0
+    for question in questions:
+        tokens = [t for t in query_tokens(question) if t in ours.vocab_dict]
+        if tokens:
+            assert np.array_equal(ours.get_scores(tokens), theirs.get_scores(tokens)), question
+            compared += 1
+    assert compared > 200
+
+
+def test_dense_matrix_is_the_faiss_index_in_chunk_order(built_index):
+    import faiss
+
+    index_dir, _ = built_index
+    chunks, _ = store.read_chunks(index_dir)
+    matrix = store.read_matrix(index_dir)
+    dense = faiss.read_index(str(index_dir / "dense.faiss"))
+    assert isinstance(matrix, np.memmap) and not matrix.flags.writeable
+    assert [int(i) for i in faiss.vector_to_array(dense.id_map)] == [c.id for c in chunks]
+    assert np.array_equal(np.asarray(matrix), faiss.downcast_index(dense.index).reconstruct_n(0, dense.ntotal))
+
+
+def test_an_index_of_the_previous_layout_says_to_rebuild_and_its_vectors_are_reused(index_copy, encoder,
+                                                                                    knowledge_dir, tmp_path):
+    """Schema 3 had no checksums: serving refuses it with the fix; a build reuses its vectors."""
+    import sqlite3
+
+    from index_builder.build import build_index
+
+    db = sqlite3.connect(str(index_copy / "index.db"))
+    with db:
+        db.execute("update manifest set value = '3' where key = 'schema'")
+        db.execute("delete from manifest where key = 'checksums'")
+    db.close()
+    with pytest.raises(IndexUnavailable, match="old layout.*build-index --full"):
+        Retriever(index_copy, MODEL, encoder=encoder)
+    report = build_index(knowledge_dir, index_copy, MODEL, encoder=encoder)
+    assert report.embedded == 0 and report.reused == report.chunks
+    assert store.read_manifest(index_copy)["schema"] == store.SCHEMA_VERSION
+    assert len(Retriever(index_copy, MODEL, encoder=encoder).chunks) == report.chunks
