@@ -1,4 +1,9 @@
-"""The `ohbot` command and its subcommands (argparse; each subcommand a small function)."""
+"""The `ohbot` command and its subcommands (argparse; each subcommand a small function).
+
+Every subcommand imports what it needs inside its function: a command that needs no index and no
+model (report, campaign, responses, bank, gaps) imports neither the retrieval code nor onnxruntime,
+jieba or numpy's heavier users.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +13,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from bot.answering.retrieve import open_retriever
-from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS
+from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS  # parser choices (a light import: no charts)
 from bot.config import AWARE_THRESHOLD, AWARENESS_TARGET, FORM_SIZE, MIN_GROUP_N, Settings, load_settings
 from bot.errors import OhbotError
 
@@ -25,18 +29,24 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_build_index(args: argparse.Namespace, settings: Settings) -> int:
+    """Build or update the index: progress bars and the full report on a terminal, else one summary
+    line (and any errors)."""
     from index_builder.build import build_index
 
+    interactive = sys.stderr.isatty()
     report = build_index(
         settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
-        full=args.full, cache_dir=settings.models_dir,
+        full=args.full, cache_dir=settings.models_dir, progress=interactive,
     )
-    print(report.as_text())
+    if interactive:
+        print(report.as_text())
+    else:
+        print("\n".join([report.summary(), *(f"error: {e}" for e in report.errors)]))
     return 0
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.answering.retrieve import Filters
+    from bot.answering.retrieve import Filters, open_retriever
 
     retriever = open_retriever(settings)
     filters = Filters(region=args.region, doc_type=args.doc_type, audience=args.audience)
@@ -54,6 +64,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answering.evaluate import evaluate, format_table, load_questions
+    from bot.answering.retrieve import open_retriever
 
     questions = load_questions(Path(args.file))
     result = evaluate(open_retriever(settings), questions)
@@ -64,6 +75,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """One question, or with `-` one question per input line (the model is loaded once)."""
     from bot.answering.answer import answer
+    from bot.answering.retrieve import open_retriever
     from bot.dialogue.core import MAX_QUESTION_CHARS
 
     retriever = open_retriever(settings)
