@@ -142,9 +142,8 @@ class Encoder:
         tok_config = _read_json(self.folder / "tokenizer_config.json")
         model_config = _read_json(self.folder / "config.json")
         self.lower_case = bool(st_config.get("do_lower_case", False))
-        limits = [st_config.get("max_seq_length"), tok_config.get("model_max_length"),
-                  model_config.get("max_position_embeddings")]
-        limits = [int(x) for x in limits if isinstance(x, (int, float)) and 0 < x < 1e6]
+        given = [tok_config.get("model_max_length"), model_config.get("max_position_embeddings")]
+        limits: list[int] = [int(x) for x in given if isinstance(x, (int, float)) and 0 < x < 1e6]
         # sentence-transformers: its own max_seq_length if saved, else the tokenizer's, capped by the model's
         self.max_length = int(st_config["max_seq_length"]) if st_config.get("max_seq_length") else min(limits or [512])
         prompts = _read_json(self.folder / "config_sentence_transformers.json")
@@ -163,7 +162,9 @@ class Encoder:
                                             providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         hidden = int(model_config.get("hidden_size") or pooling.get("embedding_dimension")
-                     or pooling.get("word_embedding_dimension"))
+                     or pooling.get("word_embedding_dimension") or 0)
+        if not hidden:
+            raise ModelUnavailable(f"the embedding model {name!r} states no hidden size (config.json)")
         self.dimension = hidden * len(self.modes)
         self._warm = threading.Lock()
         self._warmed = False

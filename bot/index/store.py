@@ -17,7 +17,7 @@ import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +89,7 @@ def checksums(folder: Path) -> dict[str, str]:
 
 def write_index(
     folder: Path, manifest: dict, documents: list[dict], chunks: list[ChunkRow],
-    vectors: dict[str, np.ndarray], questions: list[QuestionRow] = (),
+    vectors: dict[str, np.ndarray], questions: Sequence[QuestionRow] = (),
     extras: dict[str, Callable[[Path], None]] | None = None,
 ) -> None:
     """Write a complete index into `folder` (which must not exist yet). `extras`: more files of the

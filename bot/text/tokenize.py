@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -46,7 +47,10 @@ def _import_jieba():
     return jieba
 
 
-jieba = _import_jieba()
+if TYPE_CHECKING:
+    import jieba
+else:
+    jieba = _import_jieba()
 
 STOPWORDS = frozenset(
     "的 了 是 吗 呢 吧 啊 呀 么 嘛 在 和 与 及 或 也 都 就 要 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 "
@@ -122,7 +126,7 @@ class _Words(dict):
                 raise
             return freq
 
-    def get(self, word: str, default: int | None = None) -> int | None:
+    def get(self, word: Any, default: Any = None) -> Any:
         freq = dict.get(self, word)
         if freq is None:
             freq = self._fetch(word)
