@@ -214,15 +214,18 @@ def build_index(
 
     old_vectors, old_tokens, old_ids, notes = ({}, {}, set(), []) if full else _previous(index_dir, model)
     report.notes += notes
-    for c in chunks:
-        c.tokens = old_tokens.get(c.hash) or tokens(c.search_text)
     missing = [c for c in chunks if c.hash not in old_vectors]
     unique_missing = list({c.hash: c for c in missing}.values())
     vectors = {c.hash: old_vectors[c.hash] for c in chunks if c.hash in old_vectors}
     vectors.update({q.hash: old_vectors[q.hash] for q in questions if q.hash in old_vectors})
     missing_questions = list({q.hash: q for q in questions if q.hash not in vectors}.values())
-    if unique_missing or missing_questions or not old_vectors:
+    embed = bool(unique_missing or missing_questions or not old_vectors)
+    if embed:  # before tokenising: a first export (child processes) then runs beside a small build process
         encoder = encoder or load_encoder(model, backend, cache_dir)
+    for c in chunks:
+        c.tokens = old_tokens.get(c.hash) or tokens(c.search_text)
+    if embed:
+        assert encoder is not None
         bar = _Progress(progress, len(unique_missing) + len(missing_questions), "embedding", "text")
         fresh = encoder.encode([c.search_text for c in unique_missing], progress=bar.update)
         vectors.update({c.hash: v for c, v in zip(unique_missing, fresh)})
