@@ -12,6 +12,7 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS  # parser choices (a light import: no charts)
 from bot.config import AWARE_THRESHOLD, AWARENESS_TARGET, FORM_SIZE, MIN_GROUP_N, Settings, load_settings
@@ -19,11 +20,13 @@ from bot.errors import OhbotError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the global flags (over the environment)."""
     return load_settings(args.data_dir, args.knowledge_dir, args.model, args.backend,
                          database_url=args.database_url)
 
 
 def _fail(message: str, code: int = 2) -> int:
+    """Print `ohbot: message` on stderr; the exit status."""
     print(f"ohbot: {message}", file=sys.stderr)
     return code
 
@@ -46,6 +49,7 @@ def cmd_build_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    """Hybrid (or one-ranking) search of the index, as text or JSON."""
     from bot.answering.retrieve import Filters, open_retriever
 
     retriever = open_retriever(settings)
@@ -63,6 +67,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Retrieval metrics of a JSONL question set."""
     from bot.answering.evaluate import evaluate, format_table, load_questions
     from bot.answering.retrieve import open_retriever
 
@@ -93,6 +98,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """The dialogue in this terminal."""
     from bot.channels import console
     from bot.dialogue.core import open_dialogue
 
@@ -107,6 +113,7 @@ def cmd_quiz(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
+    """The Telegram bot (needs TELEGRAM_BOT_TOKEN)."""
     from bot.channels import telegram
     from bot.dialogue.core import open_dialogue
 
@@ -157,6 +164,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    """The most frequent unanswered questions (no index, no model)."""
     from bot.storage.state import open_state
 
     rows = open_state(settings).gaps(args.limit)
@@ -170,6 +178,7 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bank_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every quiz item (no index, no model)."""
     from bot.quiz.bank import load_bank
 
     items = load_bank(settings.knowledge_dir)
@@ -184,7 +193,8 @@ def cmd_bank_list(args: argparse.Namespace, settings: Settings) -> int:
 MAX_ERRORS_SHOWN = 50
 
 
-def _quiz_state(settings: Settings):
+def _quiz_state(settings: Settings) -> Any:
+    """The state database of the data directory."""
     from bot.storage.state import open_state
 
     state = open_state(settings)
@@ -192,6 +202,7 @@ def _quiz_state(settings: Settings):
 
 
 def _date(text: str) -> str:
+    """A YYYY-MM-DD argument, checked."""
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
@@ -199,6 +210,7 @@ def _date(text: str) -> str:
 
 
 def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
+    """A new quiz campaign."""
     from bot.quiz import forms as quiz
 
     c = quiz.create_campaign(_quiz_state(settings), args.name, args.start, args.end, region=args.region,
@@ -209,6 +221,7 @@ def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every campaign with its counts of forms."""
     from bot.awareness.campaigns import campaign_counts
     from bot.quiz import forms as quiz
 
@@ -228,6 +241,7 @@ def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
+    """End a campaign."""
     from bot.quiz import forms as quiz
 
     quiz.close_campaign(_quiz_state(settings), args.name)
@@ -236,6 +250,7 @@ def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """A campaign's awareness report, as text or JSON, and optionally as files."""
     from bot.awareness.campaigns import campaign_report, label_report
     from bot.awareness.population import load_population
     from bot.awareness.report import format_text, write_outputs
@@ -256,6 +271,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import answers from CSV, all or nothing."""
     from bot.awareness.campaigns import import_responses
     from bot.quiz.bank import load_bank
     from bot.taxonomy import load_taxonomy
@@ -367,6 +383,7 @@ def cmd_db_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `ohbot` and every subcommand."""
     parser = argparse.ArgumentParser(prog="ohbot", description="职业健康 education bot and knowledge base")
     parser.add_argument("--data-dir", help="where the index and database live (env OHBOT_DATA_DIR, default ./data)")
     parser.add_argument("--knowledge-dir", help="source documents (env OHBOT_KNOWLEDGE_DIR, default ./knowledge)")
@@ -492,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `ohbot` command; user errors print one line and exit with status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -23,8 +23,10 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -174,7 +176,7 @@ class TorchEncoder:
     """sentence-transformers itself (torch, or ONNX through optimum): the `--backend torch`
     encoder, and the reference the runtime's vectors are compared with."""
 
-    def __init__(self, name: str, model) -> None:
+    def __init__(self, name: str, model: Any) -> None:
         """Wrap a loaded SentenceTransformer `model` recorded under `name`."""
         self.name = name
         self.model = model
@@ -182,7 +184,8 @@ class TorchEncoder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(get_dim())
 
-    def encode(self, texts: list[str], batch_size: int = 8, progress=None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 8,
+               progress: Callable[[int], object] | None = None) -> np.ndarray:
         """Unit-length float32 vectors, as the runtime Encoder returns them."""
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
@@ -197,7 +200,7 @@ class TorchEncoder:
         self.encode(["职业健康"])
 
 
-def _sentence_transformer(source: str, **kwargs):
+def _sentence_transformer(source: str, **kwargs: Any) -> Any:
     """SentenceTransformer(source, device="cpu", **kwargs) with its library chatter silenced."""
     for name in ("sentence_transformers", "transformers", "optimum", "huggingface_hub", "torch"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -32,7 +32,8 @@ def loaded(names: tuple[str, ...]) -> str:
     return f"print('LOADED', sorted(m for m in {names!r} if m in sys.modules))\n"
 
 
-def test_answering_questions_imports_neither_torch_nor_sentence_transformers(built_index, data_dir):
+def test_answering_questions_imports_neither_torch_nor_sentence_transformers(built_index: tuple, data_dir: Path) -> None:
+    """ask, search and a dialogue answer in one process: no build-time or FAISS/BM25 library loaded."""
     index_dir, _ = built_index
     code = (
         "import sys, io, contextlib\n"
@@ -57,7 +58,7 @@ def test_answering_questions_imports_neither_torch_nor_sentence_transformers(bui
     ["report", "--campaign", "C1", "--json"], ["campaign", "list"], ["bank", "list", "--json"], ["gaps"],
     ["responses", "export", "--campaign", "C1"],
 ], ids=lambda a: " ".join(a[:2]))
-def test_management_commands_load_no_model(tmp_path, argv):
+def test_management_commands_load_no_model(tmp_path: Path, argv: list[str]) -> None:
     """report, campaign, responses, bank and gaps import no model library and no tokenizer."""
     data = tmp_path / "data"
     code = (
@@ -73,7 +74,7 @@ def test_management_commands_load_no_model(tmp_path, argv):
     assert "LOADED []" in result.stdout, result.stdout
 
 
-def test_a_build_prints_one_summary_line_and_nothing_on_stderr(data_dir, encoder, tmp_path):
+def test_a_build_prints_one_summary_line_and_nothing_on_stderr(data_dir: Path, encoder: object, tmp_path: Path) -> None:
     """Not on a terminal, `ohbot build-index` prints its one-line summary: no progress bar, no DEBUG
     line, no library warning."""
     knowledge = tmp_path / "knowledge"
@@ -94,7 +95,7 @@ def test_a_build_prints_one_summary_line_and_nothing_on_stderr(data_dir, encoder
     assert (data / "index" / "words.sqlite").exists()
 
 
-def test_the_export_step_runs_without_the_build_process_holding_torch(data_dir, encoder):
+def test_loading_the_encoder_for_a_build_imports_no_torch_once_exported(data_dir: Path, encoder: object) -> None:
     """Loading the encoder for a build (the export exists) imports no torch in the build process."""
     code = (
         "import sys\n"
@@ -107,7 +108,7 @@ def test_the_export_step_runs_without_the_build_process_holding_torch(data_dir, 
     assert "LOADED []" in run_python(code).stdout
 
 
-def test_the_cli_module_is_importable_without_the_model(tmp_path: Path):
+def test_the_cli_module_is_importable_without_the_model() -> None:
     """`import bot.cli` (what every command starts with) pulls in no retrieval or model code."""
     code = "import sys\nimport bot.cli\n" + loaded((*MODEL_LIBRARIES, "numpy", "bot.answering.retrieve"))
     assert "LOADED []" in run_python(code).stdout

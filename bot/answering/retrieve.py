@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ class Retriever:
         self.encoder.warm_up()
 
     @property
-    def dense_index(self):
+    def dense_index(self) -> Any:
         """The FAISS index of dense.faiss (for FAISS tools; searching uses `matrix`), loaded on first use."""
         if getattr(self, "_dense_index", None) is None:
             import faiss

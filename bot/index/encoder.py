@@ -21,7 +21,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +100,7 @@ def pooling_modes(config: dict) -> tuple[str, ...]:
     return modes
 
 
-def _session_options(threads: int | None):
+def _session_options(threads: int | None) -> Any:
     """ONNX Runtime options: with `threads` set, that many threads and no busy-waiting between runs
     (a serving process answers one short query at a time; spinning threads only burn CPU that
     concurrent requests need: 4.9 ms of CPU per query instead of 7.4)."""
@@ -206,7 +208,8 @@ class Encoder:
         tokens = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
         return self._pool(tokens, mask)
 
-    def encode(self, texts: list[str], batch_size: int = 8, progress=None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 8,
+               progress: Callable[[int], object] | None = None) -> np.ndarray:
         """Unit-length float32 vectors (inner product = cosine), longest texts first in batches of
         `batch_size` as sentence-transformers does (less padding). Batches of 8: measured on the
         knowledge base, 15 s and 0.7 GB peak RSS against 22 s and 1.1 GB with batches of 32 (padding
@@ -244,7 +247,7 @@ def _quiet() -> None:
 
 
 def load_encoder(name: str, backend: str = "onnx", cache_dir: Path | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None) -> Any:
     """The encoder of model `name`. For ONNX: the export under `cache_dir` (DATA_DIR/models), made
     first by the build-time exporter when it is missing (the only case that imports torch).
     `threads`: None for all cores (index builds), 1 for serving queries.

@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class QuestionRow:
     hash: str  # key of its vector in the vectors table
 
 
-def open_db(path: Path):
+def open_db(path: Path) -> Any:
     """The index database as a sqlite_utils.Database (imported here: serving reads with sqlite3 alone)."""
     import sqlite_utils
 
@@ -195,6 +196,7 @@ def verify_files(folder: Path, manifest: dict) -> None:
 
 
 def check_model(manifest: dict, model: str, folder: Path) -> None:
+    """IndexUnavailable, naming both models and the fix, when the index was built with another model."""
     if manifest.get("model") != model:
         raise IndexUnavailable(
             f"the index at {folder} was built with embedding model {manifest.get('model')!r} "

@@ -30,7 +30,7 @@ from bot.text import dict_dir
 from bot.text.normalize import normalize
 
 
-def _import_jieba():
+def _import_jieba() -> Any:
     """jieba, imported without `pkg_resources` (jieba's only use of it is to open its own data files,
     and it falls back to plain `open` when the import fails; importing pkg_resources costs ~250 ms)."""
     if "jieba" in sys.modules:
@@ -115,9 +115,11 @@ class _Words(dict):
         return row[0]
 
     def __contains__(self, word: object) -> bool:
+        """`word in FREQ`: in memory, else in the file."""
         return dict.__contains__(self, word) or (isinstance(word, str) and self._fetch(word) is not None)
 
     def __getitem__(self, word: str) -> int:
+        """`FREQ[word]`: in memory, else from the file; KeyError when in neither."""
         try:
             return dict.__getitem__(self, word)
         except KeyError:
@@ -127,6 +129,7 @@ class _Words(dict):
             return freq
 
     def get(self, word: Any, default: Any = None) -> Any:
+        """`FREQ.get(word, default)`: in memory, else from the file."""
         freq = dict.get(self, word)
         if freq is None:
             freq = self._fetch(word)

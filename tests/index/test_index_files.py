@@ -12,6 +12,7 @@ import pytest
 from bot.answering.retrieve import Retriever
 from bot.errors import IndexUnavailable
 from bot.index import store
+from bot.index.encoder import Encoder
 from bot.text.tokenize import query_tokens
 from tests.helpers import REPO_ROOT
 
@@ -19,7 +20,7 @@ MODEL = "m3e-small"
 
 
 @pytest.fixture
-def index_copy(built_index, tmp_path) -> Path:
+def index_copy(built_index: tuple, tmp_path: Path) -> Path:
     """A private copy of the session index, free to damage."""
     index_dir, _ = built_index
     copy = tmp_path / "index"
@@ -34,26 +35,30 @@ def scramble(path: Path, seed: int = 11) -> None:
     assert path.stat().st_size == size
 
 
-def test_a_scrambled_dense_faiss_of_the_same_size_is_refused_with_the_fix(index_copy, encoder):
+def test_a_scrambled_dense_faiss_of_the_same_size_is_refused_with_the_fix(index_copy: Path, encoder: Encoder) -> None:
+    """Issue #11: it used to load and answer with confidence 1.0."""
     scramble(index_copy / "dense.faiss")
     with pytest.raises(IndexUnavailable, match=r"dense\.faiss.*build-index --full"):
         Retriever(index_copy, MODEL, encoder=encoder)
 
 
 @pytest.mark.parametrize("name", ["dense.npy", "bm25/data.csc.index.npy", "words.sqlite"])
-def test_every_other_index_file_is_checked_too(index_copy, encoder, name):
+def test_every_other_index_file_is_checked_too(index_copy: Path, encoder: Encoder, name: str) -> None:
+    """The files serving reads directly (mapped vectors, BM25 arrays, dictionary) are checked as well."""
     scramble(index_copy / name)
     with pytest.raises(IndexUnavailable, match="build-index --full"):
         Retriever(index_copy, MODEL, encoder=encoder)
 
 
-def test_a_missing_file_is_named(index_copy, encoder):
+def test_a_missing_file_is_named(index_copy: Path, encoder: Encoder) -> None:
+    """A file the manifest lists but the folder lacks: named in the message, with the fix."""
     (index_copy / "dense.npy").unlink()
     with pytest.raises(IndexUnavailable, match=r"dense\.npy is missing.*build-index --full"):
         Retriever(index_copy, MODEL, encoder=encoder)
 
 
-def test_the_manifest_lists_a_checksum_of_every_file_but_the_database(built_index):
+def test_the_manifest_lists_a_checksum_of_every_file_but_the_database(built_index: tuple) -> None:
+    """index.db holds the manifest, so it cannot hold its own checksum; every other file is listed."""
     index_dir, _ = built_index
     manifest = store.read_manifest(index_dir)
     files = sorted(p.relative_to(index_dir).as_posix() for p in index_dir.rglob("*") if p.is_file())
@@ -61,7 +66,8 @@ def test_the_manifest_lists_a_checksum_of_every_file_but_the_database(built_inde
     assert manifest["checksums"]["dense.faiss"] == store.sha256_file(index_dir / "dense.faiss")
 
 
-def test_bm25_scores_equal_those_of_bm25s(built_index):
+def test_bm25_scores_equal_those_of_bm25s(built_index: tuple) -> None:
+    """The numpy reader gives bm25s's scores exactly, for every eval question."""
     import bm25s
 
     index_dir, _ = built_index
@@ -79,7 +85,8 @@ def test_bm25_scores_equal_those_of_bm25s(built_index):
     assert compared > 200
 
 
-def test_dense_matrix_is_the_faiss_index_in_chunk_order(built_index):
+def test_dense_matrix_is_the_faiss_index_in_chunk_order(built_index: tuple) -> None:
+    """dense.npy (mapped read-only) holds the same vectors as dense.faiss, row i = chunk i."""
     import faiss
 
     index_dir, _ = built_index
@@ -91,8 +98,8 @@ def test_dense_matrix_is_the_faiss_index_in_chunk_order(built_index):
     assert np.array_equal(np.asarray(matrix), faiss.downcast_index(dense.index).reconstruct_n(0, dense.ntotal))
 
 
-def test_an_index_of_the_previous_layout_says_to_rebuild_and_its_vectors_are_reused(index_copy, encoder,
-                                                                                    knowledge_dir, tmp_path):
+def test_an_index_of_the_previous_layout_says_to_rebuild_and_its_vectors_are_reused(
+        index_copy: Path, encoder: Encoder, knowledge_dir: Path) -> None:
     """Schema 3 had no checksums: serving refuses it with the fix; a build reuses its vectors."""
     import sqlite3
 

@@ -16,12 +16,13 @@ import pytest
 from bot.errors import ModelUnavailable
 from bot.index import store
 from bot.index.encoder import QUANTIZED, Encoder, export_folder, is_complete
+from index_builder.export import TorchEncoder
 
 MODEL = "m3e-small"
 
 
 @pytest.fixture(scope="module")
-def export_dir(data_dir: Path, encoder) -> Path:
+def export_dir(data_dir: Path, encoder: Encoder) -> Path:
     """The session's exported model folder (DATA_DIR/models/m3e-small-onnx)."""
     folder = export_folder(MODEL, data_dir / "models")
     assert is_complete(folder)
@@ -29,7 +30,7 @@ def export_dir(data_dir: Path, encoder) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(export_dir: Path):
+def reference(export_dir: Path) -> TorchEncoder:
     """sentence-transformers (optimum + onnxruntime) on the same int8 file."""
     from index_builder.export import load_reference_encoder
 
@@ -43,7 +44,9 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum(axis=1).min())
 
 
-def test_runtime_vectors_equal_sentence_transformers_on_the_whole_knowledge_base(built_index, encoder, reference):
+def test_runtime_vectors_equal_sentence_transformers_on_the_whole_knowledge_base(
+        built_index: tuple, encoder: Encoder, reference: TorchEncoder) -> None:
+    """Every chunk and FAQ question, in one call each, as the build embeds them."""
     index_dir, _ = built_index
     chunks, _ = store.read_chunks(index_dir)
     questions = [q.get("text") for q in _question_rows(index_dir)]
@@ -57,7 +60,7 @@ def test_runtime_vectors_equal_sentence_transformers_on_the_whole_knowledge_base
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
-def test_the_index_holds_the_runtime_vectors(built_index, encoder):
+def test_the_index_holds_the_runtime_vectors(built_index: tuple, encoder: Encoder) -> None:
     """The build embeds with the serving runtime: encoding the chunks as the build does (each text
     once, in index order) gives the stored vectors."""
     index_dir, _ = built_index
@@ -69,7 +72,7 @@ def test_the_index_holds_the_runtime_vectors(built_index, encoder):
 
 
 @pytest.mark.parametrize("mode", ["cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"])
-def test_pooling_follows_the_model_folder_configuration(export_dir, tmp_path, mode):
+def test_pooling_follows_the_model_folder_configuration(export_dir: Path, tmp_path: Path, mode: str) -> None:
     """Change the pooling of a copy of the export: the runtime follows the config as ST does."""
     from index_builder.export import load_reference_encoder
 
@@ -84,7 +87,7 @@ def test_pooling_follows_the_model_folder_configuration(export_dir, tmp_path, mo
     assert min_cosine(ours, theirs) >= 0.999
 
 
-def test_legacy_pooling_flags_are_read(export_dir, tmp_path):
+def test_legacy_pooling_flags_are_read(export_dir: Path, tmp_path: Path) -> None:
     """Folders saved by sentence-transformers < 5 name the mode with pooling_mode_*_tokens flags."""
     folder = tmp_path / "model"
     shutil.copytree(export_dir, folder)
@@ -96,7 +99,8 @@ def test_legacy_pooling_flags_are_read(export_dir, tmp_path):
     assert np.allclose(legacy.encode(["粉尘"]), Encoder(MODEL, folder).encode(["粉尘"]))
 
 
-def test_a_module_the_runtime_cannot_run_is_refused_with_the_fix(export_dir, tmp_path):
+def test_a_module_the_runtime_cannot_run_is_refused_with_the_fix(export_dir: Path, tmp_path: Path) -> None:
+    """A Dense layer after pooling is not run by the runtime: refused, pointing to the torch backend."""
     folder = tmp_path / "model"
     shutil.copytree(export_dir, folder)
     modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
@@ -106,10 +110,13 @@ def test_a_module_the_runtime_cannot_run_is_refused_with_the_fix(export_dir, tmp
         Encoder(MODEL, folder)
 
 
-def test_a_fresh_data_dir_copies_the_machine_export_instead_of_exporting(export_dir, tmp_path, monkeypatch):
+def test_a_fresh_data_dir_copies_the_machine_export_instead_of_exporting(
+        export_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the machine cache holding this model's export, a new data directory gets a copy, no export."""
     from index_builder import export
 
-    def no_export(*args, **kwargs):
+    def no_export(*args: object, **kwargs: object) -> None:
+        """Stands in for the export steps: reaching it fails the test."""
         raise AssertionError("exported again")
 
     monkeypatch.setattr(export, "_child", no_export)

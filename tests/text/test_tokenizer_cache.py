@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,13 @@ THREADS = 16
 
 
 @pytest.fixture
-def counted_tokenizers(monkeypatch) -> list[int]:
+def counted_tokenizers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Count jieba tokenizers made from now on (starting from no tokenizer at all)."""
     made: list[int] = []
     original = tokenize.jieba.Tokenizer.__init__
 
-    def counting(self, *args, **kwargs):
+    def counting(self: object, *args: object, **kwargs: object) -> None:
+        """jieba.Tokenizer.__init__, counted."""
         made.append(1)
         original(self, *args, **kwargs)
 
@@ -32,12 +34,13 @@ def counted_tokenizers(monkeypatch) -> list[int]:
     tokenize.clear_caches()
 
 
-def run_at_once(function, n: int = THREADS) -> list:
+def run_at_once(function: Callable[[], object], n: int = THREADS) -> list:
     """Call `function` from n threads released together; their results in thread order."""
     barrier = threading.Barrier(n)
     results: list = [None] * n
 
     def worker(i: int) -> None:
+        """Wait for the others, then call."""
         barrier.wait()
         results[i] = function()
 
@@ -49,13 +52,16 @@ def run_at_once(function, n: int = THREADS) -> list:
     return results
 
 
-def test_parallel_first_requests_build_one_tokenizer(counted_tokenizers):
+def test_parallel_first_requests_build_one_tokenizer(counted_tokenizers: list[int]) -> None:
+    """Issue #11: 16 parallel first calls each built a tokenizer (the lru_cache did not lock)."""
     results = run_at_once(lambda: tokenize.tokens("用人单位应当为劳动者提供职业健康检查"))
     assert len(counted_tokenizers) == 1
     assert all(r == results[0] for r in results) and "职业健康检查" in "".join(results[0])
 
 
-def test_the_retriever_warms_up_at_start_so_first_requests_build_nothing(built_index, encoder, counted_tokenizers):
+def test_the_retriever_warms_up_at_start_so_first_requests_build_nothing(
+        built_index: tuple, encoder: object, counted_tokenizers: list[int]) -> None:
+    """The tokenizer is made when the Retriever starts; 16 parallel first searches make none."""
     from bot.answering.retrieve import Retriever
 
     index_dir, _ = built_index
@@ -72,7 +78,7 @@ def eval_questions() -> list[str]:
                  for q in map(json.loads, filter(str.strip, f.read_text(encoding="utf-8").splitlines()))]
 
 
-def test_the_index_dictionary_cache_gives_jiebas_tokens(built_index):
+def test_the_index_dictionary_cache_gives_jiebas_tokens(built_index: tuple) -> None:
     """Tokens from the cache file of the index folder equal those of jieba built from its dictionary,
     for the whole knowledge base, every eval question and text the knowledge base never saw."""
     index_dir, _ = built_index
@@ -91,7 +97,7 @@ def test_the_index_dictionary_cache_gives_jiebas_tokens(built_index):
     assert got == expected
 
 
-def test_the_cache_is_not_used_when_the_domain_words_changed(built_index, tmp_path):
+def test_the_cache_is_not_used_when_the_domain_words_changed(built_index: tuple, tmp_path: Path) -> None:
     """Edited domain words (not rebuilt yet) win over a cache made with the old ones."""
     from bot.text import dict_dir, use_dictionaries
 
