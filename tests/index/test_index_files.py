@@ -35,9 +35,25 @@ def scramble(path: Path, seed: int = 11) -> None:
     assert path.stat().st_size == size
 
 
+def shuffle_faiss_vectors(index_dir: Path, seed: int = 11) -> None:
+    """Shuffle the vectors inside dense.faiss, leaving its header and id map alone: the same size, a
+    valid FAISS file, every vector now under another chunk's id (what a bad copy can leave)."""
+    matrix = np.asarray(store.read_matrix(index_dir))
+    path = index_dir / "dense.faiss"
+    data = path.read_bytes()
+    start = data.find(matrix.tobytes())
+    assert start > 0
+    shuffled = matrix[np.random.default_rng(seed).permutation(len(matrix))]
+    path.write_bytes(data[:start] + shuffled.tobytes() + data[start + matrix.nbytes:])
+    assert path.stat().st_size == len(data)
+
+
 def test_a_scrambled_dense_faiss_of_the_same_size_is_refused_with_the_fix(index_copy: Path, encoder: Encoder) -> None:
-    """Issue #11: it used to load and answer with confidence 1.0."""
-    scramble(index_copy / "dense.faiss")
+    """Issue #11: a same-size scrambled dense.faiss used to load and answer with confidence 1.0."""
+    import faiss
+
+    shuffle_faiss_vectors(index_copy)
+    assert faiss.read_index(str(index_copy / "dense.faiss")).ntotal == len(store.read_chunks(index_copy)[0])
     with pytest.raises(IndexUnavailable, match=r"dense\.faiss.*build-index --full"):
         Retriever(index_copy, MODEL, encoder=encoder)
 
