@@ -1,4 +1,9 @@
-"""The `ohbot` command and its subcommands (argparse; each subcommand a small function)."""
+"""The `ohbot` command and its subcommands (argparse; each subcommand a small function).
+
+Every subcommand imports what it needs inside its function: a command that needs no index and no
+model (report, campaign, responses, bank, gaps) imports neither the retrieval code nor onnxruntime,
+jieba or numpy's heavier users.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,36 +12,45 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from bot.answering.retrieve import open_retriever
-from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS
+from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS  # parser choices (a light import: no charts)
 from bot.config import AWARE_THRESHOLD, AWARENESS_TARGET, FORM_SIZE, MIN_GROUP_N, Settings, load_settings
 from bot.errors import OhbotError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the global flags (over the environment)."""
     return load_settings(args.data_dir, args.knowledge_dir, args.model, args.backend,
                          database_url=args.database_url)
 
 
 def _fail(message: str, code: int = 2) -> int:
+    """Print `ohbot: message` on stderr; the exit status."""
     print(f"ohbot: {message}", file=sys.stderr)
     return code
 
 
 def cmd_build_index(args: argparse.Namespace, settings: Settings) -> int:
+    """Build or update the index: progress bars and the full report on a terminal, else one summary
+    line (and any errors)."""
     from index_builder.build import build_index
 
+    interactive = sys.stderr.isatty()
     report = build_index(
         settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
-        full=args.full, cache_dir=settings.models_dir,
+        full=args.full, cache_dir=settings.models_dir, progress=interactive,
     )
-    print(report.as_text())
+    if interactive:
+        print(report.as_text())
+    else:
+        print("\n".join([report.summary(), *(f"error: {e}" for e in report.errors)]))
     return 0
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.answering.retrieve import Filters
+    """Hybrid (or one-ranking) search of the index, as text or JSON."""
+    from bot.answering.retrieve import Filters, open_retriever
 
     retriever = open_retriever(settings)
     filters = Filters(region=args.region, doc_type=args.doc_type, audience=args.audience)
@@ -57,6 +71,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "answers":
         return cmd_eval_answers(args, settings)
     from bot.answering.evaluate import evaluate, format_table, load_questions
+    from bot.answering.retrieve import open_retriever
 
     questions = load_questions(Path(args.file))
     result = evaluate(open_retriever(settings), questions)
@@ -68,6 +83,7 @@ def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
     """Every question of FILE through the answerer, judged on the text shown (README "Answering")."""
     from bot.answering.answer import answer
     from bot.answering.evaluate_answers import as_json, evaluate_answers, format_report, load_items
+    from bot.answering.retrieve import open_retriever
 
     items = load_items(Path(args.file))
     retriever = open_retriever(settings)
@@ -85,6 +101,7 @@ def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """One question, or with `-` one question per input line (the model is loaded once)."""
     from bot.answering.answer import answer
+    from bot.answering.retrieve import open_retriever
     from bot.dialogue.core import MAX_QUESTION_CHARS
 
     retriever = open_retriever(settings)
@@ -102,6 +119,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """The dialogue in this terminal."""
     from bot.channels import console
     from bot.dialogue.core import open_dialogue
 
@@ -116,6 +134,7 @@ def cmd_quiz(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
+    """The Telegram bot (needs TELEGRAM_BOT_TOKEN)."""
     from bot.channels import telegram
     from bot.dialogue.core import open_dialogue
 
@@ -185,6 +204,7 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bank_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every quiz item (no index, no model)."""
     from bot.quiz.bank import load_bank
 
     items = load_bank(settings.knowledge_dir)
@@ -199,7 +219,8 @@ def cmd_bank_list(args: argparse.Namespace, settings: Settings) -> int:
 MAX_ERRORS_SHOWN = 50
 
 
-def _quiz_state(settings: Settings):
+def _quiz_state(settings: Settings) -> Any:
+    """The state database of the data directory."""
     from bot.storage.state import open_state
 
     state = open_state(settings)
@@ -207,6 +228,7 @@ def _quiz_state(settings: Settings):
 
 
 def _date(text: str) -> str:
+    """A YYYY-MM-DD argument, checked."""
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
@@ -214,6 +236,7 @@ def _date(text: str) -> str:
 
 
 def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
+    """A new quiz campaign."""
     from bot.quiz import forms as quiz
 
     c = quiz.create_campaign(_quiz_state(settings), args.name, args.start, args.end, region=args.region,
@@ -224,6 +247,7 @@ def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every campaign with its counts of forms."""
     from bot.awareness.campaigns import campaign_counts
     from bot.quiz import forms as quiz
 
@@ -243,6 +267,7 @@ def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
+    """End a campaign."""
     from bot.quiz import forms as quiz
 
     quiz.close_campaign(_quiz_state(settings), args.name)
@@ -251,6 +276,7 @@ def cmd_campaign_close(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """A campaign's awareness report, as text or JSON, and optionally as files."""
     from bot.awareness.campaigns import campaign_report, label_report
     from bot.awareness.population import load_population
     from bot.awareness.report import format_text, write_outputs
@@ -271,6 +297,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import answers from CSV, all or nothing."""
     from bot.awareness.campaigns import import_responses
     from bot.quiz.bank import load_bank
     from bot.taxonomy import load_taxonomy
@@ -382,6 +409,7 @@ def cmd_db_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `ohbot` and every subcommand."""
     parser = argparse.ArgumentParser(prog="ohbot", description="职业健康 education bot and knowledge base")
     parser.add_argument("--data-dir", help="where the index and database live (env OHBOT_DATA_DIR, default ./data)")
     parser.add_argument("--knowledge-dir", help="source documents (env OHBOT_KNOWLEDGE_DIR, default ./knowledge)")
@@ -508,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `ohbot` command; user errors print one line and exit with status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -22,7 +22,7 @@ from bot.index.encoder import Encoder, load_encoder
 from bot.text import use_dictionaries
 from bot.text.normalize import normalize, to_display
 from bot.text.regions import region_label
-from bot.text.tokenize import tokens
+from bot.text.tokenize import tokens, write_cache
 from index_builder.cards import Card, load_cards, load_variants
 from index_builder.clean import clean_text
 from index_builder.ingest import Document, load_documents
@@ -45,6 +45,12 @@ class BuildReport:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    def summary(self) -> str:
+        """The build in one line (what a non-interactive `build-index` prints, with any errors)."""
+        return (f"index built: {self.documents} documents, {self.faq_cards} FAQ cards, {self.chunks} chunks "
+                f"({self.embedded} embedded, {self.reused} reused, {self.removed_chunks} removed), "
+                f"{len(self.errors)} errors, {self.seconds:.1f} s")
 
     def as_text(self) -> str:
         removed = ", ".join(f"{k} {v}" for k, v in sorted(self.lines_removed.items()) if v) or "none"
@@ -162,7 +168,7 @@ def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[
     """Vectors and tokens of the current index by chunk hash (empty when unusable), its chunk ids."""
     notes: list[str] = []
     try:
-        manifest = store.read_manifest(index_dir)
+        manifest = store.read_manifest(index_dir, schemas=store.REUSABLE_SCHEMAS)
         chunks, _ = store.read_chunks(index_dir)
         vectors = store.read_vectors(index_dir) if manifest.get("model") == model else {}
         if manifest.get("model") != model:
@@ -177,11 +183,35 @@ def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[
     return vectors, {c.hash: c.tokens for c in chunks}, {c.id for c in chunks}, notes
 
 
+class _Progress:
+    """A progress bar on standard error (tqdm) when asked for, else nothing."""
+
+    def __init__(self, enabled: bool, total: int, label: str, unit: str) -> None:
+        """A bar of `total` steps named `label`; a no-op unless `enabled` and total > 0."""
+        self.bar = None
+        if enabled and total > 0:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=label, unit=unit, leave=False, dynamic_ncols=True)
+
+    def update(self, n: int = 1) -> None:
+        """Advance by `n` steps."""
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        """Remove the bar from the terminal."""
+        if self.bar is not None:
+            self.bar.close()
+
+
 def build_index(
     knowledge_dir: Path, index_dir: Path, model: str, backend: str = "onnx",
     full: bool = False, encoder: Encoder | None = None, cache_dir: Path | None = None,
+    progress: bool = False,
 ) -> BuildReport:
-    """Build (or update) the index of `knowledge_dir` into `index_dir`; returns the report."""
+    """Build (or update) the index of `knowledge_dir` into `index_dir`; returns the report.
+    `progress`: show progress bars (documents read, chunks embedded) on standard error."""
     started = time.perf_counter()
     use_dictionaries(Path(knowledge_dir) / "dict")
     report = BuildReport()
@@ -194,7 +224,9 @@ def build_index(
     doc_rows: list[dict] = []
     questions: list[store.QuestionRow] = []  # every card question and variant, every section heading
     kept_shingles: list[tuple[str, set[str], str]] = []
+    bar = _Progress(progress, len(documents), "documents", "doc")
     for doc in documents:
+        bar.update()
         rows, removed, cleaned = document_chunks(doc)
         report.lines_removed.update(removed)
         if not rows:
@@ -224,6 +256,7 @@ def build_index(
             "missing": json.dumps(doc.missing), "original": doc.text,
         })
         chunks += rows
+    bar.close()
     faq_docs: dict[str, dict] = {}
     for n, card in enumerate(cards):
         row = card_chunk(card, n)
@@ -252,22 +285,29 @@ def build_index(
 
     old_vectors, old_tokens, old_ids, notes = ({}, {}, set(), []) if full else _previous(index_dir, model)
     report.notes += notes
-    for c in chunks:
-        c.tokens = old_tokens.get(c.hash) or tokens(c.search_text)
     missing = [c for c in chunks if c.hash not in old_vectors]
     unique_missing = list({c.hash: c for c in missing}.values())
     vectors = {c.hash: old_vectors[c.hash] for c in chunks if c.hash in old_vectors}
     vectors.update({q.hash: old_vectors[q.hash] for q in questions if q.hash in old_vectors})
     missing_questions = list({q.hash: q for q in questions if q.hash not in vectors}.values())
-    if unique_missing or missing_questions or not old_vectors:
+    embed = bool(unique_missing or missing_questions or not old_vectors)
+    if embed:  # before tokenising: a first export (child processes) then runs beside a small build process
         encoder = encoder or load_encoder(model, backend, cache_dir)
-        fresh = encoder.encode([c.search_text for c in unique_missing])
+    for c in chunks:
+        c.tokens = old_tokens.get(c.hash) or tokens(c.search_text)
+    for q in questions:  # the unit questions' own BM25 (short texts: cheap to tokenise again)
+        q.tokens = tokens(q.text)
+    if embed:
+        assert encoder is not None
+        bar = _Progress(progress, len(unique_missing) + len(missing_questions), "embedding", "text")
+        fresh = encoder.encode([c.search_text for c in unique_missing], progress=bar.update)
         vectors.update({c.hash: v for c, v in zip(unique_missing, fresh)})
-        fresh = encoder.encode([q.text for q in missing_questions])
+        fresh = encoder.encode([q.text for q in missing_questions], progress=bar.update)
         vectors.update({q.hash: v for q, v in zip(missing_questions, fresh)})
+        bar.close()
         dimension = encoder.dimension
     else:
-        dimension = int(store.read_manifest(index_dir)["dimension"])
+        dimension = int(store.read_manifest(index_dir, schemas=store.REUSABLE_SCHEMAS)["dimension"])
     report.embedded = len(missing)
     report.reused = len(chunks) - len(missing)
     report.removed_chunks = len(old_ids - {c.id for c in chunks})
@@ -282,7 +322,9 @@ def build_index(
         import shutil
 
         shutil.rmtree(tmp)
-    store.write_index(tmp, manifest, doc_rows, chunks, vectors, questions)
+    texts = [c.search_text for c in chunks]
+    store.write_index(tmp, manifest, doc_rows, chunks, vectors, questions,
+                      extras={store.WORDS: lambda path: write_cache(path, texts)})
     store.swap_in(tmp, index_dir)
     report.seconds = time.perf_counter() - started
     return report

@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,9 @@ from bot.index.encoder import Encoder, load_encoder
 from bot.text import use_dictionaries
 from bot.text.normalize import normalize
 from bot.text.regions import is_local
-from bot.text.tokenize import query_tokens, tokens
+from bot.text.tokenize import query_tokens
+from bot.text.tokenize import use_cache as use_tokenizer_cache
+from bot.text.tokenize import warm_up as warm_up_tokenizer
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion: rank 1 → 1/61
 CANDIDATES = 50  # how deep each ranking is read before fusion
@@ -87,24 +90,26 @@ class Retriever:
 
     def __init__(self, index_dir: Path, model: str, backend: str = "onnx",
                  encoder: Encoder | None = None, cache_dir: Path | None = None) -> None:
-        import bm25s
-        import faiss
-
         manifest = store.read_manifest(index_dir)
         store.check_model(manifest, model, index_dir)
+        store.verify_files(index_dir, manifest)
         try:
             self.chunks, self.docs = store.read_chunks(index_dir)
-            self.dense_index = faiss.read_index(str(index_dir / "dense.faiss"))
-            self.bm25 = bm25s.BM25.load(str(index_dir / "bm25"))
+            # the vectors in chunk order, memory-mapped: scoring every chunk is one matrix product
+            # (~0.1 ms for 1,000 chunks), where FAISS with k = all chunks costs ~15 ms of heap overhead
+            self.matrix = store.read_matrix(index_dir)
+            self.bm25 = store.read_bm25(index_dir)
         except Exception as exc:
             raise store.IndexUnavailable(
                 f"the index at {index_dir} is damaged ({type(exc).__name__}: {exc}): run `ohbot build-index --full`"
             ) from exc
-        if self.dense_index.ntotal != len(self.chunks):
+        if self.matrix.shape != (len(self.chunks), int(manifest["dimension"])):
             raise store.IndexUnavailable(f"the index at {index_dir} is inconsistent: run `ohbot build-index --full`")
+        self.index_dir = index_dir
         self.manifest = manifest
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self.by_faq = {c.faq_id: c for c in self.chunks if c.faq_id}
+        use_tokenizer_cache(index_dir / store.WORDS)
         self.encoder = encoder or load_encoder(model, backend, cache_dir, threads=1)
         if self.encoder.dimension != int(manifest["dimension"]):
             raise store.IndexUnavailable(
@@ -120,10 +125,8 @@ class Retriever:
         grouped = self.question_unit[self._q_order]
         self._q_starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(grouped) else grouped
         self._q_units = grouped[self._q_starts] if len(grouped) else grouped
-        self.question_bm25 = bm25s.BM25()
-        self.question_bm25.index([tokens(q.text) or ["<empty>"] for q in self.questions] or [["<empty>"]],
-                                 show_progress=False)
-        self.question_vocab = set(self.question_bm25.vocab_dict)
+        self.question_bm25 = store.read_bm25(index_dir, store.QUESTIONS_BM25)  # written at build time
+        self.question_vocab = set(self.question_bm25.vocab_dict) if self.question_bm25 is not None else set()
         # a card's question or variant typed exactly (punctuation aside) is answered by that card:
         # a reviewed card added for a recurring question wins over everything retrieved
         self.exact_cards = {question_key(q.text): self.position[q.chunk_id] for q in self.questions if q.kind == "faq"}
@@ -137,12 +140,22 @@ class Retriever:
         self._audience_masks = {r: (audiences == r).astype("float32") for r in ("worker", "employer", "bureau")}
         self.query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_lock = threading.Lock()
-        # the vectors in chunk order: scoring every chunk is one matrix product (~0.1 ms for 1,000
-        # chunks), where FAISS with k = all chunks costs ~15 ms of result-heap overhead
-        self.matrix = faiss.downcast_index(self.dense_index.index).reconstruct_n(0, self.dense_index.ntotal)
-        order = faiss.vector_to_array(self.dense_index.id_map)
-        if [int(i) for i in order] != [c.id for c in self.chunks]:
-            raise store.IndexUnavailable(f"the index at {index_dir} is inconsistent: run `ohbot build-index --full`")
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Make the tokenizer and run the model once now, at start (each under its lock), so that
+        the first requests, however many arrive at once, find both ready."""
+        warm_up_tokenizer()
+        self.encoder.warm_up()
+
+    @property
+    def dense_index(self) -> Any:
+        """The FAISS index of dense.faiss (for FAISS tools; searching uses `matrix`), loaded on first use."""
+        if getattr(self, "_dense_index", None) is None:
+            import faiss
+
+            self._dense_index = faiss.read_index(str(self.index_dir / "dense.faiss"))
+        return self._dense_index
 
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or not (filters.region or filters.doc_type or filters.audience):
@@ -168,7 +181,7 @@ class Retriever:
         if self.questions:
             q_dense[self._q_units] = self._best_per_unit(matvec(self.question_matrix, query.vector))
             qt = [t for t in query.expanded if t in self.question_vocab]
-            if qt:
+            if qt and self.question_bm25 is not None:
                 q_bm25[self._q_units] = self._best_per_unit(
                     np.asarray(self.question_bm25.get_scores(qt), dtype="float32"))
         return UnitScores(bm25=bm25, dense=dense, q_dense=q_dense, q_bm25=q_bm25)
@@ -281,7 +294,7 @@ def open_retriever(settings, build_if_missing: bool = False) -> Retriever:
 
         print("正在建立知识库索引（首次运行，约需半分钟）…", file=sys.stderr)
         report = build_index(settings.knowledge_dir, settings.index_dir, settings.model, settings.backend,
-                             cache_dir=settings.models_dir)
-        print(report.as_text(), file=sys.stderr)
+                             cache_dir=settings.models_dir, progress=sys.stderr.isatty())
+        print("\n".join([report.summary(), *(f"error: {e}" for e in report.errors)]), file=sys.stderr)
     use_dictionaries(settings.knowledge_dir / "dict")
     return Retriever(settings.index_dir, settings.model, settings.backend, cache_dir=settings.models_dir)

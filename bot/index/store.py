@@ -1,24 +1,37 @@
 """The index on disk: SQLite (documents, chunks, cached vectors, manifest) + FAISS + BM25.
 
-Layout of DATA_DIR/index/: index.db, dense.faiss, bm25/. A build writes a new folder and swaps it
-in at the end, so a failed build never damages the index that is being served.
+Layout of DATA_DIR/index/: index.db, dense.faiss, dense.npy, bm25/, words.sqlite. A build writes a
+new folder and swaps it in at the end, so a failed build never damages the index that is being served.
+
+Serving reads the dense vectors from dense.npy (float32, one row per chunk in index order) and the
+BM25 arrays of bm25/, both memory-mapped, without importing faiss, bm25s or scipy (~0.6 s and
+~30 MB per process); dense.faiss holds the same vectors for FAISS tools (`Retriever.dense_index`).
+words.sqlite is the tokenizer's dictionary (bot/text/tokenize.py). The manifest records a sha256
+of every file but index.db (which holds the manifest), checked at every load: a damaged or
+swapped file is refused with the fix instead of answering from garbage.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import sqlite_utils
 
 from bot.errors import IndexUnavailable  # noqa: F401  (re-exported: store.IndexUnavailable)
 
-SCHEMA_VERSION = 4  # 4: questions of every unit (FAQ questions and section headings), table rows
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+SCHEMA_VERSION = 5  # 4: dense.npy, words.sqlite and checksums; 5: every unit's questions, table rows, card refs
+REUSABLE_SCHEMAS = (3, 4, 5)  # indexes whose vectors and tokens a build may reuse (same tables)
+DENSE_MATRIX = "dense.npy"
+WORDS = "words.sqlite"
+QUESTIONS_BM25 = "bm25-questions"  # BM25 over the unit questions (FAQ questions, headings, variants)
+BM25_METHODS = ("robertson", "lucene", "atire")  # bm25s methods without a non-occurrence array
 
 
 @dataclass
@@ -45,21 +58,53 @@ class QuestionRow:
     chunk_id: int  # the card's or section's chunk
     text: str  # normalised
     hash: str  # key of its vector in the vectors table
-    kind: str = "faq"  # "faq" (question or variant of a card) | "heading" (a section's heading)
+    kind: str = "faq"  # "faq" (a card's question or variant) | "heading" (a section's) | "variant" (variants.yaml)
+    tokens: list[str] = field(default_factory=list)  # search tokens, for the questions' BM25 (build time)
 
 
-def open_db(path: Path) -> sqlite_utils.Database:
+def open_db(path: Path) -> Any:
+    """The index database as a sqlite_utils.Database (imported here: serving reads with sqlite3 alone)."""
+    import sqlite_utils
+
     return sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection whose rows are dicts by column name."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    db.row_factory = lambda cursor, row: {c[0]: v for c, v in zip(cursor.description, row)}
+    return db
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file of an index folder but index.db, by path relative to the folder."""
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "index.db"
+    }
 
 
 def write_index(
     folder: Path, manifest: dict, documents: list[dict], chunks: list[ChunkRow],
-    vectors: dict[str, np.ndarray], questions: list[QuestionRow] = (),
+    vectors: dict[str, np.ndarray], questions: Sequence[QuestionRow] = (),
+    extras: dict[str, Callable[[Path], None]] | None = None,
 ) -> None:
-    """Write a complete index into `folder` (which must not exist yet)."""
+    """Write a complete index into `folder` (which must not exist yet). `extras`: more files of the
+    index, each written by its function given the path (the tokenizer's dictionary). The checksums
+    of all files are added to the manifest last."""
     import bm25s
     import faiss
 
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs each build
     folder.mkdir(parents=True)
     db = open_db(folder / "index.db")
     db["manifest"].insert_all(
@@ -91,13 +136,25 @@ def write_index(
     db.conn.close()
     dim = int(manifest["dimension"])
     dense = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    matrix = np.zeros((0, dim), dtype="float32")
     if chunks:
         matrix = np.stack([vectors[c.hash] for c in chunks]).astype("float32")
         dense.add_with_ids(matrix, np.array([c.id for c in chunks], dtype="int64"))
     faiss.write_index(dense, str(folder / "dense.faiss"))
+    np.save(folder / DENSE_MATRIX, np.ascontiguousarray(matrix))
     bm25 = bm25s.BM25()
     bm25.index([c.tokens or ["<empty>"] for c in chunks] or [["<empty>"]], show_progress=False)
     bm25.save(str(folder / "bm25"))
+    if questions:
+        questions_bm25 = bm25s.BM25()
+        questions_bm25.index([q.tokens or ["<empty>"] for q in questions], show_progress=False)
+        questions_bm25.save(str(folder / QUESTIONS_BM25))
+    for name, write in (extras or {}).items():
+        write(folder / name)
+    db = sqlite3.connect(str(folder / "index.db"))
+    with db:
+        db.execute("insert into manifest (key, value) values (?, ?)", ("checksums", json.dumps(checksums(folder))))
+    db.close()
 
 
 def swap_in(new: Path, target: Path) -> None:
@@ -112,22 +169,44 @@ def swap_in(new: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
-def read_manifest(folder: Path) -> dict:
+def read_manifest(folder: Path, schemas: tuple[int, ...] = (SCHEMA_VERSION,)) -> dict:
+    """The manifest of the index in `folder`; IndexUnavailable (with the fix) when there is no index,
+    it is unreadable, or its layout is not one of `schemas`."""
     db_path = folder / "index.db"
     if not db_path.exists():
         raise IndexUnavailable(f"no index at {folder}: run `ohbot build-index` first")
     try:
-        db = open_db(db_path)
-        manifest = {r["key"]: json.loads(r["value"]) for r in db["manifest"].rows}
-        db.conn.close()
+        db = _connect(db_path)
+        try:
+            manifest = {r["key"]: json.loads(r["value"]) for r in db.execute("select key, value from manifest")}
+        finally:
+            db.close()
     except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
         raise IndexUnavailable(f"the index at {folder} is unreadable ({exc}): run `ohbot build-index --full`") from exc
-    if manifest.get("schema") != SCHEMA_VERSION:
+    if manifest.get("schema") not in schemas:
         raise IndexUnavailable(f"the index at {folder} has an old layout: run `ohbot build-index --full`")
     return manifest
 
 
+def verify_files(folder: Path, manifest: dict) -> None:
+    """Check every file the manifest lists against its sha256: IndexUnavailable saying which file is
+    missing or damaged and to rebuild. (A same-size scrambled dense.faiss once loaded and answered
+    with confidence 1.0.)"""
+    expected = manifest.get("checksums")
+    if not isinstance(expected, dict) or not expected:
+        raise IndexUnavailable(f"the index at {folder} has no checksums: run `ohbot build-index --full`")
+    for name, digest in expected.items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexUnavailable(f"the index at {folder} is incomplete ({name} is missing): "
+                                   "run `ohbot build-index --full`")
+        if sha256_file(path) != digest:
+            raise IndexUnavailable(f"the index at {folder} is damaged ({name} does not match its checksum): "
+                                   "run `ohbot build-index --full`")
+
+
 def check_model(manifest: dict, model: str, folder: Path) -> None:
+    """IndexUnavailable, naming both models and the fix, when the index was built with another model."""
     if manifest.get("model") != model:
         raise IndexUnavailable(
             f"the index at {folder} was built with embedding model {manifest.get('model')!r} "
@@ -137,10 +216,12 @@ def check_model(manifest: dict, model: str, folder: Path) -> None:
 
 
 def read_chunks(folder: Path) -> tuple[list[ChunkRow], dict[str, dict]]:
-    """Chunks in index order, and documents by id."""
-    db = open_db(folder / "index.db")
+    """Chunks in index order, and documents by id (without their original text, which only the
+    builder reads back)."""
+    db = _connect(folder / "index.db")
     try:
-        docs = {d["doc_id"]: d for d in db["documents"].rows}
+        columns = [r["name"] for r in db.execute("pragma table_info(documents)") if r["name"] != "original"]
+        docs = {d["doc_id"]: d for d in db.execute(f"select {', '.join(columns)} from documents")}
         chunks = [
             ChunkRow(
                 id=r["id"], doc_id=r["doc_id"], ordinal=r["ordinal"], section=json.loads(r["section"]),
@@ -148,32 +229,77 @@ def read_chunks(folder: Path) -> tuple[list[ChunkRow], dict[str, dict]]:
                 faq_id=r["faq_id"], hash=r["hash"], tokens=r["tokens"].split(), cite=r.get("cite"),
                 ref=r.get("ref"),
             )
-            for r in db["chunks"].rows_where(order_by="position")
+            for r in db.execute("select * from chunks order by position")
         ]
     finally:
-        db.conn.close()
+        db.close()
     return chunks, docs
 
 
 def read_vectors(folder: Path) -> dict[str, np.ndarray]:
-    db = open_db(folder / "index.db")
+    """Every vector of the index by the hash of its text (chunks and FAQ questions)."""
+    db = _connect(folder / "index.db")
     try:
-        return {r["hash"]: np.frombuffer(r["vector"], dtype="float32") for r in db["vectors"].rows}
+        return {r["hash"]: np.frombuffer(r["vector"], dtype="float32") for r in db.execute("select * from vectors")}
     finally:
-        db.conn.close()
+        db.close()
+
+
+def read_matrix(folder: Path) -> np.ndarray:
+    """The chunk vectors, one row per chunk in index order, memory-mapped from dense.npy (read-only,
+    shared by every worker through the page cache)."""
+    return np.load(folder / DENSE_MATRIX, mmap_mode="r")
 
 
 def read_questions(folder: Path) -> tuple[list[QuestionRow], np.ndarray]:
     """Every unit question (FAQ questions and variants, section headings) and their vectors as
     one matrix, in the same order."""
-    db = open_db(folder / "index.db")
+    db = _connect(folder / "index.db")
     try:
-        rows = list(db.query(
+        rows = list(db.execute(
             "select q.chunk_id, q.text, q.hash, q.kind, v.vector from questions q "
             "join vectors v on v.hash = q.hash order by q.id"))
     finally:
-        db.conn.close()
+        db.close()
     if not rows:
         return [], np.zeros((0, 0), dtype="float32")
     questions = [QuestionRow(r["chunk_id"], r["text"], r["hash"], r["kind"]) for r in rows]
     return questions, np.stack([np.frombuffer(r["vector"], dtype="float32") for r in rows])
+
+
+class Bm25:
+    """The BM25 index bm25s saved (bm25/), read with numpy alone: the same scores as
+    `bm25s.BM25.load(folder).get_scores(tokens)` (same float32 sums in the same order; a test
+    compares them), from memory-mapped arrays, without importing bm25s and scipy."""
+
+    def __init__(self, folder: Path) -> None:
+        """Open the saved index in `folder` (params, vocabulary, the CSC score arrays)."""
+        folder = Path(folder)
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        if params.get("method", "lucene") not in BM25_METHODS:
+            raise IndexUnavailable(f"BM25 method {params.get('method')!r} of {folder} is not supported: "
+                                   "run `ohbot build-index --full`")
+        self.vocab_dict: dict[str, int] = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        self.data = np.load(folder / "data.csc.index.npy", mmap_mode="r")
+        self.indices = np.load(folder / "indices.csc.index.npy", mmap_mode="r")
+        self.indptr = np.load(folder / "indptr.csc.index.npy", mmap_mode="r")
+        self.num_docs = int(params["num_docs"])
+        self.dtype = np.dtype(params.get("dtype", "float32"))
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every document for the query `tokens` (words outside the vocabulary are
+        skipped; a repeated word counts again, as in bm25s)."""
+        scores = np.zeros(self.num_docs, dtype=self.dtype)
+        for token in tokens:
+            token_id = self.vocab_dict.get(token)
+            if token_id is None:
+                continue
+            start, end = int(self.indptr[token_id]), int(self.indptr[token_id + 1])
+            np.add.at(scores, self.indices[start:end], self.data[start:end])
+        return scores
+
+
+def read_bm25(folder: Path, name: str = "bm25") -> Bm25 | None:
+    """A BM25 index of an index folder: the chunks' ("bm25") or the unit questions' (QUESTIONS_BM25);
+    None when the folder has no such index (an index without questions)."""
+    return Bm25(folder / name) if (folder / name).is_dir() or name == "bm25" else None

@@ -1,18 +1,56 @@
 """Word tokens for BM25: jieba with the domain dictionary of knowledge/dict/, on normalised text.
 
 Queries go through the same function, plus the colloquial→formal synonyms of synonyms.yaml.
+
+jieba's own start-up reads its 350,000-word dictionary into a 500,000-entry dict: 0.5–2 s and
+~65 MB in every process. The index build therefore writes the dictionary as it stands after the
+domain words were added (`write_cache`) into the index folder, and a serving process
+(`use_cache`) opens that file instead: the entries the knowledge base's own texts need are read at
+once (tens of milliseconds), any other word is looked up in the file when a question first needs
+it and remembered. The tokens are exactly jieba's (same frequencies, same total; a test compares
+them on the whole knowledge base). The cache is used only while the domain words it was made
+with are still those of the dictionary folder; otherwise the tokenizer is built as before.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jieba
 import yaml
 
 from bot.text import dict_dir
 from bot.text.normalize import normalize
+
+
+def _import_jieba() -> Any:
+    """jieba, imported without `pkg_resources` (jieba's only use of it is to open its own data files,
+    and it falls back to plain `open` when the import fails; importing pkg_resources costs ~250 ms)."""
+    if "jieba" in sys.modules:
+        return sys.modules["jieba"]
+    blocked = "pkg_resources" not in sys.modules
+    if blocked:
+        sys.modules["pkg_resources"] = None  # makes `import pkg_resources` raise ImportError
+    try:
+        import jieba
+    finally:
+        if blocked:
+            del sys.modules["pkg_resources"]
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+if TYPE_CHECKING:
+    import jieba
+else:
+    jieba = _import_jieba()
 
 STOPWORDS = frozenset(
     "的 了 是 吗 呢 吧 啊 呀 么 嘛 在 和 与 及 或 也 都 就 要 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 "
@@ -21,25 +59,172 @@ STOPWORDS = frozenset(
     "应当 是否 有没有 一个 一次".split()
 )
 _WORD = re.compile(r"[0-9a-z\u3400-\u9fff]")
+MAX_ABSENT = 200_000  # remembered misses of a cached tokenizer before they are forgotten
+
+_lock = threading.Lock()
+_tokenizer: jieba.Tokenizer | None = None
+_cache_path: Path | None = None
 
 
-@lru_cache(maxsize=1)
-def tokenizer() -> jieba.Tokenizer:
+def domain_words() -> list[str]:
+    """The normalised words of domain_words.txt, in file order (comments and blanks skipped)."""
+    path = dict_dir() / "domain_words.txt"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [w for w in (normalize(line.split("#")[0]) for line in lines) if w]
+
+
+def dictionary_fingerprint(words: list[str]) -> str:
+    """What a tokenizer's dictionary depends on: jieba's version and the domain words in order."""
+    return hashlib.sha256("\n".join([f"jieba {jieba.__version__}", *words]).encode("utf-8")).hexdigest()
+
+
+def _full_tokenizer(words: list[str]) -> jieba.Tokenizer:
     """A jieba tokenizer of our own (not jieba's global one) with the domain words added."""
-    jieba.setLogLevel(logging.WARNING)
     tk = jieba.Tokenizer()
-    words = dict_dir() / "domain_words.txt"
-    if words.exists():
-        for line in words.read_text(encoding="utf-8").splitlines():
-            word = normalize(line.split("#")[0])
-            if word:
-                tk.add_word(word)  # no explicit frequency: jieba then keeps the word whole
-                tk.suggest_freq(word, tune=True)
+    for word in words:
+        tk.add_word(word)  # no explicit frequency: jieba then keeps the word whole
+        tk.suggest_freq(word, tune=True)
+    tk.fingerprint = dictionary_fingerprint(words)
     return tk
+
+
+class _Words(dict):
+    """jieba's frequency table (`Tokenizer.FREQ`), filled from the cache file as it is asked:
+    the entries read up front, then one indexed lookup per new fragment, remembered.
+    jieba reads FREQ only with `in`, `[]` and `.get`, all three answered here."""
+
+    def __init__(self, entries: Iterable[tuple[str, int]], connection: sqlite3.Connection) -> None:
+        """`entries` read up front; `connection` to the cache file for the rest."""
+        super().__init__(entries)
+        self._db = connection
+        self._db_lock = threading.Lock()
+        self._absent: set[str] = set()
+
+    def _fetch(self, word: str) -> int | None:
+        """The frequency of `word` from the file (None: not in the dictionary), remembered."""
+        if word in self._absent:
+            return None
+        with self._db_lock:
+            row = self._db.execute("select freq from words where word = ?", (word,)).fetchone()
+        if row is None:
+            if len(self._absent) > MAX_ABSENT:
+                self._absent.clear()
+            self._absent.add(word)
+            return None
+        dict.__setitem__(self, word, row[0])
+        return row[0]
+
+    def __contains__(self, word: object) -> bool:
+        """`word in FREQ`: in memory, else in the file."""
+        return dict.__contains__(self, word) or (isinstance(word, str) and self._fetch(word) is not None)
+
+    def __getitem__(self, word: str) -> int:
+        """`FREQ[word]`: in memory, else from the file; KeyError when in neither."""
+        try:
+            return dict.__getitem__(self, word)
+        except KeyError:
+            freq = self._fetch(word)
+            if freq is None:
+                raise
+            return freq
+
+    def get(self, word: Any, default: Any = None) -> Any:
+        """`FREQ.get(word, default)`: in memory, else from the file."""
+        freq = dict.get(self, word)
+        if freq is None:
+            freq = self._fetch(word)
+        return default if freq is None else freq
+
+
+def _cached_tokenizer(path: Path, fingerprint: str) -> jieba.Tokenizer | None:
+    """A tokenizer over the cache file at `path`, or None when there is none for these domain words."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        meta = dict(db.execute("select key, value from meta"))
+        if meta.get("fingerprint") != fingerprint:
+            db.close()
+            return None
+        entries = db.execute("select word, freq from words where hot = 1").fetchall()
+    except sqlite3.Error:
+        return None
+    tk = jieba.Tokenizer()
+    tk.FREQ = _Words(entries, db)
+    tk.total = int(meta["total"])
+    tk.initialized = True
+    tk.fingerprint = fingerprint
+    return tk
+
+
+def _make_tokenizer() -> jieba.Tokenizer:
+    """The cached tokenizer when a matching cache is in use, else the full jieba one."""
+    words = domain_words()
+    if _cache_path is not None and _cache_path.exists():
+        cached = _cached_tokenizer(_cache_path, dictionary_fingerprint(words))
+        if cached is not None:
+            return cached
+    return _full_tokenizer(words)
+
+
+def tokenizer() -> jieba.Tokenizer:
+    """The process's tokenizer, made once under a lock: parallel first requests wait for the one
+    being made instead of each making their own (16 at once stalled replies for 8–10 s)."""
+    global _tokenizer
+    tk = _tokenizer
+    if tk is None:
+        with _lock:
+            if _tokenizer is None:
+                _tokenizer = _make_tokenizer()
+            tk = _tokenizer
+    return tk
+
+
+def use_cache(path: Path | None) -> None:
+    """Read the dictionary from the cache file at `path` (an index folder's, see `write_cache`) from
+    now on; None: build it from jieba's dictionary and the domain words."""
+    global _cache_path, _tokenizer
+    path = Path(path) if path is not None else None
+    with _lock:
+        if path != _cache_path:
+            _cache_path = path
+            _tokenizer = None
+
+
+def write_cache(path: Path, texts: Iterable[str]) -> None:
+    """Write the dictionary (jieba's plus the domain words, as `tokens` uses it) to a new SQLite file
+    at `path`, marking as read-up-front every entry that tokenising `texts` (the knowledge base's
+    chunks and questions) looks up: jieba tries each fragment that starts at a character for as
+    long as the fragment is in its table (every prefix of a word is), so those are the ones."""
+    words = domain_words()
+    tk = tokenizer()  # the one the build tokenised with, unless it is itself a cached one
+    if type(tk.FREQ) is not dict or getattr(tk, "fingerprint", None) != dictionary_fingerprint(words):
+        tk = _full_tokenizer(words)
+    tk.check_initialized()
+    table = tk.FREQ
+    longest = max(map(len, table))
+    hot: set[str] = set()
+    for text in texts:
+        text = normalize(text)
+        for i in range(len(text)):
+            for j in range(i + 1, min(len(text), i + longest) + 1):
+                if text[i:j] not in table:
+                    break
+                hot.add(text[i:j])
+    db = sqlite3.connect(str(path))
+    try:
+        db.execute("create table words (word text primary key, freq integer not null, hot integer not null)"
+                   " without rowid")
+        db.execute("create table meta (key text primary key, value text not null)")
+        db.executemany("insert into words values (?, ?, ?)", ((w, f, w in hot) for w, f in table.items()))
+        db.executemany("insert into meta values (?, ?)", [
+            ("fingerprint", dictionary_fingerprint(words)), ("total", str(tk.total)), ("hot", str(len(hot)))])
+        db.commit()
+    finally:
+        db.close()
 
 
 @lru_cache(maxsize=1)
 def synonyms() -> dict[str, list[str]]:
+    """Colloquial word → the documents' terms (synonyms.yaml), normalised."""
     path = dict_dir() / "synonyms.yaml"
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     return {normalize(str(k)): [normalize(str(v)) for v in vs] for k, vs in (table or {}).items()}
@@ -72,8 +257,16 @@ def domain_cues() -> tuple[str, ...]:
     return tuple(normalize(line) for line in lines if line.strip() and not line.startswith("#"))
 
 
+def warm_up() -> None:
+    """Make the tokenizer and read the synonyms and cue words now, at start, not in a first request."""
+    query_tokens("职业健康检查")
+    domain_cues()
+
+
 def clear_caches() -> None:
     """Forget the tokenizer, synonyms and cue words (the dictionary folder changed)."""
-    tokenizer.cache_clear()
+    global _tokenizer
+    with _lock:
+        _tokenizer = None
     synonyms.cache_clear()
     domain_cues.cache_clear()
