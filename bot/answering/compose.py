@@ -20,7 +20,11 @@ from bot.text.tokenize import tokens
 
 DETAIL_CHARS = 150
 VERDICT_CHARS = 120  # a longer first sentence is cut at its last clause that fits
-HEADING_MATCH = 0.90  # the unit's own question is this close to the user's: its opening verdict answers it
+HEADING_MATCH = 0.90  # the unit's own question is this close to the user's: its opening sentence leads
+# A bare opening verdict ("不用。", "算。") answers its own question only: shown when that question is a
+# paraphrase of the user's (at ≥ 0.95 the closest card question was a true paraphrase in every case of
+# our sets; between 0.90 and 0.95 about one in six was another question, whose yes/no may be the opposite)
+BARE_VERDICT_MATCH = 0.95
 BARE = 8  # a shorter sentence is a bare verdict ("能。", "不是。"): true only of its own heading
 DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
 SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
@@ -86,9 +90,10 @@ def pick_verdict(query: Query, candidate: Candidate, body: list[str]) -> int:
     if not body:
         return -1
     if candidate.chunk.kind in ("faq", "row") or candidate.q_dense >= HEADING_MATCH:
-        # a bare "能。"/"不用。" answers a yes/no question only: for "怎么申请…" the next sentence leads
-        # (a card whose own question the user typed keeps its verdict: it was written for it)
-        if len(body[0]) < BARE and len(body) > 1 and not YES_NO.search(query.focus) and not candidate.exact:
+        # a bare "能。"/"不用。" answers a yes/no question, and only its own: for "怎么申请…" or a
+        # neighbouring question the next sentence leads (a card whose own question the user typed keeps it)
+        bare = len(body[0]) < BARE and len(body) > 1 and not candidate.exact
+        if bare and (not YES_NO.search(query.focus) or candidate.q_dense < BARE_VERDICT_MATCH):
             return 1
         return 0
     wanted = set(query.expanded) | words(query.focus)
