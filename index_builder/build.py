@@ -108,7 +108,7 @@ def document_chunks(doc: Document) -> tuple[list[store.ChunkRow], Counter, str]:
     title = to_display(doc.title)
     cleaned = clean_text(doc.text, None if markdown else doc.meta.get("title"), web=not markdown)
     label = region_label(doc.meta.get("region"))
-    rows = []
+    rows: list[store.ChunkRow] = []
 
     def add(section: list[str], text: str, kind: str) -> None:
         """Append one chunk of this document (its id stable while text and position are)."""

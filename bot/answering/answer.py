@@ -9,6 +9,7 @@ door texts, the review note, the plan's owner).
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
@@ -64,11 +65,14 @@ def answer(retriever: Retriever, question: str, role: str | None = None, region:
     return answer_query(retriever, query, top_k)
 
 
+_CATALOGUES: weakref.WeakKeyDictionary[Retriever, Catalogue] = weakref.WeakKeyDictionary()
+
+
 def catalogue_of(retriever: Retriever) -> Catalogue:
     """The catalogue sections of this retriever's index (made once per retriever)."""
-    catalogue = getattr(retriever, "_catalogue", None)
+    catalogue = _CATALOGUES.get(retriever)
     if catalogue is None:
-        catalogue = retriever._catalogue = Catalogue(retriever)
+        catalogue = _CATALOGUES[retriever] = Catalogue(retriever)
     return catalogue
 
 
@@ -92,7 +96,7 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
         return refusal_or_referral(query, decision, shown, draft)
     top = ranked[0]
     related = [(c.chunk.faq_id, c.chunk.section[0]) for c in ranked[1:]
-               if c.is_card and c.chunk.faq_id != top.chunk.faq_id][:RELATED]
+               if c.is_card and c.chunk.faq_id and c.chunk.faq_id != top.chunk.faq_id][:RELATED]
     return Answer(query.original, draft, True, decision.confidence, shown, top.chunk.faq_id, related,
                   "answer", None, top.chunk.id if more else None, query.context, draft)
 
@@ -129,6 +133,7 @@ def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: li
 
 def refusal_or_referral(query: Query, decision: Decision, shown: list[Passage], draft: str = "") -> Answer:
     """The fixed text of the door, or the refusal."""
-    text = DOOR_TEXTS[decision.door] if decision.kind == "refer" else "\n".join([REFUSAL, *decision.notes])
+    text = (DOOR_TEXTS[decision.door] if decision.kind == "refer" and decision.door
+            else "\n".join([REFUSAL, *decision.notes]))
     return Answer(query.original, text, False, decision.confidence, shown, None, [], decision.kind,
                   decision.door, None, query.context, draft)

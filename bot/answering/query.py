@@ -82,8 +82,10 @@ def analyse(question: str, encode: Callable[[str], np.ndarray], context: str | N
     text = f"{context} {question}" if use_context else question
     normalized = normalize(text)
     if use_context:  # the new aspect leads, the previous question keeps the topic
-        vector = FOLLOW_UP_WEIGHT * encode(normalize(question)) + (1 - FOLLOW_UP_WEIGHT) * encode(normalize(context))
-        vector = (vector / np.linalg.norm(vector)).astype("float32")
+        own = np.asarray(encode(normalize(question)), dtype="float32")
+        before = np.asarray(encode(normalize(context or "")), dtype="float32")
+        mixed = FOLLOW_UP_WEIGHT * own + (1 - FOLLOW_UP_WEIGHT) * before
+        vector = (mixed / np.linalg.norm(mixed)).astype("float32")
     else:
         vector = encode(normalized)
     words = tokens(normalized)

@@ -60,7 +60,8 @@ def region_masks(retriever: Retriever, query: Query) -> tuple[np.ndarray, np.nda
         region = doc.get("region")
         if not is_local(region):
             continue
-        mine = bool(query.region) and (query.region in region or names_region(query.region, region))
+        mine = bool(query.region) and bool(region) and (
+            str(query.region) in str(region) or names_region(str(query.region), region))
         if names_region(query.text, region):
             named |= retriever.doc_mask(doc_id)
         elif mine:
@@ -94,8 +95,8 @@ def rank(retriever: Retriever, query: Query, scores: UnitScores, top_k: int = 10
     exact = retriever.exact_cards.get(question_key(query.text))
     if exact is not None:
         fused[exact] += EXACT_BONUS
-    order = np.argsort(-fused, kind="stable")[: max(top_k * 3, 30)]
-    order = [int(i) for i in order if np.isfinite(fused[i])]
+    top = np.argsort(-fused, kind="stable")[: max(top_k * 3, 30)]
+    order = [int(i) for i in top if np.isfinite(fused[i])]
     candidates = [
         Candidate(i, retriever.chunks[i], retriever.docs.get(retriever.chunks[i].doc_id, {}), float(fused[i]),
                   float(scores.dense[i]), float(scores.q_dense[i]), float(bm25[i]), float(q_bm25[i]),

@@ -125,7 +125,7 @@ class Retriever:
         grouped = self.question_unit[self._q_order]
         self._q_starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(grouped) else grouped
         self._q_units = grouped[self._q_starts] if len(grouped) else grouped
-        self.question_bm25 = store.read_bm25(index_dir, store.QUESTIONS_BM25)  # written at build time
+        self.question_bm25 = store.read_questions_bm25(index_dir)  # written at build time
         self.question_vocab = set(self.question_bm25.vocab_dict) if self.question_bm25 is not None else set()
         # a card's question or variant typed exactly (punctuation aside) is answered by that card:
         # a reviewed card added for a recurring question wins over everything retrieved

@@ -299,7 +299,11 @@ class Bm25:
         return scores
 
 
-def read_bm25(folder: Path, name: str = "bm25") -> Bm25 | None:
-    """A BM25 index of an index folder: the chunks' ("bm25") or the unit questions' (QUESTIONS_BM25);
-    None when the folder has no such index (an index without questions)."""
-    return Bm25(folder / name) if (folder / name).is_dir() or name == "bm25" else None
+def read_bm25(folder: Path) -> Bm25:
+    """The BM25 index of an index folder."""
+    return Bm25(folder / "bm25")
+
+
+def read_questions_bm25(folder: Path) -> Bm25 | None:
+    """The unit questions' BM25 (bm25-questions/), or None for an index without questions."""
+    return Bm25(folder / QUESTIONS_BM25) if (folder / QUESTIONS_BM25).is_dir() else None

@@ -176,7 +176,7 @@ class State:
                 "insert into answers (\"user\", question, norm, answer, decision, door, faq_id, confidence, asked_at) "
                 "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [user, question[:500], gap_key(question), text, decision, door, faq_id, float(confidence), now()])
-            return int(cur.lastrowid)
+            return int(cur.lastrowid or 0)
 
     def get_answer(self, answer_id: int) -> dict | None:
         """A kept reply by id, or None."""
