@@ -67,13 +67,34 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    """Retrieval metrics of a JSONL question set."""
+    """`eval retrieval`: ranking figures; `eval answers`: what users see, judged per question."""
+    if args.what == "answers":
+        return cmd_eval_answers(args, settings)
     from bot.answering.evaluate import evaluate, format_table, load_questions
     from bot.answering.retrieve import open_retriever
 
     questions = load_questions(Path(args.file))
     result = evaluate(open_retriever(settings), questions)
     print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else format_table(result))
+    return 0
+
+
+def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
+    """Every question of FILE through the answerer, judged on the text shown (README "Answering")."""
+    from bot.answering.answer import answer
+    from bot.answering.evaluate_answers import as_json, evaluate_answers, format_report, load_items
+    from bot.answering.retrieve import open_retriever
+
+    items = load_items(Path(args.file))
+    retriever = open_retriever(settings)
+
+    def ask(question: str) -> tuple[str, str, float, str]:
+        result = answer(retriever, question)
+        return result.decision, result.text, result.confidence, result.draft
+
+    summary, judged = evaluate_answers(items, ask)
+    print(json.dumps(as_json(summary, judged), ensure_ascii=False, indent=1) if args.json
+          else format_report(summary, judged))
     return 0
 
 
@@ -164,16 +185,21 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
-    """The most frequent unanswered questions (no index, no model)."""
+    """Refused questions and 👎 answers together, most frequent first (with the 👎 reasons)."""
     from bot.storage.state import open_state
 
     rows = open_state(settings).gaps(args.limit)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
-    for row in rows if not args.json else []:
-        print(f"{row['n']:>4}  {row['example']}")
-    if not rows and not args.json:
-        print("没有未回答的问题记录。")
+        return 0
+    if not rows:
+        print("没有未回答的问题或差评记录。")
+    for row in rows:
+        kinds = "，".join(p for p in (f"未回答 {row['refused']}" if row["refused"] else "",
+                                       f"👎 {row['down']}" if row["down"] else "") if p)
+        print(f"{row['n']:>4}  {row['example']}  （{kinds}）")
+        for reason in row["reasons"]:
+            print(f"        原因：{reason}")
     return 0
 
 
@@ -407,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audience", choices=["worker", "employer", "bureau"])
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("eval", help="measure retrieval on a JSONL question set")
-    p.add_argument("what", choices=["retrieval"])
+    p = sub.add_parser("eval", help="measure retrieval or answers on a JSONL question set")
+    p.add_argument("what", choices=["retrieval", "answers"],
+                   help="retrieval: hit@k and MRR per method; answers: correct / wrong / refused / referral per question")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -438,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = bank.add_parser("list", help="every item of the quiz bank")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bank_list)
-    p = sub.add_parser("gaps", help="most frequent questions the bot could not answer")
+    p = sub.add_parser("gaps", help="refused questions and 👎 answers, most frequent first")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_gaps)

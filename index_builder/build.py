@@ -21,8 +21,9 @@ from bot.index import store
 from bot.index.encoder import Encoder, load_encoder
 from bot.text import use_dictionaries
 from bot.text.normalize import normalize, to_display
+from bot.text.regions import region_label
 from bot.text.tokenize import tokens, write_cache
-from index_builder.cards import Card, load_cards
+from index_builder.cards import Card, load_cards, load_variants
 from index_builder.clean import clean_text
 from index_builder.ingest import Document, load_documents
 from index_builder.segment import segment
@@ -81,22 +82,64 @@ def _heading(title: str, section: list[str]) -> str:
     return " › ".join([title, *section])
 
 
+def table_rows(table: str, label: str) -> list[str]:
+    """One retrieval unit per row of a rebuilt table ("caption\nheader\nrow…"): the row with its
+    caption and the document's region, e.g. "柳南区 “十四五”职业病防治指标与目标：工业企业职业病危害项目
+    申报率 ≥90%". A bureau asks for one figure; a whole table ranks below prose that mentions it."""
+    lines = table.splitlines()
+    header_at = next((i for i, line in enumerate(lines) if line.startswith("序号 | ")), None)
+    if header_at is None:
+        return []
+    caption = " ".join(lines[:header_at]).strip()
+    rows = []
+    for line in lines[header_at + 1:]:
+        cells = [c.strip() for c in line.split(" | ")]
+        if len(cells) < 2:
+            continue
+        body = " ".join(c for c in cells[1:] if c)  # without the running number
+        rows.append(" ".join(p for p in (label, f"{caption}：{body}" if caption else body) if p))
+    return rows
+
+
 def document_chunks(doc: Document) -> tuple[list[store.ChunkRow], Counter, str]:
-    """Chunks of one document, the lines its cleaning removed, and its cleaned text."""
+    """Chunks of one document (tables also row by row), the lines its cleaning removed, and its
+    cleaned text."""
     markdown = doc.path.suffix.lower() == ".md"
     title = to_display(doc.title)
     cleaned = clean_text(doc.text, None if markdown else doc.meta.get("title"), web=not markdown)
+    label = region_label(doc.meta.get("region"))
     rows = []
-    for ordinal, chunk in enumerate(segment(cleaned.lines, markdown=markdown)):
-        heading = _heading(title, chunk.section)
-        search_text = f"{heading}\n{chunk.text}"
+
+    def add(section: list[str], text: str, kind: str) -> None:
+        """Append one chunk of this document (its id stable while text and position are)."""
+        ordinal = len(rows)
+        heading = _heading(title, section)
+        search_text = f"{heading}\n{text}"
         digest = hashlib.sha1(normalize(search_text).encode("utf-8")).hexdigest()
         rows.append(store.ChunkRow(
             id=_stable_id(doc.doc_id, digest, str(ordinal)), doc_id=doc.doc_id, ordinal=ordinal,
-            section=chunk.section, heading=heading, text=chunk.text, search_text=search_text,
-            kind=chunk.kind, faq_id=None, hash=digest, tokens=[],
+            section=section, heading=heading, text=text, search_text=search_text,
+            kind=kind, faq_id=None, hash=digest, tokens=[],
         ))
+
+    for chunk in segment(cleaned.lines, markdown=markdown):
+        add(chunk.section, chunk.text, chunk.kind)
+        if chunk.kind == "table":
+            for row in table_rows(chunk.text, label):
+                add(chunk.section, row, "row")
     return rows, cleaned.removed, "\n".join(cleaned.lines)
+
+
+def heading_question(chunk: store.ChunkRow, markdown: bool) -> str | None:
+    """The question a section answers, as matched against users' questions: a material's heading
+    is itself a question ("中暑算职业病吗？"); a policy document's heading is a topic, so its title
+    goes with it ("柳南区职业病防治规划 (三)规划目标"); a table row stands for itself."""
+    if chunk.kind == "row":
+        return chunk.text  # a table row is asked for by its indicator: the row is its own question
+    if not chunk.section:
+        return None
+    title = chunk.heading.split(" › ")[0]
+    return chunk.section[-1] if markdown else f"{title} {chunk.section[-1]}"
 
 
 def card_chunk(card: Card, ordinal: int) -> store.ChunkRow:
@@ -107,7 +150,18 @@ def card_chunk(card: Card, ordinal: int) -> store.ChunkRow:
         id=_stable_id("faq", card.id), doc_id=f"faq/{card.file.rsplit('.', 1)[0]}", ordinal=ordinal,
         section=[question], heading=_heading("常见问题", [question]), text=to_display(card.answer),
         search_text=search_text, kind="faq", faq_id=card.id, hash=digest, tokens=[], cite=card.cite or None,
+        ref=card.ref or None,
     )
+
+
+def variant_targets(ref: str, chunks: list[store.ChunkRow]) -> list[store.ChunkRow]:
+    """The units a variants entry belongs to: a card (by id), or every chunk of the first section
+    of a document whose heading contains the text after '#'."""
+    doc_id, sep, heading = ref.partition("#")
+    if not sep:
+        return [c for c in chunks if c.faq_id == ref]
+    section = next((c.section for c in chunks if c.doc_id == doc_id and c.section and heading in c.section[-1]), None)
+    return [c for c in chunks if c.doc_id == doc_id and c.section == section and c.kind != "row"] if section else []
 
 
 def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[str, list[str]], set[int], list[str]]:
@@ -168,6 +222,7 @@ def build_index(
 
     chunks: list[store.ChunkRow] = []
     doc_rows: list[dict] = []
+    questions: list[store.QuestionRow] = []  # every card question and variant, every section heading
     kept_shingles: list[tuple[str, set[str], str]] = []
     bar = _Progress(progress, len(documents), "documents", "doc")
     for doc in documents:
@@ -183,6 +238,13 @@ def build_index(
             report.duplicates.append(f"{doc.doc_id} ({doc.path.name}) duplicates {twin}: indexed once")
             continue
         kept_shingles.append((doc.doc_id, grams, cleaned))
+        markdown = doc.path.suffix.lower() == ".md"
+        for row in rows:
+            text = heading_question(row, markdown)
+            if text:
+                text = normalize(text)
+                questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest(),
+                                                   "heading"))
         if doc.missing:
             report.missing_metadata[doc.doc_id] = doc.missing
         meta = {k: (str(v) if v is not None else None) for k, v in doc.meta.items() if k != "id"}
@@ -196,18 +258,27 @@ def build_index(
         chunks += rows
     bar.close()
     faq_docs: dict[str, dict] = {}
-    questions: list[store.QuestionRow] = []  # every question and variant of every card
     for n, card in enumerate(cards):
         row = card_chunk(card, n)
         chunks.append(row)
         for text in dict.fromkeys(normalize(q) for q in card.questions):
-            questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest()))
+            questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest(), "faq"))
         faq_docs.setdefault(row.doc_id, {
             "doc_id": row.doc_id, "path": f"faq/{card.file}", "title": "常见问题", "issuer": "ohbot 编写组",
             "region": "全国", "date": None, "doc_type": "faq", "audience": "all", "source": "knowledge/faq",
             "status": "reviewed", "missing": "[]", "original": "",
         })
     doc_rows += faq_docs.values()
+    variants, variant_errors = load_variants(knowledge_dir)
+    report.errors += variant_errors
+    for ref, texts in variants:
+        targets = variant_targets(ref, chunks)
+        if not targets:
+            report.errors.append(f"variants: {ref!r} names no card and no section heading; its variants were skipped")
+        for row in targets:
+            for text in dict.fromkeys(normalize(v) for v in texts):
+                questions.append(store.QuestionRow(row.id, text, hashlib.sha1(text.encode("utf-8")).hexdigest(),
+                                                   "variant"))
     report.documents = len(doc_rows) - len(faq_docs)
     report.faq_cards = len(cards)
     report.chunks = len(chunks)
@@ -224,6 +295,8 @@ def build_index(
         encoder = encoder or load_encoder(model, backend, cache_dir)
     for c in chunks:
         c.tokens = old_tokens.get(c.hash) or tokens(c.search_text)
+    for q in questions:  # the unit questions' own BM25 (short texts: cheap to tokenise again)
+        q.tokens = tokens(q.text)
     if embed:
         assert encoder is not None
         bar = _Progress(progress, len(unique_missing) + len(missing_questions), "embedding", "text")

@@ -53,3 +53,29 @@ def load_cards(knowledge_dir: Path) -> tuple[list[Card], list[str]]:
             seen.add(card.id)
             cards.append(card)
     return cards, errors
+
+
+VARIANTS_FILE = "dict/variants.yaml"
+
+
+def load_variants(knowledge_dir: Path) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """Extra paraphrases of the questions units answer (knowledge/dict/variants.yaml): a list of
+    `{ref: CARD_ID or DOC_ID#text in one heading, variants: [...]}`; and one error per bad entry."""
+    path = knowledge_dir / VARIANTS_FILE
+    if not path.exists():
+        return [], []
+    try:
+        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as exc:
+        return [], [f"{path}: not valid YAML ({exc}); no variants were used"]
+    out, errors = [], []
+    for n, item in enumerate(items if isinstance(items, list) else [], 1):
+        ref = str((item or {}).get("ref", "")).strip() if isinstance(item, dict) else ""
+        variants = [str(v).strip() for v in (item.get("variants") or [])] if ref else []
+        if not ref or not variants:
+            errors.append(f"{path}: entry {n} needs a ref and at least one variant; skipped")
+            continue
+        out.append((ref, [v for v in variants if v]))
+    if not isinstance(items, list):
+        errors.append(f"{path}: expected a list of {{ref, variants}}; no variants were used")
+    return out, errors

@@ -5,6 +5,7 @@ One `Retriever` is loaded per process (the only process-wide state the bot keeps
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -13,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from bot.answering.query import Query
 from bot.index import store
 from bot.index.encoder import Encoder, load_encoder
 from bot.text import use_dictionaries
 from bot.text.normalize import normalize
+from bot.text.regions import is_local
 from bot.text.tokenize import query_tokens
 from bot.text.tokenize import use_cache as use_tokenizer_cache
 from bot.text.tokenize import warm_up as warm_up_tokenizer
@@ -40,6 +43,30 @@ class Passage:
             "text": self.chunk.text, "title": self.doc.get("title"), "section": " › ".join(self.chunk.section),
             "date": self.doc.get("date"), "score": round(self.score, 6), "doc_id": self.chunk.doc_id,
         }
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """matrix @ vector without BLAS: a few hundred rows take ~0.05 ms in einsum's own loop, while
+    multi-threaded BLAS waits for its threads to be scheduled (measured ~7 ms per question on a
+    busy two-core machine, README "Answering")."""
+    return np.einsum("ij,j->i", matrix, vector)
+
+
+def question_key(text: str) -> str:
+    """A question's exact-match key: normalised, without punctuation or spaces."""
+    return _NOT_WORD.sub("", normalize(text))
+
+
+@dataclass
+class UnitScores:
+    """Scores of every unit for one question, in chunk order."""
+    bm25: np.ndarray
+    dense: np.ndarray
+    q_dense: np.ndarray  # best cosine among the unit's questions; -1 for units without one
+    q_bm25: np.ndarray  # best BM25 among the unit's questions; 0 for units without one
 
 
 @dataclass
@@ -90,7 +117,27 @@ class Retriever:
                 "run `ohbot build-index --full`"
             )
         self.vocab = set(self.bm25.vocab_dict)
-        self.question_chunks, self.question_matrix = store.read_questions(index_dir)
+        self.questions, self.question_matrix = store.read_questions(index_dir)
+        self.question_chunks = [q.chunk_id for q in self.questions]
+        self.question_unit = np.array([self.position[q.chunk_id] for q in self.questions], dtype="int64")
+        # questions grouped by unit, so that a unit's best question is one reduceat (ufunc.at is slow)
+        self._q_order = np.argsort(self.question_unit, kind="stable")
+        grouped = self.question_unit[self._q_order]
+        self._q_starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(grouped) else grouped
+        self._q_units = grouped[self._q_starts] if len(grouped) else grouped
+        self.question_bm25 = store.read_bm25(index_dir, store.QUESTIONS_BM25)  # written at build time
+        self.question_vocab = set(self.question_bm25.vocab_dict) if self.question_bm25 is not None else set()
+        # a card's question or variant typed exactly (punctuation aside) is answered by that card:
+        # a reviewed card added for a recurring question wins over everything retrieved
+        self.exact_cards = {question_key(q.text): self.position[q.chunk_id] for q in self.questions if q.kind == "faq"}
+        self.local = np.array([is_local(self.docs.get(c.doc_id, {}).get("region")) for c in self.chunks], dtype=bool)
+        self._sections: dict[tuple, list[store.ChunkRow]] = {}
+        for c in self.chunks:
+            self._sections.setdefault((c.doc_id, tuple(c.section)), []).append(c)
+        doc_ids = np.array([c.doc_id for c in self.chunks], dtype=object)
+        self._doc_masks = {d: doc_ids == d for d in self.docs}
+        audiences = np.array([self.docs.get(c.doc_id, {}).get("audience") for c in self.chunks], dtype=object)
+        self._audience_masks = {r: (audiences == r).astype("float32") for r in ("worker", "employer", "bureau")}
         self.query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_lock = threading.Lock()
         self.warm_up()
@@ -121,14 +168,62 @@ class Retriever:
             return np.zeros(len(self.chunks), dtype="float32")
         return np.asarray(self.bm25.get_scores(toks), dtype="float32")
 
+    def unit_scores(self, query: Query) -> UnitScores:
+        """Every unit (chunk) scored four ways for one analysed question: BM25 and dense over the
+        unit's text, and the best dense and BM25 match among the questions the unit answers (a
+        card's questions and variants, a section's heading)."""
+        n = len(self.chunks)
+        toks = [t for t in query.expanded if t in self.vocab]
+        bm25 = np.asarray(self.bm25.get_scores(toks), dtype="float32") if toks else np.zeros(n, dtype="float32")
+        dense = matvec(self.matrix, query.vector)
+        q_dense = np.full(n, -1.0, dtype="float32")
+        q_bm25 = np.zeros(n, dtype="float32")
+        if self.questions:
+            q_dense[self._q_units] = self._best_per_unit(matvec(self.question_matrix, query.vector))
+            qt = [t for t in query.expanded if t in self.question_vocab]
+            if qt and self.question_bm25 is not None:
+                q_bm25[self._q_units] = self._best_per_unit(
+                    np.asarray(self.question_bm25.get_scores(qt), dtype="float32"))
+        return UnitScores(bm25=bm25, dense=dense, q_dense=q_dense, q_bm25=q_bm25)
+
+    def _best_per_unit(self, per_question: np.ndarray) -> np.ndarray:
+        """The best score among each unit's questions, for the units that have questions."""
+        return np.maximum.reduceat(per_question[self._q_order], self._q_starts)
+
+    def section_chunks(self, chunk: store.ChunkRow) -> list[store.ChunkRow]:
+        """Every chunk of the section `chunk` belongs to (same document, same heading path), in order."""
+        return sorted(self._sections.get((chunk.doc_id, tuple(chunk.section)), [chunk]), key=lambda c: c.ordinal)
+
+    def ref_section(self, chunk: store.ChunkRow) -> list[store.ChunkRow]:
+        """The material section a card restates (its ref "DOC_ID#text in one heading"), in order;
+        empty when the card has no such ref or it names no section of the index."""
+        doc_id, sep, heading = (chunk.ref or "").partition("#")
+        if not sep or not heading:
+            return []
+        first = next((c for c in self.chunks if c.doc_id == doc_id and c.section and heading in c.section[-1]
+                      and c.kind != "row"), None)
+        return self.section_chunks(first) if first is not None else []
+
+    def doc_mask(self, doc_id: str) -> np.ndarray:
+        """True for the units of one document."""
+        return self._doc_masks.get(doc_id, np.zeros(len(self.chunks), dtype=bool))
+
+    def audience_mask(self, role: str) -> np.ndarray:
+        """1.0 for units of documents written for this audience, else 0.0."""
+        return self._audience_masks.get(role, np.zeros(len(self.chunks), dtype="float32"))
+
+    def encode(self, normalized: str) -> np.ndarray:
+        """The unit vector of an already normalised text (cached)."""
+        return self.query_vector(normalized)
+
     def dense_scores(self, query: str) -> np.ndarray:
-        return self.matrix @ self.query_vector(normalize(query))
+        return matvec(self.matrix, self.query_vector(normalize(query)))
 
     def closest_card(self, query: str) -> tuple[store.ChunkRow | None, float]:
         """The FAQ card with a question (or variant) most similar to the query, and that cosine."""
         if not self.question_chunks:
             return None, 0.0
-        sims = self.question_matrix @ self.query_vector(normalize(query))
+        sims = matvec(self.question_matrix, self.query_vector(normalize(query)))
         best = int(np.argmax(sims))
         return self.chunks[self.position[self.question_chunks[best]]], float(sims[best])
 

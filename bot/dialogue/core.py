@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import re
 
-from bot.answering.answer import answer
+from bot.answering.answer import Answer, answer
+from bot.answering.compose import full_section
 from bot.answering.retrieve import open_retriever
 from bot.config import Settings
 from bot.dialogue import obligations
@@ -48,6 +49,11 @@ PRIVACY = (
 )
 OB_HAZARDS_PROMPT = "第1步：单位存在哪些职业病危害因素？（可多选，都没有就直接点“下一步”）"
 OB_SITUATIONS_PROMPT = "第4步：以下情况有吗？（可多选）"
+MORE_WORDS = frozenset({"更多", "详细", "详细点", "展开", "全文", "看全文", "更多内容"})
+UP_WORDS = frozenset({"👍", "有用", "有帮助", "满意", "好评"})
+DOWN_WORDS = frozenset({"👎", "没用", "没帮助", "不对", "不满意", "差评"})
+FEEDBACK_THANKS = "谢谢你的反馈！"
+REASON_PROMPT = "谢谢反馈。可以说说哪里不对或者缺了什么吗？直接输入原因即可（可以不填，点“跳过”）。"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
@@ -86,6 +92,13 @@ class Dialogue:
             return self.on_command(user, command.split("@")[0].lower(), rest.strip(), message.is_admin)
         if user.pending.get("step") == "region_text":
             return self.set_region(user, text[:40])
+        if user.pending.get("step") == "fb_reason":
+            return self.feedback_reason(user, text)
+        word = text.strip(" 。.!！~～")
+        if word in MORE_WORDS:
+            return self.more(user, None)
+        if word in UP_WORDS or word in DOWN_WORDS:
+            return self.feedback(user, None, "up" if word in UP_WORDS else "down")
         return self.ask(user, text)
 
     # ---- commands -----------------------------------------------------------------------------
@@ -154,21 +167,71 @@ class Dialogue:
 
     # ---- questions ----------------------------------------------------------------------------
     def ask(self, user: User, text: str) -> list[Reply]:
+        """Answer a question; a follow-up is read with the user's question of the last ten minutes.
+        Every reply is kept (so 👍/👎 can name it) and offers 👍/👎; refusals feed `ohbot gaps`."""
         if len(text) > MAX_QUESTION_CHARS:
             return [Reply(f"问题太长了（{len(text)} 字）。请用一两句话说出你想问的，不超过 {MAX_QUESTION_CHARS} 字。")]
         if not _CJK.search(text):
             if _LATIN.search(text):
                 return [Reply("目前只能回答中文问题，请用中文提问。Please ask in Chinese.")]
             return [Reply("请用文字描述你的问题，例如：体检费要我自己出吗？")]
-        result = answer(self.retriever, text, role=user.role, region=user.profile.get("region"))
-        if not result.found:
-            self.state.log_unanswered(text, user.key)
-            return [Reply(result.text)]
-        buttons = [[Button(q[:30], f"ask:{faq_id}")] for faq_id, q in result.related]
+        recent = self.state.recent(user.key)
+        result = answer(self.retriever, text, role=user.role, region=user.profile.get("region"),
+                        context=recent["question"] if recent else None)
+        read_as = f"{result.follow_up_of} {text}" if result.follow_up_of else text
+        answer_id = self.state.log_answer(user.key, read_as, result.text, result.decision, result.door,
+                                          result.faq_id, result.confidence)
+        self.state.remember(user.key, read_as, answer_id, result.more_id)
+        if result.decision == "refuse":
+            self.state.log_unanswered(read_as, user.key)
+        return [self.answer_reply(user, result, answer_id)]
+
+    def answer_reply(self, user: User, result: Answer, answer_id: int) -> Reply:
+        """The answer with its buttons: related questions, then 更多 (when there is more) and 👍/👎."""
         text = result.text
-        if user.role == "employer":  # phrased for the role: employers are pointed to their duties
+        if result.found and user.role == "employer":  # phrased for the role: employers are pointed to their duties
             text += "\n\n（用人单位可发送 /obligations 自查本单位的法定义务）"
-        return [Reply(text + ("\n\n你可能还想问：" if buttons else ""), buttons)]
+        first = ([Button("更多", f"more:{result.more_id}")] if result.more_id is not None else []) + [
+            Button("👍 有用", f"fb:up:{answer_id}"), Button("👎 没用", f"fb:down:{answer_id}")]
+        related = [[Button(q[:30], f"ask:{faq_id}")] for faq_id, q in result.related]
+        return Reply(text + ("\n\n你可能还想问：" if related else ""), [*related, first])
+
+    def more(self, user: User, chunk_id: int | None) -> list[Reply]:
+        """The whole section behind an answer: the button's, or (typed 更多) the last answer's."""
+        if chunk_id is None:
+            recent = self.state.recent(user.key)
+            if recent is None:
+                return [Reply("没有可以展开的回答。请直接输入你的问题。")]
+            chunk_id = recent["more_id"]
+            if chunk_id is None:
+                return [Reply("上一条回答已经是全部内容了。还有问题可以直接问我。")]
+        text = full_section(self.retriever, chunk_id)
+        if text is None:
+            return [Reply("这个按钮已经过期了。请重新输入你的问题。")]
+        return [Reply(text)]
+
+    def feedback(self, user: User, answer_id: int | None, vote: str) -> list[Reply]:
+        """👍/👎 on an answer (the button's, or typed: the last answer's); a 👎 asks for a reason."""
+        if answer_id is None:
+            recent = self.state.recent(user.key)
+            answer_id = recent["answer_id"] if recent else None
+            if answer_id is None:
+                return [Reply("没有找到要评价的回答。请先提问。")]
+        feedback_id = self.state.add_feedback(answer_id, user.key, vote)
+        if feedback_id is None:
+            return [Reply("这个按钮已经过期了。请重新输入你的问题。")]
+        if vote == "up":
+            return [Reply(FEEDBACK_THANKS)]
+        user.pending = {"step": "fb_reason", "feedback": feedback_id}
+        self.state.save_user(user)
+        return [Reply(REASON_PROMPT, [[Button("跳过", "fb:skip")]])]
+
+    def feedback_reason(self, user: User, text: str) -> list[Reply]:
+        """The optional reason after a 👎; stored with the feedback, then back to questions."""
+        self.state.set_feedback_reason(int(user.pending["feedback"]), text)
+        user.pending = {}
+        self.state.save_user(user)
+        return [Reply("已记录，谢谢！我们会据此改进回答。")]
 
     # ---- buttons ------------------------------------------------------------------------------
     def on_button(self, user: User, data: str, is_admin: bool) -> list[Reply]:
@@ -189,6 +252,16 @@ class Dialogue:
                 return [Reply("请输入你所在的区县或城市名称：")]
             if value.isdigit() and int(value) < len(self.regions):
                 return self.set_region(user, self.regions[int(value)])
+        if kind == "more" and value.isdigit():
+            return self.more(user, int(value))
+        if kind == "fb":
+            vote, _, ident = value.partition(":")
+            if vote == "skip":
+                user.pending = {}
+                self.state.save_user(user)
+                return [Reply("好的。还有问题可以继续问我。")]
+            if vote in ("up", "down") and ident.isdigit():
+                return self.feedback(user, int(ident), vote)
         if kind == "ask":
             chunk = self.retriever.by_faq.get(value)
             if chunk is not None:

@@ -18,7 +18,7 @@ import logging
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,11 @@ import numpy as np
 
 from bot.errors import IndexUnavailable  # noqa: F401  (re-exported: store.IndexUnavailable)
 
-SCHEMA_VERSION = 4  # 4: dense.npy, words.sqlite and checksums
-REUSABLE_SCHEMAS = (3, 4)  # indexes whose vectors and tokens a build may reuse (same tables)
+SCHEMA_VERSION = 5  # 4: dense.npy, words.sqlite and checksums; 5: every unit's questions, table rows, card refs
+REUSABLE_SCHEMAS = (3, 4, 5)  # indexes whose vectors and tokens a build may reuse (same tables)
 DENSE_MATRIX = "dense.npy"
 WORDS = "words.sqlite"
+QUESTIONS_BM25 = "bm25-questions"  # BM25 over the unit questions (FAQ questions, headings, variants)
 BM25_METHODS = ("robertson", "lucene", "atire")  # bm25s methods without a non-occurrence array
 
 
@@ -47,14 +48,18 @@ class ChunkRow:
     hash: str
     tokens: list[str]
     cite: str | None = None  # a FAQ card's citation as written on the card
+    ref: str | None = None  # a FAQ card's ref: DOC_ID or DOC_ID#text in one heading (the section it restates)
 
 
 @dataclass
 class QuestionRow:
-    """One question or variant of a FAQ card, matched against users' questions as a whole."""
-    chunk_id: int  # the card's chunk
+    """A question a unit answers, matched against users' questions as a whole: a FAQ card's
+    question or variant, or the heading of a section (materials' headings are questions)."""
+    chunk_id: int  # the card's or section's chunk
     text: str  # normalised
     hash: str  # key of its vector in the vectors table
+    kind: str = "faq"  # "faq" (a card's question or variant) | "heading" (a section's) | "variant" (variants.yaml)
+    tokens: list[str] = field(default_factory=list)  # search tokens, for the questions' BM25 (build time)
 
 
 def open_db(path: Path) -> Any:
@@ -113,6 +118,7 @@ def write_index(
                 "section": json.dumps(c.section, ensure_ascii=False), "heading": c.heading,
                 "text": c.text, "search_text": c.search_text, "kind": c.kind, "faq_id": c.faq_id,
                 "hash": c.hash, "tokens": " ".join(c.tokens), "cite": c.cite,
+                "ref": c.ref,
             }
             for i, c in enumerate(chunks)
         ),
@@ -121,10 +127,10 @@ def write_index(
     db["vectors"].insert_all(
         ({"hash": h, "vector": v.astype("float32").tobytes()} for h, v in vectors.items()), pk="hash"
     )
-    db["faq_questions"].insert_all(
-        ({"chunk_id": q.chunk_id, "text": q.text, "hash": q.hash} for q in questions), pk="hash",
-        replace=True,
-    ) if questions else db["faq_questions"].create({"chunk_id": int, "text": str, "hash": str}, pk="hash")
+    db["questions"].create({"id": int, "chunk_id": int, "text": str, "hash": str, "kind": str}, pk="id")
+    db["questions"].insert_all(
+        {"id": n, "chunk_id": q.chunk_id, "text": q.text, "hash": q.hash, "kind": q.kind}
+        for n, q in enumerate(questions))
     db["chunks"].create_index(["doc_id"])
     db.conn.commit()
     db.conn.close()
@@ -139,6 +145,10 @@ def write_index(
     bm25 = bm25s.BM25()
     bm25.index([c.tokens or ["<empty>"] for c in chunks] or [["<empty>"]], show_progress=False)
     bm25.save(str(folder / "bm25"))
+    if questions:
+        questions_bm25 = bm25s.BM25()
+        questions_bm25.index([q.tokens or ["<empty>"] for q in questions], show_progress=False)
+        questions_bm25.save(str(folder / QUESTIONS_BM25))
     for name, write in (extras or {}).items():
         write(folder / name)
     db = sqlite3.connect(str(folder / "index.db"))
@@ -217,6 +227,7 @@ def read_chunks(folder: Path) -> tuple[list[ChunkRow], dict[str, dict]]:
                 id=r["id"], doc_id=r["doc_id"], ordinal=r["ordinal"], section=json.loads(r["section"]),
                 heading=r["heading"], text=r["text"], search_text=r["search_text"], kind=r["kind"],
                 faq_id=r["faq_id"], hash=r["hash"], tokens=r["tokens"].split(), cite=r.get("cite"),
+                ref=r.get("ref"),
             )
             for r in db.execute("select * from chunks order by position")
         ]
@@ -240,17 +251,20 @@ def read_matrix(folder: Path) -> np.ndarray:
     return np.load(folder / DENSE_MATRIX, mmap_mode="r")
 
 
-def read_questions(folder: Path) -> tuple[list[int], np.ndarray]:
-    """FAQ question rows: the card chunk id of each, and their vectors as one matrix."""
+def read_questions(folder: Path) -> tuple[list[QuestionRow], np.ndarray]:
+    """Every unit question (FAQ questions and variants, section headings) and their vectors as
+    one matrix, in the same order."""
     db = _connect(folder / "index.db")
     try:
         rows = list(db.execute(
-            "select q.chunk_id, v.vector from faq_questions q join vectors v on v.hash = q.hash order by q.rowid"))
+            "select q.chunk_id, q.text, q.hash, q.kind, v.vector from questions q "
+            "join vectors v on v.hash = q.hash order by q.id"))
     finally:
         db.close()
     if not rows:
         return [], np.zeros((0, 0), dtype="float32")
-    return [r["chunk_id"] for r in rows], np.stack([np.frombuffer(r["vector"], dtype="float32") for r in rows])
+    questions = [QuestionRow(r["chunk_id"], r["text"], r["hash"], r["kind"]) for r in rows]
+    return questions, np.stack([np.frombuffer(r["vector"], dtype="float32") for r in rows])
 
 
 class Bm25:
@@ -285,6 +299,7 @@ class Bm25:
         return scores
 
 
-def read_bm25(folder: Path) -> Bm25:
-    """The BM25 index of an index folder."""
-    return Bm25(folder / "bm25")
+def read_bm25(folder: Path, name: str = "bm25") -> Bm25 | None:
+    """A BM25 index of an index folder: the chunks' ("bm25") or the unit questions' (QUESTIONS_BM25);
+    None when the folder has no such index (an index without questions)."""
+    return Bm25(folder / name) if (folder / name).is_dir() or name == "bm25" else None

@@ -52,6 +52,19 @@ TABLES: tuple[str, ...] = (
     "expires_at INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER NOT NULL)",
     # the buttons last shown to a user of a text channel (WeChat, WeCom): what a typed "1" or "B" presses
     "CREATE TABLE IF NOT EXISTS text_menus (\"user\" TEXT PRIMARY KEY, buttons TEXT NOT NULL, updated TEXT)",
+    # each user's last question, read with a follow-up ("那离职的时候呢？") and the typed 更多/👍/👎;
+    # older than ten minutes it is ignored. more_id is a chunk id (62 bits: TEXT, portable)
+    "CREATE TABLE IF NOT EXISTS conversation (\"user\" TEXT PRIMARY KEY, question TEXT, answer_id INTEGER, "
+    "more_id TEXT, asked_at TEXT)",
+    # every reply to a question (answer, referral or refusal), so that feedback can name what it is about
+    "CREATE TABLE IF NOT EXISTS answers (id INTEGER PRIMARY KEY, \"user\" TEXT, question TEXT, norm TEXT, "
+    "answer TEXT, decision TEXT, door TEXT, faq_id TEXT, confidence FLOAT, asked_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS idx_answers_user ON answers (\"user\")",
+    # 👍/👎 on a reply, with its question and text as shown, and the optional reason of a 👎
+    "CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY, answer_id INTEGER, \"user\" TEXT, vote TEXT, "
+    "reason TEXT, question TEXT, norm TEXT, answer TEXT, created TEXT)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_feedback_answer_user ON feedback (answer_id, \"user\")",
+    "CREATE INDEX IF NOT EXISTS idx_feedback_norm ON feedback (norm)",
 )
 
 # Columns added to a table after databases with it exist: `State` adds each one an existing database

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
@@ -21,8 +21,11 @@ import sqlite_utils
 from bot.storage.schema import ADDED_COLUMNS, PROFILE_FIELDS, TABLES
 from bot.text.normalize import normalize
 
+FOLLOW_UP_SECONDS = 600  # a follow-up is read with the previous question only this long after it
+
 
 def now() -> str:
+    """The current time as stored (UTC, ISO 8601, seconds)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -138,13 +141,92 @@ class State:
                 [question[:500], gap_key(question), user, now()])
 
     def gaps(self, limit: int = 20) -> list[dict]:
-        """The most frequent unanswered questions, normalised and de-duplicated."""
+        """What the bot could not answer well, most frequent first: refused questions and questions
+        whose answer got a 👎, together under one normalised key (`n` = refusals + 👎; the 👎
+        reasons given, newest first)."""
         with self.lock:
-            rows = self.db.query(
+            refused = {r["norm"]: r for r in self.db.query(
                 "select norm, count(*) as n, min(question) as example, max(asked_at) as last "
-                "from unanswered group by norm order by n desc, last desc limit ?", [limit]
-            )
-            return list(rows)
+                "from unanswered group by norm")}
+            down = {r["norm"]: r for r in self.db.query(
+                "select norm, count(*) as n, min(question) as example, max(created) as last "
+                "from feedback where vote = 'down' group by norm")}
+            reasons: dict[str, list[str]] = {}
+            for r in self.db.query("select norm, reason from feedback where vote = 'down' and reason is not null "
+                                   "and reason != '' order by created desc"):
+                reasons.setdefault(r["norm"], []).append(r["reason"])
+        rows = []
+        for norm in set(refused) | set(down):
+            a, b = refused.get(norm, {}), down.get(norm, {})
+            rows.append({
+                "norm": norm, "n": a.get("n", 0) + b.get("n", 0), "refused": a.get("n", 0), "down": b.get("n", 0),
+                "example": a.get("example") or b.get("example"),
+                "last": max(x for x in (a.get("last"), b.get("last")) if x), "reasons": reasons.get(norm, [])[:3],
+            })
+        rows.sort(key=lambda r: r["last"], reverse=True)  # then, among equally frequent, newest first
+        rows.sort(key=lambda r: -r["n"])
+        return rows[:limit]
+
+    # ---- answers, follow-ups and feedback ----------------------------------------------------------
+    def log_answer(self, user: str | None, question: str, text: str, decision: str, door: str | None = None,
+                   faq_id: str | None = None, confidence: float = 0.0) -> int:
+        """Keep one reply to a question (so that 👍/👎 can name it); its id."""
+        with self.lock:
+            cur = self.db.conn.execute(
+                "insert into answers (\"user\", question, norm, answer, decision, door, faq_id, confidence, asked_at) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [user, question[:500], gap_key(question), text, decision, door, faq_id, float(confidence), now()])
+            return int(cur.lastrowid)
+
+    def get_answer(self, answer_id: int) -> dict | None:
+        """A kept reply by id, or None."""
+        with self.lock:
+            rows = list(self.db.query("select * from answers where id = ?", [answer_id]))
+        return rows[0] if rows else None
+
+    def remember(self, user: str, question: str, answer_id: int | None, more_id: int | None) -> None:
+        """The user's last question (as the answerer read it) and reply, for a follow-up."""
+        with self.lock:
+            self.db.conn.execute(
+                "insert into conversation (\"user\", question, answer_id, more_id, asked_at) values (?, ?, ?, ?, ?) "
+                "on conflict(\"user\") do update set question = excluded.question, answer_id = excluded.answer_id, "
+                "more_id = excluded.more_id, asked_at = excluded.asked_at",
+                [user, question[:1000], answer_id, None if more_id is None else str(more_id), now()])
+
+    def recent(self, user: str, seconds: int = FOLLOW_UP_SECONDS, at: datetime | None = None) -> dict | None:
+        """The user's last question and reply if asked less than `seconds` ago, else None."""
+        with self.lock:
+            rows = list(self.db.query("select * from conversation where \"user\" = ?", [user]))
+        if not rows:
+            return None
+        row = rows[0]
+        asked = datetime.fromisoformat(row["asked_at"])
+        if (at or datetime.now(UTC)) - asked > timedelta(seconds=seconds):
+            return None
+        row["more_id"] = int(row["more_id"]) if row["more_id"] else None
+        return row
+
+    def add_feedback(self, answer_id: int, user: str, vote: str) -> int | None:
+        """A 👍 (`up`) or 👎 (`down`) on a kept reply, with its question and text; voting again on the
+        same reply changes the vote. The feedback id, or None when the reply is unknown."""
+        if vote not in ("up", "down"):
+            raise ValueError(f"vote must be 'up' or 'down', not {vote!r}")
+        shown = self.get_answer(answer_id)
+        if shown is None:
+            return None
+        with self.write() as conn:
+            conn.execute(
+                "insert into feedback (answer_id, \"user\", vote, question, norm, answer, created) "
+                "values (?, ?, ?, ?, ?, ?, ?) on conflict(answer_id, \"user\") do update set vote = excluded.vote, "
+                "created = excluded.created",
+                [answer_id, user, vote, shown["question"], shown["norm"], shown["answer"], now()])
+            return int(conn.execute("select id from feedback where answer_id = ? and \"user\" = ?",
+                                    [answer_id, user]).fetchone()[0])
+
+    def set_feedback_reason(self, feedback_id: int, reason: str) -> None:
+        """The optional reason of a 👎."""
+        with self.lock:
+            self.db.conn.execute("update feedback set reason = ? where id = ?", [reason[:500], feedback_id])
 
 
 def open_state(settings) -> State:

@@ -1,7 +1,8 @@
 """The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
 
 What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses,
-and the text channels' channel_inbox, access_tokens, text_menus),
+the text channels' channel_inbox, access_tokens, text_menus, and the answers' conversation, answers,
+feedback),
 same names, columns, types and indexes. Queries built from these objects render correctly on SQLite
 and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and
 an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
@@ -105,6 +106,45 @@ text_menus = Table(  # the buttons last shown to a user of a text channel (DbMen
     Column("updated", Text),
 )
 
+conversation = Table(  # each user's last question, for follow-ups and the typed 更多/👍/👎 (issue #9)
+    "conversation", metadata,
+    Column("user", Text, primary_key=True),  # salted user key
+    Column("question", Text),  # as the answerer read it (a follow-up with its previous question)
+    Column("answer_id", Integer),  # answers.id of the reply
+    Column("more_id", Text),  # chunk id whose whole section 更多 shows (62 bits: kept as text)
+    Column("asked_at", Text),
+)
+
+answers = Table(  # every reply to a question, so that 👍/👎 can name it (issue #9)
+    "answers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user", Text),
+    Column("question", Text),
+    Column("norm", Text),  # bot.storage.state.gap_key(question)
+    Column("answer", Text),
+    Column("decision", Text),  # answer | refer | refuse
+    Column("door", Text),  # labour | medical | injury | environment
+    Column("faq_id", Text),
+    Column("confidence", Float),
+    Column("asked_at", Text),
+    Index("idx_answers_user", "user"),
+)
+
+feedback = Table(  # 👍/👎 on a reply with its question and text as shown (issue #9)
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("answer_id", Integer),
+    Column("user", Text),
+    Column("vote", Text),  # up | down
+    Column("reason", Text),  # the optional reason of a 👎
+    Column("question", Text),
+    Column("norm", Text),
+    Column("answer", Text),
+    Column("created", Text),
+    Index("idx_feedback_answer_user", "answer_id", "user", unique=True),
+    Index("idx_feedback_norm", "norm"),
+)
+
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
-                             text_menus)
+                             text_menus, conversation, answers, feedback)

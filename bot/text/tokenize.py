@@ -239,9 +239,10 @@ def tokens(text: str) -> list[str]:
     ]
 
 
-def query_tokens(query: str) -> list[str]:
-    """Tokens of a user's question, with colloquial words expanded to the documents' terms."""
-    base = tokens(query)
+def query_tokens(query: str, base: list[str] | None = None) -> list[str]:
+    """Tokens of a user's question, with colloquial words expanded to the documents' terms
+    (`base`: the question's tokens when the caller has them already)."""
+    base = tokens(query) if base is None else list(base)
     text = normalize(query)
     found = [k for k in synonyms() if (k in text if len(k) > 1 else k in base)]
     extra = dict.fromkeys(t for k in found for s in synonyms()[k] for t in tokens(s))

@@ -1,38 +1,42 @@
-"""The answering engine and `ohbot ask`: grounded answers with sources, refusals out of domain."""
+"""The answering engine and `ohbot ask`: short sourced answers, referrals to the right door, refusals."""
 from __future__ import annotations
 
 import io
 import json
-import re
 
 import pytest
 
-from bot.answering.answer import REFUSAL, SENTENCE, answer
+from bot.answering.answer import REFUSAL, answer
+from bot.answering.compose import DETAIL_CHARS, DRAFT_NOTE, sentences
+from bot.answering.decide import DOOR_TEXTS
 from bot.answering.evaluate import is_hit, load_questions
 from bot.cli import main
 from tests.helpers import REPO_ROOT as REPO
 
-DEV = REPO.parent / "shared" / "eval" / "dev-questions.jsonl"
 OWN = [REPO / "tests" / "eval" / name for name in ("materials-a.jsonl", "materials-b.jsonl", "ood.jsonl")]
 
 
 def question_sets() -> list[dict]:
-    items = [q for f in OWN for q in load_questions(f)]
-    if DEV.exists():
-        items += load_questions(DEV)
-    return items
+    """Our authored questions (in-domain with gold, and out-of-domain)."""
+    return [q for f in OWN for q in load_questions(f)]
 
 
 def answered(result) -> str:
+    """The answer and the passages behind it (the authored sets' original metric)."""
     return "\n".join([result.text] + [f"{p.chunk.heading}\n{p.chunk.text}" for p in result.passages])
+
+
+def body(result) -> str:
+    """The answer without its source line."""
+    return result.text.split("\n\n来源：")[0]
 
 
 def test_answerable_questions_are_answered_with_their_gold(retriever):
     items = [q for q in question_sets() if q.get("gold")]
-    hits = [is_hit(answered(answer(retriever, q["q"])), q["gold"]) for q in items]
-    rate = sum(hits) / len(hits)
+    results = [answer(retriever, q["q"]) for q in items]
+    hits = [r.found and is_hit(answered(r), q["gold"]) for r, q in zip(results, items)]
     assert len(items) >= 100
-    assert rate >= 0.9, f"only {rate:.1%} of answerable questions contain a gold group"
+    assert sum(hits) / len(hits) >= 0.80, f"only {sum(hits)}/{len(hits)} answered with a gold group"
 
 
 def test_every_out_of_domain_question_is_refused(retriever):
@@ -42,18 +46,64 @@ def test_every_out_of_domain_question_is_refused(retriever):
     assert wrongly == []
 
 
-def test_answer_cites_its_source_and_stays_short(retriever):
-    result = answer(retriever, "单位有没有义务在岗位设置警示标识？")
-    assert result.found and "来源：" in result.text
-    body = result.text.split("来源：")[0]
-    assert len(body) <= 700
-    assert "警示标识" in answered(result)
+def test_answer_is_a_verdict_a_short_detail_and_the_source(retriever):
+    result = answer(retriever, "职业健康检查的费用要我自己出吗？")
+    assert result.found and result.decision == "answer"
+    text, source = result.text.split("\n\n来源：")
+    assert source
+    lines = body(result).replace(DRAFT_NOTE, "").split("\n")
+    first = sentences(lines[0])
+    assert first and first[0].startswith("不")  # the verdict comes first and answers the question: no, you don't pay
+    detail = "".join(first[1:])
+    assert len(detail) <= DETAIL_CHARS
+    assert "用人单位" in text
+
+
+def test_extractive_answer_is_text_from_the_knowledge_base(retriever):
+    result = answer(retriever, "怀孕了还能在接触有害物质的岗位上干吗")
+    assert result.found
+    corpus = "\n".join(c.text for c in retriever.chunks)
+    fixed = {DRAFT_NOTE, *DOOR_TEXTS.values()}
+    for line in body(result).split("\n"):
+        if line in fixed or not line:
+            continue
+        for sentence in sentences(line.split("：", 1)[-1] if line.endswith("规划：") else line):
+            assert sentence.rstrip("…") in corpus or sentence.endswith("……"), sentence
 
 
 def test_refusal_points_to_help(retriever):
     result = answer(retriever, "今天天气怎么样")
-    assert not result.found and result.text == REFUSAL
+    assert not result.found and result.decision == "refuse" and result.text == REFUSAL
     assert "12320" in result.text and "卫生健康主管部门" in result.text
+
+
+@pytest.mark.parametrize("question, door, named", [
+    ("公司拖欠了我三个月的工资怎么办", "labour", "12333"),
+    ("被公司辞退了，经济补偿金怎么算", "labour", "劳动争议仲裁"),
+    ("单位一直不给交社保合法吗", "labour", "劳动保障监察"),
+    ("最近老是胃疼反酸是怎么回事", "medical", "医院"),
+    ("感冒发烧咳嗽吃什么药好", "medical", "就医"),
+    ("楼下饭店油烟和噪音扰民向哪里反映", "environment", "12345"),
+])
+def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
+    result = answer(retriever, question)
+    assert result.decision == "refer" and result.door == door, (result.decision, result.door)
+    assert named in result.text and not result.found
+    assert "来源：" not in result.text  # never an occupational-health passage
+
+
+def test_work_injury_questions_name_the_human_resources_department(retriever):
+    result = answer(retriever, "确诊职业病以后怎么申请工伤认定")
+    assert result.found
+    assert "人社" in result.text or "社会保险行政部门" in result.text
+    commute = answer(retriever, "下班路上被车撞了能不能算工伤")
+    assert not commute.found and "社会保险行政部门" in commute.text
+
+
+def test_a_question_with_a_workplace_topic_is_not_sent_away_for_a_labour_word(retriever):
+    result = answer(retriever, "离职的时候单位要给我做职业健康检查吗")
+    assert result.found, result.text
+    assert "离岗" in result.text
 
 
 def test_traditional_script_question_is_answered(retriever):
@@ -68,25 +118,47 @@ def test_faq_card_answers_a_close_question(retriever):
     assert "用人单位" in result.text and "来源" in result.text
 
 
-def test_extractive_answer_is_text_from_the_knowledge_base(retriever):
-    result = answer(retriever, "广东建成了多少个尘肺病康复站")
-    assert result.found and result.faq_id is None
-    body = result.text.split("\n\n来源：")[0].replace("（本条为防护常识，尚待职业卫生专业人员审核）", "")
-    corpus = "\n".join(c.text for c in retriever.chunks)
-    headings = re.findall(r"【(.+?)】", body)
-    assert headings and all(any(h == c.section[-1] for c in retriever.chunks if c.section) for h in headings)
-    body = re.sub(r"【.+?】", "", body)
-    sentences = [s.strip() for s in SENTENCE.findall(body) if s.strip()]
-    assert sentences
-    for sentence in sentences:
-        assert sentence in corpus, f"answer sentence not found verbatim in the knowledge base: {sentence}"
+def test_the_review_note_only_for_draft_material(retriever):
+    for question in ("防尘口罩怎么戴才密合", "噪声多大算超标", "体检费要我自己出吗"):
+        result = answer(retriever, question)
+        assert result.found
+        top = result.passages[0]
+        assert (DRAFT_NOTE in result.text) == (top.doc.get("status") == "draft" and top.chunk.kind != "faq"), question
+
+
+def test_local_plans_are_quoted_only_for_their_own_region(retriever):
+    question = "非医疗放射工作人员个人剂量监测率的目标是多少"
+    national = answer(retriever, question)
+    assert "ln-plan" not in {p.chunk.doc_id for p in national.passages}
+    named = answer(retriever, "柳南区" + question)
+    assert named.found and named.passages[0].chunk.doc_id == "ln-plan"
+    assert "90%" in named.text and "柳南区" in named.text  # the figure, and whose plan it is
+    mine = answer(retriever, question, region="广西壮族自治区柳州市柳南区", top_k=10)
+    assert "ln-plan" in {p.chunk.doc_id for p in mine.passages}  # the user's own region's plan may be quoted
+
+
+def test_a_table_row_is_a_unit_of_its_own(retriever):
+    result = answer(retriever, "柳南区工业企业职业病危害项目申报率目标是多少")
+    assert result.found
+    top = result.passages[0].chunk
+    assert top.kind == "row" and "申报率" in top.text and "≥90%" in top.text
+    assert "柳南区" in top.text  # the plan's region goes with the row
+
+
+def test_follow_up_is_read_with_the_previous_question(retriever):
+    alone = answer(retriever, "那离职的时候呢？")
+    follow = answer(retriever, "那离职的时候呢？", context="职业健康检查的费用谁出")
+    assert follow.follow_up_of == "职业健康检查的费用谁出" and alone.follow_up_of is None
+    assert follow.found and "离岗" in follow.text
+    unrelated = answer(retriever, "噪声多大算超标", context="职业健康检查的费用谁出")
+    assert unrelated.follow_up_of is None  # a full question of its own is not a follow-up
 
 
 def test_ask_json_prints_the_documented_object(built_index, data_dir, capsys):
-    assert main(["--data-dir", str(data_dir), "ask", "噪声多大要戴耳塞", "--json"]) == 0
+    assert main(["--data-dir", str(data_dir), "ask", "噪声多大算超标", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"question", "answer", "found", "confidence", "passages", "faq_id"}
-    assert out["found"] is True and 0.0 <= out["confidence"] <= 1.0
+    assert set(out) == {"question", "answer", "found", "decision", "door", "confidence", "passages", "faq_id"}
+    assert out["found"] is True and out["decision"] == "answer" and 0.0 <= out["confidence"] <= 1.0
     assert set(out["passages"][0]) == {"text", "title", "section", "date", "score"}
 
 
@@ -107,14 +179,12 @@ def test_ask_with_another_model_fails_clearly(built_index, data_dir, capsys, mod
 
 def test_a_card_answers_only_a_paraphrase_of_its_own_question(retriever):
     # the riders card says "算。" about being a key group; it must not answer a work-injury question
-    assert answer(retriever, "外卖骑手夏天中暑了算工伤吗").faq_id is None
+    result = answer(retriever, "外卖骑手夏天中暑了算工伤吗")
+    assert not result.text.startswith("算。")
     assert answer(retriever, "外卖骑手算不算职业健康重点人群").found
 
 
-@pytest.mark.xfail(strict=True, reason="the new work-injury material shares words with 迟到扣钱; labour questions "
-                   "get their own referral in issue #9")
-def test_questions_about_things_the_knowledge_base_never_mentions_are_refused(retriever):
+def test_near_domain_questions_are_never_answered_from_our_texts(retriever):
     near = load_questions(REPO / "tests" / "eval" / "near-ood.jsonl")
-    refused = [q["q"] for q in near if not answer(retriever, q["q"]).found]
-    assert "上班迟到扣钱合法吗" in refused and "公司团建去哪里玩好" in refused
-    assert len(refused) >= 7
+    answered_ = [q["q"] for q in near if answer(retriever, q["q"]).found]
+    assert answered_ == []

@@ -148,3 +148,88 @@ def test_self_check_duties_follow_hazards_and_situations(knowledge_dir):
     assert heat_duties and not heat_duties & office  # no heat rules for an employer without heat
     assert "heat_women_minors" in hot_women and "heat_women_minors" not in hot
     assert hot > office  # every duty of an employer without hazards also applies with one
+
+
+# ---- follow-ups, 更多, feedback ---------------------------------------------------------------------
+
+def test_a_follow_up_is_answered_in_the_context_of_the_same_users_last_question(make_dialogue):
+    d = make_dialogue()
+    d.handle("f1", Message(text="职业健康检查的费用谁出？"))
+    follow = texts(d.handle("f1", Message(text="那离职的时候呢？")))
+    assert "离岗" in follow
+    stranger = texts(make_dialogue().handle("f2", Message(text="那离职的时候呢？")))  # no question of theirs
+    assert "离岗" not in stranger
+
+
+def test_the_context_of_a_follow_up_expires_after_ten_minutes(make_dialogue):
+    d = make_dialogue()
+    d.handle("f3", Message(text="职业健康检查的费用谁出？"))
+    assert d.state.recent("f3") is not None
+    d.state.db.conn.execute("update conversation set asked_at = '2000-01-01T00:00:00+00:00' where user = 'f3'")
+    assert d.state.recent("f3") is None
+    assert "离岗" not in texts(d.handle("f3", Message(text="那离职的时候呢？")))
+
+
+def test_every_answer_offers_feedback_and_a_thumbs_down_asks_for_a_reason(make_dialogue):
+    d = make_dialogue()
+    replies = d.handle("f4", Message(text="体检费要我自己出吗？"))
+    data = [b.data for b in buttons(replies)]
+    up = next(x for x in data if x.startswith("fb:up:"))
+    down = next(x for x in data if x.startswith("fb:down:"))
+    assert up.split(":")[-1] == down.split(":")[-1]
+    assert "谢谢" in texts(d.handle("f4", Message(callback=up)))
+    asked = d.handle("f4", Message(callback=down))  # changes the vote
+    assert "原因" in texts(asked) and [b.data for b in buttons(asked)] == ["fb:skip"]
+    assert "已记录" in texts(d.handle("f4", Message(text="没说离职的时候怎么办")))
+    (row,) = d.state.db.query("select * from feedback")
+    assert row["vote"] == "down" and row["reason"] == "没说离职的时候怎么办"
+    assert row["question"] == "体检费要我自己出吗？" and "用人单位" in row["answer"]
+    assert row["user"] == "f4"  # the salted key the channel passed in, nothing else
+    assert d.state.get_user("f4").pending == {}
+
+
+def test_feedback_can_be_typed_in_text_channels(make_dialogue):
+    d = make_dialogue()
+    assert "请先提问" in texts(d.handle("f5", Message(text="👍")))
+    d.handle("f5", Message(text="噪声多大算超标？"))
+    assert "谢谢" in texts(d.handle("f5", Message(text="有用")))
+    assert "原因" in texts(d.handle("f5", Message(text="👎")))
+    assert "好的" in texts(d.handle("f5", Message(callback="fb:skip")))
+    (row,) = d.state.db.query("select vote, reason from feedback where user = 'f5'")
+    assert row == {"vote": "down", "reason": None}
+
+
+def test_more_shows_the_whole_section_by_button_or_typed_word(make_dialogue, retriever):
+    d = make_dialogue()
+    longest = max((c for c in retriever.chunks if c.kind == "text" and c.doc_id == "diagnosis"),
+                  key=lambda c: len(c.text))  # a long section: the answer shows only part of it
+    replies = d.handle("f6", Message(text=longest.section[-1]))
+    more = [b.data for b in buttons(replies) if b.data.startswith("more:")]
+    assert more, texts(replies)
+    full = texts(d.handle("f6", Message(callback=more[0])))
+    assert full.startswith("【") and "来源：" in full
+    assert len(full) > len(texts(replies).split("\n\n来源：")[0])
+    assert texts(d.handle("f6", Message(text="更多"))) == full
+    assert "过期" in texts(d.handle("f6", Message(callback="more:123")))
+
+
+def test_refusals_and_thumbs_down_answers_feed_the_gaps_together(make_dialogue):
+    d = make_dialogue()
+    for user in ("g1", "g2"):
+        d.handle(user, Message(text="怎么做红烧肉"))
+    for user in ("g3", "g4", "g5"):
+        d.handle(user, Message(text="噪声多大算超标？"))
+        d.handle(user, Message(text="👎"))
+    d.handle("g5", Message(text="没有说夜班"))
+    gaps = d.state.gaps()
+    assert [(g["n"], g["refused"], g["down"]) for g in gaps[:2]] == [(3, 0, 3), (2, 2, 0)]
+    assert gaps[0]["reasons"] == ["没有说夜班"]
+
+
+def test_forget_also_deletes_conversation_answers_and_feedback(make_dialogue):
+    d = make_dialogue()
+    d.handle("f7", Message(text="噪声多大算超标？"))
+    d.handle("f7", Message(text="👎"))
+    d.handle("f7", Message(callback="forget:yes"))
+    for table in ("conversation", "answers", "feedback"):
+        assert d.state.db[table].count_where("user = ?", ["f7"]) == 0, table

@@ -462,7 +462,8 @@ def test_heading_paths(built_index):
 
 def test_indicator_table_is_rebuilt_and_kept_whole(built_index):
     index_dir, _ = built_index
-    (table,) = [c for c in doc_chunks(index_dir, "ln-plan") if "非医疗放射工作人员个人剂量监测率" in c.text]
+    (table,) = [c for c in doc_chunks(index_dir, "ln-plan") if "非医疗放射工作人员个人剂量监测率" in c.text
+                and c.kind == "table"]
     row = next(line for line in table.text.splitlines() if "非医疗放射工作人员个人剂量监测率" in line)
     assert "≥90%" in row
     assert "职业病防治指标与目标" in table.text  # caption
@@ -576,8 +577,8 @@ def test_changing_one_document_re_embeds_only_its_changed_chunk(small_copy, enco
     # the new text is searchable right away, with a vector of its own
     retriever = Retriever(index_dir, MODEL, encoder=encoder)
     assert retriever.search("耳罩选择已修订", top_k=1, method="bm25")[0].chunk.id == changed[0].id
-    vectors = store.read_vectors(index_dir)
-    assert set(vectors) == {c.hash for c in after}
+    vectors = store.read_vectors(index_dir)  # exactly the chunks' and the unit questions' vectors: none stale
+    assert set(vectors) == {c.hash for c in after} | {q.hash for q in store.read_questions(index_dir)[0]}
 
 
 def test_deleting_a_document_removes_its_chunks(small_copy, encoder):
@@ -724,8 +725,10 @@ def test_search_json_on_the_command_line(built_index, capsys, monkeypatch):
     assert main(argv) == 0
     passages = json.loads(capsys.readouterr().out)["passages"]
     assert len(passages) == 3 and {p["doc_id"] for p in passages} == {"ln-plan"}
-    table = passages[0]
-    assert "非医疗放射工作人员个人剂量监测率 | ≥90%" in table["text"]
+    row = passages[0]  # the table's row is a unit of its own, with the caption and the plan's region
+    assert row["text"].startswith("柳南区 ") and "非医疗放射工作人员个人剂量监测率 ≥90%" in row["text"]
+    assert any("非医疗放射工作人员个人剂量监测率 | ≥90%" in p["text"] for p in passages)  # and the whole table
+    table = row
     assert table["title"] == "柳南区职业病防治“十四五”规划" and table["section"] == "二、总体要求 › (三)规划目标"
     assert table["date"] is None  # unknown, and not made up
 

@@ -57,6 +57,11 @@ def make_pilot(path: Path, bank) -> State:
     inbox.set_reply("wechat", "m:6172839405", "回复 1 劳动者 · 2 用人单位")
     DbMenus(state).set(state.user_key("wechat", "oPilot"), [Button("劳动者", "role:worker")])
     TokenStore(state, clock=lambda: 1_700_000_000).get("wechat:wxpilot", lambda: ("PILOT-TOKEN", 7200))
+    # the answers' rows: a kept reply, the user's last question, a 👎 with its reason
+    asker = state.user_key("telegram", 3)
+    shown = state.log_answer(asker, "噪声多大算超标", "85 dB(A)……", "answer", faq_id="faq-haz-001", confidence=0.8)
+    state.remember(asker, "噪声多大算超标", shown, 1234567890123456789)
+    state.set_feedback_reason(state.add_feedback(shown, asker, "down"), "没说夜班")
     return state
 
 
@@ -75,7 +80,8 @@ def test_a_pilot_moves_to_postgresql_and_back_unchanged(tmp_path: Path, pg_url: 
     counts = copy_database(source, target)
     assert counts == {"users": USERS, "unanswered": 2, "campaigns": 1, "forms": USERS + USERS // 3,
                       "responses": (USERS + USERS // 3) * FORM_SIZE - 2,
-                      "channel_inbox": 1, "access_tokens": 1, "text_menus": 1}
+                      "channel_inbox": 1, "access_tokens": 1, "text_menus": 1,
+                      "conversation": 1, "answers": 1, "feedback": 1}
     assert migrate.check_schema(target) == migrate.head()
     assert rows_of(target) == rows_of(source)
     with transaction(target) as conn:  # new answers continue after the copied ids
@@ -144,10 +150,10 @@ def test_a_source_with_tables_ohbot_does_not_know_is_refused(tmp_path: Path, sql
                                                             bank) -> None:
     make_pilot(tmp_path / "pilot.db", bank)
     conn = sqlite3.connect(tmp_path / "pilot.db")
-    conn.execute("create table feedback (id integer primary key, text text)")
+    conn.execute("create table scratch_notes (id integer primary key, text text)")  # not a table of ours
     conn.commit()
     conn.close()
-    with pytest.raises(InputError, match=r"has tables this ohbot cannot copy \(feedback\)"):
+    with pytest.raises(InputError, match=r"has tables this ohbot cannot copy \(scratch_notes\)"):
         copy_database(engine_for(f"sqlite:///{tmp_path / 'pilot.db'}"), engine_for(sqlite_url))
     with pytest.raises(InputError, match="same database"):
         copy_database(engine_for(f"sqlite:///{tmp_path / 'pilot.db'}"), engine_for(f"sqlite:///{tmp_path / 'pilot.db'}"))
@@ -180,9 +186,9 @@ def test_cli_import_export_and_copy(tmp_path: Path, pg_url: str, bank, engine_fo
 def test_a_failed_export_leaves_no_file(tmp_path: Path, sqlite_url: str, engine_for,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     conn = sqlite3.connect(tmp_path / "odd.db")
-    conn.execute("create table feedback (id integer primary key)")
+    conn.execute("create table scratch_notes (id integer primary key)")  # not a table of ours
     conn.commit()
     conn.close()
     assert main(["--database-url", f"sqlite:///{tmp_path / 'odd.db'}", "db", "export", str(tmp_path / "out.db")]) == 2
-    assert "cannot copy (feedback)" in capsys.readouterr().err
+    assert "cannot copy (scratch_notes)" in capsys.readouterr().err
     assert not list(tmp_path.glob("out.db*"))

@@ -1,0 +1,193 @@
+"""Compose what the user reads: a one-sentence verdict, at most ~150 characters of detail, the
+source line; the full section on "更多".
+
+Every sentence shown is a sentence of the knowledge base (a card's answer, a section's text, a
+table row), chosen, never rewritten; only fixed phrases are added (the plan's owner, the review
+note, the door lines of decide.py).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from bot.answering.query import Query
+from bot.answering.rank import Candidate
+from bot.answering.retrieve import Retriever
+from bot.text.normalize import normalize
+from bot.text.regions import is_local, region_label
+from bot.text.tokenize import tokens
+
+DETAIL_CHARS = 150
+VERDICT_CHARS = 120  # a longer first sentence is cut at its last clause that fits
+HEADING_MATCH = 0.90  # the unit's own question is this close to the user's: its opening verdict answers it
+BARE = 8  # a shorter sentence is a bare verdict ("能。", "不是。"): true only of its own heading
+DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
+SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
+CLAUSE = re.compile(r"[^，,、：:]+[，,、：:]?")
+FIGURE = re.compile(r"\d|[一二三四五六七八九十百千万]+[个项种类家条年月日天%]|%|‰|≥|≤")
+YES_NO = re.compile(r"[吗么嘛][?？!！。]*$|能不能|可不可以|是不是|算不算|要不要|有没有|是否|行不行|对不对|合不合法|能否|可否")
+ASKS_FIGURE = re.compile(r"多少|几|目标|比例|百分之|多久|多长|多高|多大|哪年|什么时候")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a text, each with its end mark."""
+    return [s.strip() for s in SENTENCE.findall(text) if s.strip()]
+
+
+def section_text(retriever: Retriever, candidate: Candidate) -> str:
+    """The whole section a unit belongs to (all chunks with its document and heading path, in order);
+    a card's whole answer; a table row's own text."""
+    chunk = candidate.chunk
+    if chunk.kind in ("faq", "row"):
+        return chunk.text
+    parts = [c.text for c in retriever.section_chunks(chunk) if c.kind != "row"]
+    return "\n".join(parts) or chunk.text
+
+
+def owner_prefix(candidate: Candidate) -> str:
+    """A local plan's sentence says whose plan it is: "柳南区的规划：…"."""
+    region = candidate.doc.get("region")
+    if not is_local(region) or candidate.chunk.kind == "faq":
+        return ""
+    label = region_label(region)
+    if label and normalize(label) in normalize(candidate.chunk.text[:20]):
+        return ""  # a table row already opens with it
+    kind = "工作要点" if candidate.doc.get("doc_type") == "work_plan" else "规划"
+    return f"{label}的{kind}："
+
+
+@lru_cache(maxsize=8192)
+def words(text: str) -> frozenset[str]:
+    """The search tokens of a knowledge-base sentence or section (cached: they recur across questions)."""
+    return frozenset(tokens(text))
+
+
+def _overlap(wanted: set[str], sentence: str) -> int:
+    """How many of the question's words a sentence contains."""
+    return len(wanted & words(sentence))
+
+
+def _shorten(sentence: str, limit: int) -> str:
+    """A sentence cut at its last clause that fits the limit."""
+    if len(sentence) <= limit:
+        return sentence
+    out = ""
+    for clause in CLAUSE.findall(sentence):
+        if len(out) + len(clause) > limit:
+            break
+        out += clause
+    return (out.rstrip("，,、：:") + "……") if out else sentence[:limit] + "……"
+
+
+def pick_verdict(query: Query, candidate: Candidate, body: list[str]) -> int:
+    """Index of the verdict sentence: the opening sentence when the unit answers the user's question
+    (a card, a section whose heading matches, a table row), else the sentence closest to it."""
+    if not body:
+        return -1
+    if candidate.chunk.kind in ("faq", "row") or candidate.q_dense >= HEADING_MATCH:
+        # a bare "能。"/"不用。" answers a yes/no question only: for "怎么申请…" the next sentence leads
+        # (a card whose own question the user typed keeps its verdict: it was written for it)
+        if len(body[0]) < BARE and len(body) > 1 and not YES_NO.search(query.focus) and not candidate.exact:
+            return 1
+        return 0
+    wanted = set(query.expanded) | words(query.focus)
+    figure = bool(ASKS_FIGURE.search(query.focus))
+    scored = [(_overlap(wanted, s) + (1.5 if figure and FIGURE.search(s) else 0), -i) for i, s in enumerate(body)]
+    return -max(scored)[1]
+
+
+def pick_detail(query: Query, body: list[str], verdict: int, limit: int = DETAIL_CHARS,
+                own: int | None = None) -> list[int]:
+    """Indices of the detail sentences: those sharing most words with the question (figures first
+    when it asks 多少/几/目标), in their own order, within `limit` characters. The first `own`
+    sentences (the unit's own, before those of a card's section) go first."""
+    wanted = set(query.expanded) | words(query.focus)
+    figure = bool(ASKS_FIGURE.search(query.focus))
+    own = len(body) if own is None else own
+    ranked = sorted(
+        (i for i in range(len(body)) if i != verdict and len(body[i]) >= BARE),
+        key=lambda i: (i >= own, -(_overlap(wanted, body[i]) + (1.5 if figure and FIGURE.search(body[i]) else 0)),
+                       abs(i - verdict)),
+    )
+    chosen, total = [], 0
+    for i in ranked:
+        if total + len(body[i]) > limit:
+            continue
+        chosen.append(i)
+        total += len(body[i])
+    return sorted(chosen)
+
+
+def source_line(candidate: Candidate) -> str:
+    """Where the shown text comes from: a card's citation, else document › heading path (date)."""
+    chunk = candidate.chunk
+    if chunk.kind == "faq":
+        return chunk.cite or f"常见问题 › {chunk.section[0]}"
+    date = candidate.doc.get("date")
+    return chunk.heading + (f"（{date}）" if date else "")
+
+
+@dataclass
+class Composed:
+    """What compose chose: the verdict, the detail, whether "更多" has more, and where the shown
+    sentences come from (for the review note and the source line)."""
+    verdict: str
+    detail: str
+    more: bool
+    from_section: bool = False  # detail sentences were taken from the section a card restates
+    section_doc: dict = field(default_factory=dict)
+    section_heading: str = ""
+
+
+def overlaps(sentence: str, text: str, share: float = 0.6) -> bool:
+    """Whether most of a sentence's words are already in `text` (a card restating its section)."""
+    mine = words(sentence)
+    return bool(mine) and len(mine & words(text)) / len(mine) >= share
+
+
+def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: str | None = None) -> Composed:
+    """The verdict sentence, the detail sentences, and whether "更多" has more to show. A given
+    `verdict` (a fixed sentence, e.g. the catalogue lookup's) replaces the unit's own; the detail
+    then comes from the whole section. A card's detail may also come from the material section the
+    card restates (its `ref`): the card is a summary, the section has the facts around it."""
+    full = section_text(retriever, candidate)
+    body = sentences(full)
+    if not body:
+        return Composed(verdict or full, "", False)
+    extra: list[str] = []
+    section = retriever.ref_section(candidate.chunk) if candidate.chunk.kind == "faq" else []
+    if section:
+        extra = [x for x in sentences("\n".join(c.text for c in section)) if not overlaps(x, full, 0.5)]
+    v = pick_verdict(query, candidate, body) if verdict is None else -1
+    detail_ix = pick_detail(query, body + extra, v, own=len(body))
+    shown_verdict = owner_prefix(candidate) + _shorten(body[v], VERDICT_CHARS) if verdict is None else verdict
+    pool = body + extra
+    detail = "".join(pool[i] for i in detail_ix)
+    shown = (len(body[v]) if v >= 0 else 0) + sum(len(pool[i]) for i in detail_ix if i < len(body))
+    used_section = any(i >= len(body) for i in detail_ix)
+    return Composed(shown_verdict, detail, shown < len("".join(body)), used_section,
+                    retriever.docs.get(section[0].doc_id, {}) if used_section else {},
+                    section[0].heading if used_section else "")
+
+
+def needs_review_note(candidate: Candidate, composed: Composed | None = None) -> bool:
+    """Only text from a `draft` material carries the review note (not `sourced` or `reviewed`):
+    the unit's own document, or the section a card's detail was taken from."""
+    if candidate.doc.get("status") == "draft":
+        return True
+    return bool(composed and composed.from_section and composed.section_doc.get("status") == "draft")
+
+
+def full_section(retriever: Retriever, chunk_id: int) -> str | None:
+    """What "更多" shows: the whole section (or card) of a unit, with its source line; None when the
+    id is not in the index (e.g. an old button after a rebuild)."""
+    position = retriever.position.get(chunk_id)
+    if position is None:
+        return None
+    chunk = retriever.chunks[position]
+    doc = retriever.docs.get(chunk.doc_id, {})
+    candidate = Candidate(position, chunk, doc, 0.0, 0.0, 0.0, 0.0, 0.0)
+    title = chunk.section[-1] if chunk.section else chunk.heading
+    note = f"\n{DRAFT_NOTE}" if needs_review_note(candidate) else ""
+    return f"【{title}】\n{section_text(retriever, candidate)}{note}\n\n来源：{source_line(candidate)}"

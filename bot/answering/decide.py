@@ -1,0 +1,154 @@
+"""Decide: answer from our texts, refer to the right door, or refuse.
+
+Doors are chosen by cue words (knowledge/dict/doors.yaml, general vocabulary of each field):
+wages, dismissal, hours, contracts and social insurance go to 12333 / 劳动保障监察 / 劳动争议仲裁;
+ordinary illness to a hospital; work-injury procedure to 人社部门 (with the occupational-health part
+answered where there is one); homes and neighbourhoods to 12345; anything else we cannot answer
+gets the refusal (12320, the health authority). A question with an occupational-health topic word
+stays ours; below the confidence threshold no answer is shown.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bot.answering.query import Query
+from bot.answering.rank import Candidate
+from bot.text import dict_dir
+from bot.text.normalize import normalize
+
+DOORS = ("labour", "medical", "injury", "environment")
+
+REFUSAL = (
+    "抱歉，我的知识库里没有找到可靠的答案，不想给你猜一个。你可以：\n"
+    "· 拨打 12320 卫生健康热线咨询；\n"
+    "· 向当地卫生健康主管部门（卫生健康局/委）咨询或反映；\n"
+    "· 怀疑得了职业病，可到依法承担职业病诊断的医疗卫生机构咨询。"
+)
+# Fixed texts of the doors; every institution and number is cited (README "Answering").
+DOOR_TEXTS = {
+    "labour": (
+        "这是劳动保障方面的问题（工资、加班、工时、劳动合同、辞退补偿、社保、休假等），不属于职业健康，"
+        "我答不准，不想给你猜。可以找：\n"
+        "· 12333 人力资源和社会保障咨询电话（劳社部函〔2003〕84号）；\n"
+        "· 当地人社部门的劳动保障监察机构投诉（《劳动保障监察条例》第九条）；\n"
+        "· 发生劳动争议的，向劳动争议仲裁委员会申请仲裁（《劳动争议调解仲裁法》第五条）。"
+    ),
+    "medical": (
+        "这是看病方面的问题，不属于职业健康，我不能替医生判断。请到正规医院就医，向医生说明症状。\n"
+        "如果怀疑和工作中接触的粉尘、噪声、化学毒物等有关，就诊时说明接触史；想确认是不是职业病，"
+        "可以问我“怀疑得了职业病去哪里诊断”。"
+    ),
+    "injury": (
+        "这是工伤保险方面的问题。工伤认定和劳动能力鉴定由人社部门办理：向统筹地区社会保险行政部门申请工伤认定，"
+        "向设区的市级劳动能力鉴定委员会申请劳动能力鉴定（《工伤保险条例》第十七条、第二十三条）；"
+        "政策问题可拨打 12333 咨询（劳社部函〔2003〕84号）。"
+    ),
+    "environment": (
+        "住处周边的噪声、粉尘、异味属于环境问题，不是工作场所的职业健康问题，我答不了。"
+        "可以拨打 12345 政务服务便民热线反映（国办发〔2020〕53号）。"
+    ),
+}
+# Lines added under an occupational-health answer when the question also touches another door.
+DOOR_NOTES = {
+    "injury": "工伤认定、劳动能力鉴定找人社部门（社会保险行政部门）办理（《工伤保险条例》第十七条、第二十三条），"
+              "政策咨询可拨打 12333。",
+    "medical": "身体已经不舒服的，请尽快到医院就医，并向医生说明接触史。",
+    "labour": "工资、合同等劳动保障问题可拨打 12333 咨询（劳社部函〔2003〕84号）。",
+}
+
+# The confidence model and threshold, fitted and chosen by benchmarks/calibrate_answers.py on the
+# authored sets (materials-a/b, the shared dev set, ood, near-ood); README "Answering".
+COEFFICIENTS = {"agree": 1.034, "lead": 2.359, "topic": 3.699}
+INTERCEPT = -3.687
+THRESHOLD = 0.67
+WITHOUT_TOPIC = 0.85  # a question without any occupational-health topic word needs this much
+
+
+@dataclass
+class Decision:
+    """What to do with a question: answer | refer | refuse, the door, and notes for an answer."""
+    kind: str
+    confidence: float
+    door: str | None = None
+    notes: list[str] = field(default_factory=list)
+    cues: dict[str, list[str]] = field(default_factory=dict)
+
+
+def cue_words() -> dict[str, tuple[str, ...]]:
+    """The cue words per door (and `oh`, `workplace`) of doors.yaml in the dictionaries in use."""
+    return _cue_words(dict_dir())
+
+
+@lru_cache(maxsize=4)
+def _cue_words(folder: Path) -> dict[str, tuple[str, ...]]:
+    """doors.yaml of one dictionary folder, read once and normalised."""
+    path = folder / "doors.yaml"
+    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {k: tuple(dict.fromkeys(normalize(str(w)) for w in (v or []) if str(w).strip()))
+            for k, v in (table or {}).items()}
+
+
+def cues_in(text: str) -> dict[str, list[str]]:
+    """The cue words of every kind found in a (normalised) text."""
+    return {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
+
+
+def features(query: Query, ranked: list[Candidate], has_topic: bool) -> dict[str, float]:
+    """What the confidence is computed from (measured on the question sets, README "Answering"):
+    how far the three measurements agree on the best unit (mean of 1/rank by the unit's dense
+    score, its question match and its BM25 alone), how far it stands above the fifth unit, and
+    whether the question has an occupational-health topic word. Absolute similarities separate
+    right from wrong answers less well: long questions that tell a story score low everywhere."""
+    top = ranked[0]
+    ranks = top.ranks or {"bm25": 10, "dense": 10, "q_dense": 10}
+    fifth = sorted((c.score for c in ranked), reverse=True)[min(4, len(ranked) - 1)]
+    return {
+        "agree": sum(1.0 / r for r in ranks.values()) / len(ranks),
+        "lead": max(0.0, min(top.score - fifth, 1.0)),
+        "topic": 1.0 if has_topic else 0.0,
+    }
+
+
+def confidence_of(x: dict[str, float]) -> float:
+    """0–1: the chance that the best unit's answer is right, a logistic function of `features`
+    fitted on the authored question sets (benchmarks/calibrate_answers.py, README "Answering")."""
+    z = INTERCEPT + sum(COEFFICIENTS[k] * v for k, v in x.items())
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def decide(query: Query, ranked: list[Candidate], vocab: set[str],
+           threshold: float = THRESHOLD) -> Decision:
+    """Answer, refer or refuse, from the cue words and the confidence of the best unit. A question
+    sent to another door by its cue words has confidence 0: no occupational-health answer applies."""
+    cues = cues_in(query.normalized)
+    has_topic = bool(cues.get("oh"))
+    at_work = bool(cues.get("workplace"))
+    top = ranked[0] if ranked else None
+    confidence = confidence_of(features(query, ranked, has_topic)) if top is not None else 0.0
+    if top is not None and top.exact:  # the user typed a reviewed card's own question
+        return Decision("answer", 1.0, None, [], cues)
+
+    def refer(door: str) -> Decision:
+        """Sent to a door by its words: no occupational-health answer applies (confidence 0)."""
+        return Decision("refer", 0.0, door, [], cues)
+
+    if cues.get("environment") and not at_work:
+        return refer("environment")
+    if not has_topic and not cues.get("injury"):  # work injury: answered where our texts answer it well
+        for door in ("labour", "medical"):
+            if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
+                return refer(door)
+    needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
+    notes = [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
+    if top is None or confidence < needed:
+        if not has_topic:  # not ours by its words, and nothing close enough: the door its words point to
+            for door in ("injury", "labour", "medical"):
+                if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
+                    return Decision("refer", confidence, door, [], cues)
+        return Decision("refuse", confidence, None, notes, cues)
+    return Decision("answer", confidence, None, notes, cues)

@@ -1,0 +1,62 @@
+"""\"X 算不算职业病\" answered from the catalogue's own list; the door cue words and variants load."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bot.answering.answer import answer
+from bot.answering.catalogue import asked
+from bot.answering.decide import cues_in
+from index_builder.cards import load_variants
+from tests.helpers import KNOWLEDGE
+
+
+@pytest.mark.parametrize("question, name, what", [
+    ("颈椎病是职业病吗？", "颈椎病", "职业病"),
+    ("老师得了慢性咽炎也算一种职业病吗", "慢性咽炎", "职业病"),
+    ("长期噪声引起耳聋，能算职业病吗", "耳聋", "职业病"),
+    ("我得了尘肺病，能不能算职业病", "尘肺病", "职业病"),
+    ("中暑算不算工伤", "中暑", "工伤"),
+    ("哪些病属于职业病", None, "职业病"),
+    ("这个算职业病吗", None, "职业病"),
+    ("体检费谁出", None, None),
+])
+def test_the_disease_a_question_asks_about(question, name, what):
+    found, kind = asked(question)
+    assert found == name and (kind == what or name is None)
+
+
+def test_a_listed_disease_is_answered_from_the_section_that_lists_it(retriever):
+    result = answer(retriever, "冻伤算不算职业病")
+    assert result.found and result.passages[0].chunk.doc_id == "disease-catalogue"
+    assert "冻伤" in result.text
+
+
+def test_a_disease_the_list_does_not_name_gets_a_verdict_in_the_users_words(retriever):
+    result = answer(retriever, "颈椎病算职业病吗")
+    assert result.found
+    assert result.text.startswith("《职业病分类和目录》里没有单列“颈椎病”。")
+    assert "不属于职业病" in result.text or "不能被诊断为职业病" in result.text
+    assert result.passages[0].chunk.section[-1].startswith("病不在目录里")
+
+
+def test_a_symptom_is_left_to_retrieval():
+    # "眼睛疼" is not a disease's name: no "not listed" verdict about it
+    assert asked("做电焊眼睛疼算不算职业病")[0] == "做电焊眼睛疼"
+    from bot.answering.catalogue import DISEASE_LIKE
+    assert not DISEASE_LIKE.search("做电焊眼睛疼")
+
+
+def test_door_cue_words_are_general_vocabulary_lists():
+    table = yaml.safe_load((KNOWLEDGE / "dict" / "doors.yaml").read_text(encoding="utf-8"))
+    assert {"oh", "workplace", "labour", "labour_weak", "medical", "injury", "environment"} <= set(table)
+    assert all(isinstance(w, str) and w.strip() for words in table.values() for w in words)
+    cues = cues_in("公司拖欠工资")
+    assert cues["labour"] == ["工资", "拖欠"] and not cues["oh"]
+
+
+def test_every_variant_names_a_card_or_a_section(built_index):
+    variants, errors = load_variants(KNOWLEDGE)
+    assert errors == [] and len(variants) >= 40
+    _, report = built_index
+    assert not [e for e in report.errors if e.startswith("variants")]
