@@ -130,11 +130,11 @@ def test_a_fresh_data_dir_copies_the_machine_export_instead_of_exporting(
 
 
 def _question_rows(index_dir: Path) -> list[dict]:
-    """The FAQ question rows of an index (text and hash)."""
+    """The question rows of an index (FAQ questions and section headings, matched question to question)."""
     import sqlite3
 
     db = sqlite3.connect(str(index_dir / "index.db"))
     try:
-        return [{"text": t} for (t,) in db.execute("select text from faq_questions order by rowid")]
+        return [{"text": t} for (t,) in db.execute("select text from questions order by id")]
     finally:
         db.close()
