@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BASELINE = "550e591"  # main just before the lean runtime (issue #16)
+BASELINE = "99c96a6"  # main just before the lean runtime (issue #16)
 QUESTION = "噪声多大算超标"
 TARGETS = {"build_s": 30.0, "build_peak_mb": 1024.0, "ask_cold_s": 2.0, "serving_rss_mb": 300.0, "p95_ms": 20.0}
 

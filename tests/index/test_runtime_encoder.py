@@ -130,7 +130,7 @@ def test_a_fresh_data_dir_copies_the_machine_export_instead_of_exporting(
 
 
 def _question_rows(index_dir: Path) -> list[dict]:
-    """The unit question rows of an index (card questions, headings, variants: their text)."""
+    """The question rows of an index (FAQ questions and section headings, matched question to question)."""
     import sqlite3
 
     db = sqlite3.connect(str(index_dir / "index.db"))
