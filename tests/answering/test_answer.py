@@ -188,3 +188,25 @@ def test_near_domain_questions_are_never_answered_from_our_texts(retriever):
     near = load_questions(REPO / "tests" / "eval" / "near-ood.jsonl")
     answered_ = [q["q"] for q in near if answer(retriever, q["q"]).found]
     assert answered_ == []
+
+
+def test_eval_retrieval_reads_real_question_rows(tmp_path):
+    rows = [
+        {"id": "r1", "question": "噪声聋怎么诊断", "scope": "oh", "kind": "diagnosis", "must": [["噪声聋"]]},
+        {"id": "r2", "question": "单位拖欠工资怎么办", "scope": "labour", "must": [], "door": ["12333"]},
+    ]
+    path = tmp_path / "real.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    items = load_questions(path)
+    assert [(i["q"], i["gold"], i["kind"]) for i in items] == [
+        ("噪声聋怎么诊断", [["噪声聋"]], "diagnosis"), ("单位拖欠工资怎么办", [], "?")]
+
+
+def test_search_fusion_is_bm25_heavy_and_heavier_for_plan_questions():
+    from bot.answering.retrieve import BM25_WEIGHT, BM25_WEIGHT_PLAN, bm25_weight
+
+    regions = ["全国", "广西壮族自治区柳州市柳南区"]
+    assert bm25_weight("柳南区的职业病防治目标是什么", regions) == BM25_WEIGHT_PLAN
+    assert bm25_weight("十四五规划要求的申报率是多少", regions) == BM25_WEIGHT_PLAN
+    assert bm25_weight("离岗时单位要给我体检吗", regions) == BM25_WEIGHT
+    assert 0.5 < BM25_WEIGHT < BM25_WEIGHT_PLAN < 1.0
