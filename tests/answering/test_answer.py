@@ -84,12 +84,23 @@ def test_refusal_points_to_help(retriever):
     ("最近老是胃疼反酸是怎么回事", "medical", "医院"),
     ("感冒发烧咳嗽吃什么药好", "medical", "就医"),
     ("楼下饭店油烟和噪音扰民向哪里反映", "environment", "12345"),
+    # who the worker is (哺乳期, 听力) does not make a pay, leave or retirement question ours
+    ("哺乳期的女职工单位能扣工资吗", "labour", "12333"),
+    ("听力不好可以提前退休吗", "labour", "12333"),
+    ("未满16岁可以去打工吗", "labour", "12333"),
+    # a worker's death and its benefits go to 人社部门, also after an occupational disease
+    ("尘肺病人去世了家属能领什么补助", "injury", "社会保险行政部门"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
     assert result.decision == "refer" and result.door == door, (result.decision, result.door)
     assert named in result.text and not result.found
     assert "来源：" not in result.text  # never an occupational-health passage
+
+
+def test_a_group_word_alone_keeps_a_question_ours(retriever):
+    result = answer(retriever, "孕期女职工不能从事哪些有毒作业")
+    assert result.decision == "answer" and result.found
 
 
 def test_work_injury_questions_name_the_human_resources_department(retriever):
