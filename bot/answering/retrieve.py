@@ -284,8 +284,8 @@ class Retriever:
             scores = scores.copy()
             if mask is not None:
                 scores[~mask] = -np.inf
-            order = np.argsort(-scores, kind="stable")[:CANDIDATES]
-            valid = [i for i in order if np.isfinite(scores[i]) and (name != "bm25" or scores[i] > 0)]
+            top = np.argsort(-scores, kind="stable")[:CANDIDATES]
+            valid = [int(i) for i in top if np.isfinite(scores[i]) and (name != "bm25" or scores[i] > 0)]
             rankings[name] = valid
         fused: dict[int, float] = {}
         ranks: dict[int, dict[str, int]] = {}
