@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -137,10 +138,17 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     """The Telegram bot (needs TELEGRAM_BOT_TOKEN)."""
     from bot.channels import telegram
     from bot.dialogue.core import open_dialogue
+    from bot.storage import dirlock
 
     if not settings.telegram_token:
         return _fail("set TELEGRAM_BOT_TOKEN to run the Telegram bot (or use `ohbot chat`)")
-    telegram.run(settings, open_dialogue(settings), webhook_url=args.webhook_url, port=args.port)
+    # one long-polling process per data directory (bot/storage/dirlock.py), taken before the slow start
+    lock = None if args.webhook_url else dirlock.hold(settings.data_dir, "telegram-polling", "polling Telegram")
+    try:
+        telegram.run(settings, open_dialogue(settings), webhook_url=args.webhook_url, port=args.port)
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 
@@ -542,15 +550,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from bot.channels import redact
+
     try:
         settings = _settings(args)
+        for secret in settings.secrets():  # masked in any message or traceback printed below
+            redact.remember(secret)
         return args.func(args, settings)
     except KeyboardInterrupt:
         return 130
     except OhbotError as exc:  # a user error: its one-line message; anything else is a bug (traceback)
-        return _fail(str(exc))
+        return _fail(redact.redact(str(exc)))
     except OSError as exc:  # a file that cannot be read or written: name it
-        return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return _fail(redact.redact(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)))
+    except Exception:  # a bug: its traceback, with every configured secret masked
+        print(redact.redact(traceback.format_exc()), end="", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ class OutputError(OhbotError, RuntimeError):
     """Some output files could not be written (the message names each and why); the others were."""
 
 
+class ChannelError(OhbotError, RuntimeError):
+    """A messaging platform will not serve this bot: the token was refused, or another process
+    is taking its updates."""
+
+
 class IndexUnavailable(OhbotError, RuntimeError):
     """The index is missing, of another model, inconsistent or corrupt: rebuild it."""
 

@@ -32,14 +32,14 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.split import split_parts
-from bot.config import Settings
+from bot.config import TELEGRAM_CONFLICT_SECONDS, Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
-from bot.errors import ConfigError
+from bot.errors import ChannelError, ConfigError
 
 log = logging.getLogger("ohbot.telegram")
 T = TypeVar("T")
@@ -162,6 +162,26 @@ class KeyedLocks:
         return len(self._locks)
 
 
+class ConflictWatch:
+    """409 Conflict from getUpdates, as a run: conflicts each less than `gap` seconds after the
+    previous one. `persistent()` once a run has lasted `seconds`: another process is polling with
+    this token, and answering alongside it would answer users twice."""
+
+    def __init__(self, seconds: float = TELEGRAM_CONFLICT_SECONDS, gap: float = 45.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.gap, self.clock = seconds, gap, clock
+        self.first: float | None = None
+        self.last = 0.0
+
+    def note(self) -> bool:
+        """Record one conflict; whether the run of conflicts is now persistent."""
+        now = self.clock()
+        if self.first is None or now - self.last > self.gap:
+            self.first = now
+        self.last = now
+        return now - self.first >= self.seconds
+
+
 # --------------------------------------------------------------------------- logging
 
 
@@ -190,6 +210,22 @@ class TokenFilter(logging.Filter):
         return True
 
 
+class BotAPIErrorFilter(logging.Filter):
+    """python-telegram-bot's own records of Bot API errors in one line: a refused token is dropped
+    (`run` ends with one ChannelError line that says it), any other TelegramError's traceback becomes
+    its name and message (e.g. the 409 of the last getUpdates while stopping). Put before TokenFilter,
+    which then masks the token in the line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, InvalidToken):
+            return False
+        if isinstance(error, TelegramError):
+            record.msg, record.args = f"{record.getMessage()} ({type(error).__name__}: {error})", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(token: str | None) -> None:
     """Plain console logging if nothing is configured; quiet HTTP loggers (their INFO lines carry
     request URLs, which contain the token); the token filter on every root handler."""
@@ -200,10 +236,11 @@ def setup_logging(token: str | None) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(max(logging.getLogger("telegram").getEffectiveLevel(), logging.INFO))
     logging.captureWarnings(True)  # warnings go through the handlers (and the filter) too
-    if token:
-        for handler in root.handlers:
-            if not any(isinstance(f, TokenFilter) and f.token == token for f in handler.filters):
-                handler.addFilter(TokenFilter(token))
+    for handler in root.handlers:
+        if token and not any(isinstance(f, TokenFilter) and f.token == token for f in handler.filters):
+            handler.addFilter(TokenFilter(token))
+        if not any(isinstance(f, BotAPIErrorFilter) for f in handler.filters):
+            handler.filters.insert(0, BotAPIErrorFilter())  # before TokenFilter, which masks its line
 
 
 # --------------------------------------------------------------------------- the channel
@@ -221,6 +258,8 @@ class TelegramChannel:
         # twenty quick taps, and the buttons on offer are the bot's own
         self.button_limiter = RateLimiter(rate_limit * BUTTON_RATE_FACTOR, rate_window)
         self.locks = KeyedLocks()
+        self.conflicts = ConflictWatch()
+        self.stopped_by_conflict = False
 
     def user_key(self, user_id: int) -> str:
         return self.dialogue.state.user_key("telegram", user_id)
@@ -271,6 +310,12 @@ class TelegramChannel:
         for what must be a bug. Never raises."""
         error = context.error
         where = "polling" if update is None else "update"
+        if isinstance(error, Conflict) and update is None and self.conflicts.note() and not self.stopped_by_conflict:
+            log.error("getUpdates has answered 409 Conflict for %.0f s: another process is polling with this "
+                      "bot token; stopping", self.conflicts.seconds)
+            self.stopped_by_conflict = True
+            context.application.stop_running()
+            return
         if isinstance(error, TelegramError):
             log.warning("Bot API error (%s): %s: %s", where, type(error).__name__, error)
         else:
@@ -348,14 +393,15 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
     if not settings.telegram_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     channel = TelegramChannel(dialogue, settings, rate_limit, rate_window)
+    requests = (AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0),
+                # the read timeout of getUpdates is added to the long-poll timeout by PTB
+                AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0, pool_timeout=10.0))
     builder = (
         Application.builder()
         .token(settings.telegram_token)
         .concurrent_updates(True)
-        .request(AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0))
-        # the read timeout of getUpdates is added to the long-poll timeout by PTB
-        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0,
-                                            pool_timeout=10.0))
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .post_init(channel.post_init)
     )
     if settings.telegram_api_base_url:
@@ -364,6 +410,7 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
         )
     application = builder.build()
     application.bot_data["channel"] = channel
+    application.bot_data["requests"] = requests
     application.add_handler(
         MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE, channel.on_message)
     )
@@ -372,29 +419,60 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
     return application
 
 
+def _close_requests(application: Application, loop: asyncio.AbstractEventLoop) -> None:
+    """Close the HTTP sessions (PTB leaves them open when it never finished initialising)."""
+    for request in application.bot_data.get("requests", ()):
+        try:
+            loop.run_until_complete(request.shutdown())
+        except Exception as exc:  # closing is best effort; say so in one line
+            log.warning("closing a Bot API session failed: %s", type(exc).__name__)
+
+
 def run(settings: Settings, dialogue: Any, webhook_url: str | None = None, listen: str = "0.0.0.0",
         port: int = 8443, *, rate_limit: int = RATE_LIMIT, rate_window: float = RATE_WINDOW) -> None:
     """Run the Telegram bot until SIGINT/SIGTERM: long polling, or a webhook when `webhook_url`
     (the public HTTPS URL Telegram should call) is given; the local server listens on
-    `listen`:`port` at the URL's path and checks a secret token generated for this run."""
+    `listen`:`port` at the URL's path and checks a secret token generated for this run.
+
+    A token Telegram refuses, or a 409 Conflict from getUpdates lasting TELEGRAM_CONFLICT_SECONDS
+    (another process polling with this token), ends the run with ChannelError: one line without
+    the token, instead of a traceback or a bot answering alongside another."""
     setup_logging(settings.telegram_token)
     application = build_application(settings, dialogue, rate_limit=rate_limit, rate_window=rate_window)
     allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
-    if webhook_url:
-        application.run_webhook(
-            listen=listen,
-            port=port,
-            url_path=urlsplit(webhook_url).path.lstrip("/"),
-            webhook_url=webhook_url,
-            secret_token=secrets.token_urlsafe(32),
-            allowed_updates=allowed,
-            drop_pending_updates=False,
-            bootstrap_retries=-1,  # wait out a network outage at start instead of exiting
-        )
-    else:
-        application.run_polling(
-            allowed_updates=allowed,
-            drop_pending_updates=False,
-            bootstrap_retries=-1,
-        )
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    try:
+        if webhook_url:
+            application.run_webhook(
+                listen=listen,
+                port=port,
+                url_path=urlsplit(webhook_url).path.lstrip("/"),
+                webhook_url=webhook_url,
+                secret_token=secrets.token_urlsafe(32),
+                allowed_updates=allowed,
+                drop_pending_updates=False,
+                bootstrap_retries=-1,  # wait out a network outage at start instead of exiting
+                close_loop=False,
+            )
+        else:
+            application.run_polling(
+                allowed_updates=allowed,
+                drop_pending_updates=False,
+                bootstrap_retries=-1,
+                close_loop=False,
+            )
+    except InvalidToken:
+        raise ChannelError("Telegram refused the bot token (TELEGRAM_BOT_TOKEN): check it with @BotFather, "
+                           "or set the new one if it was revoked") from None
+    finally:
+        _close_requests(application, loop)
+        loop.close()
+    if application.bot_data["channel"].stopped_by_conflict:
+        raise ChannelError(f"Telegram answered 409 Conflict for {TELEGRAM_CONFLICT_SECONDS:.0f} s: another process "
+                           "is polling with this bot token. Stop it (one polling process per token), or run "
+                           "several workers with the webhook (ohbot serve)")
     log.info("Telegram bot stopped")
