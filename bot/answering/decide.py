@@ -66,7 +66,8 @@ DOOR_NOTES = {
 COEFFICIENTS = {"agree": 2.202, "lead": 2.929, "topic": 3.493}
 INTERCEPT = -4.488
 THRESHOLD = 0.54
-WITHOUT_TOPIC = 0.85  # a question without any occupational-health topic word needs this much
+WITHOUT_TOPIC = 0.85
+INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word  # a question without any occupational-health topic word needs this much
 
 
 @dataclass
@@ -133,6 +134,13 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
         cues["oh"] = cues["oh_weak"]
     at_work = bool(cues.get("workplace"))
     top = ranked[0] if ranked else None
+    # a work-injury question (工伤认定, 劳动能力鉴定) is ours where the best unit is about that very
+    # procedure: our texts name the steps of 人社部门 for occupational diseases
+    # (the procedure's own words: not 赔偿, which every kind of claim uses, and not with a labour word)
+    procedure = [w for w in cues.get("injury", []) if w not in INJURY_GENERIC]
+    if not has_topic and top is not None and procedure and not labour_words and not cues.get("accident"):
+        unit = normalize(" ".join(top.chunk.section) + top.chunk.text)
+        has_topic = any(w in unit for w in procedure)
     confidence = confidence_of(features(query, ranked, has_topic)) if top is not None else 0.0
     if top is not None and top.exact:  # the user typed a reviewed card's own question
         return Decision("answer", 1.0, None, [], cues)
