@@ -7,12 +7,13 @@ jieba or numpy's heavier users.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS  # parser choices (a light import: no charts)
 from bot.config import AWARE_THRESHOLD, AWARENESS_TARGET, FORM_SIZE, MIN_GROUP_N, Settings, load_settings
@@ -98,24 +99,54 @@ def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stdin() -> TextIO:
+    """Standard input as text that never fails to decode: invalid UTF-8 becomes U+FFFD (under a C
+    locale Python would otherwise hand on lone surrogates that nothing can encode again)."""
+    stream = sys.stdin
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(encoding="utf-8", errors="replace")
+    return stream
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    """One question, or with `-` one question per input line (the model is loaded once)."""
+    """One question, or with `-` one question per input line (the model is loaded once). With --json
+    every input line gets exactly one JSON object on its own output line, in order: the answer, or
+    {"question", "error"} where there is none (empty, too long, a failure) — one bad line never
+    stops the batch. Questions over the dialogue's limit are refused as the dialogue refuses them."""
+    import logging
+
     from bot.answering.answer import answer
     from bot.answering.retrieve import open_retriever
-    from bot.dialogue.core import MAX_QUESTION_CHARS
+    from bot.dialogue.core import too_long
+    from bot.text.normalize import scrub
 
     retriever = open_retriever(settings)
-    questions = sys.stdin if args.question == "-" else [args.question]
-    for line in questions:
-        question = line.strip()
-        if args.question == "-" and not question:
+    batch = args.question == "-"
+    failed = 0
+    for line in (_stdin() if batch else [args.question]):
+        question = scrub(line.strip()) or ""
+        error = "empty question" if not question else too_long(question)
+        result = None
+        if error is None:
+            try:
+                result = answer(retriever, question, role=args.role, region=args.region)
+            except Exception as exc:  # one line's failure is that line's error, not the batch's end
+                if not batch:
+                    raise
+                logging.getLogger("ohbot.ask").exception("question failed")
+                error = f"{type(exc).__name__}: {exc}"
+        if result is None:
+            failed += 1
+            if args.json:
+                print(json.dumps({"question": question, "error": error}, ensure_ascii=False), flush=True)
+            elif question or not batch:
+                print(f"{error}\n", flush=True)
             continue
-        result = answer(retriever, question[:MAX_QUESTION_CHARS], role=args.role, region=args.region)
         if args.json:
             print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
         else:
             print(result.text + "\n", flush=True)
-    return 0
+    return 1 if failed and not batch else 0
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -123,7 +154,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels import console
     from bot.dialogue.core import open_dialogue
 
-    console.run(open_dialogue(settings), first=getattr(args, "first", "/start"))
+    console.run(open_dialogue(settings), stdin=_stdin(), first=getattr(args, "first", "/start"))
     return 0
 
 
@@ -537,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one `ohbot` command; user errors print one line and exit with status 2."""
+    for stream in (sys.stdout, sys.stderr):  # Chinese text even under a C/POSIX locale (ASCII)
+        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower().replace("-", "") != "utf8":
+            stream.reconfigure(encoding="utf-8")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
