@@ -127,7 +127,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answering.answer import answer
     from bot.answering.retrieve import open_retriever
     from bot.dialogue.core import too_long
-    from bot.text.normalize import scrub
+    from bot.text.clean import scrub
 
     retriever = open_retriever(settings)
     batch = args.question == "-"

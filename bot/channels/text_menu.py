@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.dialogue.types import Button, Message, Reply
-from bot.text.normalize import normalize, scrub
+from bot.text.clean import scrub
+from bot.text.normalize import normalize
 
 LETTER = re.compile(r"^([☐☑]?)([A-Z])$")
 TOGGLE_MARKS = ("☐", "☑")

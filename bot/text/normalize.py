@@ -15,14 +15,6 @@ import yaml
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t\u3000\u00a0]+(?=[{_CJK}])")
 _SPACES = re.compile(r"[ \t\u3000\u00a0]+")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def scrub(text: str | None) -> str | None:
-    """Lone UTF-16 surrogates replaced by U+FFFD. A JSON update may carry one ("\\ud800"), and
-    Python reads undecodable bytes as such under a C locale; they cannot be encoded as UTF-8, so the
-    database, OpenCC, the logs and every channel would fail on them. Channels call this first."""
-    return _SURROGATE.sub("\ufffd", text) if text else text
 
 
 @lru_cache(maxsize=1)
