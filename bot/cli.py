@@ -608,10 +608,10 @@ def main(argv: list[str] | None = None) -> int:
             message += " (the disk is full: free some space, then run the command again)"
         return _fail(message)
     except Exception as exc:
-        message = _storage_failure(exc, settings)
-        if message is None:
+        explained = _storage_failure(exc, settings)
+        if explained is None:
             raise  # a bug: its traceback
-        return _fail(message)
+        return _fail(explained)
 
 
 def _storage_failure(exc: BaseException, settings: Settings | None) -> str | None:

@@ -9,16 +9,12 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.channels.test_telegram_e2e import TOKEN, _start, _stop, bot_data_dir  # noqa: F401 - a fixture
+from tests.channels.test_telegram_e2e import TOKEN, _start, bot_data_dir  # noqa: F401 - a fixture
 from tests.fakes.fake_bot_api import FakeBotAPI
+from tests.helpers import free_port
+from tests.helpers import stop_process as _stop
 
 EXIT_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _connects(host: str, port: int) -> bool:
@@ -59,7 +55,7 @@ def test_a_token_revoked_while_polling_ends_the_process_with_one_line(bot_data_d
 
 def test_the_webhook_binds_loopback_by_default_and_listen_changes_it(bot_data_dir, tmp_path):  # noqa: F811
     for listen, reachable, unreachable in ((None, "127.0.0.1", "127.0.0.2"), ("127.0.0.2", "127.0.0.2", "127.0.0.1")):
-        port = _free_port()
+        port = free_port()
         url = f"http://{reachable}:{port}/telegram/hook"
         extra = ["--webhook-url", url, "--port", str(port)] + (["--listen", listen] if listen else [])
         logs = tmp_path / (listen or "default")
@@ -77,7 +73,7 @@ def test_the_webhook_binds_loopback_by_default_and_listen_changes_it(bot_data_di
 
 
 def test_a_token_revoked_under_webhook_mode_ends_the_process_too(bot_data_dir, tmp_path):  # noqa: F811
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/hook"
     with FakeBotAPI(token=TOKEN) as api:
         running = _start(api, bot_data_dir, tmp_path, "--webhook-url", url, "--port", str(port), ready="setWebhook")
