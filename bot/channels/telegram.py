@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import signal
 import time
 import warnings
 from collections import deque
@@ -54,6 +55,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 APOLOGY = "抱歉，处理你的消息时出错了，请稍后再试。"
 RATE_NOTICE = "你发消息太快了，请稍等一分钟再发。"
+REJECTED_STOP_DELAY = 0.5  # seconds
 BUTTONS_ONLY = "请选择："  # Telegram rejects empty text; used if a reply has buttons but no text
 
 
@@ -164,7 +166,7 @@ class KeyedLocks:
 
 class ConflictWatch:
     """409 Conflict from getUpdates, as a run: conflicts each less than `gap` seconds after the
-    previous one. `persistent()` once a run has lasted `seconds`: another process is polling with
+    previous one. `note()` is true once a run has lasted `seconds`: another process is polling with
     this token, and answering alongside it would answer users twice."""
 
     def __init__(self, seconds: float = TELEGRAM_CONFLICT_SECONDS, gap: float = 45.0,
@@ -210,11 +212,12 @@ class TokenFilter(logging.Filter):
         return True
 
 
-class BotAPIErrorFilter(logging.Filter):
-    """python-telegram-bot's own records of Bot API errors in one line: a refused token is dropped
-    (`run` ends with one ChannelError line that says it), any other TelegramError's traceback becomes
-    its name and message (e.g. the 409 of the last getUpdates while stopping). Put before TokenFilter,
-    which then masks the token in the line."""
+class QuietInvalidToken(logging.Filter):
+    """PTB's own records of Bot API errors in one line. It logs InvalidToken with a traceback as its
+    polling ends (retry loop, final getUpdates): `TelegramChannel.token_rejected` says it in one line,
+    so those records are dropped. Any other TelegramError's traceback (e.g. the 409 of the last
+    getUpdates while stopping) becomes its name and message. Put before TokenFilter, which then masks
+    the token in the line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
@@ -237,10 +240,12 @@ def setup_logging(token: str | None) -> None:
     logging.getLogger("telegram").setLevel(max(logging.getLogger("telegram").getEffectiveLevel(), logging.INFO))
     logging.captureWarnings(True)  # warnings go through the handlers (and the filter) too
     for handler in root.handlers:
-        if token and not any(isinstance(f, TokenFilter) and f.token == token for f in handler.filters):
-            handler.addFilter(TokenFilter(token))
-        if not any(isinstance(f, BotAPIErrorFilter) for f in handler.filters):
-            handler.filters.insert(0, BotAPIErrorFilter())  # before TokenFilter, which masks its line
+        if not any(isinstance(f, QuietInvalidToken) for f in handler.filters):
+            handler.filters.insert(0, QuietInvalidToken())  # before TokenFilter, which masks its line
+    if token:
+        for handler in root.handlers:
+            if not any(isinstance(f, TokenFilter) and f.token == token for f in handler.filters):
+                handler.addFilter(TokenFilter(token))
 
 
 # --------------------------------------------------------------------------- the channel
@@ -258,8 +263,33 @@ class TelegramChannel:
         # twenty quick taps, and the buttons on offer are the bot's own
         self.button_limiter = RateLimiter(rate_limit * BUTTON_RATE_FACTOR, rate_window)
         self.locks = KeyedLocks()
+        self.rejected: str | None = None  # set when the Bot API refused the token (wrong or revoked)
+        self.stop: Callable[[], None] | None = None  # ends the run (set by `run`; None under `ohbot serve`)
         self.conflicts = ConflictWatch()
         self.stopped_by_conflict = False
+
+    def token_rejected(self, status: int) -> None:
+        """The Bot API answered 401/404 (PTB: InvalidToken): the token is wrong or was revoked. Logged
+        once; under `ohbot telegram` the process then stops (and exits 2) instead of living on
+        without polling."""
+        if self.rejected is None:
+            self.rejected = f"HTTP {status}"
+            log.error("Telegram rejected the bot token (HTTP %d): it is wrong or was revoked", status)
+        if self.stop is not None:  # a moment later: PTB's polling task first ends on the InvalidToken it raises
+            asyncio.get_running_loop().call_later(REJECTED_STOP_DELAY, self.stop)
+
+    def on_polling_error(self, error: TelegramError) -> None:
+        """One line per failed getUpdates (PTB retries with growing pauses, up to 30 s); must not raise.
+        409 Conflict for TELEGRAM_CONFLICT_SECONDS (another process polls with this token) ends the run."""
+        if isinstance(error, Conflict) and self.conflicts.note():
+            if not self.stopped_by_conflict:
+                log.error("getUpdates has answered 409 Conflict for %.0f s: another process is polling with this "
+                          "bot token; stopping", self.conflicts.seconds)
+                self.stopped_by_conflict = True
+                if self.stop is not None:
+                    self.stop()
+            return
+        log.warning("getUpdates failed: %s: %s; retrying", type(error).__name__, error)
 
     def user_key(self, user_id: int) -> str:
         return self.dialogue.state.user_key("telegram", user_id)
@@ -310,12 +340,6 @@ class TelegramChannel:
         for what must be a bug. Never raises."""
         error = context.error
         where = "polling" if update is None else "update"
-        if isinstance(error, Conflict) and update is None and self.conflicts.note() and not self.stopped_by_conflict:
-            log.error("getUpdates has answered 409 Conflict for %.0f s: another process is polling with this "
-                      "bot token; stopping", self.conflicts.seconds)
-            self.stopped_by_conflict = True
-            context.application.stop_running()
-            return
         if isinstance(error, TelegramError):
             log.warning("Bot API error (%s): %s: %s", where, type(error).__name__, error)
         else:
@@ -393,15 +417,15 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
     if not settings.telegram_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     channel = TelegramChannel(dialogue, settings, rate_limit, rate_window)
-    requests = (AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0),
-                # the read timeout of getUpdates is added to the long-poll timeout by PTB
-                AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0, pool_timeout=10.0))
     builder = (
         Application.builder()
         .token(settings.telegram_token)
         .concurrent_updates(True)
-        .request(requests[0])
-        .get_updates_request(requests[1])
+        .request(AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0,
+                                on_rejected=channel.token_rejected))
+        # the read timeout of getUpdates is added to the long-poll timeout by PTB
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0,
+                                            pool_timeout=10.0, on_rejected=channel.token_rejected))
         .post_init(channel.post_init)
     )
     if settings.telegram_api_base_url:
@@ -410,7 +434,6 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
         )
     application = builder.build()
     application.bot_data["channel"] = channel
-    application.bot_data["requests"] = requests
     application.add_handler(
         MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE, channel.on_message)
     )
@@ -419,59 +442,84 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
     return application
 
 
-def _close_requests(application: Application, loop: asyncio.AbstractEventLoop) -> None:
-    """Close the HTTP sessions (PTB leaves them open when it never finished initialising)."""
-    for request in application.bot_data.get("requests", ()):
+START_RETRY_MAX = 30.0  # seconds between attempts to reach the Bot API at start
+
+
+async def _initialize(application: Application, stopping: asyncio.Event) -> bool:
+    """application.initialize() (getMe), retried with back-off while the Bot API is unreachable,
+    one log line per attempt; InvalidToken is raised. False when a stop signal came first."""
+    delay = 1.0
+    while True:
         try:
-            loop.run_until_complete(request.shutdown())
-        except Exception as exc:  # closing is best effort; say so in one line
-            log.warning("closing a Bot API session failed: %s", type(exc).__name__)
+            await application.initialize()
+            return True
+        except InvalidToken:
+            raise
+        except TelegramError as exc:
+            log.warning("cannot reach the Bot API at start (%s: %s); retrying in %.0f s", type(exc).__name__, exc, delay)
+        try:
+            await asyncio.wait_for(stopping.wait(), delay)
+            return False
+        except TimeoutError:
+            delay = min(delay * 2, START_RETRY_MAX)
 
 
-def run(settings: Settings, dialogue: Any, webhook_url: str | None = None, listen: str = "0.0.0.0",
+async def _run(application: Application, channel: TelegramChannel, webhook: dict[str, Any] | None) -> None:
+    """Start, wait for SIGINT/SIGTERM (or a rejected token), stop: PTB's own run_polling cannot end
+    when its polling task dies on InvalidToken, and then skips closing the HTTP sessions."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    channel.stop = stopping.set
+    updater = application.updater
+    assert updater is not None
+    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    try:
+        if not await _initialize(application, stopping):
+            return
+        await channel.post_init(application)
+        if webhook is not None:
+            await updater.start_webhook(**webhook, allowed_updates=allowed, drop_pending_updates=False,
+                                        bootstrap_retries=-1)
+        else:
+            await updater.start_polling(allowed_updates=allowed, drop_pending_updates=False, bootstrap_retries=-1,
+                                        error_callback=channel.on_polling_error)
+        await application.start()
+        await stopping.wait()
+    finally:
+        if updater.running:
+            try:
+                await updater.stop()
+            except TelegramError as exc:  # how the polling task ended, e.g. the rejected token: logged above
+                log.debug("polling ended with %s", type(exc).__name__)
+        if application.running:
+            await application.stop()
+        await application.shutdown()  # closes the aiohttp sessions
+
+
+def run(settings: Settings, dialogue: Any, webhook_url: str | None = None, listen: str = "127.0.0.1",
         port: int = 8443, *, rate_limit: int = RATE_LIMIT, rate_window: float = RATE_WINDOW) -> None:
     """Run the Telegram bot until SIGINT/SIGTERM: long polling, or a webhook when `webhook_url`
     (the public HTTPS URL Telegram should call) is given; the local server listens on
-    `listen`:`port` at the URL's path and checks a secret token generated for this run.
-
-    A token Telegram refuses, or a 409 Conflict from getUpdates lasting TELEGRAM_CONFLICT_SECONDS
-    (another process polling with this token), ends the run with ChannelError: one line without
-    the token, instead of a traceback or a bot answering alongside another."""
+    `listen`:`port` (default loopback, behind the TLS proxy) at the URL's path and checks a secret
+    token generated for this run. A token the Bot API rejects, at start or later (revoked), ends the
+    run with ConfigError (one line, the token never in it)."""
     setup_logging(settings.telegram_token)
     application = build_application(settings, dialogue, rate_limit=rate_limit, rate_window=rate_window)
-    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    channel: TelegramChannel = application.bot_data["channel"]
+    webhook = None
+    if webhook_url:
+        webhook = {"listen": listen, "port": port, "url_path": urlsplit(webhook_url).path.lstrip("/"),
+                   "webhook_url": webhook_url, "secret_token": secrets.token_urlsafe(32)}
     try:
-        loop = asyncio.get_event_loop()
-    except RuntimeError:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-    try:
-        if webhook_url:
-            application.run_webhook(
-                listen=listen,
-                port=port,
-                url_path=urlsplit(webhook_url).path.lstrip("/"),
-                webhook_url=webhook_url,
-                secret_token=secrets.token_urlsafe(32),
-                allowed_updates=allowed,
-                drop_pending_updates=False,
-                bootstrap_retries=-1,  # wait out a network outage at start instead of exiting
-                close_loop=False,
-            )
-        else:
-            application.run_polling(
-                allowed_updates=allowed,
-                drop_pending_updates=False,
-                bootstrap_retries=-1,
-                close_loop=False,
-            )
+        asyncio.run(_run(application, channel, webhook))
     except InvalidToken:
-        raise ChannelError("Telegram refused the bot token (TELEGRAM_BOT_TOKEN): check it with @BotFather, "
-                           "or set the new one if it was revoked") from None
-    finally:
-        _close_requests(application, loop)
-        loop.close()
-    if application.bot_data["channel"].stopped_by_conflict:
+        channel.rejected = channel.rejected or "at start"
+    if channel.rejected:
+        raise ConfigError(f"Telegram rejected TELEGRAM_BOT_TOKEN ({channel.rejected}): it is wrong or was revoked; "
+                          "set the current token from @BotFather")
+    if channel.stopped_by_conflict:
         raise ChannelError(f"Telegram answered 409 Conflict for {TELEGRAM_CONFLICT_SECONDS:.0f} s: another process "
                            "is polling with this bot token. Stop it (one polling process per token), or run "
                            "several workers with the webhook (ohbot serve)")
