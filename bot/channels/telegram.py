@@ -417,15 +417,17 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
     if not settings.telegram_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     channel = TelegramChannel(dialogue, settings, rate_limit, rate_window)
+    requests = (AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0,
+                               on_rejected=channel.token_rejected),
+                # the read timeout of getUpdates is added to the long-poll timeout by PTB
+                AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0, pool_timeout=10.0,
+                               on_rejected=channel.token_rejected))
     builder = (
         Application.builder()
         .token(settings.telegram_token)
         .concurrent_updates(True)
-        .request(AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0,
-                                on_rejected=channel.token_rejected))
-        # the read timeout of getUpdates is added to the long-poll timeout by PTB
-        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0,
-                                            pool_timeout=10.0, on_rejected=channel.token_rejected))
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .post_init(channel.post_init)
     )
     if settings.telegram_api_base_url:
@@ -434,6 +436,7 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
         )
     application = builder.build()
     application.bot_data["channel"] = channel
+    application.bot_data["requests"] = requests  # closed by `run` also when PTB never finished initialising
     application.add_handler(
         MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE, channel.on_message)
     )
@@ -495,7 +498,9 @@ async def _run(application: Application, channel: TelegramChannel, webhook: dict
                 log.debug("polling ended with %s", type(exc).__name__)
         if application.running:
             await application.stop()
-        await application.shutdown()  # closes the aiohttp sessions
+        await application.shutdown()  # closes the aiohttp sessions once initialised ...
+        for request in application.bot_data.get("requests", ()):
+            await request.shutdown()  # ... and these close them when getMe failed (a refused token)
 
 
 def run(settings: Settings, dialogue: Any, webhook_url: str | None = None, listen: str = "127.0.0.1",
