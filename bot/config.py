@@ -100,20 +100,6 @@ class Settings:
         A property, not a stored default, so a Settings with another data_dir follows it."""
         return self.database_url or f"sqlite:///{self.data_dir / 'ohbot.db'}"
 
-    @property
-    def state_db(self) -> Path:
-        """Users, quiz progress, responses, campaigns, logged questions: never rebuilt.
-
-        The file of a `sqlite:///` state URL. The bot's own queries (bot/storage/state.py) still
-        speak SQLite; until they move to bot/storage/db.py's engine (issue #14), a PostgreSQL URL is
-        a clear error here instead of a silent second database."""
-        url = self.state_url
-        for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
-            if url.startswith(prefix) and len(url) > len(prefix):
-                return Path(url[len(prefix):].split("?", 1)[0])
-        raise ConfigError(f"the bot's state works on SQLite files only for now (not {_redact(url)}); "
-                          "PostgreSQL is used by `ohbot db` so far (issue #14)")
-
 
 def _channel(env: dict[str, str], names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str] | None:
     """The values of one channel's settings: None when none is set (the channel is off); a

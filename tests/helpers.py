@@ -19,3 +19,18 @@ def wilson_by_hand(x: int, n: int, z: float = Z95) -> tuple[float, float]:
     root = z * math.sqrt(z * z + 4.0 * x * (n - x) / n)
     den = 2.0 * (n + z * z)
     return max(0.0, (2 * x + z * z - root) / den), min(1.0, (2 * x + z * z + root) / den)
+
+
+def sql(state, query: str, **params) -> list[dict]:
+    """The rows (as dicts) of a hand-written SQL statement on a State's database, committed; for tests
+    that look inside the tables. Quote `"user"` (a reserved word on PostgreSQL)."""
+    from sqlalchemy import text
+
+    with state.write() as conn:
+        result = conn.execute(text(query), params)
+        return [dict(r) for r in result.mappings()] if result.returns_rows else []
+
+
+def count(state, table: str, where: str = "true", **params) -> int:
+    """How many rows of `table` match `where` (named parameters)."""
+    return int(sql(state, f"select count(*) as n from {table} where {where}", **params)[0]["n"])
