@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from sqlalchemy import text
 
 from bot.awareness.campaigns import PROFILE_COLUMNS, TZ, coded_fields
+from bot.awareness.cells import safe_cell, xlsx_row
 from bot.awareness.report import ItemInfo, _is_aware
 from bot.errors import InputError
 from bot.quiz import forms as quiz
@@ -49,17 +50,8 @@ VARIABLE_LABELS = {
     "answered_at": "作答时间（北京时间）", "completed_at": "完成时间（北京时间）", "answered": "作答题数",
     "score_rate": "得分率", "aware": "知晓", "enterprise": "企业编码（加密）",
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TIME_CACHE_LIMIT = 100_000
 BATCH_ROWS = 10_000  # rows fetched at a time from a streamed (server-side on PostgreSQL) query
-
-
-def safe_text(value: Any) -> Any:
-    """A text cell that a spreadsheet will not run as a formula: text starting with = + - @, tab or
-    CR gets a leading apostrophe (the OWASP rule); other values pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 class _LocalTimes:
@@ -81,7 +73,7 @@ def answer_rows(state: State, campaign: str) -> Iterator[tuple]:
     """(form, user, completed_at, item_id, answer, correct, answered_at, *profile) of every answer of
     each user's first completed counted form, in completion order; streamed from the database."""
     cols = ", ".join(f'u."{c}"' for c in PROFILE_COLUMNS)
-    # one counted form per campaign and user is the database's rule (migration 0005): no tie-breaking
+    # one counted form per campaign and user is the database's rule (migration 0006): no tie-breaking
     sql = text(f'SELECT f.id, f."user", f.completed_at, r.item_id, r.answer, r.correct, r.answered_at, {cols} '
                'FROM forms f JOIN responses r ON r.form = f.id LEFT JOIN users u ON u.key = f."user" '
                "WHERE f.campaign = :campaign AND f.kind = 'counted' AND f.completed_at IS NOT NULL "
@@ -142,7 +134,7 @@ def _cell(value: Any) -> Any:
         return value.isoformat(timespec="seconds")
     if isinstance(value, float):
         return round(value, 4)
-    return safe_text(value)
+    return safe_cell(value)
 
 
 def _item_csv_rows(state: State, campaign: str) -> Iterator[tuple]:
@@ -195,7 +187,7 @@ def _count_answers(state: State, campaign: str) -> int:
 
 def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> int:
     """A level's rows as one XLSX sheet (openpyxl write-only: streamed). Every text cell is a string
-    and neutralised; answer times are Excel date-times. Returns the number of data rows."""
+    and neutralised (bot.awareness.cells); answer times are Excel date-times. Returns the number of data rows."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -221,7 +213,7 @@ def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> 
     ws.append(heads)
     written = 0
     for row in rows:
-        ws.append([v.replace(tzinfo=None) if isinstance(v, datetime) else safe_text(v) for v in row])
+        ws.append(xlsx_row(ws, [v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row]))
         written += 1
     wb.save(path)
     return written

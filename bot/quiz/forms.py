@@ -139,7 +139,7 @@ def start_form(state: State, bank: list[Item], user: str, profile: dict, campaig
                seed: int | None = None) -> Form:
     """A new form for the user: counted if it is their first in the campaign, else practice.
     One counted form per campaign and user is the database's rule (a partial unique index, migration
-    0005): the counted insert is tried first and, when another tap or process won, the form is practice.
+    0006): the counted insert is tried first and, when another tap or process won, the form is practice.
 
     Items and options are drawn at random, seeded by the form's random id; with `seed` set
     (OHBOT_QUIZ_SEED: tests and demonstrations) the draw depends only on the seed, the user and how

@@ -26,7 +26,7 @@ How the queries are written (bot/storage/state.py, channels.py, bot/quiz/forms.p
   them already. Beware: an unquoted `select user from forms` is no error there, it returns CURRENT_USER;
 - `with state.write() as conn:` is `transaction(engine)` (all or nothing), `state.read()` is `connect`;
 - `upsert(...)` for INSERT … ON CONFLICT DO UPDATE; writes that must happen once are `insert_ignore(...)`
-  on a unique index (one counted form per campaign and user: migration 0005) or conditional UPDATEs
+  on a unique index (one counted form per campaign and user: migration 0006) or conditional UPDATEs
   whose row count says who won (an answer per form position), or take `advisory_lock` first;
 - no SQLite `rowid`: order by real columns; `State.forget` walks tables.TABLES.
 """

@@ -1,10 +1,11 @@
 """The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
 
 What: one `Table` per table (users, unanswered, campaigns, forms, responses, the text channels'
-channel_inbox, access_tokens, text_menus, and the answers' conversation, answers, feedback), with
-their columns, types and indexes. Queries built from these objects render correctly on SQLite and on
-PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and an
-`Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
+channel_inbox, access_tokens, text_menus, the answers' conversation, answers, feedback, and the web
+chat's rate_limits), with their columns, types and indexes. Queries built from these objects render
+correctly on SQLite and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted
+by SQLAlchemy, and an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL
+identity/serial column.
 
 The one schema is this module plus the Alembic revisions (bot/storage/migrations/versions/), which
 are what `ohbot db upgrade` and the start-up check apply (bot/storage/migrate.py). A new table or
@@ -61,14 +62,14 @@ forms = Table(
     Column("id", Text, primary_key=True),
     Column("campaign", Text),
     Column("user", Text),
-    Column("kind", Text),  # counted | practice | superseded (a duplicate counted form, migration 0005)
+    Column("kind", Text),  # counted | practice | superseded (a duplicate counted form, migration 0006)
     Column("items", Text),  # JSON: [{"id": item id, "order": [bank letters in display order]}]
     Column("position", Integer),
     Column("started_at", Text),
     Column("completed_at", Text),
     Column("source", Text),  # bot | import
     Index("idx_forms_campaign_user", "campaign", "user"),
-    # one counted form per campaign and user, whichever process inserts it (migration 0005)
+    # one counted form per campaign and user, whichever process inserts it (migration 0006)
     Index("uq_forms_counted", "campaign", "user", unique=True,
           sqlite_where=text("kind = 'counted'"), postgresql_where=text("kind = 'counted'")),
 )
@@ -152,6 +153,14 @@ feedback = Table(  # 👍/👎 on a reply with its question and text as shown (i
     Index("idx_feedback_norm", "norm"),
 )
 
+rate_limits = Table(  # requests per client per time slot: the web chat's per-IP limit (bot/storage/limits.py)
+    "rate_limits", metadata,
+    Column("key", Text, primary_key=True),  # salted hash of the client IP
+    Column("slot", Integer, primary_key=True),  # epoch seconds // window
+    Column("hits", Integer, nullable=False),
+    Index("idx_rate_limits_slot", "slot"),
+)
+
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
-                             text_menus, conversation, answers, feedback)
+                             text_menus, conversation, answers, feedback, rate_limits)

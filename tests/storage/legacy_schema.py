@@ -2,7 +2,8 @@
 removed by issue #14), frozen here: pilots' data directories hold files made by it, and
 `migrate.upgrade` / `ensure_schema` must adopt them (tests/storage/test_schema.py).
 
-`LEGACY_DDL` is its last version (users.enterprise, the text channels' and the answers' tables);
+`LEGACY_DDL` is its last version (users.enterprise, the text channels', the answers' and the web chat's
+tables);
 `FIRST_DDL` its first (the five tables of revision 0001, users without enterprise).
 """
 from __future__ import annotations
@@ -46,4 +47,7 @@ LEGACY_DDL: tuple[str, ...] = (
     "reason TEXT, question TEXT, norm TEXT, answer TEXT, created TEXT)",
     "CREATE UNIQUE INDEX IF NOT EXISTS idx_feedback_answer_user ON feedback (answer_id, \"user\")",
     "CREATE INDEX IF NOT EXISTS idx_feedback_norm ON feedback (norm)",
+    "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT NOT NULL, slot INTEGER NOT NULL, hits INTEGER NOT NULL, "
+    "PRIMARY KEY (key, slot))",
+    "CREATE INDEX IF NOT EXISTS idx_rate_limits_slot ON rate_limits (slot)",
 )

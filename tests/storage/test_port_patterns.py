@@ -1,6 +1,6 @@
 """The statements the port of state.py / forms.py / campaigns.py uses, proven on both backends:
 quoting of `user`, one counted form per campaign and user under concurrency (the partial unique
-index of migration 0005 with INSERT … ON CONFLICT … WHERE), and an answer recorded once per position
+index of migration 0006 with INSERT … ON CONFLICT … WHERE), and an answer recorded once per position
 (a conditional UPDATE)."""
 from __future__ import annotations
 

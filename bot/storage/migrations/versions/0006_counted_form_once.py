@@ -1,7 +1,7 @@
 """One counted form per campaign and user, as a rule of the database (issue #14).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 A partial unique index on forms (campaign, "user") WHERE kind = 'counted': with N worker processes on
 PostgreSQL, two taps on 开始测评 that reach two processes at once cannot both start a counted form;
 bot/quiz/forms.py inserts the counted form with INSERT … ON CONFLICT DO NOTHING and falls back to a
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 creates: tuple[str, ...] = ()
