@@ -113,23 +113,27 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
     counted: one per user, their earliest completed counted form; practice: every completed practice form.
     completed_at is in China time, so report months are local months. Forms come in completion order,
-    ties by user key then form id: the same answers give the same order (and the same floating-point
-    sums) however and on whichever backend they were inserted. Two indexed scans (forms, then
+    ties in the order their first answers were stored (responses.id: insertion order on both backends,
+    as SQLite's rowid gave before; the upper–lower discrimination index depends on the order of
+    respondents with equal scores). Two indexed scans (forms, then
     responses by campaign) instead of a sorted join: this is most of a report's database time.
     """
     with state.read() as conn:
         forms = conn.execute(text(
             'select id, "user", kind, completed_at from forms where campaign = :campaign and completed_at is not null '
-            "and kind in ('counted', 'practice') order by completed_at, \"user\", id"), {"campaign": campaign}).all()
+            "and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
         rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),
                             {"campaign": campaign}).all()
         profiles = _profiles(conn, campaign)
     records: dict[str, list[AnswerRecord]] = {f[0]: [] for f in forms}
+    first: dict[str, int] = {}  # form → position of its first stored answer
     shared: tuple[dict[str, AnswerRecord], dict[str, AnswerRecord]] = ({}, {})  # frozen: one object per answer kind
-    for form_id, item_id, correct in rows:
+    for n, (form_id, item_id, correct) in enumerate(rows):
         answers = records.get(form_id)
         if answers is None:  # an unfinished form
             continue
+        if not answers:
+            first[form_id] = n
         cache = shared[1 if correct else 0]
         a = cache.get(item_id)
         if a is None:
@@ -139,7 +143,8 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     counted: list[RespondentResult] = []
     practice: list[RespondentResult] = []
     seen: set[str] = set()
-    for form_id, user, kind, completed_at in forms:
+    last = len(rows)
+    for form_id, user, kind, completed_at in sorted(forms, key=lambda f: (f[3], first.get(f[0], last), f[0])):
         if kind == "counted":
             if user in seen:  # a second counted form (should not happen): never count anybody twice
                 continue

@@ -77,7 +77,8 @@ def answer_rows(state: State, campaign: str) -> Iterator[tuple]:
     sql = text(f'SELECT f.id, f."user", f.completed_at, r.item_id, r.answer, r.correct, r.answered_at, {cols} '
                'FROM forms f JOIN responses r ON r.form = f.id LEFT JOIN users u ON u.key = f."user" '
                "WHERE f.campaign = :campaign AND f.kind = 'counted' AND f.completed_at IS NOT NULL "
-               "ORDER BY f.completed_at, f.\"user\", f.id, r.id")
+               # completion order, ties in the order of the forms' first stored answers (as the reports)
+               "ORDER BY f.completed_at, min(r.id) OVER (PARTITION BY f.id), r.id")
     with state.read() as conn:
         yield from conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
             sql, {"campaign": campaign})
