@@ -18,6 +18,7 @@ AWARENESS_TARGET = 0.85  # the plans' target 重点人群职业健康知识知�
 AWARE_THRESHOLD = 0.8  # score rate from which a respondent counts as aware (national literacy monitoring)
 MIN_GROUP_N = 30  # groups smaller than this are listed but flagged, not ranked
 FORM_SIZE = 20  # items per quiz form
+DEFAULT_LISTEN = "127.0.0.1"  # what `serve` and the Telegram webhook bind: loopback, behind a TLS proxy (--listen)
 # The public web chat (bot/web/webchat.py): requests (questions and button presses) per client IP
 # per window, counted in the state database so that every `ohbot serve` worker shares one budget.
 # Generous because a factory's workers may all share one public IP; 0 switches the limit off.
@@ -108,6 +109,16 @@ class Settings:
         """The state database as a URL: `OHBOT_DATABASE_URL`, else the SQLite file DATA_DIR/ohbot.db.
         A property, not a stored default, so a Settings with another data_dir follows it."""
         return self.database_url or f"sqlite:///{self.data_dir / 'ohbot.db'}"
+
+    @property
+    def state_db(self) -> Path:
+        """The file of a `sqlite:///` state URL (messages, tests and tools that need the file itself);
+        a ConfigError for a PostgreSQL URL, which has no file."""
+        url = self.state_url
+        for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+            if url.startswith(prefix) and len(url) > len(prefix):
+                return Path(url[len(prefix):].split("?", 1)[0])
+        raise ConfigError(f"the state database {_redact(url)} is not a SQLite file")
 
 
 def _channel(env: dict[str, str], names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str] | None:
