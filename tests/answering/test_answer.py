@@ -90,6 +90,8 @@ def test_refusal_points_to_help(retriever):
     ("未满16岁可以去打工吗", "labour", "12333"),
     # a worker's death and its benefits go to 人社部门, also after an occupational disease
     ("尘肺病人去世了家属能领什么补助", "injury", "社会保险行政部门"),
+    ("干活时手指被机器压断了怎么办", "injury", "社会保险行政部门"),  # an accident at work
+    ("厂里每天让干12个小时合法吗", "labour", "劳动保障监察"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
