@@ -228,3 +228,13 @@ def test_search_fusion_is_bm25_heavy_and_heavier_for_plan_questions():
     assert bm25_weight("十四五规划要求的申报率是多少", regions) == BM25_WEIGHT_PLAN
     assert bm25_weight("离岗时单位要给我体检吗", regions) == BM25_WEIGHT
     assert 0.5 < BM25_WEIGHT < BM25_WEIGHT_PLAN < 1.0
+
+
+def test_plan_questions_are_ranked_with_bm25_heavier_weights(retriever):
+    from bot.answering.query import analyse
+    from bot.answering.rank import PLAN_WEIGHTS, WEIGHTS, weights_for
+
+    plan = analyse("柳南区规划的职业健康检查覆盖率目标是多少", retriever.encode)
+    worker = analyse("离岗时单位要给我做体检吗", retriever.encode)
+    assert weights_for(retriever, plan) == PLAN_WEIGHTS and weights_for(retriever, worker) == WEIGHTS
+    assert PLAN_WEIGHTS["bm25"] > WEIGHTS["bm25"]
