@@ -65,6 +65,11 @@ TABLES: tuple[str, ...] = (
     "reason TEXT, question TEXT, norm TEXT, answer TEXT, created TEXT)",
     "CREATE UNIQUE INDEX IF NOT EXISTS idx_feedback_answer_user ON feedback (answer_id, \"user\")",
     "CREATE INDEX IF NOT EXISTS idx_feedback_norm ON feedback (norm)",
+    # requests per client and time slot (the web chat's per-IP limit, shared by every worker): `key` is a
+    # salted hash of the IP, `slot` the epoch seconds // the window; rows older than two slots are pruned
+    "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT NOT NULL, slot INTEGER NOT NULL, hits INTEGER NOT NULL, "
+    "PRIMARY KEY (key, slot))",
+    "CREATE INDEX IF NOT EXISTS idx_rate_limits_slot ON rate_limits (slot)",
 )
 
 # Columns added to a table after databases with it exist: `State` adds each one an existing database

@@ -1,8 +1,8 @@
 """The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
 
 What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses,
-the text channels' channel_inbox, access_tokens, text_menus, and the answers' conversation, answers,
-feedback),
+the text channels' channel_inbox, access_tokens, text_menus, the answers' conversation, answers,
+feedback, and the web chat's rate_limits),
 same names, columns, types and indexes. Queries built from these objects render correctly on SQLite
 and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and
 an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
@@ -145,6 +145,14 @@ feedback = Table(  # 👍/👎 on a reply with its question and text as shown (i
     Index("idx_feedback_norm", "norm"),
 )
 
+rate_limits = Table(  # requests per client per time slot: the web chat's per-IP limit (bot/storage/limits.py)
+    "rate_limits", metadata,
+    Column("key", Text, primary_key=True),  # salted hash of the client IP
+    Column("slot", Integer, primary_key=True),  # epoch seconds // window
+    Column("hits", Integer, nullable=False),
+    Index("idx_rate_limits_slot", "slot"),
+)
+
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
-                             text_menus, conversation, answers, feedback)
+                             text_menus, conversation, answers, feedback, rate_limits)

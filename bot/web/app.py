@@ -1,8 +1,8 @@
 """`ohbot serve`: one ASGI application (Starlette, run by uvicorn) for every channel.
 
-Fixed paths: /wechat (Official Account callback), /wecom (WeCom app callback), /telegram (the
-Telegram webhook, python-telegram-bot's custom-webhook pattern: the route hands each update to the
-`Application`), /healthz (200 when the index and the database are usable, 503 otherwise). A
+Fixed paths: / (the public web chat, bot/web/webchat.py; assets under /static), /wechat (Official
+Account callback), /wecom (WeCom app callback), /telegram (the Telegram webhook, python-telegram-bot's
+custom-webhook pattern: the route hands each update to the `Application`), /healthz (200 when the index and the database are usable, 503 otherwise). A
 channel without its settings is off (its path answers 404). Everything another process would need
 is in the state database (users, menus, de-duplication, access tokens), so several processes can
 serve behind a load balancer once that database is shared.
@@ -23,10 +23,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from bot.channels import redact
 from bot.config import Settings
+from bot.web import webchat
 
 log = logging.getLogger("ohbot.serve")
 
@@ -192,7 +194,7 @@ def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bo
     """The one ASGI app. `dialogue` (tests) skips loading one; `routes` are added after the
     channels' fixed paths."""
     found = Services(settings)
-    fixed = [Route("/healthz", healthz, methods=["GET"])]
+    fixed: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if settings.wechat_enabled:
         fixed.append(Route("/wechat", wechat, methods=["GET", "POST"]))
     if settings.wecom_enabled:
@@ -208,6 +210,7 @@ def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bo
         finally:
             await found.stop()
 
+    fixed += [*webchat.routes(), Mount("/static", StaticFiles(directory=webchat.STATIC), name="static")]
     app = Starlette(routes=[*fixed, *routes], lifespan=lifespan)
     app.state.services = found
     return app
