@@ -38,7 +38,7 @@ class CannedDialogue(Dialogue):
 def make_app(data_dir, **env: str):
     """One `ohbot serve` worker over the data directory's database (a second call: a second worker)."""
     settings = load_settings(str(data_dir), str(KNOWLEDGE), env={"OHBOT_QUIZ_SEED": "7", **env})
-    dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_db, "salt"), settings)
+    dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_url, "salt"), settings)
     return create_app(settings, dialogue)
 
 
@@ -202,8 +202,11 @@ def test_html_and_script_in_a_question_come_back_as_text(browser):
 
 
 def test_sources_are_split_from_the_text():
-    text, sources = split_sources("结论。\n\n来源：《职业病防治法》第三十五条\n\n你可能还想问：")
-    assert text == "结论。\n\n你可能还想问：" and sources == ["来源：《职业病防治法》第三十五条"]
+    text, sources, after = split_sources("结论。\n\n来源：《职业病防治法》第三十五条\n\n你可能还想问：")
+    assert (text, sources, after) == ("结论。", ["来源：《职业病防治法》第三十五条"], "你可能还想问：")
+    quiz = "❌ 回答错误。\n解析：……\n出处：GB 2626-2019"
+    assert split_sources(quiz) == ("❌ 回答错误。\n解析：……", ["出处：GB 2626-2019"], "")
+    assert split_sources("只有文字\n\n\n第二段") == ("只有文字\n\n第二段", [], "")
 
 
 # --------------------------------------------------------------------------- refusals
@@ -322,7 +325,7 @@ def test_a_failing_dialogue_gets_an_apology_not_a_traceback(tmp_path, caplog):
 @pytest.fixture
 def real_app(retriever, tmp_path):
     settings = load_settings(str(tmp_path), str(KNOWLEDGE), env={})
-    return create_app(settings, Dialogue(retriever, State(settings.state_db, "salt"), settings))
+    return create_app(settings, Dialogue(retriever, State(settings.state_url, "salt"), settings))
 
 
 def test_a_traditional_question_gets_a_sourced_answer_and_more_round_trips(real_app, tmp_path):
