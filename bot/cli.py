@@ -353,7 +353,7 @@ def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
 
     count, errors = import_responses(_quiz_state(settings), args.campaign, Path(args.file),
                                      load_bank(settings.knowledge_dir), load_taxonomy(settings.knowledge_dir),
-                                     layout=args.layout)
+                                     layout=args.layout, link_campaigns=args.link_campaigns)
     if errors:
         for e in errors[:MAX_ERRORS_SHOWN]:
             print(e, file=sys.stderr)
@@ -563,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--campaign", required=True)
     p.add_argument("--layout", choices=["long", "wide"], default="long",
                    help="long: one row per answer (default); wide: one row per respondent, one column per item id")
+    p.add_argument("--link-campaigns", action="store_true",
+                   help="respondent ids name the same person in every campaign (default: each campaign's own ids)")
     p.set_defaults(func=cmd_responses_import)
     p = responses.add_parser("export", help="the counted answers of a campaign (salted respondent keys)")
     p.add_argument("--campaign", required=True)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
 from bot.config import AWARENESS_TARGET, MIN_GROUP_N
@@ -100,12 +100,6 @@ def _local(iso: str) -> datetime:
     return datetime.fromisoformat(iso).astimezone(TZ)
 
 
-def _profiles(conn: Connection, campaign: str) -> dict[str, dict[str, str | None]]:
-    fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
-    rows = conn.execute(text(
-        f'select key, {fields} from users where key in (select "user" from forms where campaign = :campaign)'),
-        {"campaign": campaign})
-    return {r[0]: dict(zip(PROFILE_FIELDS, r[1:])) for r in rows}
 
 
 def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResult], list[RespondentResult]]:
@@ -119,12 +113,12 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     responses by campaign) instead of a sorted join: this is most of a report's database time.
     """
     with state.read() as conn:
-        forms = conn.execute(text(
-            'select id, "user", kind, completed_at from forms where campaign = :campaign and completed_at is not null '
-            "and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
+        fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
+        forms = conn.execute(text(  # with the profile each form was answered with (migration 0007)
+            f'select id, "user", kind, completed_at, {fields} from forms where campaign = :campaign '
+            "and completed_at is not null and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
         rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),
                             {"campaign": campaign}).all()
-        profiles = _profiles(conn, campaign)
     records: dict[str, list[AnswerRecord]] = {f[0]: [] for f in forms}
     first: dict[str, int] = {}  # form → position of its first stored answer
     shared: tuple[dict[str, AnswerRecord], dict[str, AnswerRecord]] = ({}, {})  # frozen: one object per answer kind
@@ -139,17 +133,16 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
         if a is None:
             a = cache[item_id] = AnswerRecord(item_id, bool(correct))
         answers.append(a)
-    empty = dict.fromkeys(PROFILE_FIELDS)
     counted: list[RespondentResult] = []
     practice: list[RespondentResult] = []
     seen: set[str] = set()
     last = len(rows)
-    for form_id, user, kind, completed_at in sorted(forms, key=lambda f: (f[3], first.get(f[0], last), f[0])):
+    for form_id, user, kind, completed_at, *profile in sorted(forms, key=lambda f: (f[3], first.get(f[0], last), f[0])):
         if kind == "counted":
             if user in seen:  # a second counted form (should not happen): never count anybody twice
                 continue
             seen.add(user)
-        result = RespondentResult(user, profiles.get(user, empty), _local(completed_at), records[form_id])
+        result = RespondentResult(user, dict(zip(PROFILE_FIELDS, profile)), _local(completed_at), records[form_id])
         (counted if kind == "counted" else practice).append(result)
     return counted, practice
 
@@ -277,8 +270,11 @@ def _iso(when: datetime) -> str:
 
 
 def import_responses(state: State, campaign: str, path: Path, bank: Iterable[Item] | Mapping[str, Item],
-                     taxonomy: Mapping[str, Any], layout: str = "long") -> tuple[int, list[str]]:
+                     taxonomy: Mapping[str, Any], layout: str = "long",
+                     link_campaigns: bool = False) -> tuple[int, list[str]]:
     """Import a CSV file of answers into a campaign: all rows or none (bot.awareness.responses).
+    Respondent ids are the campaign's own unless `link_campaigns` (the same id is the same person in
+    every campaign: bot.awareness.responses.respondent_key).
 
     Returns (answers imported, errors). Errors are "line N: what is wrong" (wide layout: "line N,
     column C: ..."), sorted by line; with any error nothing is written. A respondent who already has
@@ -287,7 +283,7 @@ def import_responses(state: State, campaign: str, path: Path, bank: Iterable[Ite
     """
     from bot.awareness.responses import import_file
 
-    return import_file(state, campaign, Path(path), bank, taxonomy, layout=layout)
+    return import_file(state, campaign, Path(path), bank, taxonomy, layout=layout, link_campaigns=link_campaigns)
 
 
 # ---- CSV export --------------------------------------------------------------------------------

@@ -72,10 +72,10 @@ class _LocalTimes:
 def answer_rows(state: State, campaign: str) -> Iterator[tuple]:
     """(form, user, completed_at, item_id, answer, correct, answered_at, *profile) of every answer of
     each user's first completed counted form, in completion order; streamed from the database."""
-    cols = ", ".join(f'u."{c}"' for c in PROFILE_COLUMNS)
+    cols = ", ".join(f'f."{c}"' for c in PROFILE_COLUMNS)  # the profile the form was answered with
     # one counted form per campaign and user is the database's rule (migration 0006): no tie-breaking
     sql = text(f'SELECT f.id, f."user", f.completed_at, r.item_id, r.answer, r.correct, r.answered_at, {cols} '
-               'FROM forms f JOIN responses r ON r.form = f.id LEFT JOIN users u ON u.key = f."user" '
+               'FROM forms f JOIN responses r ON r.form = f.id '
                "WHERE f.campaign = :campaign AND f.kind = 'counted' AND f.completed_at IS NOT NULL "
                # completion order, ties in the order of the forms' first stored answers (as the reports)
                "ORDER BY f.completed_at, min(r.id) OVER (PARTITION BY f.id), r.id")

@@ -30,7 +30,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from bot.awareness.campaigns import (
     IGNORED_COLUMNS,
@@ -59,10 +59,14 @@ _CACHE_LIMIT = 200_000  # memoised times before the cache is emptied (a file of 
 _SQL_IN = 500  # keys per `in (...)` query on the state database
 
 
-def respondent_key(state: State, campaign: str, raw_id: str) -> str:
-    """The stored key of an imported respondent: a salted hash, never the raw id (the one place
-    that decides it, so scoping keys to a campaign is a change here only)."""
-    return state.user_key("import", raw_id)
+def respondent_key(state: State, campaign: str, raw_id: str, link_campaigns: bool = False) -> str:
+    """The stored key of an imported respondent: a pseudonym, never the raw id. Scoped to the campaign
+    (respondent `1` of campaign A and `1` of campaign B are two people: bureaus number each survey
+    from 1), unless the bureau says its ids name the same person in every campaign
+    (`--link-campaigns`): then one key across campaigns, as imports made before issue #11 had."""
+    if link_campaigns:
+        return state.user_key("import", raw_id)
+    return state.user_key("import", json.dumps([campaign, raw_id], ensure_ascii=False))
 
 
 def enterprise_key(state: State, code: str) -> str:
@@ -329,7 +333,7 @@ def _detail_checks(stage: sqlite3.Connection, errors: _Errors, wide: bool) -> No
 
 
 def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: Mapping[str, Item],
-                 errors: _Errors, wide: bool) -> None:
+                 errors: _Errors, wide: bool, link_campaigns: bool = False) -> None:
     """One pass over the staged rows grouped by respondent: the checks across rows, and, while
     nothing is wrong, one staged form per respondent (first row, salted key, form id, items in file
     order, first and last answer time, profile with the enterprise hashed). Respondents whose rows
@@ -361,7 +365,7 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
         code = profile[enterprise]
         if code is not None:
             profile[enterprise] = enterprises.setdefault(code, enterprise_key(state, code))
-        batch.append((rid, first, respondent_key(state, campaign, rid), secrets.token_hex(8),
+        batch.append((rid, first, respondent_key(state, campaign, rid, link_campaigns), secrets.token_hex(8),
                       json.dumps(layout), n, started, completed, *profile))
         if len(batch) >= BATCH:
             stage.executemany(insert, batch)
@@ -412,8 +416,14 @@ def _write(state: State, stage: sqlite3.Connection, campaign: str, errors: _Erro
                    on=["key"], update=[*PROFILE_COLUMNS, "updated"], keep_when_null=PROFILE_COLUMNS)
             db.execute(forms.insert(), [
                 {"id": form, "campaign": campaign, "user": key, "kind": "counted", "items": layout, "position": n,
-                 "started_at": started, "completed_at": completed, "source": "import"}
-                for key, form, layout, n, started, completed, *_ in batch])
+                 "started_at": started, "completed_at": completed, "source": "import",
+                 **dict(zip(PROFILE_COLUMNS, profile))}
+                for key, form, layout, n, started, completed, *profile in batch])
+            # each form keeps the profile it was answered with: the file's, and for a column the file
+            # leaves empty, what is known of the respondent (a linked respondent's earlier answer)
+            known = {c: func.coalesce(forms.c[c], select(users.c[c]).where(users.c.key == forms.c.user)
+                                      .scalar_subquery()) for c in PROFILE_COLUMNS}
+            db.execute(update(forms).where(forms.c.id.in_([row[1] for row in batch])).values(known))
         written = 0
         for batch in _batched(stage.execute(
                 "SELECT p.form, p.key, r.item, r.answer, r.correct, r.answered_at "
@@ -437,7 +447,7 @@ def _stage_dir(state: State) -> str | None:
 
 
 def import_file(state: State, campaign: str, path: Path, bank: Iterable[Item] | Mapping[str, Item],
-                taxonomy: Mapping[str, Any], layout: str = "long") -> tuple[int, list[str]]:
+                taxonomy: Mapping[str, Any], layout: str = "long", link_campaigns: bool = False) -> tuple[int, list[str]]:
     """Import a CSV file of answers (long or wide layout) into a campaign: all rows or none.
 
     Returns (answers imported, errors); see bot.awareness.campaigns.import_responses.
@@ -469,7 +479,7 @@ def import_file(state: State, campaign: str, path: Path, bank: Iterable[Item] | 
             stage.commit()
             if not errors and stage.execute("SELECT count(*) FROM rows").fetchone()[0] == 0:
                 errors.add(2, ("column *: " if wide else "") + "no answers to import")
-            _respondents(stage, state, campaign, bank, errors, wide)
+            _respondents(stage, state, campaign, bank, errors, wide, link_campaigns)
             if errors:
                 return 0, errors.lines(wide)
             count = _write(state, stage, campaign, errors)

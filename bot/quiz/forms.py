@@ -21,7 +21,7 @@ from bot.errors import CampaignError
 from bot.quiz.bank import Item, load_bank
 from bot.storage.db import insert_ignore
 from bot.storage.state import State, now
-from bot.storage.tables import campaigns, forms, responses
+from bot.storage.tables import PROFILE_FIELDS, campaigns, forms, responses
 
 LETTERS = "ABCDEFGH"
 DEFAULT_FORM_SIZE = FORM_SIZE
@@ -161,7 +161,8 @@ def start_form(state: State, bank: list[Item], user: str, profile: dict, campaig
         layout.append({"id": item.id, "order": order})
     name = campaign.name if campaign else None
     row = {"id": form_id, "campaign": name, "user": user, "kind": "counted",
-           "items": json.dumps(layout), "position": 0, "started_at": now(), "completed_at": None, "source": "bot"}
+           "items": json.dumps(layout), "position": 0, "started_at": now(), "completed_at": None, "source": "bot",
+           **{f: profile.get(f) for f in PROFILE_FIELDS}}  # the profile it is answered with (reports read it)
     with state.write() as conn:
         counted = campaign is not None and insert_ignore(
             conn, forms, row, on=["campaign", "user"], where=forms.c.kind == "counted") == 1

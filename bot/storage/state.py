@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
 from bot.storage import migrate
 from bot.storage.db import connect, make_engine, transaction, upsert
+from bot.storage.secretfile import create_secret, read_secret
 from bot.storage.tables import PROFILE_FIELDS, TABLES, answers, conversation, feedback, unanswered, users
 from bot.text.normalize import normalize
 
@@ -46,16 +47,12 @@ class User:
 
 
 def load_salt(data_dir: Path, configured: str | None) -> str:
-    """The configured salt, else one generated once and kept in the data directory."""
+    """The configured salt, else one generated once and kept in the data directory (created 0600 and
+    atomically; an empty file is refused: bot/storage/secretfile.py)."""
     if configured:
         return configured
     path = data_dir / "salt"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_hex(16)
-    path.write_text(salt, encoding="utf-8")
-    return salt
+    return read_secret(path) or create_secret(path, secrets.token_hex(16))
 
 
 def gap_key(question: str) -> str:

@@ -68,6 +68,10 @@ forms = Table(
     Column("started_at", Text),
     Column("completed_at", Text),
     Column("source", Text),  # bot | import
+    # the profile the form was answered with (migration 0007): reports group by these, so a later
+    # change of the user's profile, or the same respondent id imported into another campaign, never
+    # changes this form's report
+    *(Column(f, Text) for f in PROFILE_FIELDS),
     Index("idx_forms_campaign_user", "campaign", "user"),
     # one counted form per campaign and user, whichever process inserts it (migration 0006)
     Index("uq_forms_counted", "campaign", "user", unique=True,

@@ -24,6 +24,7 @@ from bot.awareness.campaigns import (  # noqa: E402
     normalize_answer,
     respondent_results,
 )
+from bot.awareness.responses import respondent_key
 from bot.cli import main  # noqa: E402
 from bot.quiz import forms as quiz  # noqa: E402
 from bot.quiz.bank import load_bank
@@ -195,7 +196,7 @@ def test_import_export_round_trip(imported, items, capsys):
     assert {(f["kind"], f["source"], f["position"]) for f in forms} == {("counted", "import", 20)}
     assert all(f["completed_at"] for f in forms)
     raw = {p["id"]: p for p in respondents()}
-    key_to_raw = {state.user_key("import", rid): rid for rid in raw}
+    key_to_raw = {respondent_key(state, "C1", rid): rid for rid in raw}
     # the stored items are the answered items in file order
     first = next(f for f in forms if key_to_raw[f["user"]] == "R000")
     assert [e["id"] for e in json.loads(first["items"])] == [i.id for i in items]
@@ -288,7 +289,7 @@ def test_respondent_cannot_count_twice(imported, items, bank, capsys):
 
     # a bot user with a counted form cannot get a second counted one either
     campaign = quiz.get_campaign(state, "C1")
-    key = state.user_key("import", "R005")
+    key = respondent_key(state, "C1", "R005")
     assert quiz.start_form(state, bank, key, {}, campaign).kind == "practice"
 
 
@@ -366,7 +367,7 @@ def test_practice_forms_reported_separately(imported, bank):
     by_id = {i.id: i for i in bank}
     before = campaign_report(state, "C1", bank)
 
-    key = state.user_key("import", "R000")
+    key = respondent_key(state, "C1", "R000")
     form = quiz.start_form(state, bank, key, {"role": "worker"}, campaign)
     assert form.kind == "practice"
     for k, entry in enumerate(form.items):
@@ -397,7 +398,7 @@ def test_forget_changes_the_report(imported, bank):
     state = open_state(imported)
     before = campaign_report(state, "C1", bank, by=["industry"])
     gone = next(p for p in respondents() if p["industry"] == "construction" and p["score"] == 20)
-    state.forget(state.user_key("import", gone["id"]))
+    state.forget(respondent_key(state, "C1", gone["id"]))
     after = campaign_report(state, "C1", bank, by=["industry"])
     assert (after["overall"]["n"], after["overall"]["aware"]) == (39, 22)
     assert after["overall"]["ci_low"] == pytest.approx(wilson_by_hand(22, 39)[0])

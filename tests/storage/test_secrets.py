@@ -1,0 +1,71 @@
+"""Issue #11, finding 6: the pseudonym secret is written atomically (never a 0-byte file after a
+failed write, e.g. a full disk) and an empty one is refused with a clear message, never used."""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.storage.state import load_salt
+from tests.helpers import REPO_ROOT
+
+OHBOT = Path(sys.executable).parent / "ohbot"
+
+
+def ohbot(data: Path, *argv: str, fsize: int | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OHBOT_", "TELEGRAM_"))}
+
+    def limit() -> None:  # a full disk: every write past `fsize` bytes fails (EFBIG)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    return subprocess.run([str(OHBOT), "--data-dir", str(data), *argv], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, preexec_fn=limit if fsize is not None else None)
+
+
+def test_a_failed_first_write_leaves_no_empty_secret(tmp_path):
+    data = tmp_path / "data"
+    failed = ohbot(data, "campaign", "list", fsize=0)
+    assert failed.returncode != 0
+    salt = data / "salt"
+    assert not salt.exists() or salt.stat().st_size > 0, "a 0-byte secret was left behind"
+    assert not [p for p in data.iterdir() if p.name.startswith(".salt")], "a temporary file was left behind"
+    ok = ohbot(data, "campaign", "list")
+    assert ok.returncode == 0, ok.stderr
+    assert salt.stat().st_size >= 32 and salt.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_empty_secret_is_refused_with_a_clear_message(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "salt").write_bytes(b"")
+    result = ohbot(data, "campaign", "list")
+    assert result.returncode == 2
+    assert "salt" in result.stderr and "empty" in result.stderr and result.stderr.count("\n") == 1
+    assert (data / "salt").read_bytes() == b""  # left for the operator to restore, not replaced
+    (data / "salt").write_text("  \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="empty"):
+        load_salt(data, None)
+
+
+def test_concurrent_first_starts_agree_on_one_secret(tmp_path):
+    seen: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def first_start() -> None:
+        barrier.wait()
+        seen.append(load_salt(tmp_path, None))
+
+    threads = [threading.Thread(target=first_start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == 1 and seen[0] == (tmp_path / "salt").read_text(encoding="utf-8").strip()
