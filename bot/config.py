@@ -18,6 +18,15 @@ AWARENESS_TARGET = 0.85  # the plans' target 重点人群职业健康知识知�
 AWARE_THRESHOLD = 0.8  # score rate from which a respondent counts as aware (national literacy monitoring)
 MIN_GROUP_N = 30  # groups smaller than this are listed but flagged, not ranked
 FORM_SIZE = 20  # items per quiz form
+# The web console (issue #13; bot/storage/staff.py, bot/web/console.py).
+SESSION_IDLE_SECONDS = 2 * 3600  # a console session ends after two hours without a request
+SESSION_MAX_SECONDS = 12 * 3600  # and after twelve hours in any case (one working day)
+LOGIN_MAX_FAILURES = 5  # failed log-ins of one account within LOGIN_WINDOW_SECONDS lock it ...
+LOGIN_MAX_FAILURES_PER_IP = 20  # ... and this many from one address lock that address, whatever the names
+LOGIN_WINDOW_SECONDS = 15 * 60  # ... for the rest of this window after the last failure
+MIN_PASSWORD_CHARS = 10
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024  # a response CSV uploaded in the console (the CLI import has no limit)
+CONSOLE_PORT = 8000  # `ohbot serve` / `make run` listen on 127.0.0.1:8000
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
 WECHAT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"

@@ -65,6 +65,20 @@ TABLES: tuple[str, ...] = (
     "reason TEXT, question TEXT, norm TEXT, answer TEXT, created TEXT)",
     "CREATE UNIQUE INDEX IF NOT EXISTS idx_feedback_answer_user ON feedback (answer_id, \"user\")",
     "CREATE INDEX IF NOT EXISTS idx_feedback_norm ON feedback (norm)",
+    # the web console (issue #13, bot/storage/staff.py): staff accounts (argon2 hashes), their
+    # sessions (the cookie token's sha256 and the CSRF token), failed log-ins (lock-out), the audit log
+    "CREATE TABLE IF NOT EXISTS staff (id INTEGER PRIMARY KEY, name TEXT, role TEXT, region TEXT, password TEXT, "
+    "disabled INTEGER, must_change INTEGER, created TEXT, updated TEXT)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_staff_name ON staff (name)",
+    "CREATE TABLE IF NOT EXISTS staff_sessions (id TEXT PRIMARY KEY, staff INTEGER, csrf TEXT, created INTEGER, "
+    "seen INTEGER, expires INTEGER)",
+    "CREATE INDEX IF NOT EXISTS idx_staff_sessions_staff ON staff_sessions (staff)",
+    "CREATE TABLE IF NOT EXISTS staff_login_failures (id INTEGER PRIMARY KEY, name TEXT, ip TEXT, at INTEGER)",
+    "CREATE INDEX IF NOT EXISTS idx_staff_login_failures_name ON staff_login_failures (name, at)",
+    "CREATE INDEX IF NOT EXISTS idx_staff_login_failures_ip ON staff_login_failures (ip, at)",
+    "CREATE TABLE IF NOT EXISTS staff_audit (id INTEGER PRIMARY KEY, at TEXT, staff TEXT, action TEXT, target TEXT, "
+    "detail TEXT)",
+    "CREATE INDEX IF NOT EXISTS idx_staff_audit_at ON staff_audit (at)",
 )
 
 # Columns added to a table after databases with it exist: `State` adds each one an existing database
