@@ -25,6 +25,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check bot index_builder tests benchmarks
+	$(BIN)/mypy bot index_builder
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install

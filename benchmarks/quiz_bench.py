@@ -8,7 +8,6 @@ Works in a temporary data directory (no index, no model). Targets: campaign_repo
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import statistics
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import write_responses  # noqa: E402
 from bot.awareness.campaigns import campaign_report, import_responses, item_infos  # noqa: E402
 from bot.quiz import forms as quiz  # noqa: E402
 from bot.quiz.bank import load_bank  # noqa: E402
@@ -30,36 +30,11 @@ REPORT_TARGET_S = 2.0
 ANSWERS_TARGET_PER_S = 500.0
 
 
-def write_dataset(path: Path, bank: list, taxonomy: dict, respondents: int, items: int, rng: random.Random) -> int:
-    """A CSV of `respondents` × `items` answers, abilities spread so awareness is near 85 %."""
-    industries = list(taxonomy["industries"])
-    sizes = list(taxonomy["enterprise_sizes"])
-    rows = 0
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["respondent_id", "item_id", "answer", "answered_at", "industry", "region",
-                    "enterprise_size", "role", "sex", "age_band", "education"])
-        for r in range(respondents):
-            ability = min(0.99, max(0.3, rng.gauss(0.86, 0.08)))
-            profile = [rng.choice(industries), rng.choice(["柳南区", "柳北区", "城中区"]), rng.choice(sizes),
-                       "worker", rng.choice(["男", "女"]), rng.choice(["16-24", "25-34", "35-44", "45-59"]), "senior"]
-            month, day = rng.randint(1, 12), rng.randint(1, 28)
-            for k, item in enumerate(rng.sample(bank, items)):
-                if rng.random() < ability:
-                    answer = item.answer
-                else:
-                    answer = item.answer[0] if item.type == "multiple" else \
-                        next(o for o in item.options if o != item.answer)
-                w.writerow([f"R{r:06d}", item.id, answer, f"2024-{month:02d}-{day:02d} 10:{k:02d}:00", *profile])
-                rows += 1
-    return rows
-
-
 def bench_report(data_dir: Path, bank: list, taxonomy: dict, respondents: int, items: int) -> float:
     state = State(data_dir / "report.db", "bench-salt")
     quiz.create_campaign(state, "bench", "2024-01-01", "2024-12-31")
     path = data_dir / "answers.csv"
-    rows = write_dataset(path, bank, taxonomy, respondents, items, random.Random(7))
+    rows = write_responses(path, bank, taxonomy, respondents, items, random.Random(7))
     t = time.perf_counter()
     count, errors = import_responses(state, "bench", path, bank, taxonomy)
     assert not errors and count == rows, errors[:5]

@@ -10,7 +10,6 @@ Stata) are measured and printed, without a target.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import random
 import subprocess
@@ -22,43 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import write_responses  # noqa: E402
 from bot.quiz.bank import load_bank  # noqa: E402
 from bot.taxonomy import load_taxonomy  # noqa: E402
 
 TARGET_S = 30.0
 TARGET_MB = 300.0
-HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "region", "enterprise_size",
-          "role", "sex", "age_band", "education", "enterprise"]
 PER_ENTERPRISE = 25  # respondents per enterprise code
-
-
-def write_dataset(path: Path, bank: list, taxonomy: dict, respondents: int, items: int, seed: int = 7) -> int:
-    """A long-layout CSV of `respondents` × `items` answers (awareness near 85 %), 25 respondents per
-    enterprise code; returns the row count.
-
-    Written row by row, so the generator itself never holds the data set."""
-    rng = random.Random(seed)
-    industries = list(taxonomy["industries"])
-    sizes = list(taxonomy["enterprise_sizes"])
-    rows = 0
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        for r in range(respondents):
-            ability = min(0.99, max(0.3, rng.gauss(0.86, 0.08)))
-            profile = [rng.choice(industries), rng.choice(["柳南区", "柳北区", "城中区"]), rng.choice(sizes),
-                       "worker", rng.choice(["男", "女"]), rng.choice(["16-24", "25-34", "35-44", "45-59"]), "senior",
-                       f"E{r // PER_ENTERPRISE:05d}"]
-            month, day = rng.randint(1, 12), rng.randint(1, 28)
-            for k, item in enumerate(rng.sample(bank, items)):
-                if rng.random() < ability:
-                    answer = item.answer
-                else:
-                    answer = item.answer[0] if item.type == "multiple" else \
-                        next(o for o in item.options if o != item.answer)
-                w.writerow([f"R{r:06d}", item.id, answer, f"2024-{month:02d}-{day:02d} 10:{k:02d}:00", *profile])
-                rows += 1
-    return rows
 
 
 def run_cli(data_dir: Path, *argv: str) -> tuple[float, float, float]:
@@ -92,7 +61,8 @@ def main() -> None:
         data = Path(tmp)
         path = data / "answers.csv"
         t = time.perf_counter()
-        rows = write_dataset(path, bank, taxonomy, args.respondents, args.items)
+        rows = write_responses(path, bank, taxonomy, args.respondents, args.items, random.Random(7),
+                               per_enterprise=PER_ENTERPRISE)
         print(f"data set: {rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) written in {time.perf_counter() - t:.1f} s")
         run_cli(data, "campaign", "create", "bench", "--start", "2024-01-01", "--end", "2024-12-31")
 

@@ -28,7 +28,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -37,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # a script: the repository root holds tests.fakes
 
-from bot.answering.evaluate import load_questions  # noqa: E402
+from benchmarks.common import cpu_seconds, prepare_data, questions  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from tests.fakes.fake_bot_api import FakeBotAPI  # noqa: E402
 
@@ -51,33 +50,6 @@ BOT_CODE = (
     "s = load_settings(data_dir=sys.argv[1])\n"
     "run(s, open_dialogue(s, build_if_missing=False), rate_limit=10**9)\n"
 )
-
-
-def prepare_data(source: Path) -> Path:
-    """A throw-away data dir: a copy of the index, the exported model linked."""
-    if not (source / "index" / "index.db").exists():
-        print(f"building the index into {source} …", flush=True)
-        subprocess.run([sys.executable, "-m", "bot.cli", "--data-dir", str(source), "build-index"],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    target = Path(tempfile.mkdtemp(prefix="ohbot-tgbench-"))
-    shutil.copytree(source / "index", target / "index")
-    if (source / "models").exists():
-        (target / "models").symlink_to((source / "models").resolve(), target_is_directory=True)
-    return target
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; 0.0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def questions() -> list[str]:
-    files = sorted((ROOT / "tests" / "eval").glob("materials-*.jsonl"))
-    return [q["q"] for f in files for q in load_questions(f)]
 
 
 class Bench:
@@ -178,7 +150,7 @@ def main() -> int:
                         help="send /help instead of questions: the channel's own overhead, no retrieval")
     args = parser.parse_args()
     settings = load_settings(args.data_dir)
-    data = prepare_data(settings.data_dir)
+    data = prepare_data(settings.data_dir, "ohbot-tgbench-")
     qs = ["/help"] if args.adapter_only else questions()
     per_user = max(args.updates // args.users - 2, 1)  # /start and the role button count too
     closed_q = {u: [qs[(i * 7 + n) % len(qs)] for n in range(per_user)]

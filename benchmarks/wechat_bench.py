@@ -25,11 +25,9 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -38,47 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.answering.evaluate import load_questions  # noqa: E402
+from benchmarks.common import cpu_seconds, free_port, prepare_data, questions  # noqa: E402
 from bot.channels.wechat import ACK  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from tests.fakes.wechat_platform import FakeWeChatPlatform  # noqa: E402
 
 ADAPTER_MESSAGES = ["帮助", "我的资料", "隐私"]
-
-
-def prepare_data(source: Path) -> Path:
-    """A throw-away data dir: a copy of the index, the exported model linked."""
-    if not (source / "index" / "index.db").exists():
-        print(f"building the index into {source} …", flush=True)
-        subprocess.run([sys.executable, "-m", "bot.cli", "--data-dir", str(source), "build-index"],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    target = Path(tempfile.mkdtemp(prefix="ohbot-wxbench-"))
-    shutil.copytree(source / "index", target / "index")
-    if (source / "models").exists():
-        (target / "models").symlink_to((source / "models").resolve(), target_is_directory=True)
-    return target
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; 0.0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def questions() -> list[str]:
-    """The in-domain questions of our own eval sets."""
-    files = sorted((ROOT / "tests" / "eval").glob("materials-*.jsonl"))
-    return [q["q"] for f in files for q in load_questions(f)]
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
@@ -154,7 +117,7 @@ def main() -> int:
     parser.add_argument("--phase", choices=["adapter", "questions", "both"], default="both")
     args = parser.parse_args()
     settings = load_settings(args.data_dir)
-    data = prepare_data(settings.data_dir)
+    data = prepare_data(settings.data_dir, "ohbot-wxbench-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     platform = FakeWeChatPlatform(oa_callback_url=f"{base}/wechat").start()

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: paths of the repository and independent reference computations.
+"""Helpers shared by the tests: paths of the repository, processes and ports on loopback, and
+independent reference computations.
 
 The reference formulas here are written from their textbook definitions, not imported from the
 code under test, so a test that compares the two can fail.
@@ -6,6 +7,9 @@ code under test, so a test that compares the two can fail.
 from __future__ import annotations
 
 import math
+import signal
+import socket
+import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -19,3 +23,23 @@ def wilson_by_hand(x: int, n: int, z: float = Z95) -> tuple[float, float]:
     root = z * math.sqrt(z * z + 4.0 * x * (n - x) / n)
     den = 2.0 * (n + z * z)
     return max(0.0, (2 * x + z * z - root) / den), min(1.0, (2 * x + z * z + root) / den)
+
+
+def free_port() -> int:
+    """A free loopback port (for a service a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 20.0) -> int | None:
+    """SIGTERM, then kill if it hangs; the exit code of a graceful stop, else None (also for no process)."""
+    if proc is None or proc.poll() is not None:
+        return None if proc is None else proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        return None

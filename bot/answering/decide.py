@@ -126,7 +126,11 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
     """Answer, refer or refuse, from the cue words and the confidence of the best unit. A question
     sent to another door by its cue words has confidence 0: no occupational-health answer applies."""
     cues = cues_in(query.normalized)
-    has_topic = bool(cues.get("oh"))
+    labour_words = bool(cues.get("labour") or cues.get("labour_weak"))
+    # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word
+    has_topic = bool(cues.get("oh")) or (bool(cues.get("oh_weak")) and not labour_words)
+    if has_topic and not cues.get("oh"):
+        cues["oh"] = cues["oh_weak"]
     at_work = bool(cues.get("workplace"))
     top = ranked[0] if ranked else None
     confidence = confidence_of(features(query, ranked, has_topic)) if top is not None else 0.0
@@ -139,6 +143,8 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
 
     if cues.get("environment") and not at_work:
         return refer("environment")
+    if cues.get("death") and cues.get("benefit"):  # a worker's death and its benefits: 工亡待遇, by 人社部门
+        return refer("injury")
     if not has_topic and not cues.get("injury"):  # work injury: answered where our texts answer it well
         for door in ("labour", "medical"):
             if cues.get(door) or (door == "labour" and cues.get("labour_weak")):

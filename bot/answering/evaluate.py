@@ -2,6 +2,8 @@
 
 A hit is a returned passage that contains every string of one gold group, both normalised.
 Out-of-domain items (`kind: ood`, no gold) are skipped here: refusing them is the answerer's job.
+Real-question rows (tests/eval/README-real.md: `question`, `scope`, `must`) are read too: their
+in-scope rows' `must` groups are the gold, out-of-scope rows are skipped like `ood`.
 """
 from __future__ import annotations
 
@@ -25,8 +27,11 @@ def load_questions(path: Path) -> list[dict]:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+        if "question" in item and "scope" in item:  # a real-question row
+            item = {"id": item.get("id"), "q": item["question"], "kind": item.get("kind", "?"),
+                    "gold": item.get("must") or [] if item["scope"] == "oh" else []}
         if "q" not in item or "gold" not in item:
-            raise InputError(f"{path}:{n}: needs fields 'q' and 'gold'")
+            raise InputError(f"{path}:{n}: needs fields 'q' and 'gold' (or 'question', 'scope' and 'must')")
         questions.append(item)
     return questions
 

@@ -357,14 +357,16 @@ def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, it
             value_labels[c.name] = c.value_labels()
     frame = pl.DataFrame([c.series() for c in columns])
     del columns, adders
-    labels = {k: v[:80] for k, v in labels.items()}  # Stata's limit for variable labels
-    value_labels = {k: v for k, v in value_labels.items() if v}
+    # pyreadstat's signatures want optional labels and int-or-float codes (its dicts are invariant).
+    column_labels: dict[str, str | None] = {k: v[:80] for k, v in labels.items()}  # Stata's limit
+    code_labels: dict[str, dict[int | float, str]] = {
+        k: {code: text for code, text in v.items()} for k, v in value_labels.items() if v}
     note = f"ohbot campaign {campaign}: {'one row per answer' if level == 'item' else 'one row per respondent'}"
     if fmt == "sav":
-        pyreadstat.write_sav(frame, str(path), column_labels=labels, variable_value_labels=value_labels,
+        pyreadstat.write_sav(frame, str(path), column_labels=column_labels, variable_value_labels=code_labels,
                              note=note)
     else:
-        pyreadstat.write_dta(frame, str(path), column_labels=labels, variable_value_labels=value_labels,
+        pyreadstat.write_dta(frame, str(path), column_labels=column_labels, variable_value_labels=code_labels,
                              file_label=note[:80], version=15)
     return frame.height
 

@@ -53,6 +53,8 @@ from bot.errors import InputError
 from bot.storage.schema import PROFILE_FIELDS
 
 if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
     from bot.awareness.design import Design, DesignEstimate
     from bot.awareness.population import Population
 
@@ -715,10 +717,10 @@ def _write_xlsx(path: Path, tables: Mapping[str, tuple[list[str], list[list[Any]
     wb.save(path)
 
 
-def _chart_context() -> tuple[dict[str, Any], bool]:
+def _chart_context() -> tuple[dict[RcKeyType, Any], bool]:
     """rcParams for the charts, and whether a CJK font was found (else English titles)."""
     font = find_cjk_font()
-    rc: dict[str, Any] = {"axes.unicode_minus": False, "font.family": "sans-serif"}
+    rc: dict[RcKeyType, Any] = {"axes.unicode_minus": False, "font.family": "sans-serif"}
     if font:
         rc["font.sans-serif"] = [font, "DejaVu Sans"]
     else:

@@ -36,6 +36,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.channels.aiohttp_request import AiohttpRequest
+from bot.channels.split import split_parts
 from bot.config import Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
 from bot.errors import ConfigError
@@ -72,29 +73,8 @@ def _fit(text: str, limit: int) -> int:
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split into parts of at most `limit` UTF-16 units: at a newline if one is in the second half
-    of the part, else after a sentence end, else at a space, else hard. Blank parts are dropped."""
-    parts: list[str] = []
-    while utf16_len(text) > limit:
-        n = _fit(text, limit)
-        head = text[:n]
-        cut = head.rfind("\n")
-        if cut >= n // 2:
-            parts.append(head[:cut])
-            text = text[cut + 1:]
-            continue
-        ends = [head.rfind(c) for c in "。！？；.!?;"]
-        cut = max(ends)
-        if cut < n // 2:
-            cut = head.rfind(" ")
-        if cut >= n // 2:
-            parts.append(head[:cut + 1])
-            text = text[cut + 1:]
-        else:
-            parts.append(head)
-            text = text[n:]
-    parts.append(text)
-    return [p for p in parts if p.strip()]
+    """Parts of at most `limit` UTF-16 units (see `split_parts`); blank parts are dropped."""
+    return split_parts(text, limit, utf16_len, _fit)
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:

@@ -48,6 +48,7 @@ from wechatpy.session import SessionStorage
 from wechatpy.utils import check_signature
 
 from bot.channels import redact
+from bot.channels.split import split_parts
 from bot.channels.telegram import KeyedLocks
 from bot.channels.text_menu import converse
 from bot.config import Settings
@@ -105,26 +106,8 @@ def _fit(text: str, limit: int) -> int:
 
 
 def split_utf8(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
-    """Parts of at most `limit` UTF-8 bytes, cut at a newline in the second half of a part, else
-    after a sentence end, else hard; blank parts dropped."""
-    parts: list[str] = []
-    while utf8_len(text) > limit:
-        n = _fit(text, limit)
-        head = text[:n]
-        cut = head.rfind("\n")
-        if cut >= n // 2:
-            parts.append(head[:cut])
-            text = text[cut + 1:]
-            continue
-        cut = max(head.rfind(c) for c in "。！？；.!?;")
-        if cut >= n // 2:
-            parts.append(head[:cut + 1])
-            text = text[cut + 1:]
-        else:
-            parts.append(head)
-            text = text[n:]
-    parts.append(text)
-    return [p for p in parts if p.strip()] or ["…"]
+    """Parts of at most `limit` UTF-8 bytes (see `split_parts`); never empty (a blank text is "…")."""
+    return split_parts(text, limit, utf8_len, _fit) or ["…"]
 
 
 def cap_parts(parts: list[str], most: int, limit: int = TEXT_LIMIT_BYTES) -> list[str]:

@@ -4,6 +4,8 @@ with msg_signature (the URL check too: its echostr comes back decrypted), replie
 messages go out through the app message API (message/send, 2048 bytes of text at most)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from wechatpy.exceptions import InvalidSignatureException
@@ -28,6 +30,20 @@ from bot.channels.wechat import (
 )
 from bot.config import Settings
 from bot.storage.channels import TokenStore
+
+
+@contextmanager
+def _decrypting(what: str) -> Iterator[None]:
+    """wechatpy's decryption failures as the adapter's outcomes: a bad signature or another CorpID is
+    refused, anything else (not Base64, bad padding, no Encrypt …) is a malformed callback."""
+    try:
+        yield
+    except InvalidSignatureException:
+        raise Refused("bad msg_signature") from None
+    except InvalidCorpIdException:
+        raise Refused("encrypted for another CorpID") from None
+    except Exception as exc:
+        raise Malformed(f"cannot decrypt {what} ({type(exc).__name__})") from None
 
 
 class WeComClient(StoredTokenMixin, WorkClient):
@@ -55,14 +71,8 @@ class WeComChannel(CallbackChannel):
     def verify_url(self, query: dict[str, str]) -> str:
         """The decrypted echostr, after the msg_signature check."""
         signature, timestamp, nonce, echostr = required(query, "msg_signature", "timestamp", "nonce", "echostr")
-        try:
+        with _decrypting("echostr"):
             return self.crypto.check_signature(signature, timestamp, nonce, echostr)
-        except InvalidSignatureException:
-            raise Refused("bad msg_signature") from None
-        except InvalidCorpIdException:
-            raise Refused("encrypted for another CorpID") from None
-        except Exception as exc:
-            raise Malformed(f"cannot decrypt echostr ({type(exc).__name__})") from None
 
     def open(self, query: dict[str, str], body: bytes) -> tuple[str, dict]:
         """Check msg_signature and decrypt."""
@@ -71,14 +81,8 @@ class WeComChannel(CallbackChannel):
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise Malformed("body is not UTF-8") from None
-        try:
+        with _decrypting("message"):
             xml = self.crypto.decrypt_message(text, signature, timestamp, nonce)
-        except InvalidSignatureException:
-            raise Refused("bad msg_signature") from None
-        except InvalidCorpIdException:
-            raise Refused("encrypted for another CorpID") from None
-        except Exception as exc:
-            raise Malformed(f"cannot decrypt ({type(exc).__name__})") from None
         return xml, {"timestamp": timestamp, "nonce": nonce}
 
     def parse(self, xml: str) -> Incoming | None:

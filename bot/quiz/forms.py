@@ -65,7 +65,7 @@ def create_campaign(state: State, name: str, start: str, end: str, region: str |
     with state.lock:
         if state.db["campaigns"].count_where("name = ?", [name]):
             raise CampaignError(f"a campaign named {name!r} exists already")
-        state.db["campaigns"].insert({"name": name, "start": start, "end": end, "region": region,
+        state.db.table("campaigns").insert({"name": name, "start": start, "end": end, "region": region,
                                       "threshold": threshold, "form_size": form_size, "status": "open",
                                       "created": now()})
     return get_campaign(state, name)
@@ -86,7 +86,7 @@ def list_campaigns(state: State) -> list[Campaign]:
 def close_campaign(state: State, name: str) -> None:
     get_campaign(state, name)
     with state.lock:
-        state.db["campaigns"].update(name, {"status": "closed"})
+        state.db.table("campaigns").update(name, {"status": "closed"})
 
 
 def open_campaign_for(state: State, region: str | None, today: str) -> Campaign | None:

@@ -130,9 +130,9 @@ class State:
             for table in self.db.table_names():
                 columns = {c.name for c in self.db[table].columns}
                 if "user" in columns:
-                    self.db[table].delete_where("user = ?", [key])
+                    self.db.table(table).delete_where("user = ?", [key])
             if "users" in self.db.table_names():
-                self.db["users"].delete_where("key = ?", [key])
+                self.db.table("users").delete_where("key = ?", [key])
 
     def log_unanswered(self, question: str, user: str | None) -> None:
         with self.lock:

@@ -37,7 +37,9 @@ def _import_jieba() -> Any:
         return sys.modules["jieba"]
     blocked = "pkg_resources" not in sys.modules
     if blocked:
-        sys.modules["pkg_resources"] = None  # makes `import pkg_resources` raise ImportError
+        # None in sys.modules makes `import pkg_resources` raise ImportError (documented in the
+        # import system reference; typeshed types the mapping as modules only).
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment]
     try:
         import jieba
     finally:

@@ -84,12 +84,23 @@ def test_refusal_points_to_help(retriever):
     ("最近老是胃疼反酸是怎么回事", "medical", "医院"),
     ("感冒发烧咳嗽吃什么药好", "medical", "就医"),
     ("楼下饭店油烟和噪音扰民向哪里反映", "environment", "12345"),
+    # who the worker is (哺乳期, 听力) does not make a pay, leave or retirement question ours
+    ("哺乳期的女职工单位能扣工资吗", "labour", "12333"),
+    ("听力不好可以提前退休吗", "labour", "12333"),
+    ("未满16岁可以去打工吗", "labour", "12333"),
+    # a worker's death and its benefits go to 人社部门, also after an occupational disease
+    ("尘肺病人去世了家属能领什么补助", "injury", "社会保险行政部门"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
     assert result.decision == "refer" and result.door == door, (result.decision, result.door)
     assert named in result.text and not result.found
     assert "来源：" not in result.text  # never an occupational-health passage
+
+
+def test_a_group_word_alone_keeps_a_question_ours(retriever):
+    result = answer(retriever, "孕期女职工不能从事哪些有毒作业")
+    assert result.decision == "answer" and result.found
 
 
 def test_work_injury_questions_name_the_human_resources_department(retriever):
@@ -188,3 +199,25 @@ def test_near_domain_questions_are_never_answered_from_our_texts(retriever):
     near = load_questions(REPO / "tests" / "eval" / "near-ood.jsonl")
     answered_ = [q["q"] for q in near if answer(retriever, q["q"]).found]
     assert answered_ == []
+
+
+def test_eval_retrieval_reads_real_question_rows(tmp_path):
+    rows = [
+        {"id": "r1", "question": "噪声聋怎么诊断", "scope": "oh", "kind": "diagnosis", "must": [["噪声聋"]]},
+        {"id": "r2", "question": "单位拖欠工资怎么办", "scope": "labour", "must": [], "door": ["12333"]},
+    ]
+    path = tmp_path / "real.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    items = load_questions(path)
+    assert [(i["q"], i["gold"], i["kind"]) for i in items] == [
+        ("噪声聋怎么诊断", [["噪声聋"]], "diagnosis"), ("单位拖欠工资怎么办", [], "?")]
+
+
+def test_search_fusion_is_bm25_heavy_and_heavier_for_plan_questions():
+    from bot.answering.retrieve import BM25_WEIGHT, BM25_WEIGHT_PLAN, bm25_weight
+
+    regions = ["全国", "广西壮族自治区柳州市柳南区"]
+    assert bm25_weight("柳南区的职业病防治目标是什么", regions) == BM25_WEIGHT_PLAN
+    assert bm25_weight("十四五规划要求的申报率是多少", regions) == BM25_WEIGHT_PLAN
+    assert bm25_weight("离岗时单位要给我体检吗", regions) == BM25_WEIGHT
+    assert 0.5 < BM25_WEIGHT < BM25_WEIGHT_PLAN < 1.0

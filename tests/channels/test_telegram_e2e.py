@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from bot.channels.telegram import (
     utf16_len,
 )
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, stop_process
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 TOKEN = "987654321:AAH-ohbotTestToken_x9YqZ3kLmN0pQrStUvW"
@@ -125,19 +124,6 @@ def bot_data_dir(built_index, data_dir, tmp_path_factory) -> Path:
     return target
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> int | None:
-    """SIGTERM, then kill if it hangs; returns the exit code of a graceful stop, else None."""
-    if proc.poll() is not None:
-        return proc.returncode
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        return None
-
-
 def _start(api: FakeBotAPI, data: Path, logs: Path, *extra: str, ready: str = "getUpdates") -> BotProcess:
     """`ohbot --data-dir DATA telegram EXTRA…` against the fake; returns once it calls `ready`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OHBOT_"))}
@@ -153,7 +139,7 @@ def _start(api: FakeBotAPI, data: Path, logs: Path, *extra: str, ready: str = "g
     deadline = time.monotonic() + START_TIMEOUT
     while not api.calls(ready):
         if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
+            stop_process(proc)
             pytest.fail(f"the bot did not call {ready} (exit code {proc.poll()}):\n{running.log()[-3000:]}")
         time.sleep(0.1)
     return running
@@ -167,7 +153,7 @@ def bot(bot_data_dir, tmp_path_factory):
         try:
             yield running
         finally:
-            _stop(running.proc)
+            stop_process(running.proc)
     finally:
         api.stop()
 
@@ -331,7 +317,7 @@ def test_two_users_take_a_counted_form_and_the_report_counts_them(bot, bot_data_
 def test_stops_on_sigterm_with_a_clean_log(bot):
     api = bot.api
     api.wait_until(lambda: not api.pending_updates(), timeout=10, what="all updates confirmed")
-    assert _stop(bot.proc) == 0, "the bot did not stop gracefully on SIGTERM"
+    assert stop_process(bot.proc) == 0, "the bot did not stop gracefully on SIGTERM"
     log = bot.log()
     assert "Traceback" not in log, log[-3000:]
     assert TOKEN not in log
@@ -372,7 +358,7 @@ def test_webhook_mode_checks_the_secret_token(bot_data_dir, tmp_path):
             assert post({"X-Telegram-Bot-Api-Secret-Token": secret}) == 200
             assert "职业健康知识助手" in api.wait_for(8008, timeout=REPLY_TIMEOUT)[0]["text"]
         finally:
-            code = _stop(running.proc)
+            code = stop_process(running.proc)
         assert code == 0
         log = running.log()
         assert "Traceback" not in log and TOKEN not in log

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from types import SimpleNamespace
@@ -23,7 +22,7 @@ from bot.storage.channels import TokenStore
 from bot.storage.state import State
 from bot.web.app import create_app
 from tests.fakes.wechat_platform import SYSTEM_NOTICE, FakeWeChatPlatform, build_xml, signature
-from tests.helpers import KNOWLEDGE
+from tests.helpers import KNOWLEDGE, free_port
 
 LONG_ANSWER = "职业健康检查费用由用人单位承担。" * 700  # 11,200 characters, 33,600 bytes
 
@@ -44,12 +43,6 @@ class CannedDialogue(Dialogue):
         return [Reply(f"答：{text}\n来源：测试")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(fake: FakeWeChatPlatform, **extra: str) -> dict[str, str]:
     return {"WECHAT_APP_ID": fake.oa.app_id, "WECHAT_APP_SECRET": fake.oa.app_secret, "WECHAT_TOKEN": fake.oa.token,
             "WECHAT_AES_KEY": fake.oa.encoding_aes_key, "WECHAT_API_BASE_URL": fake.api_base_url,
@@ -66,7 +59,7 @@ class App:
         self.dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_db, "salt"), settings)
         app = create_app(settings, self.dialogue)
         self.services = app.state.services
-        port = _free_port()
+        port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                                     access_log=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

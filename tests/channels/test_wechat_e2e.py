@@ -12,8 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +25,7 @@ import pytest
 from bot.channels.wechat import ACK, MENU
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.fakes.wechat_platform import SYSTEM_NOTICE, FakeUser, FakeWeChatPlatform, signature
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, free_port, stop_process
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 TELEGRAM_TOKEN = "555666777:AAE-ohbotServeTest_q1W2e3R4t5Y6u7I8o9"
@@ -61,12 +59,6 @@ class Served:
                               capture_output=True, text=True, timeout=120)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -91,22 +83,9 @@ def _start(served: Served) -> None:
         except OSError:
             pass
         if served.proc.poll() is not None or time.monotonic() > deadline:
-            _stop(served.proc)
+            stop_process(served.proc)
             pytest.fail(f"ohbot serve did not become healthy (exit {served.proc.poll()}):\n{served.log()[-3000:]}")
         time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen | None, timeout: float = 20.0) -> int | None:
-    """SIGTERM, then kill if it hangs; the exit code of a graceful stop, else None."""
-    if proc is None or proc.poll() is not None:
-        return None if proc is None else proc.returncode
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +95,7 @@ def served(built_index, data_dir, tmp_path_factory):
     shutil.copytree(index_dir, data / "index")
     if (data_dir / "models").exists():
         (data / "models").symlink_to((data_dir / "models").resolve(), target_is_directory=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with FakeWeChatPlatform(oa_callback_url=f"{base}/wechat", wecom_callback_url=f"{base}/wecom") as platform, \
             FakeBotAPI(token=TELEGRAM_TOKEN) as telegram:
@@ -136,7 +115,7 @@ def served(built_index, data_dir, tmp_path_factory):
         try:
             yield running
         finally:
-            _stop(running.proc)
+            stop_process(running.proc)
 
 
 def _next(user: FakeUser, expected: str | None = None) -> str:
@@ -311,7 +290,7 @@ def test_menu_command_and_telegram_webhook_in_the_same_service(served):
 
 
 def test_stops_on_sigterm_and_the_log_holds_no_secret(served):
-    assert _stop(served.proc) == 0, "ohbot serve did not stop gracefully on SIGTERM"
+    assert stop_process(served.proc) == 0, "ohbot serve did not stop gracefully on SIGTERM"
     log = served.log()
     assert "Traceback" not in log, log[-3000:]
     platform = served.platform

@@ -751,6 +751,8 @@ def test_fused_retrieval_on_the_dev_questions(retriever, dev_questions):
     assert corpus["n"] >= 10
     assert corpus["hit@5"] == 1.0, result["misses"]
     assert corpus["mrr@10"] >= 0.9, result["misses"]
+    # the weighted fusion keeps BM25's lead on policy-plan questions (the 50/50 one lost it)
+    assert corpus["mrr@10"] >= result["bm25"]["corpus"]["mrr@10"] - 0.02, result["misses"]
 
 
 def test_eval_json_on_the_command_line(built_index, dev_questions, capsys, monkeypatch):
