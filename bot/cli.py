@@ -390,7 +390,7 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
     """Every console account: name, role, region, whether disabled (never a password or hash)."""
     from bot.storage.staff import open_staff
 
-    accounts = open_staff(settings).list()
+    accounts = open_staff(settings).accounts()
     if args.json:
         print(json.dumps([{"name": a.name, "role": a.role, "region": a.region, "disabled": a.disabled}
                           for a in accounts], ensure_ascii=False))

@@ -167,7 +167,7 @@ class StaffStore:
             row = conn.execute(select(staff).where(staff.c.name == name.strip().lower())).first()
         return _staff(row) if row else None
 
-    def list(self) -> list[Staff]:
+    def accounts(self) -> list[Staff]:
         """Every account, by name."""
         with connect(self.engine) as conn:
             return [_staff(r) for r in conn.execute(select(staff).order_by(staff.c.name))]
@@ -194,8 +194,10 @@ class StaffStore:
         """Whether `password` is the account's current one (re-asked before a password change)."""
         with connect(self.engine) as conn:
             digest = conn.execute(select(staff.c.password).where(staff.c.id == account.id)).scalar()
+        if not digest:
+            return False
         try:
-            return bool(digest) and _hasher.verify(digest, password)
+            return _hasher.verify(str(digest), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

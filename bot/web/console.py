@@ -446,7 +446,7 @@ def admin_routes(console: Console) -> list[BaseRoute]:
     """GET/POST /console/users (list, add with a one-time password) and GET /console/audit."""
 
     async def users(request: Request, session: Session) -> Response:
-        accounts = await _run(console.store.list)
+        accounts = await _run(console.store.accounts)
         return console.page(request, "console/users.html", session, accounts=accounts, roles=ROLES)
 
     async def add_user(request: Request, session: Session) -> Response:
@@ -456,7 +456,7 @@ def admin_routes(console: Console) -> list[BaseRoute]:
                              region=str(form.get("region") or "") or None, one_time=True)
         await _run(console.store.audit, session.staff, "user_add", account.name,
                    f"role={account.role}" + (f" region={account.region}" if account.region else ""))
-        accounts = await _run(console.store.list)
+        accounts = await _run(console.store.accounts)
         return console.page(request, "console/users.html", session, accounts=accounts, roles=ROLES,
                             created=account, password=password)
 

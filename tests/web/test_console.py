@@ -73,8 +73,8 @@ def campaign_url(suffix: str = "") -> str:
 
 
 def report_json(settings, *extra: str) -> dict:
-    from io import StringIO
     from contextlib import redirect_stdout
+    from io import StringIO
 
     out = StringIO()
     with redirect_stdout(out):
@@ -307,8 +307,8 @@ def upload_campaign(site):
 
 
 def _csv(site, plan, prefix: str) -> bytes:
-    import io
     import csv as csvlib
+    import io
 
     from tests.web.data import HEADER
 
@@ -377,9 +377,8 @@ def test_responses_export_equals_the_cli_export(app, site, tmp_path) -> None:
 def test_gaps_most_frequent_first_and_a_reviewer_drafts_a_faq_card(site, tmp_path) -> None:
     import shutil
 
-    from index_builder.cards import load_cards
-
     from bot.storage.state import open_state
+    from index_builder.cards import load_cards
 
     knowledge = tmp_path / "knowledge"
     shutil.copytree(site.knowledge_dir, knowledge)
