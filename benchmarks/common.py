@@ -1,5 +1,6 @@
 """What several benchmark scripts need: a throw-away data dir with the index, the CPU time of a
-service process, the eval questions, a free port, and a synthetic answers CSV. One copy, so the
+service process, the eval questions, a free port, a synthetic answers CSV, threads released at once
+and a service stopped. One copy, so the
 scripts measure the same way (not a benchmark itself: it has no `main`)."""
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import csv
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from bot.answering.evaluate import load_questions
@@ -83,3 +87,26 @@ def write_responses(path: Path, bank: list, taxonomy: dict, respondents: int, it
                 w.writerow([f"R{r:06d}", item.id, answer, f"2024-{month:02d}-{day:02d} 10:{k:02d}:00", *profile])
                 rows += 1
     return rows
+
+
+def run_together(threads: list[threading.Thread], barrier: threading.Barrier) -> float:
+    """Start the threads (each waits on `barrier` before its first step), release them at once and
+    return the seconds until the last one ends: the wall time of the concurrent phase alone."""
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def stop_service(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM the service under test; kill it if it has not stopped after `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import write_responses  # noqa: E402
+from benchmarks.common import run_together, write_responses  # noqa: E402
 from bot.awareness.campaigns import campaign_report, import_responses, item_infos  # noqa: E402
 from bot.quiz import forms as quiz  # noqa: E402
 from bot.quiz.bank import load_bank  # noqa: E402
@@ -79,13 +79,7 @@ def bench_takers(data_dir: Path, bank: list, takers: int) -> tuple[float, int, i
             failures.append(exc)
 
     threads = [threading.Thread(target=take, args=(n,)) for n in range(takers)]
-    for th in threads:
-        th.start()
-    barrier.wait()
-    t = time.perf_counter()
-    for th in threads:
-        th.join()
-    elapsed = time.perf_counter() - t
+    elapsed = run_together(threads, barrier)
     if failures:
         raise failures[0]
     stored = state.db.conn.execute("select count(*) from responses where campaign = 'live'").fetchone()[0]

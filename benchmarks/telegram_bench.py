@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # a script: the repository root holds tests.fakes
 
-from benchmarks.common import cpu_seconds, prepare_data, questions  # noqa: E402
+from benchmarks.common import cpu_seconds, prepare_data, questions, run_together, stop_service  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from tests.fakes.fake_bot_api import FakeBotAPI  # noqa: E402
 
@@ -93,13 +92,7 @@ class Bench:
                 latencies.extend(mine)
 
         threads = [threading.Thread(target=script, args=(u,), daemon=True) for u in self.users]
-        for th in threads:
-            th.start()
-        barrier.wait()
-        started = time.perf_counter()
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - started
+        elapsed = run_together(threads, barrier)
         return len(latencies), elapsed, latencies
 
     def burst(self, per_user_questions: dict[int, list[str]]) -> tuple[int, float]:
@@ -205,13 +198,7 @@ def main() -> int:
             print("  -", p)
         status = 1 if problems else 0
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_service(proc, 20)
         api.stop()
         shutil.rmtree(data, ignore_errors=True)
     return status

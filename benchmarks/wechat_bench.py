@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_seconds, free_port, prepare_data, questions  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    prepare_data,
+    questions,
+    run_together,
+    stop_service,
+)
 from bot.channels.wechat import ACK  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from tests.fakes.wechat_platform import FakeWeChatPlatform  # noqa: E402
@@ -79,13 +85,7 @@ def run_phase(platform: FakeWeChatPlatform, users: list, texts: list[str], per_u
             keys.extend(mine)
 
     threads = [threading.Thread(target=script, args=(i, u), daemon=True) for i, u in enumerate(users)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_together(threads, barrier)
     return {"keys": keys, "elapsed": elapsed, "errors": errors}
 
 
@@ -164,13 +164,7 @@ def main() -> int:
             print("  -", problem)
         status = 1 if problems else 0
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_service(proc, 30)
         platform.stop()
         shutil.rmtree(data, ignore_errors=True)
     return status

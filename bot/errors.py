@@ -23,6 +23,10 @@ class CampaignError(InputError):
     """A campaign does not exist, exists already, or its settings are impossible."""
 
 
+class OutputError(OhbotError, RuntimeError):
+    """Some output files could not be written (the message names each and why); the others were."""
+
+
 class IndexUnavailable(OhbotError, RuntimeError):
     """The index is missing, of another model, inconsistent or corrupt: rebuild it."""
 

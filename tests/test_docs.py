@@ -40,3 +40,26 @@ def test_every_subcommand_is_in_the_readme(path: tuple[str, ...]) -> None:
 )
 def test_every_flag_is_in_the_readme(path: tuple[str, ...], flag: str) -> None:
     assert flag in README, f"ohbot {' '.join(path)} {flag}"
+
+
+def _tour() -> str:
+    """The code block under "## A short tour"."""
+    section = README.split("## A short tour", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1]
+
+
+def _modules() -> list[str]:
+    """Every module of bot/ and index_builder/ as a path (package markers and migration revisions aside)."""
+    return sorted(str(p.relative_to(REPO_ROOT)) for top in ("bot", "index_builder") for p in (REPO_ROOT / top).rglob("*.py")
+                  if p.name != "__init__.py" and "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_every_module_is_in_the_tour(module: str) -> None:
+    """The tour names every package (`answering/`) and every module file (`retrieve.py`): a newcomer
+    finds each file there. A new module needs a few words in README "A short tour"."""
+    tour = _tour()
+    parts = module.split("/")
+    assert re.search(rf"(?<![\w.]){re.escape(parts[-1])}", tour), f"{module} is not in README 'A short tour'"
+    for package in parts[1:-1]:
+        assert f"{package}/" in tour, f"package {'/'.join(parts[:-1])}/ is not in README 'A short tour'"

@@ -45,6 +45,7 @@ from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
 from bot.storage.state import PROFILE_FIELDS, State
 from bot.taxonomy import field_labels, profile_fields
+from bot.text.clean import clean_region, strip_controls
 
 if TYPE_CHECKING:
     from bot.awareness.population import Population
@@ -228,9 +229,12 @@ def parse_time(raw: str, latest: datetime | None = None) -> datetime:
 
 def _profile_value(column: str, raw: str, taxonomy: Mapping[str, Any]) -> str:
     """A profile cell as stored: coded fields as their taxonomy code (the code or its label is
-    accepted; anything else is a ValueError listing every accepted code and label), others as
-    trimmed text of at most MAX_TEXT characters."""
-    value = unicodedata.normalize("NFKC", raw).strip()
+    accepted; anything else is a ValueError listing every accepted code and label), the region as a
+    place name (bot.text.clean.clean_region: never a formula), others as trimmed text of at most
+    MAX_TEXT characters; control characters removed."""
+    if column == "region":
+        return clean_region(raw)
+    value = strip_controls(unicodedata.normalize("NFKC", raw)).strip()
     codes = coded_fields(taxonomy).get(column)
     if codes:
         if value in codes:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.awareness.campaigns import PROFILE_COLUMNS, TZ, coded_fields
+from bot.awareness.cells import safe_cell, xlsx_row
 from bot.awareness.report import ItemInfo, _is_aware
 from bot.errors import InputError
 from bot.quiz import forms as quiz
@@ -47,16 +48,7 @@ VARIABLE_LABELS = {
     "answered_at": "作答时间（北京时间）", "completed_at": "完成时间（北京时间）", "answered": "作答题数",
     "score_rate": "得分率", "aware": "知晓", "enterprise": "企业编码（加密）",
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TIME_CACHE_LIMIT = 100_000
-
-
-def safe_text(value: Any) -> Any:
-    """A text cell that a spreadsheet will not run as a formula: text starting with = + - @, tab or
-    CR gets a leading apostrophe (the OWASP rule); other values pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 class _LocalTimes:
@@ -140,7 +132,7 @@ def _cell(value: Any) -> Any:
         return value.isoformat(timespec="seconds")
     if isinstance(value, float):
         return round(value, 4)
-    return safe_text(value)
+    return safe_cell(value)
 
 
 def _item_csv_rows(state: State, campaign: str) -> Iterator[tuple]:
@@ -193,7 +185,7 @@ def _count_answers(state: State, campaign: str) -> int:
 
 def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> int:
     """A level's rows as one XLSX sheet (openpyxl write-only: streamed). Every text cell is a string
-    and neutralised; answer times are Excel date-times. Returns the number of data rows."""
+    and neutralised (bot.awareness.cells); answer times are Excel date-times. Returns the number of data rows."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -219,7 +211,7 @@ def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> 
     ws.append(heads)
     written = 0
     for row in rows:
-        ws.append([v.replace(tzinfo=None) if isinstance(v, datetime) else safe_text(v) for v in row])
+        ws.append(xlsx_row(ws, [v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row]))
         written += 1
     wb.save(path)
     return written

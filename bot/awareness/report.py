@@ -31,6 +31,7 @@ import functools
 import html
 import json
 import logging
+import os
 import unicodedata
 import warnings
 from collections import defaultdict
@@ -40,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.awareness.cells import safe_cell, xlsx_row
 from bot.awareness.stats import (
     _decision,
     is_negative_discrimination,
@@ -49,7 +51,7 @@ from bot.awareness.stats import (
     upper_lower_discrimination,
 )
 from bot.config import AWARENESS_TARGET, MIN_GROUP_N
-from bot.errors import InputError
+from bot.errors import InputError, OutputError
 from bot.storage.schema import PROFILE_FIELDS
 
 if TYPE_CHECKING:
@@ -451,6 +453,14 @@ def _group_label(key: Mapping[str, str]) -> str:
     return " / ".join(key.values()) if key else "总体"
 
 
+def _plain(text: Any) -> str:
+    """Chart text drawn as it is: control characters removed and every `$` escaped, so matplotlib
+    never reads a respondent's text as mathtext (`$\\foo$` would make it fail)."""
+    from bot.text.clean import strip_controls
+
+    return strip_controls(str(text)).replace("\n", " ").replace("\t", " ").replace("$", r"\$")
+
+
 def designed(report: Mapping[str, Any]) -> bool:
     """Whether the report's status comes from a design-based interval (enterprise clusters, strata
     or post-stratification weights) rather than the plain Wilson interval."""
@@ -685,11 +695,12 @@ _SHEETS = {"overall": "总体", "groups": "分组", "items": "题目", "dimensio
 
 
 def _write_csv(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
+    """One table as CSV; every cell through bot.awareness.cells (never a formula in Excel)."""
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
-        w.writerow(headers)
+        w.writerow([safe_cell(h) for h in headers])
         for row in rows:
-            w.writerow([_fmt(v) for v in row])
+            w.writerow([safe_cell(_fmt(v)) for v in row])
 
 
 def _write_xlsx(path: Path, tables: Mapping[str, tuple[list[str], list[list[Any]], set[int]]]) -> None:
@@ -701,11 +712,11 @@ def _write_xlsx(path: Path, tables: Mapping[str, tuple[list[str], list[list[Any]
     for name, title in _SHEETS.items():
         headers, rows, rate_cols = tables[name]
         ws = wb.create_sheet(title)
-        ws.append(headers)
+        ws.append(xlsx_row(ws, headers))
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        for row in rows:
-            ws.append([("是" if v else "否") if isinstance(v, bool) else v for v in row])
+        for row in rows:  # text cells are strings, never formulas (bot.awareness.cells)
+            ws.append(xlsx_row(ws, [("是" if v else "否") if isinstance(v, bool) else v for v in row]))
         for col in rate_cols:
             for (cell,) in ws.iter_rows(min_row=2, min_col=col + 1, max_col=col + 1):
                 if isinstance(cell.value, float):
@@ -747,7 +758,7 @@ def _plot_groups(report: Mapping[str, Any], path: Path, cjk: bool, max_bars: int
     (design-based when the report has a design, else Wilson), dashed target line."""
     rows = [("总体" if cjk else "Overall", report["overall"], "overall")]
     for g in (report.get("groups") or [])[:max_bars]:
-        rows.append((_group_label(g["key"]) + ("*" if g["small_sample"] else ""), g,
+        rows.append((_plain(_group_label(g["key"])) + ("*" if g["small_sample"] else ""), g,
                      "small" if g["small_sample"] else "ranked"))
     rows = [r for r in rows if r[1]["n"] > 0] or rows[:1]
     colours = {"overall": "#2b6cb0", "ranked": "#4a9bd6", "small": "#b0b7c0"}
@@ -782,7 +793,7 @@ def _plot_groups(report: Mapping[str, Any], path: Path, cjk: bool, max_bars: int
         title = "知晓率（95% 设计校正置信区间）" if cjk else "Awareness rate (95% design-based CI)"
     else:
         title = "知晓率（95% Wilson 置信区间）" if cjk else "Awareness rate (95% Wilson CI)"
-    ax.set_title(f"{report['campaign']} {title}" if cjk else title, fontsize=11, pad=14)
+    ax.set_title(f"{_plain(report['campaign'])} {title}" if cjk else title, fontsize=11, pad=14)
     if any(k == "small" for _, _, k in rows):
         ax.set_xlabel(f"* 样本量 < {report['min_n']}，不参与排名" if cjk else f"* n < {report['min_n']}, not ranked",
                       fontsize=8)
@@ -835,7 +846,7 @@ def _plot_trend(report: Mapping[str, Any], path: Path, cjk: bool) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_yticklabels(["0%", "20%", "40%", "60%", "80%", "100%"])
-    ax.set_title(f"{report['campaign']} 知晓率月度趋势" if cjk else "Awareness rate by month", fontsize=11)
+    ax.set_title(f"{_plain(report['campaign'])} 知晓率月度趋势" if cjk else "Awareness rate by month", fontsize=11)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     _save(fig, path)
@@ -904,38 +915,58 @@ def write_outputs(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
     awareness_by_group.png and awareness_by_month.png (matplotlib Agg, a CJK font when
     one is installed, English titles otherwise); report.html, self-contained (charts as
     base64 data URIs, inline CSS, no external resources, all text html-escaped).
+
+    Each file is written on its own: one that fails (a disk error, a library refusing a value)
+    is left out and the others are still written; then OutputError names every failed file and
+    why (the HTML page leaves out a chart that failed).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
+    failed: list[str] = []
 
-    p = out_dir / "report.json"
-    p.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    paths.append(p)
+    def attempt(path: Path, write: Any, *args: Any) -> bool:
+        """Write one file through a temporary name, then rename: a failed file leaves no partial or
+        stale file behind (an older file of that name is removed, so no old figure passes for new)."""
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            write(tmp, *args)
+            os.replace(tmp, path)
+        except Exception as exc:  # noqa: BLE001 -- reported below, after the other files are written
+            log.warning("could not write %s: %s", path, exc)
+            failed.append(f"{path.name} ({type(exc).__name__}: {exc})")
+            for leftover in (tmp, path):
+                try:
+                    leftover.unlink(missing_ok=True)
+                except OSError:
+                    pass
+            return False
+        paths.append(path)
+        return True
 
+    def write_json(path: Path) -> None:
+        path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    attempt(out_dir / "report.json", write_json)
     tables = _tables(report)
     for name in ("overall", "groups", "items", "dimensions", "months"):
         headers, rows, _ = tables[name]
-        p = out_dir / f"{name}.csv"
-        _write_csv(p, headers, rows)
-        paths.append(p)
-
-    p = out_dir / "report.xlsx"
-    _write_xlsx(p, tables)
-    paths.append(p)
+        attempt(out_dir / f"{name}.csv", _write_csv, headers, rows)
+    attempt(out_dir / "report.xlsx", _write_xlsx, tables)
 
     import matplotlib
 
     rc, cjk = _chart_context()
-    pngs = [out_dir / "awareness_by_group.png", out_dir / "awareness_by_month.png"]
+    pngs = []
     with matplotlib.rc_context(rc), warnings.catch_warnings():
         # Without a CJK font, Chinese group values draw as boxes; say so once, not per glyph.
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from font")
-        _plot_groups(report, pngs[0], cjk)
-        _plot_trend(report, pngs[1], cjk)
-    paths += pngs
-
-    p = out_dir / "report.html"
-    _write_html(p, report, tables, pngs)
-    paths.append(p)
+        for png, plot in ((out_dir / "awareness_by_group.png", _plot_groups),
+                          (out_dir / "awareness_by_month.png", _plot_trend)):
+            if attempt(png, lambda path, plot=plot: plot(report, path, cjk)):
+                pngs.append(png)
+    attempt(out_dir / "report.html", _write_html, report, tables, pngs)
+    if failed:
+        raise OutputError(f"could not write {len(failed)} of {len(failed) + len(paths)} report files: "
+                          f"{'; '.join(failed)}. The other {len(paths)} are in {out_dir}")
     return paths

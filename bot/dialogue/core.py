@@ -18,6 +18,7 @@ from bot.dialogue.types import Button, Message, Reply
 from bot.quiz.forms import bank_by_id
 from bot.storage.state import State, User, open_state
 from bot.taxonomy import load_taxonomy, profile_fields, self_check_hazards, self_check_options
+from bot.text.clean import REGION_MAX, clean_region, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,14 @@ class Dialogue:
         user = self.state.get_user(user_key)
         if message.callback is not None:
             return self.on_button(user, message.callback, message.is_admin)
-        text = (message.text or "").strip()
+        text = strip_controls(message.text or "").strip()  # a \x00 must not reach reports (bot/text/clean.py)
         if not text:
             return [Reply("我只能看懂文字消息。请直接输入你的问题，例如：体检费要我自己出吗？")]
         if text.startswith("/"):
             command, _, rest = text[1:].partition(" ")
             return self.on_command(user, command.split("@")[0].lower(), rest.strip(), message.is_admin)
         if user.pending.get("step") == "region_text":
-            return self.set_region(user, text[:40])
+            return self.typed_region(user, text)
         if user.pending.get("step") == "fb_reason":
             return self.feedback_reason(user, text)
         word = text.strip(" 。.!！~～")
@@ -280,6 +281,18 @@ class Dialogue:
         rows.append([Button("手动输入", "region:text"), Button("不设置", "region:none")])
         current = user.profile.get("region") or "未设置"
         return [Reply(f"当前地区：{current}。请选择（有本地规划的地区会优先显示本地文件）：", rows)]
+
+    def typed_region(self, user: User, text: str) -> list[Reply]:
+        """A region typed by hand: stored only when it is a place name (bot.text.clean.clean_region),
+        so what reaches the bureau's reports is a name, never a formula or a script."""
+        try:
+            region = clean_region(text)
+        except ValueError:  # not stored; the step ends, so a question typed next is answered as usual
+            user.pending = {}
+            self.state.save_user(user)
+            return [Reply(f"这不像地区名称，没有保存。地区名称以文字开头、最多 {REGION_MAX} 个字（例如：柳州市柳南区）；"
+                          "请重新发送 /region 输入或从列表中选择。")]
+        return self.set_region(user, region)
 
     def set_region(self, user: User, region: str | None) -> list[Reply]:
         user.profile["region"] = region

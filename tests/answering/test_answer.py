@@ -109,6 +109,11 @@ def test_work_injury_questions_name_the_human_resources_department(retriever):
     assert "人社" in result.text or "社会保险行政部门" in result.text
     commute = answer(retriever, "下班路上被车撞了能不能算工伤")
     assert not commute.found and "社会保险行政部门" in commute.text
+    accident = answer(retriever, "在厂里摔伤了手算工伤吗")  # an accident: not an occupational disease
+    assert not accident.found and accident.door == "injury"
+    # the procedure itself, without an occupational-health word: our work-injury texts answer it
+    steps = answer(retriever, "工伤认定要交哪些材料")
+    assert steps.found and "社会保险行政部门" in steps.text
 
 
 def test_a_question_with_a_workplace_topic_is_not_sent_away_for_a_labour_word(retriever):
