@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -25,8 +26,10 @@ CAMPAIGN = "2024 重点人群<b>监测</b>"
 EVIL = "<script>alert(1)</script>"
 ACCOUNTS = {"boss": ("admin", None), "ana": ("analyst", None), "zone": ("analyst", "城中区"),
             "rev": ("reviewer", None)}
-# (industry, region, score of 10, respondents): 城中区 25 of 30 aware (score ≥ 8); EVIL region 0 of 12
-PLAN = [("construction", "城中区", 10, 25), ("construction", "城中区", 5, 5), ("manufacturing", EVIL, 6, 12)]
+# (industry, region, score of 10, respondents): 城中区 25 of 30 aware (score ≥ 8); 北区 0 of 12, whose
+# region is then overwritten with EVIL in the database (imports refuse it; older data or another
+# channel might not have): pages must escape whatever is stored
+PLAN = [("construction", "城中区", 10, 25), ("construction", "城中区", 5, 5), ("manufacturing", "北区", 6, 12)]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,8 @@ def site(tmp_path_factory):
     items = single_items(load_bank(settings.knowledge_dir))
     csv_path = write_csv(data / "responses.csv", plan_rows(items, PLAN))
     assert main(["--data-dir", str(data), "responses", "import", str(csv_path), "--campaign", CAMPAIGN]) == 0
+    with sqlite3.connect(data / "ohbot.db") as conn:
+        conn.execute("update users set region = ? where region = '北区'", [EVIL])
     return settings
 
 
