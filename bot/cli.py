@@ -181,7 +181,7 @@ def cmd_wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
-    """The main job (`make run`): the web service on 127.0.0.1:8000 (the console at /console/, and the
+    """The main job (`make run`): the web service on 127.0.0.1:8000 (the web chat at /, the console at /console/, the
     WeChat/WeCom/Telegram webhooks that are configured); with TELEGRAM_BOT_TOKEN but no webhook URL
     the same process long-polls Telegram. Builds the index on first run; on the very first run it
     creates the console's `admin` account and prints its one-time password, once, on this terminal
@@ -191,7 +191,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
     password = open_staff(settings).first_admin()
     address = f"http://127.0.0.1:{CONSOLE_PORT}"
-    print(f"ohbot 网页服务：{address}/console/ （控制台；终端聊天请用 ohbot chat）", flush=True)
+    print(f"ohbot 网页服务：{address}/ （网页聊天）  {address}/console/ （控制台）；终端聊天请用 ohbot chat", flush=True)
     if password:
         print(f"首次运行：已创建控制台管理员账户 admin，一次性密码 {password}\n"
               "（只显示这一次；首次登录后须修改）", flush=True)

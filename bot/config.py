@@ -18,6 +18,12 @@ AWARENESS_TARGET = 0.85  # the plans' target 重点人群职业健康知识知�
 AWARE_THRESHOLD = 0.8  # score rate from which a respondent counts as aware (national literacy monitoring)
 MIN_GROUP_N = 30  # groups smaller than this are listed but flagged, not ranked
 FORM_SIZE = 20  # items per quiz form
+# The public web chat (bot/web/webchat.py): requests (questions and button presses) per client IP
+# per window, counted in the state database so that every `ohbot serve` worker shares one budget.
+# Generous because a factory's workers may all share one public IP; 0 switches the limit off.
+WEBCHAT_RATE_LIMIT = 60
+WEBCHAT_RATE_WINDOW = 60  # seconds
+
 # The web console (issue #13; bot/storage/staff.py, bot/web/console.py).
 SESSION_IDLE_SECONDS = 2 * 3600  # a console session ends after two hours without a request
 SESSION_MAX_SECONDS = 12 * 3600  # and after twelve hours in any case (one working day)
@@ -75,6 +81,10 @@ class Settings:
     wecom_token: str | None = field(default=None, repr=False)
     wecom_aes_key: str | None = field(default=None, repr=False)
     wecom_api_base_url: str = WECOM_API_BASE_URL
+    # the web chat: requests per client IP per WEBCHAT_RATE_WINDOW (OHBOT_WEBCHAT_RATE_LIMIT; 0: off) and
+    # the sites allowed to show it in an iframe (OHBOT_WEBCHAT_EMBED_ORIGINS; none: this site only)
+    webchat_rate_limit: int = WEBCHAT_RATE_LIMIT
+    webchat_embed_origins: tuple[str, ...] = ()
     # tests only (OHBOT_TEST_SLOW_REPLY="MARKER:SECONDS"): text containing MARKER is answered that late
     test_slow_reply: tuple[str, float] | None = None
 
@@ -181,8 +191,29 @@ def load_settings(
         database_url=_database_url(database_url or env.get("OHBOT_DATABASE_URL") or None),
         telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL") or None,
         **_wechat_settings(env),
+        webchat_rate_limit=_count(env.get("OHBOT_WEBCHAT_RATE_LIMIT"), WEBCHAT_RATE_LIMIT, "OHBOT_WEBCHAT_RATE_LIMIT"),
+        webchat_embed_origins=_origins(env.get("OHBOT_WEBCHAT_EMBED_ORIGINS")),
         test_slow_reply=_slow_reply(env.get("OHBOT_TEST_SLOW_REPLY")),
     )
+
+
+def _count(value: str | None, default: int, name: str) -> int:
+    """A whole number ≥ 0 from the environment, the default when unset."""
+    value = (value or "").strip()
+    if not value:
+        return default
+    if not value.isdecimal():
+        raise ConfigError(f"{name} must be a whole number ≥ 0, not {value!r}")
+    return int(value)
+
+
+def _origins(value: str | None) -> tuple[str, ...]:
+    """Origins such as `https://www.example.gov.cn`, separated by spaces or commas."""
+    origins = tuple(o.rstrip("/") for o in re.split(r"[\s,]+", value or "") if o)
+    for origin in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d+)?", origin):
+            raise ConfigError(f"OHBOT_WEBCHAT_EMBED_ORIGINS: {origin!r} is not an origin like https://www.example.gov.cn")
+    return origins
 
 
 def _database_url(url: str | None) -> str | None:

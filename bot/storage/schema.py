@@ -65,6 +65,11 @@ TABLES: tuple[str, ...] = (
     "reason TEXT, question TEXT, norm TEXT, answer TEXT, created TEXT)",
     "CREATE UNIQUE INDEX IF NOT EXISTS idx_feedback_answer_user ON feedback (answer_id, \"user\")",
     "CREATE INDEX IF NOT EXISTS idx_feedback_norm ON feedback (norm)",
+    # requests per client and time slot (the web chat's per-IP limit, shared by every worker): `key` is a
+    # salted hash of the IP, `slot` the epoch seconds // the window; rows older than two slots are pruned
+    "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT NOT NULL, slot INTEGER NOT NULL, hits INTEGER NOT NULL, "
+    "PRIMARY KEY (key, slot))",
+    "CREATE INDEX IF NOT EXISTS idx_rate_limits_slot ON rate_limits (slot)",
     # the web console (issue #13, bot/storage/staff.py): staff accounts (argon2 hashes), their
     # sessions (the cookie token's sha256 and the CSRF token), failed log-ins (lock-out), the audit log
     "CREATE TABLE IF NOT EXISTS staff (id INTEGER PRIMARY KEY, name TEXT, role TEXT, region TEXT, password TEXT, "

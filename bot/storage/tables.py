@@ -1,8 +1,9 @@
 """The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
 
 What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses,
-the text channels' channel_inbox, access_tokens, text_menus, and the answers' conversation, answers,
-feedback),
+the text channels' channel_inbox, access_tokens, text_menus, the answers' conversation, answers,
+feedback, the web chat's rate_limits, and the web console's staff, staff_sessions, staff_login_failures,
+staff_audit),
 same names, columns, types and indexes. Queries built from these objects render correctly on SQLite
 and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and
 an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
@@ -145,6 +146,14 @@ feedback = Table(  # 👍/👎 on a reply with its question and text as shown (i
     Index("idx_feedback_norm", "norm"),
 )
 
+rate_limits = Table(  # requests per client per time slot: the web chat's per-IP limit (bot/storage/limits.py)
+    "rate_limits", metadata,
+    Column("key", Text, primary_key=True),  # salted hash of the client IP
+    Column("slot", Integer, primary_key=True),  # epoch seconds // window
+    Column("hits", Integer, nullable=False),
+    Index("idx_rate_limits_slot", "slot"),
+)
+
 staff = Table(  # web console accounts (issue #13; bot/storage/staff.py): never the bot's users
     "staff", metadata,
     Column("id", Integer, primary_key=True),
@@ -193,5 +202,6 @@ staff_audit = Table(  # who exported or imported what, when (and other staff act
 
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
-                             text_menus, conversation, answers, feedback, staff, staff_sessions,
+                             text_menus, conversation, answers, feedback, rate_limits, staff, staff_sessions,
                              staff_login_failures, staff_audit)
+

@@ -1,9 +1,9 @@
 """`ohbot serve`: one ASGI application (Starlette, run by uvicorn) for every channel.
 
-Fixed paths: /console/ (the bureau's web console, bot/web/console.py), /wechat (Official Account
-callback), /wecom (WeCom app callback), /telegram (the
-Telegram webhook, python-telegram-bot's custom-webhook pattern: the route hands each update to the
-`Application`), /healthz (200 when the index and the database are usable, 503 otherwise). A
+Fixed paths: / (the public web chat, bot/web/webchat.py; assets under /static), /console/ (the bureau's
+web console, bot/web/console.py), /wechat (Official Account callback), /wecom (WeCom app callback),
+/telegram (the Telegram webhook, python-telegram-bot's custom-webhook pattern: the route hands each
+update to the `Application`), /healthz (200 when the index and the database are usable, 503 otherwise). A
 channel without its settings is off (its path answers 404). Everything another process would need
 is in the state database (users, menus, de-duplication, access tokens), so several processes can
 serve behind a load balancer once that database is shared.
@@ -24,10 +24,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from bot.channels import redact
 from bot.config import Settings
+from bot.web import webchat
 
 log = logging.getLogger("ohbot.serve")
 
@@ -217,7 +219,7 @@ def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bo
     """The one ASGI app. `dialogue` (tests) skips loading one; `routes` are added after the
     channels' fixed paths; `telegram_polling` as `Services` takes it."""
     found = Services(settings, telegram_polling)
-    fixed = [Route("/healthz", healthz, methods=["GET"])]
+    fixed: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if settings.wechat_enabled:
         fixed.append(Route("/wechat", wechat, methods=["GET", "POST"]))
     if settings.wecom_enabled:
@@ -235,7 +237,9 @@ def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bo
 
     from bot.web import console
 
-    app = Starlette(routes=[*fixed, *console.routes(settings), *routes], lifespan=lifespan)
+    fixed += [*webchat.routes(), *console.routes(settings),
+              Mount("/static", StaticFiles(directory=webchat.STATIC), name="static")]
+    app = Starlette(routes=[*fixed, *routes], lifespan=lifespan)
     app.state.services = found
     return app
 
