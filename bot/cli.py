@@ -7,18 +7,21 @@ jieba or numpy's heavier users.
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import json
 import sys
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS  # parser choices (a light import: no charts)
 from bot.config import (
     AWARE_THRESHOLD,
     AWARENESS_TARGET,
     CONSOLE_PORT,
+    DEFAULT_LISTEN,
     FORM_SIZE,
     MIN_GROUP_N,
     Settings,
@@ -106,24 +109,54 @@ def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stdin() -> TextIO:
+    """Standard input as text that never fails to decode: invalid UTF-8 becomes U+FFFD (under a C
+    locale Python would otherwise hand on lone surrogates that nothing can encode again)."""
+    stream = sys.stdin
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(encoding="utf-8", errors="replace")
+    return stream
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    """One question, or with `-` one question per input line (the model is loaded once)."""
+    """One question, or with `-` one question per input line (the model is loaded once). With --json
+    every input line gets exactly one JSON object on its own output line, in order: the answer, or
+    {"question", "error"} where there is none (empty, too long, a failure) — one bad line never
+    stops the batch. Questions over the dialogue's limit are refused as the dialogue refuses them."""
+    import logging
+
     from bot.answering.answer import answer
     from bot.answering.retrieve import open_retriever
-    from bot.dialogue.core import MAX_QUESTION_CHARS
+    from bot.dialogue.core import too_long
+    from bot.text.clean import scrub
 
     retriever = open_retriever(settings)
-    questions = sys.stdin if args.question == "-" else [args.question]
-    for line in questions:
-        question = line.strip()
-        if args.question == "-" and not question:
+    batch = args.question == "-"
+    failed = 0
+    for line in (_stdin() if batch else [args.question]):
+        question = scrub(line.strip()) or ""
+        error = "empty question" if not question else too_long(question)
+        result = None
+        if error is None:
+            try:
+                result = answer(retriever, question, role=args.role, region=args.region)
+            except Exception as exc:  # one line's failure is that line's error, not the batch's end
+                if not batch:
+                    raise
+                logging.getLogger("ohbot.ask").exception("question failed")
+                error = f"{type(exc).__name__}: {exc}"
+        if result is None:
+            failed += 1
+            if args.json:
+                print(json.dumps({"question": question, "error": error}, ensure_ascii=False), flush=True)
+            elif question or not batch:
+                print(f"{error}\n", flush=True)
             continue
-        result = answer(retriever, question[:MAX_QUESTION_CHARS], role=args.role, region=args.region)
         if args.json:
             print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
         else:
             print(result.text + "\n", flush=True)
-    return 0
+    return 1 if failed and not batch else 0
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,7 +164,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels import console
     from bot.dialogue.core import open_dialogue
 
-    console.run(open_dialogue(settings), first=getattr(args, "first", "/start"))
+    console.run(open_dialogue(settings), stdin=_stdin(), first=getattr(args, "first", "/start"))
     return 0
 
 
@@ -148,7 +181,8 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.telegram_token:
         return _fail("set TELEGRAM_BOT_TOKEN to run the Telegram bot (or use `ohbot chat`)")
-    telegram.run(settings, open_dialogue(settings), webhook_url=args.webhook_url, port=args.port)
+    telegram.run(settings, open_dialogue(settings), webhook_url=args.webhook_url, listen=args.listen,
+                 port=args.port)
     return 0
 
 
@@ -156,7 +190,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """The web service: WeChat, WeCom and Telegram callbacks and /healthz in one ASGI app."""
     from bot.web.app import serve
 
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=args.listen, port=args.port)
     return 0
 
 
@@ -190,7 +224,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     from bot.web.app import serve
 
     password = open_staff(settings).first_admin()
-    address = f"http://127.0.0.1:{CONSOLE_PORT}"
+    address = f"http://{DEFAULT_LISTEN}:{CONSOLE_PORT}"
     print(f"ohbot 网页服务：{address}/ （网页聊天）  {address}/console/ （控制台）；终端聊天请用 ohbot chat", flush=True)
     if password:
         print(f"首次运行：已创建控制台管理员账户 admin，一次性密码 {password}\n"
@@ -198,7 +232,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     polling = bool(settings.telegram_token and not settings.telegram_webhook_url)
     if polling:
         print("Telegram：长轮询（同一进程）", flush=True)
-    serve(settings, host="127.0.0.1", port=CONSOLE_PORT, **({"telegram_polling": True} if polling else {}))
+    serve(settings, host=DEFAULT_LISTEN, port=CONSOLE_PORT, **({"telegram_polling": True} if polling else {}))
     return 0
 
 
@@ -350,7 +384,12 @@ def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     infos = item_infos(load_bank(settings.knowledge_dir)) if fmt in ("sav", "dta") else None
     taxonomy = load_taxonomy(settings.knowledge_dir) if fmt in ("sav", "dta") else None
-    count = export(state, args.campaign, fmt, args.level, Path(args.out), infos, taxonomy)
+    try:
+        count = export(state, args.campaign, fmt, args.level, Path(args.out), infos, taxonomy)
+    except OSError as exc:  # e.g. the disk filled up while writing (ENOSPC): name the file
+        if exc.filename is None:
+            exc.filename = args.out
+        raise
     what = "条作答" if args.level == "item" else "名受访者"
     print(f"已导出 {count} {what}到 {args.out}（{fmt}）", file=sys.stderr)
     return 0
@@ -526,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("quiz", help="take the quiz in this terminal").set_defaults(func=cmd_quiz)
     p = sub.add_parser("telegram", help="run the Telegram bot (TELEGRAM_BOT_TOKEN)")
     p.add_argument("--webhook-url", help="webhook mode at this public URL (default: long polling)")
+    p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="ADDRESS",
+                   help=f"address the webhook server binds (default {DEFAULT_LISTEN}: behind a TLS proxy on this host)")
     p.add_argument("--port", type=int, default=8443, help="local port for webhook mode")
     p.set_defaults(func=cmd_telegram)
     sub.add_parser("start", help="the main job (make run): the web service with the console on 127.0.0.1:8000, "
@@ -546,8 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
     p.set_defaults(func=cmd_users_password)
-    p = sub.add_parser("serve", help="the web service: /console/, /wechat, /wecom, /telegram and /healthz in one process")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p = sub.add_parser("serve", help="the web service: /, /console/, /wechat, /wecom, /telegram and /healthz in one process")
+    p.add_argument("--listen", "--host", dest="listen", default=DEFAULT_LISTEN, metavar="ADDRESS",
+                   help=f"address to bind (default {DEFAULT_LISTEN}; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.set_defaults(func=cmd_serve)
     wechat = sub.add_parser("wechat", help="the WeChat Official Account").add_subparsers(
@@ -629,11 +671,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one `ohbot` command; user errors print one line and exit with status 2."""
+    for stream in (sys.stdout, sys.stderr):  # Chinese text even under a C/POSIX locale (ASCII)
+        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower().replace("-", "") != "utf8":
+            stream.reconfigure(encoding="utf-8")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    settings: Settings | None = None
     try:
         settings = _settings(args)
         return args.func(args, settings)
@@ -642,7 +688,41 @@ def main(argv: list[str] | None = None) -> int:
     except OhbotError as exc:  # a user error: its one-line message; anything else is a bug (traceback)
         return _fail(str(exc))
     except OSError as exc:  # a file that cannot be read or written: name it
-        return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+        if exc.errno == errno.ENOSPC:
+            message += " (the disk is full: free some space, then run the command again)"
+        return _fail(message)
+    except Exception as exc:
+        explained = _storage_failure(exc, settings)
+        if explained is None:
+            raise  # a bug: its traceback
+        return _fail(explained)
+
+
+def _storage_failure(exc: BaseException, settings: Settings | None) -> str | None:
+    """One line for a state database on a full disk or damaged, naming the file and the fix; None
+    for any other error. sqlite3's errors and SQLAlchemy's wrapping of them (`.orig`) alike."""
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    if not isinstance(exc, sqlite3.DatabaseError | sa_exc.DBAPIError):
+        return None
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    where = "the state database"
+    if settings is not None:
+        from bot.storage.db import redact
+
+        url = settings.state_url
+        where = str(settings.state_db) if url.startswith("sqlite:") else redact(url)
+    lowered = reason.lower()
+    if "disk is full" in lowered or "no space left" in lowered:
+        return (f"{where}: the disk is full ({reason}); nothing of this command was saved: free some space, "
+                "then run it again")
+    if "not a database" in lowered or "malformed" in lowered or "disk i/o error" in lowered:
+        return (f"{where} is damaged ({reason}): stop the bot, move the file aside and restore it from a "
+                "backup (or start an empty one; `ohbot db upgrade` creates it)")
+    return None
 
 
 if __name__ == "__main__":

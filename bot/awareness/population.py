@@ -4,7 +4,7 @@ Why: a monitoring sample rarely has each industry, enterprise size and region in
 among workers. Weighting each respondent by (workers in their cell) / (respondents in their cell)
 gives rates for the population rather than for the sample (bot/awareness/design.py).
 
-File format (UTF-8 with or without BOM, or GB18030): one row per cell, the cell's profile fields
+File format (UTF-8 with or without BOM, GB18030 or Big5): one row per cell, the cell's profile fields
 and its number of workers, e.g.
     industry,enterprise_size,region,count
     construction,small_micro,柳南区,1200
@@ -16,13 +16,13 @@ InputError listing each by line and column.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.errors import InputError
+from bot.text.encoding import detect_encoding
 
 #: Profile fields a population file may cross (enterprise is a PSU, never a population cell).
 CELL_FIELDS = ("industry", "enterprise_size", "region", "role", "sex", "age_band", "education")
@@ -45,11 +45,20 @@ class Population:
 
 def load_population(path: Path, taxonomy: Mapping[str, Any]) -> Population:
     """Read a population file (see the module docstring); InputError naming every problem."""
-    from bot.awareness.campaigns import _decode, _profile_value
-
     path = Path(path)
-    text = _decode(path.read_bytes())
-    reader = csv.reader(io.StringIO(text, newline=""))
+    with open(path, encoding=detect_encoding(path), newline="") as f:
+        reader = csv.reader(f)
+        try:
+            return _read(path, reader, taxonomy)
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB): no cell is that long
+            raise InputError(f"{path}: line {reader.line_num}: cannot read the CSV ({exc}): "
+                             "is it a population file (industry,enterprise_size,region,count)?") from None
+
+
+def _read(path: Path, reader: Any, taxonomy: Mapping[str, Any]) -> Population:
+    """The rows of an open population file (see load_population)."""
+    from bot.awareness.campaigns import _profile_value
+
     header = next(reader, None)
     if header is None:
         raise InputError(f"{path.name}: the file is empty")

@@ -1,6 +1,6 @@
 """Responses in: CSV files of answers, long or wide, streamed into a campaign all or nothing.
 
-Layouts (both UTF-8 with or without BOM, or GB18030; every value rule in bot/awareness/campaigns.py):
+Layouts (both UTF-8 with or without BOM, GB18030 or Big5; every value rule in bot/awareness/campaigns.py):
 - long (default): one row per answer,
       respondent_id,item_id,answer,answered_at[,profile columns][,correct]
 - wide (`--layout wide`, what survey tools export): one row per respondent,
@@ -19,7 +19,6 @@ that last step.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import secrets
@@ -46,13 +45,13 @@ from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
 from bot.storage.state import State, now
+from bot.text.encoding import detect_encoding
 
 LAYOUTS = ("long", "wide")
 WIDE_REQUIRED = ("respondent_id", "answered_at")
 BATCH = 5000  # rows per executemany
 MAX_ERRORS = 1000  # problems listed; the rest are counted
 _CACHE_LIMIT = 200_000  # memoised times before the cache is emptied (a file of unique times stays small)
-_CHUNK = 1 << 20
 
 
 def respondent_key(state: State, campaign: str, raw_id: str) -> str:
@@ -67,18 +66,9 @@ def enterprise_key(state: State, code: str) -> str:
 
 
 def sniff_encoding(path: Path) -> str:
-    """utf-8-sig or gb18030: the first that decodes the whole file (read in 1 MiB chunks)."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    decoder.decode(chunk)
-                decoder.decode(b"", final=True)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    raise InputError("the file is neither UTF-8 nor GB18030 text")
+    """utf-8-sig, gb18030 or cp950 (Big5): bot.text.encoding.detect_encoding, which also tells Big5
+    from GB18030 (which decodes Big5 bytes as mojibake); InputError when it is none of them."""
+    return detect_encoding(path)
 
 
 class _Errors:

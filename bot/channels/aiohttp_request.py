@@ -7,6 +7,8 @@ and the same TimedOut / NetworkError exceptions, so PTB's retries and error hand
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
@@ -18,7 +20,11 @@ class AiohttpRequest(BaseRequest):
 
     def __init__(self, connection_pool_size: int = 8, read_timeout: float | None = 20.0,
                  write_timeout: float | None = 20.0, connect_timeout: float | None = 10.0,
-                 pool_timeout: float | None = 10.0) -> None:
+                 pool_timeout: float | None = 10.0, on_rejected: Callable[[int], None] | None = None) -> None:
+        """`on_rejected(status)` is called when the Bot API answers 401 or 404, which PTB reports as
+        InvalidToken (a wrong or revoked token): a fatal error the caller must act on, since PTB's
+        polling task ends on it silently."""
+        self.on_rejected = on_rejected
         self._pool_size = connection_pool_size
         self._read, self._write, self._connect, self._pool = read_timeout, write_timeout, connect_timeout, pool_timeout
         self._session: aiohttp.ClientSession | None = None
@@ -63,8 +69,11 @@ class AiohttpRequest(BaseRequest):
                 data = request_data.json_parameters
         try:
             async with self._session.request(method, url, data=data, timeout=timeout) as response:
-                return response.status, await response.read()
+                status, body = response.status, await response.read()
         except TimeoutError as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        if status in (401, 404) and self.on_rejected is not None:
+            self.on_rejected(status)
+        return status, body

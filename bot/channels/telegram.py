@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import signal
 import time
 import warnings
 from collections import deque
@@ -54,6 +55,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 APOLOGY = "抱歉，处理你的消息时出错了，请稍后再试。"
 RATE_NOTICE = "你发消息太快了，请稍等一分钟再发。"
+REJECTED_STOP_DELAY = 0.5  # seconds
 BUTTONS_ONLY = "请选择："  # Telegram rejects empty text; used if a reply has buttons but no text
 
 
@@ -190,6 +192,16 @@ class TokenFilter(logging.Filter):
         return True
 
 
+class QuietInvalidToken(logging.Filter):
+    """PTB logs InvalidToken with a traceback twice as its polling ends (retry loop, final getUpdates);
+    `TelegramChannel.token_rejected` says it in one line, so those records keep their message only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(token: str | None) -> None:
     """Plain console logging if nothing is configured; quiet HTTP loggers (their INFO lines carry
     request URLs, which contain the token); the token filter on every root handler."""
@@ -200,6 +212,9 @@ def setup_logging(token: str | None) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(max(logging.getLogger("telegram").getEffectiveLevel(), logging.INFO))
     logging.captureWarnings(True)  # warnings go through the handlers (and the filter) too
+    for handler in root.handlers:
+        if not any(isinstance(f, QuietInvalidToken) for f in handler.filters):
+            handler.addFilter(QuietInvalidToken())
     if token:
         for handler in root.handlers:
             if not any(isinstance(f, TokenFilter) and f.token == token for f in handler.filters):
@@ -221,6 +236,22 @@ class TelegramChannel:
         # twenty quick taps, and the buttons on offer are the bot's own
         self.button_limiter = RateLimiter(rate_limit * BUTTON_RATE_FACTOR, rate_window)
         self.locks = KeyedLocks()
+        self.rejected: str | None = None  # set when the Bot API refused the token (wrong or revoked)
+        self.stop: Callable[[], None] | None = None  # ends the run (set by `run`; None under `ohbot serve`)
+
+    def token_rejected(self, status: int) -> None:
+        """The Bot API answered 401/404 (PTB: InvalidToken): the token is wrong or was revoked. Logged
+        once; under `ohbot telegram` the process then stops (and exits 2) instead of living on
+        without polling."""
+        if self.rejected is None:
+            self.rejected = f"HTTP {status}"
+            log.error("Telegram rejected the bot token (HTTP %d): it is wrong or was revoked", status)
+        if self.stop is not None:  # a moment later: PTB's polling task first ends on the InvalidToken it raises
+            asyncio.get_running_loop().call_later(REJECTED_STOP_DELAY, self.stop)
+
+    def on_polling_error(self, error: TelegramError) -> None:
+        """One line per failed getUpdates (PTB retries with growing pauses, up to 30 s); must not raise."""
+        log.warning("getUpdates failed: %s: %s; retrying", type(error).__name__, error)
 
     def user_key(self, user_id: int) -> str:
         return self.dialogue.state.user_key("telegram", user_id)
@@ -352,10 +383,11 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
         Application.builder()
         .token(settings.telegram_token)
         .concurrent_updates(True)
-        .request(AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0))
+        .request(AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0,
+                                on_rejected=channel.token_rejected))
         # the read timeout of getUpdates is added to the long-poll timeout by PTB
         .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0,
-                                            pool_timeout=10.0))
+                                            pool_timeout=10.0, on_rejected=channel.token_rejected))
         .post_init(channel.post_init)
     )
     if settings.telegram_api_base_url:
@@ -372,29 +404,81 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
     return application
 
 
-def run(settings: Settings, dialogue: Any, webhook_url: str | None = None, listen: str = "0.0.0.0",
+START_RETRY_MAX = 30.0  # seconds between attempts to reach the Bot API at start
+
+
+async def _initialize(application: Application, stopping: asyncio.Event) -> bool:
+    """application.initialize() (getMe), retried with back-off while the Bot API is unreachable,
+    one log line per attempt; InvalidToken is raised. False when a stop signal came first."""
+    delay = 1.0
+    while True:
+        try:
+            await application.initialize()
+            return True
+        except InvalidToken:
+            raise
+        except TelegramError as exc:
+            log.warning("cannot reach the Bot API at start (%s: %s); retrying in %.0f s", type(exc).__name__, exc, delay)
+        try:
+            await asyncio.wait_for(stopping.wait(), delay)
+            return False
+        except TimeoutError:
+            delay = min(delay * 2, START_RETRY_MAX)
+
+
+async def _run(application: Application, channel: TelegramChannel, webhook: dict[str, Any] | None) -> None:
+    """Start, wait for SIGINT/SIGTERM (or a rejected token), stop: PTB's own run_polling cannot end
+    when its polling task dies on InvalidToken, and then skips closing the HTTP sessions."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    channel.stop = stopping.set
+    updater = application.updater
+    assert updater is not None
+    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    try:
+        if not await _initialize(application, stopping):
+            return
+        await channel.post_init(application)
+        if webhook is not None:
+            await updater.start_webhook(**webhook, allowed_updates=allowed, drop_pending_updates=False,
+                                        bootstrap_retries=-1)
+        else:
+            await updater.start_polling(allowed_updates=allowed, drop_pending_updates=False, bootstrap_retries=-1,
+                                        error_callback=channel.on_polling_error)
+        await application.start()
+        await stopping.wait()
+    finally:
+        if updater.running:
+            try:
+                await updater.stop()
+            except TelegramError as exc:  # how the polling task ended, e.g. the rejected token: logged above
+                log.debug("polling ended with %s", type(exc).__name__)
+        if application.running:
+            await application.stop()
+        await application.shutdown()  # closes the aiohttp sessions
+
+
+def run(settings: Settings, dialogue: Any, webhook_url: str | None = None, listen: str = "127.0.0.1",
         port: int = 8443, *, rate_limit: int = RATE_LIMIT, rate_window: float = RATE_WINDOW) -> None:
     """Run the Telegram bot until SIGINT/SIGTERM: long polling, or a webhook when `webhook_url`
     (the public HTTPS URL Telegram should call) is given; the local server listens on
-    `listen`:`port` at the URL's path and checks a secret token generated for this run."""
+    `listen`:`port` (default loopback, behind the TLS proxy) at the URL's path and checks a secret
+    token generated for this run. A token the Bot API rejects, at start or later (revoked), ends the
+    run with ConfigError (one line, the token never in it)."""
     setup_logging(settings.telegram_token)
     application = build_application(settings, dialogue, rate_limit=rate_limit, rate_window=rate_window)
-    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    channel: TelegramChannel = application.bot_data["channel"]
+    webhook = None
     if webhook_url:
-        application.run_webhook(
-            listen=listen,
-            port=port,
-            url_path=urlsplit(webhook_url).path.lstrip("/"),
-            webhook_url=webhook_url,
-            secret_token=secrets.token_urlsafe(32),
-            allowed_updates=allowed,
-            drop_pending_updates=False,
-            bootstrap_retries=-1,  # wait out a network outage at start instead of exiting
-        )
-    else:
-        application.run_polling(
-            allowed_updates=allowed,
-            drop_pending_updates=False,
-            bootstrap_retries=-1,
-        )
+        webhook = {"listen": listen, "port": port, "url_path": urlsplit(webhook_url).path.lstrip("/"),
+                   "webhook_url": webhook_url, "secret_token": secrets.token_urlsafe(32)}
+    try:
+        asyncio.run(_run(application, channel, webhook))
+    except InvalidToken:
+        channel.rejected = channel.rejected or "at start"
+    if channel.rejected:
+        raise ConfigError(f"Telegram rejected TELEGRAM_BOT_TOKEN ({channel.rejected}): it is wrong or was revoked; "
+                          "set the current token from @BotFather")
     log.info("Telegram bot stopped")

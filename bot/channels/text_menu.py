@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.dialogue.types import Button, Message, Reply
+from bot.text.clean import scrub
 from bot.text.normalize import normalize
 
 LETTER = re.compile(r"^([☐☑]?)([A-Z])$")
@@ -147,7 +148,7 @@ def read(text: str, buttons: list[Button]) -> list[str] | None:
     if not folded or not buttons:
         return None
     numbers = re.split(SEPARATORS, folded.strip(",，、;；.。 "))
-    if numbers and all(n.isdigit() for n in numbers):
+    if numbers and all(n.isdecimal() for n in numbers):
         picks = [int(n) for n in numbers]
         if not all(1 <= n <= len(buttons) for n in picks):
             return None
@@ -198,8 +199,9 @@ def converse(dialogue, menus: MenuStore, user_key: str, text: str | None, is_adm
     """One typed message through the dialogue (`dialogue.handle`), read against the user's last
     buttons; the new buttons are stored for the next message. Of several presses in one message
     only the last one's replies are shown (the earlier ones only tick boxes)."""
+    text = scrub(text)
     buttons = menus.get(user_key)
-    if text is not None and buttons and _fold(text).isdigit() and read(text, buttons) is None:
+    if text is not None and buttons and _fold(text).isdecimal() and read(text, buttons) is None:
         return TextTurn(f"请回复 1 到 {len(buttons)} 之间的数字，或直接输入你的问题。", buttons)
     replies: list[Reply] = []
     for message in messages_for(text, buttons, is_admin):

@@ -18,7 +18,7 @@ from bot.dialogue.types import Button, Message, Reply
 from bot.quiz.forms import bank_by_id
 from bot.storage.state import State, User, open_state
 from bot.taxonomy import load_taxonomy, profile_fields, self_check_hazards, self_check_options
-from bot.text.clean import REGION_MAX, clean_region, strip_controls
+from bot.text.clean import REGION_MAX, clean_region, scrub, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,14 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 
+def too_long(text: str) -> str | None:
+    """The reply to a question over MAX_QUESTION_CHARS characters (None when it is not): the one
+    rule of the dialogue and of `ohbot ask`, rather than answering a silently cut question."""
+    if len(text) <= MAX_QUESTION_CHARS:
+        return None
+    return f"问题太长了（{len(text)} 字）。请用一两句话说出你想问的，不超过 {MAX_QUESTION_CHARS} 字。"
+
+
 def role_buttons(taxonomy: dict) -> list[list[Button]]:
     """One button per role of the taxonomy."""
     return [[Button(label, f"role:{code}")] for code, label in taxonomy["roles"].items()]
@@ -82,6 +90,7 @@ class Dialogue:
 
     # ---- entry point -------------------------------------------------------------------------
     def handle(self, user_key: str, message: Message) -> list[Reply]:
+        message = Message(text=scrub(message.text), callback=scrub(message.callback), is_admin=message.is_admin)
         user = self.state.get_user(user_key)
         if message.callback is not None:
             return self.on_button(user, message.callback, message.is_admin)
@@ -170,8 +179,8 @@ class Dialogue:
     def ask(self, user: User, text: str) -> list[Reply]:
         """Answer a question; a follow-up is read with the user's question of the last ten minutes.
         Every reply is kept (so 👍/👎 can name it) and offers 👍/👎; refusals feed `ohbot gaps`."""
-        if len(text) > MAX_QUESTION_CHARS:
-            return [Reply(f"问题太长了（{len(text)} 字）。请用一两句话说出你想问的，不超过 {MAX_QUESTION_CHARS} 字。")]
+        if (refusal := too_long(text)) is not None:
+            return [Reply(refusal)]
         if not _CJK.search(text):
             if _LATIN.search(text):
                 return [Reply("目前只能回答中文问题，请用中文提问。Please ask in Chinese.")]
@@ -251,9 +260,9 @@ class Dialogue:
                 user.pending = {"step": "region_text"}
                 self.state.save_user(user)
                 return [Reply("请输入你所在的区县或城市名称：")]
-            if value.isdigit() and int(value) < len(self.regions):
+            if value.isdecimal() and int(value) < len(self.regions):
                 return self.set_region(user, self.regions[int(value)])
-        if kind == "more" and value.isdigit():
+        if kind == "more" and value.isdecimal():
             return self.more(user, int(value))
         if kind == "fb":
             vote, _, ident = value.partition(":")
@@ -261,7 +270,7 @@ class Dialogue:
                 user.pending = {}
                 self.state.save_user(user)
                 return [Reply("好的。还有问题可以继续问我。")]
-            if vote in ("up", "down") and ident.isdigit():
+            if vote in ("up", "down") and ident.isdecimal():
                 return self.feedback(user, int(ident), vote)
         if kind == "ask":
             chunk = self.retriever.by_faq.get(value)

@@ -132,12 +132,14 @@ class QuizFlow:
             return [Reply("这个按钮已经过期了。发送 /quiz 继续。")]
         parts = rest.split(":")
         form = quiz.get_form(self.state, parts[0]) if parts else None
-        if form is None or form.user != user.key or len(parts) < 2 or not parts[1].isdigit():
+        if form is None or form.user != user.key or len(parts) < 2 or not parts[1].isdecimal():
             return [Reply("这个按钮已经过期了。发送 /quiz 继续。")]
         k = int(parts[1])
         if form.completed_at or k != form.position:
             return [Reply("这道题已经回答过了。") ] + ([] if form.completed_at else self.show_item(form))
-        if kind == "qm" and len(parts) == 3:
+        if kind in ("qm", "qa") and (len(parts) != 3 or parts[2] not in tuple(self.letters(form, k))):
+            return [Reply("这个按钮已经过期了。发送 /quiz 继续。")]  # forged: not an option of this item
+        if kind == "qm":
             selected = user.pending.get("sel", "") if user.pending.get("pos") == f"{form.id}:{k}" else ""
             selected = "".join(sorted(set(selected) ^ {parts[2]}))
             user.pending = {"step": "qz_multi", "pos": f"{form.id}:{k}", "sel": selected}
@@ -150,9 +152,16 @@ class QuizFlow:
             user.pending = {}
             self.state.save_user(user)
             return self.answer(form, k, shown)
-        if kind == "qa" and len(parts) == 3:
+        if kind == "qa":
             return self.answer(form, k, parts[2])
         return [Reply("这个按钮已经过期了。发送 /quiz 继续。")]
+
+    def letters(self, form: quiz.Form, k: int) -> str:
+        """The answers the buttons of item `k` can carry: T and F, or one display letter per option."""
+        entry = form.items[k]
+        if self.bank[entry["id"]].type == "truefalse":
+            return "TF"
+        return quiz.LETTERS[: len(entry["order"])]
 
     def answer(self, form: quiz.Form, k: int, shown: str) -> list[Reply]:
         entry = form.items[k]

@@ -18,6 +18,7 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 #: · ・ - ( ) . at most REGION_MAX characters ("广西壮族自治区柳州市柳南区", "Liunan District").
 REGION_MAX = 40
 _REGION = re.compile(r"[^\W\d_][\w ·・\-().]*")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def strip_controls(text: str) -> str:
@@ -36,3 +37,10 @@ def clean_region(raw: str) -> str:
         raise ValueError(f"region {value!r} is not a place name (letters first, then letters, digits, "
                          "spaces and · - ( ) . only)")
     return value
+
+
+def scrub(text: str | None) -> str | None:
+    """Lone UTF-16 surrogates replaced by U+FFFD. A JSON update may carry one ("\\ud800"), and
+    Python reads undecodable bytes as such under a C locale; they cannot be encoded as UTF-8, so the
+    database, OpenCC, the logs and every channel would fail on them. Channels call this first."""
+    return _SURROGATE.sub("\ufffd", text) if text else text
