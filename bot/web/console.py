@@ -96,7 +96,7 @@ class Console:
         self._state: Any = None
         self._bank: Any = None
         self._taxonomy: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.templates = Jinja2Templates(env=_environment())
 
     # ---- lazily opened resources --------------------------------------------------------------------
@@ -104,10 +104,8 @@ class Console:
     def store(self) -> StaffStore:
         """The staff accounts (schema made current at first use)."""
         with self._lock:
-            if self._store is None:
-                from bot.storage.staff import open_staff
-
-                self._store = open_staff(self.settings)
+            if self._store is None:  # on the state database's engine: one connection pool per worker
+                self._store = StaffStore(self.state.engine)
             return self._store
 
     @property

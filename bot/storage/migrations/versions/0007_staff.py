@@ -2,18 +2,18 @@
 staff_sessions (log-ins shared by every worker), staff_login_failures (the lock-out) and staff_audit
 (who exported or imported what, when).
 
-Revision ID: 0006
-Revises: 0005
-A frozen revision (no imports from bot.*). Today's State creates these tables itself when it opens a
-SQLite file (schema.py), so a database it made may have them already: each is created only when missing.
+Revision ID: 0007
+Revises: 0006
+A frozen revision (no imports from bot.*). A SQLite file made by State before migrations (with the
+console's tables) may have them already: each is created only when missing.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 creates: tuple[str, ...] = ("staff", "staff_sessions", "staff_login_failures", "staff_audit")
