@@ -114,7 +114,7 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     """
     with state.read() as conn:
         fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
-        forms = conn.execute(text(  # with the profile each form was answered with (migration 0007)
+        forms = conn.execute(text(  # with the profile each form was answered with (migration 0008)
             f'select id, "user", kind, completed_at, {fields} from forms where campaign = :campaign '
             "and completed_at is not null and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
         rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),
@@ -149,12 +149,17 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
 def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[str, ItemInfo],
                     by: Sequence[str] = (), min_n: int = MIN_GROUP_N, target: float = AWARENESS_TARGET,
-                    strata: Sequence[str] = (), population: Population | None = None) -> dict[str, Any]:
+                    strata: Sequence[str] = (), population: Population | None = None,
+                    region: str | None = None) -> dict[str, Any]:
     """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the
-    campaign; strata and population (post-stratification counts) as build_report takes them."""
+    campaign; strata and population (post-stratification counts) as build_report takes them.
+    `region`: only respondents whose profile region is that one (a console analyst limited to a region)."""
     c = quiz.get_campaign(state, campaign)
     items = bank if isinstance(bank, Mapping) else item_infos(bank)
     counted, practice = respondent_results(state, campaign)
+    if region:
+        counted = [r for r in counted if r.profile.get("region") == region]
+        practice = [r for r in practice if r.profile.get("region") == region]
     return build_report(c.name, c.threshold, counted, items, by=by, target=target, min_n=min_n, practice=practice,
                         strata=strata, population=population)
 
