@@ -46,7 +46,8 @@ def site(tmp_path_factory):
     csv_path = write_csv(data / "responses.csv", plan_rows(items, PLAN))
     assert main(["--data-dir", str(data), "responses", "import", str(csv_path), "--campaign", CAMPAIGN]) == 0
     with sqlite3.connect(data / "ohbot.db") as conn:
-        conn.execute("update users set region = ? where region = '北区'", [EVIL])
+        for table in ("users", "forms"):  # reports read the profile each form was answered with (issue #11)
+            conn.execute(f"update {table} set region = ? where region = '北区'", [EVIL])
     return settings
 
 
