@@ -175,8 +175,17 @@ def test_an_analyst_of_a_region_sees_only_that_regions_respondents(app, site) ->
     assert "alert(1)" not in page
     overview = app.get("/console/").text
     assert 'class="n" data-value="30"' in overview
-    xlsx = app.get(campaign_url("/report.csv?by=region"))
-    assert xlsx.status_code == 200 and "城中区" in xlsx.text and "alert" not in xlsx.text
+    groups = app.get(campaign_url("/report.csv?by=region"))
+    assert groups.status_code == 200 and "城中区" in groups.text and "alert" not in groups.text
+    answers = app.get(campaign_url("/responses.csv?level=item"))
+    assert answers.status_code == 200
+    lines = answers.text.lstrip("\ufeff").splitlines()
+    assert len(lines) == 1 + 30 * 10 and all(",城中区," in line for line in lines[1:])
+    assert report_json(site, "--region", "城中区")["overall"]["n"] == 30  # the CLI's view of the same scope
+    cli = Path(site.data_dir) / "zone-export.csv"
+    assert main(["--data-dir", str(site.data_dir), "responses", "export", "--campaign", CAMPAIGN, "--region", "城中区",
+                 "--out", str(cli)]) == 0
+    assert answers.content == cli.read_bytes()
 
 
 def test_a_reviewer_cannot_export_or_import(app) -> None:
