@@ -346,8 +346,11 @@ def test_an_upload_with_errors_lists_them_by_line_and_imports_nothing(app, site,
     assert "未导入任何数据" in response.text
     assert report_json(site).get("campaign") == CAMPAIGN  # (the CLI still works on the shared file)
     assert "已导入" not in response.text
+    report = f"/console/campaigns/{quote(upload_campaign, safe='')}?by=industry"
+    assert 'class="n" data-value="0"' in app.get(report).text  # computed, and kept while nothing changes
     good = _upload(app, csrf, "answers.csv", _csv(site, [("construction", "城中区", 9, 3)], "u"), upload_campaign)
     assert good.status_code == 200 and "已从“answers.csv”导入 30 条作答" in good.text
+    assert 'class="n" data-value="3"' in app.get(report).text  # the import shows at once
     logged_in(app, "boss")
     audit = app.get("/console/audit").text
     assert "import_refused" in audit and "answers.csv (long): 2 problem(s), nothing imported" in audit
