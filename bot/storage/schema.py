@@ -70,6 +70,10 @@ TABLES: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT NOT NULL, slot INTEGER NOT NULL, hits INTEGER NOT NULL, "
     "PRIMARY KEY (key, slot))",
     "CREATE INDEX IF NOT EXISTS idx_rate_limits_slot ON rate_limits (slot)",
+    # Telegram updates from receipt until handled (bot/storage/inbox.py): the payload is erased once handled
+    "CREATE TABLE IF NOT EXISTS telegram_inbox (update_id BIGINT PRIMARY KEY, payload TEXT, "
+    "received_at INTEGER NOT NULL, handled_at INTEGER)",
+    "CREATE INDEX IF NOT EXISTS idx_telegram_inbox_handled ON telegram_inbox (handled_at)",
 )
 
 # Columns added to a table after databases with it exist: `State` adds each one an existing database

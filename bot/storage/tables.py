@@ -14,7 +14,7 @@ so the three cannot drift apart: a table added to schema.py needs its `Table` he
 """
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, Table, Text
 
 from bot.storage.schema import PROFILE_FIELDS
 
@@ -153,6 +153,15 @@ rate_limits = Table(  # requests per client per time slot: the web chat's per-IP
     Index("idx_rate_limits_slot", "slot"),
 )
 
+telegram_inbox = Table(  # Telegram updates from receipt until handled (bot/storage/inbox.py, issue #11)
+    "telegram_inbox", metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),  # Telegram's, unique per bot
+    Column("payload", Text),  # the update's JSON until it is handled, then NULL (it holds ids and text)
+    Column("received_at", Integer, nullable=False),  # epoch seconds
+    Column("handled_at", Integer),  # epoch seconds; NULL: not handled yet (replayed at start)
+    Index("idx_telegram_inbox_handled", "handled_at"),
+)
+
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
-                             text_menus, conversation, answers, feedback, rate_limits)
+                             text_menus, conversation, answers, feedback, rate_limits, telegram_inbox)

@@ -81,7 +81,7 @@ def test_a_pilot_moves_to_postgresql_and_back_unchanged(tmp_path: Path, pg_url: 
     assert counts == {"users": USERS, "unanswered": 2, "campaigns": 1, "forms": USERS + USERS // 3,
                       "responses": (USERS + USERS // 3) * FORM_SIZE - 2,
                       "channel_inbox": 1, "access_tokens": 1, "text_menus": 1,
-                      "conversation": 1, "answers": 1, "feedback": 1, "rate_limits": 0}
+                      "conversation": 1, "answers": 1, "feedback": 1, "rate_limits": 0, "telegram_inbox": 0}
     assert migrate.check_schema(target) == migrate.head()
     assert rows_of(target) == rows_of(source)
     with transaction(target) as conn:  # new answers continue after the copied ids
