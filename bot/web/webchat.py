@@ -19,7 +19,7 @@ channel):
   wrote is ever parsed as HTML.
 
 Routes: `GET /` (the page), `POST /chat/api` (JSON: {"text": …} or {"button": token} → {"replies":
-[{"text", "sources", "buttons": [[{"label", "token"}]]}]}), `POST /chat` (the same as a plain form,
+[{"text", "sources", "after", "buttons": [[{"label", "token"}]]}]}), `POST /chat` (the same as a plain form,
 for browsers without JavaScript: the page again with the last turn).
 """
 from __future__ import annotations
@@ -136,15 +136,26 @@ def csrf_token(secret: bytes, chat_id: str) -> str:
     return _b64(hmac.new(secret, f"csrf\0{chat_id}".encode(), hashlib.sha256).digest()[:18])
 
 
-def split_sources(text: str) -> tuple[str, list[str]]:
-    """A reply's text without its 来源/出处 lines, and those lines (shown apart, under the text)."""
-    body, sources = [], []
+def split_sources(text: str) -> tuple[str, list[str], str]:
+    """A reply's text cut around its 来源/出处 lines: (the text before them, those lines, the text
+    after them, e.g. "你可能还想问：" above the related questions' buttons). The page shows the
+    sources apart, under the text they belong to."""
+    before: list[str] = []
+    sources: list[str] = []
+    after: list[str] = []
     for line in text.split("\n"):
         if _SOURCE.match(line.strip()):
             sources.append(line.strip())
+            before, after = before + after, []
         else:
-            body.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(body)).strip(), sources
+            after.append(line)
+    if not sources:
+        before, after = after, []
+
+    def tidy(lines: list[str]) -> str:
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+    return tidy(before), sources, tidy(after)
 
 
 def new_chat_id() -> str:
@@ -184,8 +195,8 @@ class WebChat:
 
     def view(self, user_key: str, reply: Reply) -> dict:
         """A reply as the page shows it: text, source lines apart, buttons with this user's tokens."""
-        text, sources = split_sources(reply.text)
-        return {"text": text, "sources": sources,
+        text, sources, after = split_sources(reply.text)
+        return {"text": text, "sources": sources, "after": after,
                 "buttons": [[{"label": b.label, "token": sign_button(self.secret, user_key, b.data)} for b in row]
                             for row in reply.buttons]}
 

@@ -202,8 +202,11 @@ def test_html_and_script_in_a_question_come_back_as_text(browser):
 
 
 def test_sources_are_split_from_the_text():
-    text, sources = split_sources("结论。\n\n来源：《职业病防治法》第三十五条\n\n你可能还想问：")
-    assert text == "结论。\n\n你可能还想问：" and sources == ["来源：《职业病防治法》第三十五条"]
+    text, sources, after = split_sources("结论。\n\n来源：《职业病防治法》第三十五条\n\n你可能还想问：")
+    assert (text, sources, after) == ("结论。", ["来源：《职业病防治法》第三十五条"], "你可能还想问：")
+    quiz = "❌ 回答错误。\n解析：……\n出处：GB 2626-2019"
+    assert split_sources(quiz) == ("❌ 回答错误。\n解析：……", ["出处：GB 2626-2019"], "")
+    assert split_sources("只有文字\n\n\n第二段") == ("只有文字\n\n第二段", [], "")
 
 
 # --------------------------------------------------------------------------- refusals

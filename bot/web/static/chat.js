@@ -20,8 +20,8 @@
   }
 
   /* The text with every "/command" as a small button that sends it. */
-  function textWithCommands(text) {
-    var box = el("div", "text");
+  function textWithCommands(text, cls) {
+    var box = el("div", cls || "text");
     var last = 0;
     text.replace(COMMAND, function (match, before, command, at) {
       var start = at + before.length;
@@ -70,8 +70,9 @@
       reply.sources.forEach(function (s) { list.appendChild(el("li", "", s)); });
       item.appendChild(list);
     }
+    if (reply.after) item.appendChild(textWithCommands(reply.after, "after"));
     if (reply.buttons && reply.buttons.length) item.appendChild(buttonsForm(reply.buttons));
-    item.setAttribute("data-text", reply.text || "");
+    item.setAttribute("data-text", (reply.text || "") + "\n" + (reply.after || ""));
   }
 
   function add(who, reply) {
@@ -115,7 +116,8 @@
       var replies = data.replies || [];
       var owner = pressed && pressed.closest("li.msg");
       /* a check box ticked: the same prompt comes back with the new marks; update it in place */
-      if (owner && replies.length === 1 && owner.getAttribute("data-text") === (replies[0].text || "")) {
+      var same = replies.length === 1 ? (replies[0].text || "") + "\n" + (replies[0].after || "") : null;
+      if (owner && same !== null && owner.getAttribute("data-text") === same) {
         fill(owner, replies[0]);
         return;
       }
@@ -176,7 +178,7 @@
   });
 
   log.querySelectorAll("li.msg.bot").forEach(function (item) {
-    var text = item.querySelector(".text");
-    item.setAttribute("data-text", text ? text.textContent : "");
+    var text = item.querySelector(".text"), after = item.querySelector(".after");
+    item.setAttribute("data-text", (text ? text.textContent : "") + "\n" + (after ? after.textContent : ""));
   });
 })();
