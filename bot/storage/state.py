@@ -69,6 +69,7 @@ class State:
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages (/forget)
         self.db = sqlite_utils.Database(conn)
         self._migrate()
 
@@ -133,6 +134,8 @@ class State:
                     self.db.table(table).delete_where("user = ?", [key])
             if "users" in self.db.table_names():
                 self.db.table("users").delete_where("key = ?", [key])
+            # the deleted rows' old pages stay in ohbot.db-wal until a checkpoint: copy them back and empty it
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def log_unanswered(self, question: str, user: str | None) -> None:
         with self.lock:
