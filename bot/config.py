@@ -18,6 +18,7 @@ AWARENESS_TARGET = 0.85  # the plans' target 重点人群职业健康知识知�
 AWARE_THRESHOLD = 0.8  # score rate from which a respondent counts as aware (national literacy monitoring)
 MIN_GROUP_N = 30  # groups smaller than this are listed but flagged, not ranked
 FORM_SIZE = 20  # items per quiz form
+STATS_MIN_USERS = 2  # /stats shows an unanswered question only once this many different users asked it
 DEFAULT_LISTEN = "127.0.0.1"  # what `serve` and the Telegram webhook bind: loopback, behind a TLS proxy (--listen)
 # The public web chat (bot/web/webchat.py): requests (questions and button presses) per client IP
 # per window, counted in the state database so that every `ohbot serve` worker shares one budget.

@@ -60,6 +60,27 @@ def respondent_key(state: State, campaign: str, raw_id: str) -> str:
     return state.user_key("import", raw_id)
 
 
+def erase_respondent(state: State, campaign: str, raw_id: str) -> int:
+    """Delete one imported respondent's counted form and answers from one campaign (the id as in the
+    imported file), and their profile when no other form of theirs is left; the number of answers
+    deleted. The bureau's way to honour a respondent's request, as /forget is a bot user's.
+    InputError when the campaign has no such imported respondent (CampaignError: no such campaign)."""
+    quiz.get_campaign(state, campaign)
+    key = respondent_key(state, campaign, raw_id)
+    with state.write() as conn:
+        forms = [row[0] for row in conn.execute(
+            "SELECT id FROM forms WHERE campaign = ? AND user = ? AND source = 'import'", [campaign, key])]
+        if not forms:
+            raise InputError(f"campaign {campaign!r} has no imported respondent {raw_id!r} "
+                             "(give the respondent_id as in the imported file)")
+        marks = ", ".join("?" * len(forms))
+        erased = conn.execute(f"DELETE FROM responses WHERE form IN ({marks})", forms).rowcount
+        conn.execute(f"DELETE FROM forms WHERE id IN ({marks})", forms)
+        if conn.execute("SELECT 1 FROM forms WHERE user = ? LIMIT 1", [key]).fetchone() is None:
+            conn.execute("DELETE FROM users WHERE key = ?", [key])
+    return int(erased)
+
+
 def enterprise_key(state: State, code: str) -> str:
     """The stored form of a bureau's enterprise code: a salted hash, like user keys."""
     return state.user_key("enterprise", code)

@@ -21,6 +21,7 @@ import sqlite_utils
 from bot.storage.schema import ADDED_COLUMNS, PROFILE_FIELDS, TABLES
 from bot.text.normalize import normalize
 
+_DIGITS = re.compile(r"\d{4,}")  # a phone, ID card or account number inside a question
 FOLLOW_UP_SECONDS = 600  # a follow-up is read with the previous question only this long after it
 
 
@@ -169,6 +170,19 @@ class State:
         rows.sort(key=lambda r: r["last"], reverse=True)  # then, among equally frequent, newest first
         rows.sort(key=lambda r: -r["n"])
         return rows[:limit]
+
+    def unanswered_summary(self, limit: int = 5, min_users: int = 2) -> tuple[int, list[dict]]:
+        """For /stats: how many questions were refused in all, and the most frequent of them as
+        normalised text (`gap_key`) that at least `min_users` different users asked, with their
+        counts ({"norm", "n", "users"}); runs of 4+ digits masked. A question only one person asked
+        (it may hold a name or a phone number) is counted, never shown."""
+        with self.lock:
+            total = self.db.conn.execute("select count(*) from unanswered").fetchone()[0]
+            rows = self.db.conn.execute(
+                'select norm, count(*), count(distinct "user") from unanswered group by norm '
+                'having count(distinct "user") >= ? order by count(*) desc, norm limit ?', [min_users, limit]).fetchall()
+        return int(total), [{"norm": _DIGITS.sub("＊＊＊＊", norm), "n": int(n), "users": int(users)}
+                            for norm, n, users in rows]
 
     # ---- answers, follow-ups and feedback ----------------------------------------------------------
     def log_answer(self, user: str | None, question: str, text: str, decision: str, door: str | None = None,
