@@ -1,6 +1,6 @@
 """What several benchmark scripts need: a throw-away data dir with the index, the CPU time of a
-service process, the eval questions, a free port, a synthetic answers CSV, threads released at once
-and a service stopped. One copy, so the
+service process, the eval questions, a free port, a synthetic answers CSV, threads released at once,
+and a service waited for and stopped. One copy, so the
 scripts measure the same way (not a benchmark itself: it has no `main`)."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from bot.answering.evaluate import load_questions
@@ -110,3 +111,18 @@ def stop_service(proc: subprocess.Popen, timeout: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+    """Until `ohbot serve` on this loopback port answers /healthz with 200 (model and index loaded);
+    SystemExit if the process dies or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"ohbot serve did not become healthy (exit {proc.poll()})")

@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
+
 from benchmarks.common import run_together, write_responses  # noqa: E402
 from bot.awareness.campaigns import campaign_report, import_responses, item_infos  # noqa: E402
 from bot.quiz import forms as quiz  # noqa: E402
@@ -82,13 +84,14 @@ def bench_takers(data_dir: Path, bank: list, takers: int) -> tuple[float, int, i
     elapsed = run_together(threads, barrier)
     if failures:
         raise failures[0]
-    stored = state.db.conn.execute("select count(*) from responses where campaign = 'live'").fetchone()[0]
-    done = state.db.conn.execute(
-        "select count(*) from forms where campaign = 'live' and completed_at is not null").fetchone()[0]
+    with state.read() as conn:
+        stored = conn.execute(text("select count(*) from responses where campaign = 'live'")).scalar_one()
+        done = conn.execute(text(
+            "select count(*) from forms where campaign = 'live' and completed_at is not null")).scalar_one()
+        short = conn.execute(text(
+            "select count(*) from forms f where campaign = 'live' and position != "
+            "(select count(*) from responses r where r.form = f.id)")).scalar_one()
     assert done == takers, f"{done} of {takers} forms completed"
-    short = state.db.conn.execute(
-        "select count(*) from forms f where campaign = 'live' and position != "
-        "(select count(*) from responses r where r.form = f.id)").fetchone()[0]
     assert short == 0, f"{short} forms whose position does not match their stored answers"
     return sum(given) / elapsed, sum(given), stored
 

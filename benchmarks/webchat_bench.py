@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_seconds, free_port, prepare_data, questions, stop_service  # noqa: E402
+from benchmarks.common import cpu_seconds, free_port, prepare_data, questions, stop_service, wait_healthy  # noqa: E402
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 WARM_UP = 20
@@ -78,20 +78,6 @@ class Browser:
         if response.status != 200:
             raise RuntimeError(f"/chat/api answered {response.status}: {body}")
         return body
-
-
-def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
-    """Until /healthz says 200 (or the process died)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"ohbot serve did not become healthy (exit {proc.poll()})")
 
 
 def main() -> None:

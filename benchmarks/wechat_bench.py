@@ -29,7 +29,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,26 +41,13 @@ from benchmarks.common import (  # noqa: E402
     questions,
     run_together,
     stop_service,
+    wait_healthy,
 )
 from bot.channels.wechat import ACK  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from tests.fakes.wechat_platform import FakeWeChatPlatform  # noqa: E402
 
 ADAPTER_MESSAGES = ["帮助", "我的资料", "隐私"]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
-    """Until /healthz answers 200 (the model and index are loaded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"ohbot serve did not become healthy (exit code {proc.poll()})")
 
 
 def run_phase(platform: FakeWeChatPlatform, users: list, texts: list[str], per_user: int) -> dict:
@@ -133,7 +119,7 @@ def main() -> int:
     status = 1
     try:
         started = time.perf_counter()
-        wait_healthy(f"{base}/healthz", proc)
+        wait_healthy(port, proc)
         print(f"ohbot serve up in {time.perf_counter() - started:.1f} s (model + index load, warm-up answer); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         users = [platform.oa_user(mode=args.mode) for _ in range(args.users)]

@@ -26,7 +26,7 @@ from bot.config import (
     Settings,
     load_settings,
 )
-from bot.errors import OhbotError
+from bot.errors import DatabaseUnavailable, OhbotError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -614,7 +614,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OhbotError as exc:  # a user error: its one-line message; anything else is a bug (traceback)
-        return _fail(str(exc))
+        cause = exc.__cause__  # a SQLite file that cannot be opened (damaged): say what to do
+        explained = _storage_failure(cause, settings) if isinstance(exc, DatabaseUnavailable) and cause else None
+        return _fail(explained or str(exc))
     except OSError as exc:  # a file that cannot be read or written: name it
         message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
         if exc.errno == errno.ENOSPC:

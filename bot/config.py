@@ -113,17 +113,13 @@ class Settings:
 
     @property
     def state_db(self) -> Path:
-        """Users, quiz progress, responses, campaigns, logged questions: never rebuilt.
-
-        The file of a `sqlite:///` state URL. The bot's own queries (bot/storage/state.py) still
-        speak SQLite; until they move to bot/storage/db.py's engine (issue #14), a PostgreSQL URL is
-        a clear error here instead of a silent second database."""
+        """The file of a `sqlite:///` state URL (messages, tests and tools that need the file itself);
+        a ConfigError for a PostgreSQL URL, which has no file."""
         url = self.state_url
         for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
             if url.startswith(prefix) and len(url) > len(prefix):
                 return Path(url[len(prefix):].split("?", 1)[0])
-        raise ConfigError(f"the bot's state works on SQLite files only for now (not {_redact(url)}); "
-                          "PostgreSQL is used by `ohbot db` so far (issue #14)")
+        raise ConfigError(f"the state database {_redact(url)} is not a SQLite file")
 
 
 def _channel(env: dict[str, str], names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str] | None:

@@ -33,6 +33,8 @@ import pytest
 
 from tests.helpers import REPO_ROOT
 
+pytest_plugins = ["tests.db_fixtures"]  # db_url, pg_url, sqlite_url, state_url, engine_for (both backends)
+
 MODEL = "m3e-small"
 BACKEND = "onnx"
 

@@ -7,6 +7,7 @@ code under test, so a test that compares the two can fail.
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,15 @@ def wilson_by_hand(x: int, n: int, z: float = Z95) -> tuple[float, float]:
     root = z * math.sqrt(z * z + 4.0 * x * (n - x) / n)
     den = 2.0 * (n + z * z)
     return max(0.0, (2 * x + z * z - root) / den), min(1.0, (2 * x + z * z + root) / den)
+
+
+def private_data_dir(index_dir: Path, session_data: Path, target: Path) -> Path:
+    """`target` made a data directory of a test's own (a service writes ohbot.db and its salt there):
+    a copy of the session index, the session's exported model linked (never copied: ~100 MB)."""
+    shutil.copytree(index_dir, target / "index")
+    if (session_data / "models").exists():
+        (target / "models").symlink_to((session_data / "models").resolve(), target_is_directory=True)
+    return target
 
 
 def free_port() -> int:
@@ -43,3 +53,18 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 20.0) -> int | 
         proc.kill()
         proc.wait(5)
         return None
+
+
+def sql(state, query: str, **params) -> list[dict]:
+    """The rows (as dicts) of a hand-written SQL statement on a State's database, committed; for tests
+    that look inside the tables. Quote `"user"` (a reserved word on PostgreSQL)."""
+    from sqlalchemy import text
+
+    with state.write() as conn:
+        result = conn.execute(text(query), params)
+        return [dict(r) for r in result.mappings()] if result.returns_rows else []
+
+
+def count(state, table: str, where: str = "true", **params) -> int:
+    """How many rows of `table` match `where` (named parameters)."""
+    return int(sql(state, f"select count(*) as n from {table} where {where}", **params)[0]["n"])

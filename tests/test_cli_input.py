@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.dialogue.core import MAX_QUESTION_CHARS
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, private_data_dir
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 
@@ -20,12 +19,7 @@ OHBOT = Path(sys.executable).parent / "ohbot"
 @pytest.fixture(scope="module")
 def private_data(built_index, data_dir, tmp_path_factory) -> Path:
     """A data directory of our own (chat writes ohbot.db): the session index copied, the model linked."""
-    index_dir, _ = built_index
-    target = tmp_path_factory.mktemp("cli-input")
-    shutil.copytree(index_dir, target / "index")
-    if (data_dir / "models").exists():
-        (target / "models").symlink_to((data_dir / "models").resolve(), target_is_directory=True)
-    return target
+    return private_data_dir(built_index[0], data_dir, tmp_path_factory.mktemp("cli-input"))
 
 
 def ohbot(data: Path, *args: str, stdin: bytes, locale: str = "C.UTF-8") -> subprocess.CompletedProcess:

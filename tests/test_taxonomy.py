@@ -1,7 +1,7 @@
 """The one vocabulary: knowledge/taxonomy.yaml agrees with the database schema and the code reads it."""
 from __future__ import annotations
 
-from bot.storage.schema import PROFILE_FIELDS
+from bot.storage.tables import PROFILE_FIELDS
 from bot.taxonomy import field_labels, load_taxonomy, profile_fields, self_check_hazards, self_check_options
 from tests.helpers import KNOWLEDGE
 

@@ -122,12 +122,17 @@ def confidence_of(x: dict[str, float]) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def labour_words(cues: dict[str, list[str]]) -> bool:
+    """The question has a labour word (strong or weak)."""
+    return bool(cues.get("labour") or cues.get("labour_weak"))
+
+
 def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     """Whether the question is about occupational health by its words (and, for a work-injury
     question, by the best unit); `cues` gains the `oh` words that made it so."""
-    labour_words = bool(cues.get("labour") or cues.get("labour_weak"))
+    labour = labour_words(cues)
     # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word
-    if not cues.get("oh") and cues.get("oh_weak") and not labour_words:
+    if not cues.get("oh") and cues.get("oh_weak") and not labour:
         cues["oh"] = cues["oh_weak"]
     if cues.get("oh"):
         return True
@@ -135,7 +140,7 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     # procedure: our texts name the steps of 人社部门 for occupational diseases (the procedure's own
     # words: not 赔偿, which every kind of claim uses; not with a labour word; not about an accident)
     procedure = [w for w in cues.get("injury", []) if w not in INJURY_GENERIC]
-    if ranked and procedure and not labour_words and not cues.get("accident"):
+    if ranked and procedure and not labour and not cues.get("accident"):
         unit = normalize(" ".join(ranked[0].chunk.section) + ranked[0].chunk.text)
         return any(w in unit for w in procedure)
     return False
@@ -161,6 +166,8 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
         return refer("environment")
     if cues.get("death") and cues.get("benefit"):  # a worker's death and its benefits: 工亡待遇, by 人社部门
         return refer("injury")
+    if not has_topic and cues.get("accident") and (at_work or cues.get("injury")):  # an accident at work: 工伤
+        return refer("injury")
     if not has_topic and not cues.get("injury"):  # work injury: answered where our texts answer it well
         for door in ("labour", "medical"):
             if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
@@ -168,6 +175,8 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
     needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
     notes = [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
     if top is None or confidence < needed:
+        if cues.get("injury") and not labour_words(cues):  # 人社部门 decides what our texts cannot answer
+            return Decision("refer", confidence, "injury", [], cues)
         if not has_topic:  # not ours by its words, and nothing close enough: the door its words point to
             for door in ("injury", "labour", "medical"):
                 if cues.get(door) or (door == "labour" and cues.get("labour_weak")):

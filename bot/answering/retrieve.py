@@ -34,7 +34,7 @@ BM25_WEIGHT = 0.8
 # Questions about a policy plan (a region named, or a plan's words): BM25 finds the plan's own
 # terms and figures (policy-plan dev questions: BM25 1.00, dense 0.78); dense breaks its ties.
 BM25_WEIGHT_PLAN = 0.95
-PLAN_WORDS = ("规划", "十四五", "十三五", "指标", "专栏", "工作要点", "主要任务", "目标值", "达到")
+PLAN_WORDS = ("规划", "十四五", "十三五", "指标", "专栏", "工作要点", "主要任务", "目标", "达到", "覆盖率", "知晓率", "申报率", "监测率")
 CANDIDATES = 50  # how deep each ranking is read before fusion
 QUERY_CACHE = 4096  # query vectors kept (2 KB each)
 
@@ -151,6 +151,7 @@ class Retriever:
         # a card's question or variant typed exactly (punctuation aside) is answered by that card:
         # a reviewed card added for a recurring question wins over everything retrieved
         self.exact_cards = {question_key(q.text): self.position[q.chunk_id] for q in self.questions if q.kind == "faq"}
+        self.regions = [d.get("region") for d in self.docs.values()]
         self.local = np.array([is_local(self.docs.get(c.doc_id, {}).get("region")) for c in self.chunks], dtype=bool)
         self._sections: dict[tuple, list[store.ChunkRow]] = {}
         for c in self.chunks:
@@ -289,7 +290,7 @@ class Retriever:
             rankings[name] = valid
         fused: dict[int, float] = {}
         ranks: dict[int, dict[str, int]] = {}
-        w = bm25_weight(query, [d.get("region") for d in self.docs.values()]) if len(rankings) == 2 else 1.0
+        w = bm25_weight(query, self.regions) if len(rankings) == 2 else 1.0
         share = {"bm25": w, "dense": 1.0 - w} if len(rankings) == 2 else {name: 1.0 for name in rankings}
         for name, order in rankings.items():
             for rank, i in enumerate(order, 1):

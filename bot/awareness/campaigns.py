@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection, text
+
 from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
 from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.errors import InputError
@@ -98,10 +100,11 @@ def _local(iso: str) -> datetime:
     return datetime.fromisoformat(iso).astimezone(TZ)
 
 
-def _profiles(state: State, campaign: str) -> dict[str, dict[str, str | None]]:
+def _profiles(conn: Connection, campaign: str) -> dict[str, dict[str, str | None]]:
     fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
-    rows = state.db.conn.execute(
-        f"select key, {fields} from users where key in (select user from forms where campaign = ?)", [campaign])
+    rows = conn.execute(text(
+        f'select key, {fields} from users where key in (select "user" from forms where campaign = :campaign)'),
+        {"campaign": campaign})
     return {r[0]: dict(zip(PROFILE_FIELDS, r[1:])) for r in rows}
 
 
@@ -109,23 +112,28 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     """(counted, practice) completed forms of a campaign as report inputs.
 
     counted: one per user, their earliest completed counted form; practice: every completed practice form.
-    completed_at is in China time, so report months are local months. Two indexed scans (forms, then
+    completed_at is in China time, so report months are local months. Forms come in completion order,
+    ties in the order their first answers were stored (responses.id: insertion order on both backends,
+    as SQLite's rowid gave before; the upper–lower discrimination index depends on the order of
+    respondents with equal scores). Two indexed scans (forms, then
     responses by campaign) instead of a sorted join: this is most of a report's database time.
     """
-    with state.lock:
-        conn = state.db.conn
-        forms = conn.execute(
-            "select id, user, kind, completed_at from forms where campaign = ? and completed_at is not null "
-            "and kind in ('counted', 'practice') order by completed_at, rowid", [campaign]).fetchall()
-        rows = conn.execute("select form, item_id, correct from responses where campaign = ? order by id",
-                            [campaign]).fetchall()
-        profiles = _profiles(state, campaign)
+    with state.read() as conn:
+        forms = conn.execute(text(
+            'select id, "user", kind, completed_at from forms where campaign = :campaign and completed_at is not null '
+            "and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
+        rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),
+                            {"campaign": campaign}).all()
+        profiles = _profiles(conn, campaign)
     records: dict[str, list[AnswerRecord]] = {f[0]: [] for f in forms}
+    first: dict[str, int] = {}  # form → position of its first stored answer
     shared: tuple[dict[str, AnswerRecord], dict[str, AnswerRecord]] = ({}, {})  # frozen: one object per answer kind
-    for form_id, item_id, correct in rows:
+    for n, (form_id, item_id, correct) in enumerate(rows):
         answers = records.get(form_id)
         if answers is None:  # an unfinished form
             continue
+        if not answers:
+            first[form_id] = n
         cache = shared[1 if correct else 0]
         a = cache.get(item_id)
         if a is None:
@@ -135,7 +143,8 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     counted: list[RespondentResult] = []
     practice: list[RespondentResult] = []
     seen: set[str] = set()
-    for form_id, user, kind, completed_at in forms:
+    last = len(rows)
+    for form_id, user, kind, completed_at in sorted(forms, key=lambda f: (f[3], first.get(f[0], last), f[0])):
         if kind == "counted":
             if user in seen:  # a second counted form (should not happen): never count anybody twice
                 continue
@@ -160,10 +169,10 @@ def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[
 def campaign_counts(state: State) -> dict[str, dict[str, int]]:
     """Completed counted and practice forms per campaign."""
     out: dict[str, dict[str, int]] = {}
-    with state.lock:
-        for name, kind, n in state.db.conn.execute(
+    with state.read() as conn:
+        for name, kind, n in conn.execute(text(
                 "select campaign, kind, count(*) from forms where completed_at is not null and campaign is not null "
-                "group by campaign, kind"):
+                "and kind in ('counted', 'practice') group by campaign, kind")):
             out.setdefault(name, {"counted": 0, "practice": 0})[kind] = n
     return out
 

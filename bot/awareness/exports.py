@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy import text
+
 from bot.awareness.campaigns import PROFILE_COLUMNS, TZ, coded_fields
 from bot.awareness.cells import safe_cell, xlsx_row
 from bot.awareness.report import ItemInfo, _is_aware
@@ -49,6 +51,7 @@ VARIABLE_LABELS = {
     "score_rate": "得分率", "aware": "知晓", "enterprise": "企业编码（加密）",
 }
 _TIME_CACHE_LIMIT = 100_000
+BATCH_ROWS = 10_000  # rows fetched at a time from a streamed (server-side on PostgreSQL) query
 
 
 class _LocalTimes:
@@ -70,23 +73,23 @@ def answer_rows(state: State, campaign: str) -> Iterator[tuple]:
     """(form, user, completed_at, item_id, answer, correct, answered_at, *profile) of every answer of
     each user's first completed counted form, in completion order; streamed from the database."""
     cols = ", ".join(f'u."{c}"' for c in PROFILE_COLUMNS)
-    sql = (f"SELECT f.id, f.user, f.completed_at, r.item_id, r.answer, r.correct, r.answered_at, {cols} "
-           "FROM forms f JOIN responses r ON r.form = f.id LEFT JOIN users u ON u.key = f.user "
-           "WHERE f.campaign = ? AND f.kind = 'counted' AND f.completed_at IS NOT NULL "
-           "AND NOT EXISTS (SELECT 1 FROM forms g WHERE g.campaign = f.campaign AND g.user = f.user "
-           "AND g.kind = 'counted' AND g.completed_at IS NOT NULL AND (g.completed_at < f.completed_at "
-           "OR (g.completed_at = f.completed_at AND g.rowid < f.rowid))) "
-           "ORDER BY f.completed_at, f.rowid, r.id")
-    with state.lock:
-        yield from state.db.conn.execute(sql, [campaign])
+    # one counted form per campaign and user is the database's rule (migration 0006): no tie-breaking
+    sql = text(f'SELECT f.id, f."user", f.completed_at, r.item_id, r.answer, r.correct, r.answered_at, {cols} '
+               'FROM forms f JOIN responses r ON r.form = f.id LEFT JOIN users u ON u.key = f."user" '
+               "WHERE f.campaign = :campaign AND f.kind = 'counted' AND f.completed_at IS NOT NULL "
+               # completion order, ties in the order of the forms' first stored answers (as the reports)
+               "ORDER BY f.completed_at, min(r.id) OVER (PARTITION BY f.id), r.id")
+    with state.read() as conn:
+        yield from conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+            sql, {"campaign": campaign})
 
 
 def campaign_items(state: State, campaign: str) -> list[str]:
     """Item ids answered on the campaign's counted forms, sorted (the respondent level's columns)."""
-    with state.lock:
-        rows = state.db.conn.execute(
+    with state.read() as conn:
+        rows = conn.execute(text(
             "SELECT DISTINCT r.item_id FROM responses r JOIN forms f ON f.id = r.form "
-            "WHERE f.campaign = ? AND f.kind = 'counted'", [campaign]).fetchall()
+            "WHERE f.campaign = :campaign AND f.kind = 'counted'"), {"campaign": campaign}).all()
     return sorted(r[0] for r in rows)
 
 
@@ -177,10 +180,10 @@ def write_csv(state: State, campaign: str, out: TextIO, level: str = "item") -> 
 
 
 def _count_answers(state: State, campaign: str) -> int:
-    with state.lock:
-        return state.db.conn.execute(
-            "SELECT count(*) FROM responses r JOIN forms f ON f.id = r.form WHERE f.campaign = ? "
-            "AND f.kind = 'counted' AND f.completed_at IS NOT NULL", [campaign]).fetchone()[0]
+    with state.read() as conn:
+        return conn.execute(text(
+            "SELECT count(*) FROM responses r JOIN forms f ON f.id = r.form WHERE f.campaign = :campaign "
+            "AND f.kind = 'counted' AND f.completed_at IS NOT NULL"), {"campaign": campaign}).scalar_one()
 
 
 def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> int:

@@ -52,7 +52,7 @@ from bot.awareness.stats import (
 )
 from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.errors import InputError, OutputError
-from bot.storage.schema import PROFILE_FIELDS
+from bot.storage.tables import PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType

@@ -12,8 +12,8 @@ Why streamed: a campaign of 50,000 workers × 20 items is 10^6 rows; holding the
 took 750 MB. Here each row is checked as it is read and written to a staging SQLite file in a
 private temporary folder beside the database (deleted afterwards); the checks across rows (an item
 answered twice, a profile value that changes between rows, a respondent already counted) are SQL
-over that file, and the accepted rows go into the state database with one INSERT ... SELECT inside
-one write transaction. Memory stays flat whatever the length of the file (10^6 rows: ≈ 12 s of CPU,
+over that file, and the accepted rows go into the state database (SQLite or PostgreSQL) in batches
+read from that file, inside one write transaction. Memory stays flat whatever the length of the file (10^6 rows: ≈ 12 s of CPU,
 ≈ 120 MB peak; benchmarks/responses_bench.py); the state database is locked for writing only during
 that last step.
 """
@@ -30,6 +30,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, select
+
 from bot.awareness.campaigns import (
     IGNORED_COLUMNS,
     PROFILE_COLUMNS,
@@ -44,7 +46,9 @@ from bot.awareness.campaigns import (
 from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
+from bot.storage.db import advisory_lock, upsert
 from bot.storage.state import State, now
+from bot.storage.tables import forms, responses, users
 from bot.text.encoding import detect_encoding
 
 LAYOUTS = ("long", "wide")
@@ -52,6 +56,7 @@ WIDE_REQUIRED = ("respondent_id", "answered_at")
 BATCH = 5000  # rows per executemany
 MAX_ERRORS = 1000  # problems listed; the rest are counted
 _CACHE_LIMIT = 200_000  # memoised times before the cache is emptied (a file of unique times stays small)
+_SQL_IN = 500  # keys per `in (...)` query on the state database
 
 
 def respondent_key(state: State, campaign: str, raw_id: str) -> str:
@@ -68,16 +73,15 @@ def erase_respondent(state: State, campaign: str, raw_id: str) -> int:
     quiz.get_campaign(state, campaign)
     key = respondent_key(state, campaign, raw_id)
     with state.write() as conn:
-        forms = [row[0] for row in conn.execute(
-            "SELECT id FROM forms WHERE campaign = ? AND user = ? AND source = 'import'", [campaign, key])]
-        if not forms:
+        ids = list(conn.execute(select(forms.c.id).where(
+            forms.c.campaign == campaign, forms.c.user == key, forms.c.source == "import")).scalars())
+        if not ids:
             raise InputError(f"campaign {campaign!r} has no imported respondent {raw_id!r} "
                              "(give the respondent_id as in the imported file)")
-        marks = ", ".join("?" * len(forms))
-        erased = conn.execute(f"DELETE FROM responses WHERE form IN ({marks})", forms).rowcount
-        conn.execute(f"DELETE FROM forms WHERE id IN ({marks})", forms)
-        if conn.execute("SELECT 1 FROM forms WHERE user = ? LIMIT 1", [key]).fetchone() is None:
-            conn.execute("DELETE FROM users WHERE key = ?", [key])
+        erased = conn.execute(delete(responses).where(responses.c.form.in_(ids))).rowcount
+        conn.execute(delete(forms).where(forms.c.id.in_(ids)))
+        if conn.execute(select(forms.c.id).where(forms.c.user == key).limit(1)).first() is None:
+            conn.execute(delete(users).where(users.c.key == key))
     return int(erased)
 
 
@@ -390,61 +394,66 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
     stage.commit()
 
 
-def _write(state: State, stage_path: Path, campaign: str, errors: _Errors) -> int:
-    """Attach the staging file and, in one write transaction, refuse respondents already counted or
-    copy every staged respondent, form and answer into the state database. Returns answers written."""
-    conn = state.db.conn
-    cols = ", ".join(f'"{c}"' for c in PROFILE_COLUMNS)
-    updates = ", ".join(f'"{c}" = coalesce(excluded."{c}", users."{c}")' for c in PROFILE_COLUMNS)
-    with state.lock:
-        conn.execute("ATTACH DATABASE ? AS stage", [str(stage_path)])
-        try:
-            with state.write() as db:
-                db.execute("DELETE FROM stage.flagged")
-                db.execute("INSERT INTO stage.flagged (rid) SELECT p.rid FROM stage.people p WHERE EXISTS "
-                           "(SELECT 1 FROM forms f WHERE f.campaign = ? AND f.user = p.key AND f.kind = 'counted')",
-                           [campaign])
-                lines: dict[str, list[int]] = {}
-                unlisted: set[str] = set()  # past MAX_ERRORS respondents: counted, not listed
-                for rid, line in db.execute("SELECT rid, line FROM stage.rows WHERE rid IN "
-                                            "(SELECT rid FROM stage.flagged) ORDER BY line"):
-                    at = lines.get(rid)
-                    if at is None:
-                        if len(lines) >= MAX_ERRORS:
-                            unlisted.add(rid)
-                            continue
-                        at = lines[rid] = []
-                    at.append(line)
-                errors.more += len(unlisted)
-                for rid, at in lines.items():
-                    errors.add(at[0], f"respondent {rid!r} ({_lines(at)}) already has a counted form in "
-                                      f"{campaign!r} and cannot count twice")
-                if errors:
-                    return 0
-                stamp = now()
-                db.execute(
-                    f"INSERT INTO users (key, {cols}, consent, pending, created, updated) "
-                    f"SELECT key, {cols}, 0, '{{}}', ?, ? FROM stage.people WHERE true ORDER BY first "
-                    f"ON CONFLICT(key) DO UPDATE SET {updates}, updated = excluded.updated", [stamp, stamp])
-                db.execute(
-                    "INSERT INTO forms (id, campaign, user, kind, items, position, started_at, completed_at, source) "
-                    "SELECT form, ?, key, 'counted', layout, n, started, completed, 'import' FROM stage.people "
-                    "ORDER BY first",
-                    [campaign])
-                return db.execute(
-                    "INSERT INTO responses (form, campaign, user, item_id, answer, correct, answered_at) "
-                    "SELECT p.form, ?, p.key, r.item, r.answer, r.correct, r.answered_at "
-                    "FROM stage.rows r JOIN stage.people p ON p.rid = r.rid ORDER BY r.seq", [campaign]).rowcount
-        finally:
-            conn.execute("DETACH DATABASE stage")
+def _write(state: State, stage: sqlite3.Connection, campaign: str, errors: _Errors) -> int:
+    """In one write transaction on the state database: refuse respondents already counted in the
+    campaign, or copy every staged respondent, form and answer into it (batches of BATCH rows read
+    from the staging file). Returns answers written. An advisory lock per campaign makes two imports
+    into one campaign wait for each other; the counted-once index stops a race with the bot."""
+    with state.write() as db:
+        advisory_lock(db, f"ohbot:import:{campaign}")
+        stage.execute("DELETE FROM flagged")
+        for batch in _batched(stage.execute("SELECT key, rid FROM people"), _SQL_IN):
+            rid_of = dict(batch)
+            counted = db.execute(select(forms.c.user).where(
+                forms.c.campaign == campaign, forms.c.kind == "counted", forms.c.user.in_(list(rid_of)))).scalars()
+            stage.executemany("INSERT INTO flagged (rid) VALUES (?)", [(rid_of[key],) for key in counted])
+        lines: dict[str, list[int]] = {}
+        unlisted: set[str] = set()  # past MAX_ERRORS respondents: counted, not listed
+        for rid, line in stage.execute("SELECT rid, line FROM rows WHERE rid IN (SELECT rid FROM flagged) "
+                                       "ORDER BY line"):
+            at = lines.get(rid)
+            if at is None:
+                if len(lines) >= MAX_ERRORS:
+                    unlisted.add(rid)
+                    continue
+                at = lines[rid] = []
+            at.append(line)
+        errors.more += len(unlisted)
+        for rid, at in lines.items():
+            errors.add(at[0], f"respondent {rid!r} ({_lines(at)}) already has a counted form in "
+                              f"{campaign!r} and cannot count twice")
+        if errors:
+            return 0
+        stamp = now()
+        people = f"SELECT key, form, layout, n, started, completed, {', '.join(PROFILE_COLUMNS)} FROM people"
+        for batch in _batched(stage.execute(people + " ORDER BY first")):
+            upsert(db, users, [{"key": key, **dict(zip(PROFILE_COLUMNS, profile)), "consent": 0, "pending": "{}",
+                                "created": stamp, "updated": stamp} for key, _, _, _, _, _, *profile in batch],
+                   on=["key"], update=[*PROFILE_COLUMNS, "updated"], keep_when_null=PROFILE_COLUMNS)
+            db.execute(forms.insert(), [
+                {"id": form, "campaign": campaign, "user": key, "kind": "counted", "items": layout, "position": n,
+                 "started_at": started, "completed_at": completed, "source": "import"}
+                for key, form, layout, n, started, completed, *_ in batch])
+        written = 0
+        for batch in _batched(stage.execute(
+                "SELECT p.form, p.key, r.item, r.answer, r.correct, r.answered_at "
+                "FROM rows r JOIN people p ON p.rid = r.rid ORDER BY r.seq")):
+            db.execute(responses.insert(), [
+                {"form": form, "campaign": campaign, "user": key, "item_id": item, "answer": answer,
+                 "correct": correct, "answered_at": answered_at}
+                for form, key, item, answer, correct, answered_at in batch])
+            written += len(batch)
+        return written
 
 
 def _stage_dir(state: State) -> str | None:
-    """The database's folder (the staging file holds raw respondent ids: keep it beside the data,
-    in a private folder, not in a shared /tmp); None for an in-memory database."""
-    rows = state.db.conn.execute("PRAGMA database_list").fetchall()
-    path = next((r[2] for r in rows if r[1] == "main"), "")
-    return str(Path(path).parent) if path else None
+    """The SQLite database's folder (the staging file holds raw respondent ids: keep it beside the
+    data, in a private folder, not in a shared /tmp); None (a private folder in the system's
+    temporary directory) for PostgreSQL or an in-memory database."""
+    url = state.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return str(Path(url.database).parent)
 
 
 def import_file(state: State, campaign: str, path: Path, bank: Iterable[Item] | Mapping[str, Item],
@@ -483,7 +492,7 @@ def import_file(state: State, campaign: str, path: Path, bank: Iterable[Item] | 
             _respondents(stage, state, campaign, bank, errors, wide)
             if errors:
                 return 0, errors.lines(wide)
+            count = _write(state, stage, campaign, errors)
         finally:
             stage.close()
-        count = _write(state, stage_path, campaign, errors)
     return (0, errors.lines(wide)) if errors else (count, [])

@@ -246,15 +246,8 @@ class InboxQueue(asyncio.Queue):
 
 
 def open_inbox(settings: Settings, dialogue: Any) -> TelegramInbox:
-    """The inbox in the dialogue's state database."""
-    engine = getattr(dialogue.state, "engine", None)
-    if engine is None:  # a State without an engine (before the SQLAlchemy port): the same file by its URL
-        from bot.storage.db import make_engine
-        from bot.storage.migrate import ensure_schema
-
-        engine = make_engine(settings.state_url)
-        ensure_schema(engine)
-    return TelegramInbox(engine)
+    """The inbox in the dialogue's state database (its engine: SQLite or PostgreSQL)."""
+    return TelegramInbox(dialogue.state.engine)
 
 
 # --------------------------------------------------------------------------- the channel

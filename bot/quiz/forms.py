@@ -12,11 +12,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
 
 from bot.config import AWARE_THRESHOLD, FORM_SIZE
 from bot.errors import CampaignError
 from bot.quiz.bank import Item, load_bank
+from bot.storage.db import insert_ignore
 from bot.storage.state import State, now
+from bot.storage.tables import campaigns, forms, responses
 
 LETTERS = "ABCDEFGH"
 DEFAULT_FORM_SIZE = FORM_SIZE
@@ -62,31 +67,36 @@ def create_campaign(state: State, name: str, start: str, end: str, region: str |
             raise CampaignError(f"dates are YYYY-MM-DD, not {value!r}") from None
     if end < start:
         raise CampaignError("the campaign ends before it starts")
-    with state.lock:
-        if state.db["campaigns"].count_where("name = ?", [name]):
+    row = {"name": name, "start": start, "end": end, "region": region, "threshold": threshold,
+           "form_size": form_size, "status": "open", "created": now()}
+    with state.write() as conn:
+        if not insert_ignore(conn, campaigns, row, on=["name"]):
             raise CampaignError(f"a campaign named {name!r} exists already")
-        state.db.table("campaigns").insert({"name": name, "start": start, "end": end, "region": region,
-                                      "threshold": threshold, "form_size": form_size, "status": "open",
-                                      "created": now()})
     return get_campaign(state, name)
 
 
+def _campaign(r: Any) -> Campaign:
+    """A campaigns row as a Campaign."""
+    return Campaign(r.name, r.start, r.end, r.region, r.threshold, r.form_size, r.status)
+
+
 def get_campaign(state: State, name: str) -> Campaign:
-    rows = list(state.db["campaigns"].rows_where("name = ?", [name]))
-    if not rows:
+    with state.read() as conn:
+        r = conn.execute(select(campaigns).where(campaigns.c.name == name)).first()
+    if r is None:
         raise CampaignError(f"no campaign named {name!r} (see `ohbot campaign list`)")
-    r = rows[0]
-    return Campaign(r["name"], r["start"], r["end"], r["region"], r["threshold"], r["form_size"], r["status"])
+    return _campaign(r)
 
 
 def list_campaigns(state: State) -> list[Campaign]:
-    return [get_campaign(state, r["name"]) for r in state.db["campaigns"].rows_where(order_by="created")]
+    with state.read() as conn:
+        return [_campaign(r) for r in conn.execute(select(campaigns).order_by(campaigns.c.created))]
 
 
 def close_campaign(state: State, name: str) -> None:
     get_campaign(state, name)
-    with state.lock:
-        state.db.table("campaigns").update(name, {"status": "closed"})
+    with state.write() as conn:
+        conn.execute(update(campaigns).where(campaigns.c.name == name).values(status="closed"))
 
 
 def open_campaign_for(state: State, region: str | None, today: str) -> Campaign | None:
@@ -128,7 +138,8 @@ def draw_items(bank: list[Item], size: int, audience: str | None, industry: str 
 def start_form(state: State, bank: list[Item], user: str, profile: dict, campaign: Campaign | None,
                seed: int | None = None) -> Form:
     """A new form for the user: counted if it is their first in the campaign, else practice.
-    The check and the insert are one transaction, so two taps or two processes cannot both count.
+    One counted form per campaign and user is the database's rule (a partial unique index, migration
+    0006): the counted insert is tried first and, when another tap or process won, the form is practice.
 
     Items and options are drawn at random, seeded by the form's random id; with `seed` set
     (OHBOT_QUIZ_SEED: tests and demonstrations) the draw depends only on the seed, the user and how
@@ -138,7 +149,8 @@ def start_form(state: State, bank: list[Item], user: str, profile: dict, campaig
     if seed is None:
         rng = random.Random(form_id)
     else:
-        previous = state.db.execute("select count(*) from forms where user = ?", [user]).fetchone()[0]
+        with state.read() as conn:
+            previous = conn.execute(select(func.count()).select_from(forms).where(forms.c.user == user)).scalar_one()
         rng = random.Random(f"{seed}:{user}:{previous}")
     items = draw_items(bank, size, profile.get("role"), profile.get("industry"), rng)
     layout = []
@@ -147,31 +159,31 @@ def start_form(state: State, bank: list[Item], user: str, profile: dict, campaig
         if item.type != "truefalse":
             rng.shuffle(order)
         layout.append({"id": item.id, "order": order})
+    name = campaign.name if campaign else None
+    row = {"id": form_id, "campaign": name, "user": user, "kind": "counted",
+           "items": json.dumps(layout), "position": 0, "started_at": now(), "completed_at": None, "source": "bot"}
     with state.write() as conn:
-        counted = campaign is not None and not conn.execute(
-            "select 1 from forms where campaign = ? and user = ? and kind = 'counted'",
-            [campaign.name, user]).fetchone()
-        form = Form(form_id, campaign.name if campaign else None, user, "counted" if counted else "practice",
-                    layout, 0, None)
-        conn.execute(
-            "insert into forms (id, campaign, user, kind, items, position, started_at, completed_at, source) "
-            "values (?, ?, ?, ?, ?, 0, ?, null, 'bot')",
-            [form.id, form.campaign, user, form.kind, json.dumps(layout), now()])
-    return form
+        counted = campaign is not None and insert_ignore(
+            conn, forms, row, on=["campaign", "user"], where=forms.c.kind == "counted") == 1
+        if not counted:
+            conn.execute(forms.insert(), {**row, "kind": "practice"})
+    return Form(form_id, name, user, "counted" if counted else "practice", layout, 0, None)
 
 
 def get_form(state: State, form_id: str) -> Form | None:
-    rows = list(state.db["forms"].rows_where("id = ?", [form_id]))
-    if not rows:
+    with state.read() as conn:
+        r = conn.execute(select(forms).where(forms.c.id == form_id)).mappings().first()
+    if r is None:
         return None
-    r = rows[0]
     return Form(r["id"], r["campaign"], r["user"], r["kind"], json.loads(r["items"]), r["position"], r["completed_at"])
 
 
 def unfinished_form(state: State, user: str) -> Form | None:
-    rows = list(state.db["forms"].rows_where("user = ? and completed_at is null and source = 'bot'", [user],
-                                             order_by="started_at desc", limit=1))
-    return get_form(state, rows[0]["id"]) if rows else None
+    with state.read() as conn:
+        found = conn.execute(select(forms.c.id).where(forms.c.user == user, forms.c.completed_at.is_(None),
+                                                      forms.c.source == "bot")
+                             .order_by(forms.c.started_at.desc()).limit(1)).scalar()
+    return get_form(state, found) if found else None
 
 
 # ---- answering ---------------------------------------------------------------------------------
@@ -185,27 +197,32 @@ def to_bank_letters(entry: dict, shown: str) -> str:
 
 def record_answer(state: State, form: Form, position: int, answer: str, item: Item) -> bool | None:
     """Store the answer to item `position` (bank letters) at once; returns whether it was correct,
-    or None when that item was already answered (a repeated button press changes nothing)."""
+    or None when that item was already answered (a repeated button press changes nothing).
+
+    The form advances by a conditional UPDATE (only from `position`, only while unfinished): of two
+    presses that reach two processes at once exactly one updates a row and records its answer; the
+    other waits for that row's lock and then matches nothing."""
     correct = answer == item.answer
+    finished = now() if position + 1 >= len(form.items) else None
     with state.write() as conn:
-        current = conn.execute("select position, completed_at from forms where id = ?", [form.id]).fetchone()
-        if current is None or current[0] != position or current[1]:
+        advanced = conn.execute(
+            update(forms).where(forms.c.id == form.id, forms.c.position == position, forms.c.completed_at.is_(None))
+            .values(position=position + 1, completed_at=finished)).rowcount
+        if advanced != 1:
             return None  # nothing written: the empty transaction just ends
-        conn.execute(
-            "insert into responses (form, campaign, user, item_id, answer, correct, answered_at) "
-            "values (?, ?, ?, ?, ?, ?, ?)",
-            [form.id, form.campaign, form.user, item.id, answer, int(correct), now()])
-        finished = now() if position + 1 >= len(form.items) else None
-        conn.execute("update forms set position = ?, completed_at = ? where id = ?",
-                     [position + 1, finished, form.id])
+        conn.execute(responses.insert(), {"form": form.id, "campaign": form.campaign, "user": form.user,
+                                          "item_id": item.id, "answer": answer, "correct": int(correct),
+                                          "answered_at": now()})
     form.position = position + 1
     form.completed_at = finished
     return correct
 
 
 def form_score(state: State, form_id: str) -> tuple[int, int]:
-    row = next(state.db.query("select sum(correct) as c, count(*) as n from responses where form = ?", [form_id]))
-    return int(row["c"] or 0), int(row["n"] or 0)
+    with state.read() as conn:
+        c, n = conn.execute(select(func.sum(responses.c.correct), func.count())
+                            .where(responses.c.form == form_id)).one()
+    return int(c or 0), int(n or 0)
 
 
 def bank_by_id(knowledge_dir: Path) -> dict[str, Item]:

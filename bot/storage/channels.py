@@ -2,8 +2,9 @@
 process can take any callback: which messages were already taken (and the passive reply given),
 the platform access tokens with their single refresher, and each user's last buttons.
 
-The tables are in bot/storage/schema.py; the SQL here is portable (INSERT … ON CONFLICT DO NOTHING,
-conditional UPDATEs whose row count says who won), so the same logic holds on PostgreSQL.
+The tables are in bot/storage/tables.py; the statements are SQLAlchemy Core on the state engine
+(INSERT … ON CONFLICT DO NOTHING, conditional UPDATEs whose row count says who won), so the same
+logic holds on SQLite and PostgreSQL, across any number of processes.
 """
 from __future__ import annotations
 
@@ -16,9 +17,13 @@ import time
 import uuid
 from collections.abc import Callable
 
+from sqlalchemy import delete, select, update
+
 from bot.dialogue.types import Button
 from bot.errors import OhbotError
+from bot.storage.db import insert_ignore, upsert
 from bot.storage.state import State, now
+from bot.storage.tables import access_tokens, channel_inbox, text_menus
 
 log = logging.getLogger(__name__)
 
@@ -46,33 +51,32 @@ class Inbox:
         """True if this caller takes the message: it is new, or an earlier claim got no reply for
         ABANDONED_AFTER seconds (its process died). False: a duplicate, answered elsewhere."""
         stamp = int(self.clock())
-        with self.state.lock:
-            conn = self.state.db.conn
-            taken = conn.execute(
-                "INSERT INTO channel_inbox (channel, msg_key, received_at, reply) VALUES (?, ?, ?, NULL) "
-                "ON CONFLICT (channel, msg_key) DO NOTHING", [channel, key, stamp]).rowcount == 1
+        inbox = channel_inbox.c
+        with self.state.write() as conn:
+            taken = insert_ignore(conn, channel_inbox, {"channel": channel, "msg_key": key, "received_at": stamp,
+                                                        "reply": None}, on=["channel", "msg_key"]) == 1
             if not taken:
                 taken = conn.execute(
-                    "UPDATE channel_inbox SET received_at = ? WHERE channel = ? AND msg_key = ? "
-                    "AND reply IS NULL AND received_at < ?",
-                    [stamp, channel, key, stamp - ABANDONED_AFTER]).rowcount == 1
+                    update(channel_inbox).where(inbox.channel == channel, inbox.msg_key == key, inbox.reply.is_(None),
+                                                inbox.received_at < stamp - ABANDONED_AFTER)
+                    .values(received_at=stamp)).rowcount == 1
             self._claims += 1
             if self._claims % INBOX_PRUNE_EVERY == 0:
-                conn.execute("DELETE FROM channel_inbox WHERE received_at < ?", [stamp - INBOX_KEEP_SECONDS])
+                conn.execute(delete(channel_inbox).where(inbox.received_at < stamp - INBOX_KEEP_SECONDS))
         return taken
 
     def set_reply(self, channel: str, key: str, reply: str) -> None:
         """Remember the passive reply given to a message."""
-        with self.state.lock:
-            self.state.db.conn.execute("UPDATE channel_inbox SET reply = ? WHERE channel = ? AND msg_key = ?",
-                                       [reply, channel, key])
+        inbox = channel_inbox.c
+        with self.state.write() as conn:
+            conn.execute(update(channel_inbox).where(inbox.channel == channel, inbox.msg_key == key)
+                         .values(reply=reply))
 
     def reply(self, channel: str, key: str) -> str | None:
         """The passive reply given to a message, None while it is being answered (or never was)."""
-        with self.state.lock:
-            row = self.state.db.conn.execute("SELECT reply FROM channel_inbox WHERE channel = ? AND msg_key = ?",
-                                             [channel, key]).fetchone()
-        return row[0] if row else None
+        inbox = channel_inbox.c
+        with self.state.read() as conn:
+            return conn.execute(select(inbox.reply).where(inbox.channel == channel, inbox.msg_key == key)).scalar()
 
 
 class TokenStore:
@@ -98,36 +102,36 @@ class TokenStore:
 
     def _row(self, name: str) -> tuple[str | None, int, int]:
         """(token, refresh_at, expires_at) of `name`; (None, 0, 0) if there is none."""
-        with self.state.lock:
-            row = self.state.db.conn.execute(
-                "SELECT token, refresh_at, expires_at FROM access_tokens WHERE name = ?", [name]).fetchone()
+        t = access_tokens.c
+        with self.state.read() as conn:
+            row = conn.execute(select(t.token, t.refresh_at, t.expires_at).where(t.name == name)).first()
         return (row[0], row[1], row[2]) if row else (None, 0, 0)
 
     def _claim(self, name: str, stamp: int) -> bool:
         """Take the refresh lease of `name` if nobody holds it (or theirs ran out)."""
-        with self.state.lock:
-            conn = self.state.db.conn
-            conn.execute("INSERT INTO access_tokens (name, token, refresh_at, expires_at, lease_owner, lease_until) "
-                         "VALUES (?, NULL, 0, 0, NULL, 0) ON CONFLICT (name) DO NOTHING", [name])
+        t = access_tokens.c
+        with self.state.write() as conn:
+            insert_ignore(conn, access_tokens, {"name": name, "token": None, "refresh_at": 0, "expires_at": 0,
+                                                "lease_owner": None, "lease_until": 0}, on=["name"])
             return conn.execute(
-                "UPDATE access_tokens SET lease_owner = ?, lease_until = ? WHERE name = ? AND lease_until < ?",
-                [self.owner, stamp + self.lease_seconds, name, stamp]).rowcount == 1
+                update(access_tokens).where(t.name == name, t.lease_until < stamp)
+                .values(lease_owner=self.owner, lease_until=stamp + self.lease_seconds)).rowcount == 1
 
     def _store(self, name: str, token: str, stamp: int, ttl: int) -> None:
         """Save a fetched token and give the lease back."""
         margin = min(self.margin, ttl // 4)
-        with self.state.lock:
-            self.state.db.conn.execute(
-                "UPDATE access_tokens SET token = ?, refresh_at = ?, expires_at = ?, lease_owner = NULL, "
-                "lease_until = 0 WHERE name = ? AND lease_owner = ?",
-                [token, stamp + ttl - margin, stamp + ttl, name, self.owner])
+        t = access_tokens.c
+        with self.state.write() as conn:
+            conn.execute(update(access_tokens).where(t.name == name, t.lease_owner == self.owner)
+                         .values(token=token, refresh_at=stamp + ttl - margin, expires_at=stamp + ttl,
+                                 lease_owner=None, lease_until=0))
 
     def _release(self, name: str) -> None:
         """Give the lease back without a new token (the fetch failed)."""
-        with self.state.lock:
-            self.state.db.conn.execute(
-                "UPDATE access_tokens SET lease_owner = NULL, lease_until = 0 WHERE name = ? AND lease_owner = ?",
-                [name, self.owner])
+        t = access_tokens.c
+        with self.state.write() as conn:
+            conn.execute(update(access_tokens).where(t.name == name, t.lease_owner == self.owner)
+                         .values(lease_owner=None, lease_until=0))
 
     def _lock(self, name: str) -> threading.Lock:
         """One lock per token name in this process: its threads queue instead of polling the database."""
@@ -180,18 +184,15 @@ class DbMenus:
 
     def get(self, user_key: str) -> list[Button]:
         """The buttons last offered to the user (empty if none)."""
-        with self.state.lock:
-            row = self.state.db.conn.execute('SELECT buttons FROM text_menus WHERE "user" = ?', [user_key]).fetchone()
-        return [Button(label, data) for label, data in json.loads(row[0])] if row else []
+        with self.state.read() as conn:
+            stored = conn.execute(select(text_menus.c.buttons).where(text_menus.c.user == user_key)).scalar()
+        return [Button(label, data) for label, data in json.loads(stored)] if stored else []
 
     def set(self, user_key: str, buttons: list[Button]) -> None:
         """Replace them; an empty list deletes the row."""
-        with self.state.lock:
-            conn = self.state.db.conn
+        with self.state.write() as conn:
             if not buttons:
-                conn.execute('DELETE FROM text_menus WHERE "user" = ?', [user_key])
+                conn.execute(delete(text_menus).where(text_menus.c.user == user_key))
                 return
             data = json.dumps([[b.label, b.data] for b in buttons], ensure_ascii=False)
-            conn.execute('INSERT INTO text_menus ("user", buttons, updated) VALUES (?, ?, ?) '
-                         'ON CONFLICT ("user") DO UPDATE SET buttons = excluded.buttons, updated = excluded.updated',
-                         [user_key, data, now()])
+            upsert(conn, text_menus, {"user": user_key, "buttons": data, "updated": now()}, on=["user"])

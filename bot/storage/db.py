@@ -8,7 +8,7 @@ Design (issue #14)
   standard sqlite3 module for `sqlite:///` (WAL, busy timeout, BEGIN issued by us, not by sqlite3).
 - One schema: `bot/storage/tables.py` (Core `Table` objects, what queries are written with) and the
   Alembic revisions in `bot/storage/migrations/` (what `ohbot db upgrade` applies; see
-  bot/storage/migrate.py). Start-up will call `migrate.ensure_schema(engine)` (not wired yet): on
+  bot/storage/migrate.py). `State` calls `migrate.ensure_schema(engine)` when it opens: on
   PostgreSQL a database behind its migrations is an error ("run `ohbot db upgrade`"), so N workers
   never race a migration; the embedded SQLite default upgrades itself, so `make run` needs nothing.
 - Writes that must happen once across processes use the database, not in-process locks:
@@ -20,20 +20,15 @@ Design (issue #14)
   `bot.errors.DatabaseUnavailable` (a web worker answers 503 so the platform retries); the pool's
   pre-ping replaces connections that died while idle (a PostgreSQL restart), without an error.
 
-The remaining step (mechanical): each query site of bot/storage/state.py, bot/quiz/forms.py and
-bot/awareness/campaigns.py moves from `state.db` / `state.write()` (sqlite3 + sqlite-utils) to
-`connect(engine)` / `transaction(engine)` with tables.py's objects or `text()` with named parameters:
-- `?` placeholders become `:name` (or Core expressions); `user` and `end` are reserved words on
-  PostgreSQL and must be quoted in hand-written SQL (`"user"`) — Core objects quote them already.
-  Beware: an unquoted `select user from forms` is no error there, it returns CURRENT_USER;
-- `with state.write() as conn:` becomes `with transaction(engine) as conn:` (same all-or-nothing);
-- `on conflict(...) do update` statements become `upsert(...)`; check-then-insert pairs that must
-  happen once become `insert_ignore(...)` on a unique index, or take `advisory_lock` first;
-- SQLite's implicit `rowid` (ORDER BY f.rowid in campaigns.py) has no PostgreSQL twin: order by a
-  real column instead (a migration may add an identity column to `forms`);
-- `State.forget` walks tables with a `user` column: take them from `tables.TABLES`, not from
-  sqlite-utils introspection;
-- `State` keeps its public methods; only their bodies change, so callers do not.
+How the queries are written (bot/storage/state.py, channels.py, bot/quiz/forms.py, bot/awareness/):
+- Core expressions on tables.py's objects, or `text()` with `:name` parameters; `user` and `end` are
+  reserved words on PostgreSQL and must be quoted in hand-written SQL (`"user"`) — Core objects quote
+  them already. Beware: an unquoted `select user from forms` is no error there, it returns CURRENT_USER;
+- `with state.write() as conn:` is `transaction(engine)` (all or nothing), `state.read()` is `connect`;
+- `upsert(...)` for INSERT … ON CONFLICT DO UPDATE; writes that must happen once are `insert_ignore(...)`
+  on a unique index (one counted form per campaign and user: migration 0006) or conditional UPDATEs
+  whose row count says who won (an answer per form position), or take `advisory_lock` first;
+- no SQLite `rowid`: order by real columns; `State.forget` walks tables.TABLES.
 """
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
-"""The bot's own database (DATA_DIR/ohbot.db): user profiles and pending dialogue steps, and the
-questions it could not answer. Never rebuilt, never holds a raw chat id: users are stored under a
-salted hash, so a restart or a second worker process loses nothing and reports identify no one.
+"""The bot's own database (DATA_DIR/ohbot.db, or PostgreSQL: `OHBOT_DATABASE_URL`): user profiles and
+pending dialogue steps, the questions it could not answer, the replies and their feedback. Never
+rebuilt, never holds a raw chat id: users are stored under a salted hash, so a restart or another
+worker process loses nothing and reports identify no one.
+
+Queries are SQLAlchemy Core on the engine of bot/storage/db.py (tables of bot/storage/tables.py), so
+the same code runs on SQLite and PostgreSQL; `PROFILE_FIELDS` is re-exported from tables.py.
 """
 from __future__ import annotations
 
@@ -8,17 +12,17 @@ import hashlib
 import json
 import re
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import sqlite_utils
+from sqlalchemy import Connection, Engine, delete, distinct, func, insert, select, text, update
 
-from bot.storage.schema import ADDED_COLUMNS, PROFILE_FIELDS, TABLES
+from bot.storage import migrate
+from bot.storage.db import backend, connect, make_engine, transaction, upsert
+from bot.storage.tables import PROFILE_FIELDS, TABLES, answers, conversation, feedback, unanswered, users
 from bot.text.normalize import normalize
 
 _DIGITS = re.compile(r"\d{4,}")  # a phone, ID card or account number inside a question
@@ -61,104 +65,92 @@ def gap_key(question: str) -> str:
 
 
 class State:
-    """Thread-safe access to ohbot.db (one connection, one lock; WAL so readers do not wait)."""
+    """The state database behind one URL (bot/storage/db.py): a SQLite file (the embedded default)
+    or PostgreSQL shared by N worker processes. Thread-safe: every method checks a connection out of
+    the engine's pool for one statement or one transaction, so nothing is held between calls."""
 
-    def __init__(self, path: Path, salt: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, target: Engine | Path | str, salt: str) -> None:
+        """`target`: an engine, a database URL, or the path of a SQLite file. The schema comes from the
+        migrations only (bot/storage/migrate.py `ensure_schema`): a SQLite file, also one made before
+        migrations, upgrades itself; a PostgreSQL database behind them is a SchemaOutdated error."""
+        if isinstance(target, Engine):
+            self.engine = target
+        elif isinstance(target, Path) or "://" not in target:
+            self.engine = make_engine(f"sqlite:///{Path(target)}")
+        else:
+            self.engine = make_engine(target)
         self.salt = salt
-        self.lock = threading.RLock()
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages (/forget)
-        self.db = sqlite_utils.Database(conn)
-        self._migrate()
+        migrate.ensure_schema(self.engine)
 
-    def _migrate(self) -> None:
-        """Apply the one schema (bot/storage/schema.py), adding columns older databases lack; idempotent."""
-        with self.lock:
-            for statement in TABLES:
-                self.db.conn.execute(statement)
-            for table, column, kind in ADDED_COLUMNS:
-                present = {row[1] for row in self.db.conn.execute(f"PRAGMA table_info({table})")}
-                if column not in present:
-                    self.db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    def read(self) -> AbstractContextManager[Connection]:
+        """A connection for reads (bot.storage.db.connect)."""
+        return connect(self.engine)
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: this process's lock, then BEGIN IMMEDIATE, which also serialises
-        writers in other processes; committed on leaving the block, rolled back on any exception.
-        Reads inside see a state no other writer can change before the commit."""
-        with self.lock:
-            conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def write(self) -> AbstractContextManager[Connection]:
+        """One write transaction (bot.storage.db.transaction): committed on leaving the block, rolled
+        back on any exception. On SQLite it holds the write lock (BEGIN IMMEDIATE), so reads inside see
+        a state no other writer changes before the commit; on PostgreSQL writes that must happen once
+        rely on unique indexes or advisory locks."""
+        return transaction(self.engine)
+
+    def close(self) -> None:
+        """Close the pooled connections (tests, and a process that is done with the database)."""
+        self.engine.dispose()
 
     def user_key(self, channel: str, user_id: int | str) -> str:
         return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode()).hexdigest()[:32]
 
-    # get_user and save_user are on every message's path: plain SQL, no table introspection
+    # get_user and save_user are on every message's path: one statement each
     def get_user(self, key: str) -> User:
-        columns = ", ".join(PROFILE_FIELDS)
-        with self.lock:
-            row = self.db.conn.execute(
-                f"select {columns}, pending, consent from users where key = ?", [key]).fetchone()
+        columns = [users.c[f] for f in PROFILE_FIELDS]
+        with self.read() as conn:
+            row = conn.execute(select(*columns, users.c.pending, users.c.consent)
+                               .where(users.c.key == key)).first()
         if row is None:
             return User(key=key)
         profile = dict(zip(PROFILE_FIELDS, row[: len(PROFILE_FIELDS)]))
         return User(key=key, profile=profile, pending=json.loads(row[-2] or "{}"), consent=bool(row[-1]))
 
     def save_user(self, user: User) -> None:
-        values = [user.profile.get(f) for f in PROFILE_FIELDS]
-        pending = json.dumps(user.pending, ensure_ascii=False)
         stamp = now()
-        assignments = ", ".join(f"{f} = excluded.{f}" for f in PROFILE_FIELDS)
-        with self.lock:
-            self.db.conn.execute(
-                f"insert into users (key, {', '.join(PROFILE_FIELDS)}, consent, pending, created, updated) "
-                f"values (?, {', '.join('?' * len(PROFILE_FIELDS))}, ?, ?, ?, ?) "
-                f"on conflict(key) do update set {assignments}, consent = excluded.consent, "
-                "pending = excluded.pending, updated = excluded.updated",
-                [user.key, *values, int(user.consent), pending, stamp, stamp])
+        row = {"key": user.key, **{f: user.profile.get(f) for f in PROFILE_FIELDS}, "consent": int(user.consent),
+               "pending": json.dumps(user.pending, ensure_ascii=False), "created": stamp, "updated": stamp}
+        with self.write() as conn:
+            upsert(conn, users, row, on=["key"], update=[*PROFILE_FIELDS, "consent", "pending", "updated"])
 
     def forget(self, key: str) -> None:
-        """Delete everything stored about one user (profile, logged questions, quiz data)."""
-        with self.lock:
-            for table in self.db.table_names():
-                columns = {c.name for c in self.db[table].columns}
-                if "user" in columns:
-                    self.db.table(table).delete_where("user = ?", [key])
-            if "users" in self.db.table_names():
-                self.db.table("users").delete_where("key = ?", [key])
-            # the deleted rows' old pages stay in ohbot.db-wal until a checkpoint: copy them back and empty it
-            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Delete everything stored about one user (profile, logged questions, quiz data): every
+        table with a `user` column (tables.TABLES), then the users row, in one transaction."""
+        with self.write() as conn:
+            for table in TABLES:
+                if "user" in table.c:
+                    conn.execute(delete(table).where(table.c.user == key))
+            conn.execute(delete(users).where(users.c.key == key))
+        if backend(self.engine) == "sqlite":  # the deleted rows' old pages stay in ohbot.db-wal until a
+            with connect(self.engine) as conn:  # checkpoint: copy them back (zeroed: secure_delete) and empty it
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def log_unanswered(self, question: str, user: str | None) -> None:
-        with self.lock:
-            self.db.conn.execute(
-                "insert into unanswered (question, norm, user, asked_at) values (?, ?, ?, ?)",
-                [question[:500], gap_key(question), user, now()])
+        with self.write() as conn:
+            conn.execute(insert(unanswered).values(question=question[:500], norm=gap_key(question), user=user,
+                                                   asked_at=now()))
 
     def gaps(self, limit: int = 20) -> list[dict]:
         """What the bot could not answer well, most frequent first: refused questions and questions
         whose answer got a 👎, together under one normalised key (`n` = refusals + 👎; the 👎
         reasons given, newest first)."""
-        with self.lock:
-            refused = {r["norm"]: r for r in self.db.query(
+        with self.read() as conn:
+            refused = {r["norm"]: r for r in _dicts(conn.execute(text(
                 "select norm, count(*) as n, min(question) as example, max(asked_at) as last "
-                "from unanswered group by norm")}
-            down = {r["norm"]: r for r in self.db.query(
+                "from unanswered group by norm")))}
+            down = {r["norm"]: r for r in _dicts(conn.execute(text(
                 "select norm, count(*) as n, min(question) as example, max(created) as last "
-                "from feedback where vote = 'down' group by norm")}
+                "from feedback where vote = 'down' group by norm")))}
             reasons: dict[str, list[str]] = {}
-            for r in self.db.query("select norm, reason from feedback where vote = 'down' and reason is not null "
-                                   "and reason != '' order by created desc"):
-                reasons.setdefault(r["norm"], []).append(r["reason"])
+            for norm, reason in conn.execute(text(
+                    "select norm, reason from feedback where vote = 'down' and reason is not null "
+                    "and reason != '' order by created desc, id desc")):
+                reasons.setdefault(norm, []).append(reason)
         rows = []
         for norm in set(refused) | set(down):
             a, b = refused.get(norm, {}), down.get(norm, {})
@@ -176,11 +168,11 @@ class State:
         normalised text (`gap_key`) that at least `min_users` different users asked, with their
         counts ({"norm", "n", "users"}); runs of 4+ digits masked. A question only one person asked
         (it may hold a name or a phone number) is counted, never shown."""
-        with self.lock:
-            total = self.db.conn.execute("select count(*) from unanswered").fetchone()[0]
-            rows = self.db.conn.execute(
-                'select norm, count(*), count(distinct "user") from unanswered group by norm '
-                'having count(distinct "user") >= ? order by count(*) desc, norm limit ?', [min_users, limit]).fetchall()
+        n, users = func.count(), func.count(distinct(unanswered.c.user))
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(unanswered)).scalar_one()
+            rows = conn.execute(select(unanswered.c.norm, n, users).group_by(unanswered.c.norm)
+                                .having(users >= min_users).order_by(n.desc(), unanswered.c.norm).limit(limit)).all()
         return int(total), [{"norm": _DIGITS.sub("＊＊＊＊", norm), "n": int(n), "users": int(users)}
                             for norm, n, users in rows]
 
@@ -188,35 +180,32 @@ class State:
     def log_answer(self, user: str | None, question: str, text: str, decision: str, door: str | None = None,
                    faq_id: str | None = None, confidence: float = 0.0) -> int:
         """Keep one reply to a question (so that 👍/👎 can name it); its id."""
-        with self.lock:
-            cur = self.db.conn.execute(
-                "insert into answers (\"user\", question, norm, answer, decision, door, faq_id, confidence, asked_at) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [user, question[:500], gap_key(question), text, decision, door, faq_id, float(confidence), now()])
-            return int(cur.lastrowid or 0)
+        with self.write() as conn:
+            return int(conn.execute(insert(answers).values(
+                user=user, question=question[:500], norm=gap_key(question), answer=text, decision=decision,
+                door=door, faq_id=faq_id, confidence=float(confidence), asked_at=now()).returning(answers.c.id))
+                .scalar_one())
 
     def get_answer(self, answer_id: int) -> dict | None:
         """A kept reply by id, or None."""
-        with self.lock:
-            rows = list(self.db.query("select * from answers where id = ?", [answer_id]))
-        return rows[0] if rows else None
+        with self.read() as conn:
+            row = conn.execute(select(answers).where(answers.c.id == answer_id)).mappings().first()
+        return dict(row) if row else None
 
     def remember(self, user: str, question: str, answer_id: int | None, more_id: int | None) -> None:
         """The user's last question (as the answerer read it) and reply, for a follow-up."""
-        with self.lock:
-            self.db.conn.execute(
-                "insert into conversation (\"user\", question, answer_id, more_id, asked_at) values (?, ?, ?, ?, ?) "
-                "on conflict(\"user\") do update set question = excluded.question, answer_id = excluded.answer_id, "
-                "more_id = excluded.more_id, asked_at = excluded.asked_at",
-                [user, question[:1000], answer_id, None if more_id is None else str(more_id), now()])
+        row = {"user": user, "question": question[:1000], "answer_id": answer_id,
+               "more_id": None if more_id is None else str(more_id), "asked_at": now()}
+        with self.write() as conn:
+            upsert(conn, conversation, row, on=["user"])
 
     def recent(self, user: str, seconds: int = FOLLOW_UP_SECONDS, at: datetime | None = None) -> dict | None:
         """The user's last question and reply if asked less than `seconds` ago, else None."""
-        with self.lock:
-            rows = list(self.db.query("select * from conversation where \"user\" = ?", [user]))
-        if not rows:
+        with self.read() as conn:
+            found = conn.execute(select(conversation).where(conversation.c.user == user)).mappings().first()
+        if found is None:
             return None
-        row = rows[0]
+        row = dict(found)
         asked = datetime.fromisoformat(row["asked_at"])
         if (at or datetime.now(UTC)) - asked > timedelta(seconds=seconds):
             return None
@@ -231,21 +220,24 @@ class State:
         shown = self.get_answer(answer_id)
         if shown is None:
             return None
+        row = {"answer_id": answer_id, "user": user, "vote": vote, "question": shown["question"],
+               "norm": shown["norm"], "answer": shown["answer"], "created": now()}
         with self.write() as conn:
-            conn.execute(
-                "insert into feedback (answer_id, \"user\", vote, question, norm, answer, created) "
-                "values (?, ?, ?, ?, ?, ?, ?) on conflict(answer_id, \"user\") do update set vote = excluded.vote, "
-                "created = excluded.created",
-                [answer_id, user, vote, shown["question"], shown["norm"], shown["answer"], now()])
-            return int(conn.execute("select id from feedback where answer_id = ? and \"user\" = ?",
-                                    [answer_id, user]).fetchone()[0])
+            upsert(conn, feedback, row, on=["answer_id", "user"], update=["vote", "created"])
+            return int(conn.execute(select(feedback.c.id).where(feedback.c.answer_id == answer_id,
+                                                                feedback.c.user == user)).scalar_one())
 
     def set_feedback_reason(self, feedback_id: int, reason: str) -> None:
         """The optional reason of a 👎."""
-        with self.lock:
-            self.db.conn.execute("update feedback set reason = ? where id = ?", [reason[:500], feedback_id])
+        with self.write() as conn:
+            conn.execute(update(feedback).where(feedback.c.id == feedback_id).values(reason=reason[:500]))
+
+
+def _dicts(result: Any) -> list[dict[str, Any]]:
+    """The rows of a result as plain dicts."""
+    return [dict(r) for r in result.mappings()]
 
 
 def open_state(settings) -> State:
     """The state database of a data directory (`settings`: bot.config.Settings)."""
-    return State(settings.state_db, load_salt(settings.data_dir, settings.salt))
+    return State(settings.state_url, load_salt(settings.data_dir, settings.salt))

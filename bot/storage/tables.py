@@ -1,22 +1,27 @@
 """The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
 
-What: one `Table` per table of bot/storage/schema.py (users, unanswered, campaigns, forms, responses,
-the text channels' channel_inbox, access_tokens, text_menus, the answers' conversation, answers,
-feedback, and the web chat's rate_limits),
-same names, columns, types and indexes. Queries built from these objects render correctly on SQLite
-and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted by SQLAlchemy, and
-an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL identity/serial column.
+What: one `Table` per table (users, unanswered, campaigns, forms, responses, the text channels'
+channel_inbox, access_tokens, text_menus, the answers' conversation, answers, feedback, and the web
+chat's rate_limits), with their columns, types and indexes. Queries built from these objects render
+correctly on SQLite and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted
+by SQLAlchemy, and an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL
+identity/serial column.
 
-Why a second description of the schema: schema.py's DDL is what today's `State` applies to a SQLite
-file; the Alembic migrations (bot/storage/migrations/) are what `ohbot db upgrade` applies on either
-backend. tests/storage/test_schema.py builds a database each way and compares them by inspection,
-so the three cannot drift apart: a table added to schema.py needs its `Table` here and a migration.
+The one schema is this module plus the Alembic revisions (bot/storage/migrations/versions/), which
+are what `ohbot db upgrade` and the start-up check apply (bot/storage/migrate.py). A new table or
+column needs both; tests/storage/test_schema.py checks (Alembic's autogenerate comparison) that the
+head revision makes exactly these tables, and that a SQLite file made before migrations is adopted.
 """
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, Table, Text, text
 
-from bot.storage.schema import PROFILE_FIELDS
+# Profile fields kept per user and per imported respondent: the codes of knowledge/taxonomy.yaml's
+# `profile` section (tests/test_taxonomy.py checks that the two agree). `enterprise` (optional, imports
+# only) is the bureau's own enterprise code, stored hashed like user keys: the sampling unit of
+# design-based awareness intervals (bot/awareness/design.py), never shown raw.
+PROFILE_FIELDS = ("role", "region", "industry", "enterprise_size", "sex", "age_band", "education", "years_service",
+                  "enterprise")
 
 metadata = MetaData()
 
@@ -57,13 +62,16 @@ forms = Table(
     Column("id", Text, primary_key=True),
     Column("campaign", Text),
     Column("user", Text),
-    Column("kind", Text),  # counted | practice
+    Column("kind", Text),  # counted | practice | superseded (a duplicate counted form, migration 0006)
     Column("items", Text),  # JSON: [{"id": item id, "order": [bank letters in display order]}]
     Column("position", Integer),
     Column("started_at", Text),
     Column("completed_at", Text),
     Column("source", Text),  # bot | import
     Index("idx_forms_campaign_user", "campaign", "user"),
+    # one counted form per campaign and user, whichever process inserts it (migration 0006)
+    Index("uq_forms_counted", "campaign", "user", unique=True,
+          sqlite_where=text("kind = 'counted'"), postgresql_where=text("kind = 'counted'")),
 )
 
 responses = Table(

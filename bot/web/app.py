@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -175,9 +176,8 @@ async def telegram(request: Request) -> Response:
 
 def _database_ok(dialogue: Any) -> bool:
     """The state database answers a query."""
-    state = dialogue.state
-    with state.lock:
-        return state.db.conn.execute("SELECT 1").fetchone() == (1,)
+    with dialogue.state.read() as conn:
+        return conn.execute(text("SELECT 1")).scalar() == 1
 
 
 async def healthz(request: Request) -> Response:

@@ -90,6 +90,8 @@ def test_refusal_points_to_help(retriever):
     ("未满16岁可以去打工吗", "labour", "12333"),
     # a worker's death and its benefits go to 人社部门, also after an occupational disease
     ("尘肺病人去世了家属能领什么补助", "injury", "社会保险行政部门"),
+    ("干活时手指被机器压断了怎么办", "injury", "社会保险行政部门"),  # an accident at work
+    ("厂里每天让干12个小时合法吗", "labour", "劳动保障监察"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
@@ -226,3 +228,13 @@ def test_search_fusion_is_bm25_heavy_and_heavier_for_plan_questions():
     assert bm25_weight("十四五规划要求的申报率是多少", regions) == BM25_WEIGHT_PLAN
     assert bm25_weight("离岗时单位要给我体检吗", regions) == BM25_WEIGHT
     assert 0.5 < BM25_WEIGHT < BM25_WEIGHT_PLAN < 1.0
+
+
+def test_plan_questions_are_ranked_with_bm25_heavier_weights(retriever):
+    from bot.answering.query import analyse
+    from bot.answering.rank import PLAN_WEIGHTS, WEIGHTS, weights_for
+
+    plan = analyse("柳南区规划的职业健康检查覆盖率目标是多少", retriever.encode)
+    worker = analyse("离岗时单位要给我做体检吗", retriever.encode)
+    assert weights_for(retriever, plan) == PLAN_WEIGHTS and weights_for(retriever, worker) == WEIGHTS
+    assert PLAN_WEIGHTS["bm25"] > WEIGHTS["bm25"]

@@ -30,7 +30,8 @@ from bot.quiz.bank import load_bank
 from bot.storage.state import State, load_salt  # noqa: E402
 from bot.taxonomy import load_taxonomy  # noqa: E402
 from tests.helpers import REPO_ROOT as REPO
-from tests.helpers import wilson_by_hand
+from tests.helpers import count as count_rows  # noqa: E402
+from tests.helpers import sql, wilson_by_hand  # noqa: E402
 
 Z = 1.959963984540054
 TARGET = 0.85
@@ -127,14 +128,16 @@ def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
 
 
 def open_state(data_dir: Path) -> State:
-    state = State(data_dir / "ohbot.db", load_salt(data_dir, None))
+    state = State(os.environ["OHBOT_DATABASE_URL"], load_salt(data_dir, None))
     return state
 
 
 @pytest.fixture(autouse=True)
-def _no_env_salt(monkeypatch):
+def _no_env_salt(monkeypatch, state_url):
+    """No salt or data dir from the environment; the state database of each backend (OHBOT_DATABASE_URL)."""
     monkeypatch.delenv("OHBOT_SALT", raising=False)
     monkeypatch.delenv("OHBOT_DATA_DIR", raising=False)
+    monkeypatch.setenv("OHBOT_DATABASE_URL", state_url)
 
 
 @pytest.fixture
@@ -149,8 +152,7 @@ def imported(tmp_path, items, capsys):
 
 
 def table_counts(state: State) -> tuple[int, int, int]:
-    c = state.db.conn
-    return tuple(c.execute(f"select count(*) from {t}").fetchone()[0] for t in ("users", "forms", "responses"))
+    return tuple(count_rows(state, t) for t in ("users", "forms", "responses"))
 
 
 # ---- campaign commands -------------------------------------------------------------------------
@@ -189,7 +191,7 @@ def test_normalize_answer(bank):
 def test_import_export_round_trip(imported, items, capsys):
     state = open_state(imported)
     assert table_counts(state) == (40, 40, 800)
-    forms = list(state.db["forms"].rows)
+    forms = sql(state, "select * from forms")
     assert {(f["kind"], f["source"], f["position"]) for f in forms} == {("counted", "import", 20)}
     assert all(f["completed_at"] for f in forms)
     raw = {p["id"]: p for p in respondents()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sqlite3
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from bot.quiz import forms as quiz
 from bot.quiz.bank import load_bank
 from bot.storage.state import State, load_salt
 from bot.taxonomy import load_taxonomy
-from tests.helpers import REPO_ROOT, wilson_by_hand
+from tests.helpers import REPO_ROOT, sql, wilson_by_hand
+from tests.helpers import count as count_rows
+from tests.storage.legacy_schema import FIRST_DDL
 
 TARGET = 0.85
 BANK = load_bank(REPO_ROOT / "knowledge")
@@ -35,9 +38,11 @@ PER = 30
 
 
 @pytest.fixture(autouse=True)
-def _no_env(monkeypatch):
+def _no_env(monkeypatch, state_url):
+    """No salt or data dir from the environment; the state database of each backend (OHBOT_DATABASE_URL)."""
     monkeypatch.delenv("OHBOT_SALT", raising=False)
     monkeypatch.delenv("OHBOT_DATA_DIR", raising=False)
+    monkeypatch.setenv("OHBOT_DATABASE_URL", state_url)
 
 
 def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
@@ -98,7 +103,7 @@ def write(path: Path, header: list[str], rows: list[list[str]], encoding: str = 
 
 
 def open_state(data_dir: Path) -> State:
-    return State(data_dir / "ohbot.db", load_salt(data_dir, None))
+    return State(os.environ["OHBOT_DATABASE_URL"], load_salt(data_dir, None))
 
 
 @pytest.fixture
@@ -231,7 +236,7 @@ def test_wide_layout_gives_the_same_report_as_long(clustered, capsys):
     b = campaign_report(state, "W", BANK, by=["region", "industry"])
     for key in ("overall", "groups", "items", "dimensions"):
         assert a[key] == b[key], key
-    stored = state.db.conn.execute("select distinct enterprise from users").fetchall()
+    stored = [tuple(r.values()) for r in sql(state, "select distinct enterprise from users")]
     assert len(stored) == 10 and all(len(e) == 32 and "ENT" not in e for (e,) in stored)  # hashed
 
 
@@ -257,7 +262,7 @@ def test_wide_layout_errors_by_line_and_column(tmp_path):
     assert "construction (建筑施工)" in errors[1] and "mining (矿山开采)" in errors[1]  # every accepted value
     assert all(f"{code} ({label})" in errors[1] for code, label in TAXONOMY["industries"].items())
     assert "line 2" in errors[-1]
-    assert state.db.conn.execute("select count(*) from responses").fetchone()[0] == 0
+    assert count_rows(state, "responses") == 0
     # a column that is neither a field nor an item id: one error on line 1
     bad = write(tmp_path / "h.csv", [*WIDE_HEADER, "IP地址"], [good + ["1.2.3.4"]])
     count, errors = import_responses(state, "C", bad, BANK, TAXONOMY, layout="wide")
@@ -286,23 +291,23 @@ def test_correct_and_years_service_columns_and_respondents_counted_once(tmp_path
     rows[0][-2] = "1-5"  # years_service on one row only
     path = write(tmp_path / "a.csv", LONG_HEADER[:3] + ["correct"] + LONG_HEADER[3:], rows)
     assert import_responses(state, "C", path, BANK, TAXONOMY) == (8, [])
-    assert state.db.conn.execute("select count(*) from users where years_service = '1-5'").fetchone()[0] == 1
+    assert count_rows(state, "users", "years_service = '1-5'") == 1
     count, errors = import_responses(state, "C", path, BANK, TAXONOMY)
     assert count == 0 and len(errors) == 2 and "lines 2, 3, 4, 5" in errors[0] and "cannot count twice" in errors[0]
 
 
 def test_old_database_gains_the_enterprise_column(tmp_path):
+    """A data directory made before users.enterprise (and before migrations): adopted and upgraded."""
     conn = sqlite3.connect(tmp_path / "ohbot.db")
-    conn.execute("create table users (key TEXT PRIMARY KEY, role TEXT, region TEXT, industry TEXT, "
-                 "enterprise_size TEXT, sex TEXT, age_band TEXT, education TEXT, years_service TEXT, consent INTEGER, "
-                 "pending TEXT, created TEXT, updated TEXT)")
+    for statement in FIRST_DDL:
+        conn.execute(statement)
     conn.execute("insert into users (key, role) values ('k1', 'worker')")
     conn.commit()
     conn.close()
-    state = open_state(tmp_path)
+    state = State(tmp_path / "ohbot.db", "salt")
     user = state.get_user("k1")
     assert user.profile["role"] == "worker" and user.profile["enterprise"] is None
-    open_state(tmp_path)  # opening again changes nothing
+    State(tmp_path / "ohbot.db", "salt")  # opening again changes nothing
 
 
 # ---- exports ---------------------------------------------------------------------------------
@@ -358,7 +363,7 @@ def test_xlsx_export_and_formula_cells(clustered, capsys):
     from openpyxl import load_workbook
 
     state = open_state(clustered)
-    state.db.conn.execute("update users set region = '=HYPERLINK(\"http://x\",\"y\")' where region = '柳北区'")
+    sql(state, "update users set region = '=HYPERLINK(\"http://x\",\"y\")' where region = '柳北区'")
     path = clustered / "r.xlsx"
     code, _, err = run(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", "xlsx",
                        "--level", "respondent", "--out", str(path))

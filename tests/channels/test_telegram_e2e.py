@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from bot.channels.telegram import (
     utf16_len,
 )
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.helpers import REPO_ROOT, stop_process
+from tests.helpers import REPO_ROOT, private_data_dir, stop_process
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 TOKEN = "987654321:AAH-ohbotTestToken_x9YqZ3kLmN0pQrStUvW"
@@ -116,12 +115,7 @@ class BotProcess:
 def bot_data_dir(built_index, data_dir, tmp_path_factory) -> Path:
     """A private data dir (the bot writes ohbot.db and salt): a copy of the session index and the
     session's exported model, linked."""
-    index_dir, _ = built_index
-    target = tmp_path_factory.mktemp("telegram-data")
-    shutil.copytree(index_dir, target / "index")
-    if (data_dir / "models").exists():
-        (target / "models").symlink_to((data_dir / "models").resolve(), target_is_directory=True)
-    return target
+    return private_data_dir(built_index[0], data_dir, tmp_path_factory.mktemp("telegram-data"))
 
 
 def _start(api: FakeBotAPI, data: Path, logs: Path, *extra: str, ready: str = "getUpdates",

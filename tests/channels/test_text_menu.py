@@ -117,7 +117,7 @@ def dialogue(tmp_path):
     """The real dialogue core with no index (quiz, roles and the self-check do not search)."""
     settings = load_settings(str(tmp_path), str(KNOWLEDGE), env={"OHBOT_QUIZ_SEED": "7"})
     retriever = SimpleNamespace(docs={}, by_faq={})
-    return Dialogue(retriever, State(settings.state_db, "salt"), settings)
+    return Dialogue(retriever, State(settings.state_url, "salt"), settings)
 
 
 def test_a_practice_quiz_by_typed_letters(dialogue):

@@ -22,7 +22,7 @@ from bot.storage.channels import TokenStore
 from bot.storage.state import State
 from bot.web.app import create_app
 from tests.fakes.wechat_platform import SYSTEM_NOTICE, FakeWeChatPlatform, build_xml, signature
-from tests.helpers import KNOWLEDGE, free_port
+from tests.helpers import KNOWLEDGE, free_port, sql
 
 LONG_ANSWER = "职业健康检查费用由用人单位承担。" * 700  # 11,200 characters, 33,600 bytes
 
@@ -56,7 +56,7 @@ class App:
     """One instance of the app under uvicorn in a thread: what one `ohbot serve` process is."""
 
     def __init__(self, settings) -> None:
-        self.dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_db, "salt"), settings)
+        self.dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_url, "salt"), settings)
         app = create_app(settings, self.dialogue)
         self.services = app.state.services
         port = free_port()
@@ -239,7 +239,7 @@ def test_menu_clicks_run_their_commands_and_forget_works_by_text(served):
     user.send_text("1")
     assert "已删除" in user.wait_for()[0]["text"]
     assert state.get_user(key).pending == {} and found.wechat.menus.get(key) == []
-    assert user.id not in str(list(state.db.query("SELECT * FROM channel_inbox")))  # no raw OpenID stored
+    assert user.id not in str(sql(state, "SELECT * FROM channel_inbox"))  # no raw OpenID stored
 
 
 def test_refused_token_is_refreshed_once_and_the_menu_is_created(served):

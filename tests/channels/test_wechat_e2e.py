@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 from bot.channels.wechat import ACK, MENU
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.fakes.wechat_platform import SYSTEM_NOTICE, FakeUser, FakeWeChatPlatform, signature
-from tests.helpers import REPO_ROOT, free_port, stop_process
+from tests.helpers import REPO_ROOT, free_port, private_data_dir, stop_process
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 TELEGRAM_TOKEN = "555666777:AAE-ohbotServeTest_q1W2e3R4t5Y6u7I8o9"
@@ -90,11 +89,7 @@ def _start(served: Served) -> None:
 
 @pytest.fixture(scope="module")
 def served(built_index, data_dir, tmp_path_factory):
-    index_dir, _ = built_index
-    data = tmp_path_factory.mktemp("serve-data")
-    shutil.copytree(index_dir, data / "index")
-    if (data_dir / "models").exists():
-        (data / "models").symlink_to((data_dir / "models").resolve(), target_is_directory=True)
+    data = private_data_dir(built_index[0], data_dir, tmp_path_factory.mktemp("serve-data"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with FakeWeChatPlatform(oa_callback_url=f"{base}/wechat", wecom_callback_url=f"{base}/wecom") as platform, \

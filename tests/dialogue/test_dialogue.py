@@ -1,4 +1,5 @@
-"""The dialogue core through its public interface: messages in, replies out, state in SQLite."""
+"""The dialogue core through its public interface: messages in, replies out, state in the database
+(each test on SQLite and on PostgreSQL)."""
 from __future__ import annotations
 
 import pytest
@@ -6,14 +7,15 @@ import pytest
 from bot.config import load_settings
 from bot.dialogue.core import Dialogue, Message
 from bot.storage.state import State
+from tests.helpers import count, sql
 
 
 @pytest.fixture
-def make_dialogue(retriever, knowledge_dir, tmp_path):
-    settings = load_settings(str(tmp_path), str(knowledge_dir), env={})
+def make_dialogue(retriever, knowledge_dir, tmp_path, state_url):
+    settings = load_settings(str(tmp_path), str(knowledge_dir), env={}, database_url=state_url)
 
     def make() -> Dialogue:  # a new "process" over the same database
-        return Dialogue(retriever, State(settings.state_db, "test-salt"), settings)
+        return Dialogue(retriever, State(settings.state_url, "test-salt"), settings)
 
     return make
 
@@ -61,7 +63,7 @@ def test_injection_looking_text_is_refused_not_obeyed(make_dialogue):
         assert "12320" in reply or "中文" in reply
         assert "提示词" not in reply and "DROP" not in reply
     # the text was a question, never SQL: the user's own row is still there and readable
-    assert d.state.db.execute("select count(*) from users where key = ?", ["u3"]).fetchone()[0] == 1
+    assert count(d.state, "users", "key = :k", k="u3") == 1
 
 
 def test_question_gets_sourced_answer_and_related_buttons(make_dialogue):
@@ -89,7 +91,7 @@ def test_forget_deletes_the_users_data(make_dialogue):
     d.handle("u7", Message(text="/forget"))
     d.handle("u7", Message(callback="forget:yes"))
     assert d.state.get_user("u7").role is None
-    assert d.state.db["unanswered"].count_where("user = ?", ["u7"]) == 0
+    assert count(d.state, "unanswered", '"user" = :u', u="u7") == 0
 
 
 def test_employer_self_check_lists_applicable_duties_with_articles(make_dialogue):
@@ -165,7 +167,7 @@ def test_the_context_of_a_follow_up_expires_after_ten_minutes(make_dialogue):
     d = make_dialogue()
     d.handle("f3", Message(text="职业健康检查的费用谁出？"))
     assert d.state.recent("f3") is not None
-    d.state.db.conn.execute("update conversation set asked_at = '2000-01-01T00:00:00+00:00' where user = 'f3'")
+    sql(d.state, "update conversation set asked_at = '2000-01-01T00:00:00+00:00' where \"user\" = 'f3'")
     assert d.state.recent("f3") is None
     assert "离岗" not in texts(d.handle("f3", Message(text="那离职的时候呢？")))
 
@@ -181,7 +183,7 @@ def test_every_answer_offers_feedback_and_a_thumbs_down_asks_for_a_reason(make_d
     asked = d.handle("f4", Message(callback=down))  # changes the vote
     assert "原因" in texts(asked) and [b.data for b in buttons(asked)] == ["fb:skip"]
     assert "已记录" in texts(d.handle("f4", Message(text="没说离职的时候怎么办")))
-    (row,) = d.state.db.query("select * from feedback")
+    (row,) = sql(d.state, "select * from feedback")
     assert row["vote"] == "down" and row["reason"] == "没说离职的时候怎么办"
     assert row["question"] == "体检费要我自己出吗？" and "用人单位" in row["answer"]
     assert row["user"] == "f4"  # the salted key the channel passed in, nothing else
@@ -195,7 +197,7 @@ def test_feedback_can_be_typed_in_text_channels(make_dialogue):
     assert "谢谢" in texts(d.handle("f5", Message(text="有用")))
     assert "原因" in texts(d.handle("f5", Message(text="👎")))
     assert "好的" in texts(d.handle("f5", Message(callback="fb:skip")))
-    (row,) = d.state.db.query("select vote, reason from feedback where user = 'f5'")
+    (row,) = sql(d.state, "select vote, reason from feedback where \"user\" = 'f5'")
     assert row == {"vote": "down", "reason": None}
 
 
@@ -232,4 +234,4 @@ def test_forget_also_deletes_conversation_answers_and_feedback(make_dialogue):
     d.handle("f7", Message(text="👎"))
     d.handle("f7", Message(callback="forget:yes"))
     for table in ("conversation", "answers", "feedback"):
-        assert d.state.db[table].count_where("user = ?", ["f7"]) == 0, table
+        assert count(d.state, table, '"user" = :u', u="f7") == 0, table

@@ -12,7 +12,7 @@ from bot.storage.state import State
 @pytest.fixture
 def dialogue(retriever, knowledge_dir, tmp_path) -> Dialogue:
     settings = load_settings(str(tmp_path), str(knowledge_dir), env={})
-    return Dialogue(retriever, State(settings.state_db, "test-salt"), settings)
+    return Dialogue(retriever, State(settings.state_url, "test-salt"), settings)
 
 
 def type_region(d: Dialogue, user: str, text: str) -> str:

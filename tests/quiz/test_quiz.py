@@ -12,15 +12,17 @@ from bot.dialogue.core import Dialogue, Message
 from bot.quiz import forms as quiz
 from bot.quiz.bank import load_bank
 from bot.storage.state import State
-from tests.helpers import KNOWLEDGE
+from tests.helpers import KNOWLEDGE, count, sql
 
 
 @pytest.fixture
-def env(retriever, knowledge_dir, tmp_path):
-    settings = load_settings(str(tmp_path), str(knowledge_dir), env={"OHBOT_QUIZ_SEED": "7"})
+def env(retriever, knowledge_dir, tmp_path, state_url):
+    """(make, dialogue): a campaign 测评A in a database on each backend; make() is another process on it."""
+    settings = load_settings(str(tmp_path), str(knowledge_dir), env={"OHBOT_QUIZ_SEED": "7"},
+                             database_url=state_url)
 
     def make() -> Dialogue:  # a fresh process over the same database
-        return Dialogue(retriever, State(settings.state_db, "salt"), settings)
+        return Dialogue(retriever, State(settings.state_url, "salt"), settings)
 
     d = make()
     quiz.create_campaign(d.state, "测评A", "2000-01-01", "2999-12-31", threshold=0.8, form_size=8)
@@ -87,11 +89,11 @@ def test_full_counted_form_then_practice(env):
         assert "解析：" in replies[0].text and "出处：" in replies[0].text
     summary = replies[-1].text
     assert "答对 7/8 题" in summary and "已达到知晓标准" in summary
-    forms = list(d.state.db["forms"].rows_where("user = ?", ["u1"]))
+    forms = sql(d.state, 'select * from forms where "user" = :u', u="u1")
     assert [f["kind"] for f in forms] == ["counted"] and forms[0]["completed_at"]
     again = d.handle("u1", Message(text="/quiz"))
     assert "练习" in again[0].text
-    kinds = [f["kind"] for f in d.state.db["forms"].rows_where("user = ?", ["u1"], order_by="started_at")]
+    kinds = [f["kind"] for f in sql(d.state, 'select kind from forms where "user" = :u order by started_at', u="u1")]
     assert kinds == ["counted", "practice"]
 
 
@@ -117,7 +119,7 @@ def test_answers_survive_a_restart_and_the_form_resumes(env):
     for _ in range(3):
         replies = answer_current(d, "u3", replies, right=True)
     restarted = make()  # the process was killed after three answers
-    assert restarted.state.db["responses"].count_where("user = ?", ["u3"]) == 3
+    assert count(restarted.state, "responses", '"user" = :u', u="u3") == 3
     offer = restarted.handle("u3", Message(text="/quiz"))
     assert "已完成 3/8 题" in offer[0].text
     shown = press(restarted, "u3", offer, "qz:resume:")
@@ -126,7 +128,7 @@ def test_answers_survive_a_restart_and_the_form_resumes(env):
     form = quiz.unfinished_form(restarted.state, "u3")
     repeat = restarted.handle("u3", Message(callback=f"qa:{form.id}:0:A"))
     assert "已经回答过" in repeat[0].text
-    assert restarted.state.db["responses"].count_where("user = ?", ["u3"]) == 3
+    assert count(restarted.state, "responses", '"user" = :u', u="u3") == 3
 
 
 def test_declining_consent_stores_nothing(env):
@@ -134,7 +136,7 @@ def test_declining_consent_stores_nothing(env):
     replies = d.handle("u4", Message(text="/quiz"))
     replies = press(d, "u4", replies, "qz:consent:no")
     assert "不参加" in replies[0].text
-    assert d.state.db["forms"].count_where("user = ?", ["u4"]) == 0
+    assert count(d.state, "forms", '"user" = :u', u="u4") == 0
 
 
 def test_forget_removes_forms_and_responses(env):
@@ -142,13 +144,14 @@ def test_forget_removes_forms_and_responses(env):
     replies = go_to_first_item(d, "u5")
     answer_current(d, "u5", replies, right=True)
     d.handle("u5", Message(callback="forget:yes"))
-    assert d.state.db["forms"].count_where("user = ?", ["u5"]) == 0
-    assert d.state.db["responses"].count_where("user = ?", ["u5"]) == 0
+    assert count(d.state, "forms", '"user" = :u', u="u5") == 0
+    assert count(d.state, "responses", '"user" = :u', u="u5") == 0
 
 
-def test_without_a_campaign_the_quiz_is_practice(retriever, knowledge_dir, tmp_path):
-    settings = load_settings(str(tmp_path), str(knowledge_dir), env={"OHBOT_QUIZ_SEED": "7"})
-    d = Dialogue(retriever, State(settings.state_db, "salt"), settings)
+def test_without_a_campaign_the_quiz_is_practice(retriever, knowledge_dir, tmp_path, state_url):
+    settings = load_settings(str(tmp_path), str(knowledge_dir), env={"OHBOT_QUIZ_SEED": "7"},
+                             database_url=state_url)
+    d = Dialogue(retriever, State(settings.state_url, "salt"), settings)
     replies = d.handle("u6", Message(text="/quiz"))
     assert "练习" in replies[0].text and "第 1/20 题" in replies[1].text
 

@@ -1,6 +1,7 @@
 """The text channels' shared state (bot/storage/channels.py): de-duplication, access tokens with one
-refresher, and stored menus. Two `State` objects on one file stand for two `ohbot serve` processes
-(each has its own SQLite connection, so the database's own locking is what is tested)."""
+refresher, and stored menus. Two `State` objects on one database stand for two `ohbot serve` processes
+(each has its own engine and connections, so the database's own locking is what is tested), on a
+SQLite file and on PostgreSQL."""
 from __future__ import annotations
 
 import threading
@@ -24,9 +25,8 @@ class Clock:
 
 
 @pytest.fixture
-def two_processes(tmp_path):
-    path = tmp_path / "ohbot.db"
-    return State(path, "salt"), State(path, "salt")
+def two_processes(state_url):
+    return State(state_url, "salt"), State(state_url, "salt")
 
 
 def test_a_message_is_claimed_once_across_processes(two_processes):

@@ -36,15 +36,13 @@ CLOSED_PORT_URL = "postgresql://postgres:secret@127.0.0.1:1/test"  # nothing lis
 def test_default_url_is_the_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
     settings = load_settings(data_dir=str(tmp_path), env={})
     assert settings.state_url == f"sqlite:///{tmp_path}/ohbot.db"
-    assert settings.state_db == tmp_path / "ohbot.db"
 
 
-def test_flag_beats_environment_and_sqlite_urls_name_the_state_file(tmp_path: Path) -> None:
+def test_flag_beats_environment(tmp_path: Path) -> None:
     env = {"OHBOT_DATABASE_URL": "postgresql://db.internal/ohbot"}
     assert load_settings(env=env).state_url == "postgresql://db.internal/ohbot"
     flagged = load_settings(env=env, database_url=f"sqlite:///{tmp_path}/pilot.db")
     assert flagged.state_url == f"sqlite:///{tmp_path}/pilot.db"
-    assert flagged.state_db == tmp_path / "pilot.db"
 
 
 def test_bad_urls_are_config_errors_without_the_password() -> None:
@@ -53,9 +51,6 @@ def test_bad_urls_are_config_errors_without_the_password() -> None:
     assert "hunter2" not in str(caught.value)
     with pytest.raises(ConfigError, match="psycopg 3"):
         database_url("postgresql+asyncpg://h/db")
-    # the bot's own State is not ported yet: a PostgreSQL URL must not silently mean the SQLite file
-    with pytest.raises(ConfigError, match="SQLite files only for now"):
-        _ = load_settings(env={"OHBOT_DATABASE_URL": "postgresql://u:hunter2@h/db"}).state_db
 
 
 def test_urls_get_psycopg_and_lose_their_password_in_messages() -> None:

@@ -1,7 +1,7 @@
-"""The statements the port of state.py / forms.py / campaigns.py will use, proven on both backends
-before the port: quoting of `user`, one counted form per campaign and user under concurrency (a
-partial unique index with INSERT … ON CONFLICT … WHERE), and an answer recorded once per position
-(a conditional UPDATE). The partial index is created here ad hoc; the port adds it as a migration."""
+"""The statements the port of state.py / forms.py / campaigns.py uses, proven on both backends:
+quoting of `user`, one counted form per campaign and user under concurrency (the partial unique
+index of migration 0006 with INSERT … ON CONFLICT … WHERE), and an answer recorded once per position
+(a conditional UPDATE)."""
 from __future__ import annotations
 
 import threading
@@ -11,10 +11,6 @@ from sqlalchemy import select, text, update
 from bot.storage import migrate
 from bot.storage.db import connect, insert_ignore, transaction
 from bot.storage.tables import forms
-
-# Portable DDL (SQLite ≥ 3.8 and PostgreSQL); not an Index on tables.forms, which would change the
-# shared metadata that test_schema.py compares with the migrations.
-COUNTED_ONCE = """create unique index uq_forms_counted on forms (campaign, "user") where kind = 'counted'"""
 
 
 def _race(n: int, attempt) -> list:
@@ -55,8 +51,6 @@ def test_one_counted_form_per_campaign_and_user_under_concurrency(db_url: str, e
     """Six taps on 开始测评 reach six workers at once: one counted form, five practice forms."""
     engine = engine_for(db_url, pool_size=6)
     migrate.upgrade(engine)
-    with transaction(engine) as conn:
-        conn.execute(text(COUNTED_ONCE))
 
     def start_form(i: int) -> str:
         """The ported start_form: try the counted form, else a practice one, in one transaction."""

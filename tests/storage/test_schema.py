@@ -1,6 +1,7 @@
-"""One schema three ways: schema.py's DDL (today's State), the Alembic migrations (`ohbot db upgrade`) and
-tables.py's Core objects (what ported queries use) must describe the same tables, columns and indexes;
-upgrades, the start-up check and the adoption of a database made before migrations."""
+"""One schema: the Alembic migrations (`ohbot db upgrade`, the start-up check) and tables.py's Core objects
+(what queries use) describe the same tables, columns and indexes; a SQLite file made before migrations by
+the old schema.py DDL (frozen in tests/storage/legacy_schema.py) is adopted and ends up identical;
+upgrades and the start-up check."""
 from __future__ import annotations
 
 import sqlite3
@@ -15,9 +16,9 @@ from sqlalchemy import inspect, select, text
 from bot.cli import main
 from bot.errors import SchemaOutdated
 from bot.storage import migrate
-from bot.storage.schema import TABLES as DDL
 from bot.storage.state import State, User
 from bot.storage.tables import metadata, responses, users
+from tests.storage.legacy_schema import FIRST_DDL, LEGACY_DDL
 
 
 def _describe(url: str, engine_for) -> dict[str, Any]:
@@ -35,27 +36,33 @@ def _describe(url: str, engine_for) -> dict[str, Any]:
     return out
 
 
-def _apply_ddl(path: Path) -> None:
-    """A SQLite file made by schema.py's statements, exactly as State does it."""
+def _apply_ddl(path: Path, ddl: tuple[str, ...] = LEGACY_DDL) -> None:
+    """A SQLite file made by the old schema.py's statements, exactly as the old State did it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
-    for statement in DDL:
+    for statement in ddl:
         conn.execute(statement)
     conn.commit()
     conn.close()
 
 
-def test_migrations_create_exactly_the_tables_of_schema_py(tmp_path: Path, engine_for) -> None:
-    _apply_ddl(tmp_path / "ddl.db")
+@pytest.mark.parametrize("ddl", [LEGACY_DDL, FIRST_DDL], ids=["last", "first"])
+def test_a_pre_migration_file_is_adopted_into_exactly_the_migrated_schema(ddl, tmp_path: Path, engine_for) -> None:
+    """Whichever version of the old DDL made a pilot's ohbot.db, after `upgrade` it has the same tables,
+    columns and indexes as a database the migrations made from nothing."""
+    _apply_ddl(tmp_path / "ddl.db", ddl)
     migrated = f"sqlite:///{tmp_path / 'migrated.db'}"
     migrate.upgrade(engine_for(migrated))
+    adopted = migrate.upgrade(engine_for(f"sqlite:///{tmp_path / 'ddl.db'}"))
+    assert adopted.adopted == "0001"
     from_ddl = _describe(f"sqlite:///{tmp_path / 'ddl.db'}", engine_for)
     from_migrations = _describe(migrated, engine_for)
-    assert list(from_migrations) == list(from_ddl), "a table in schema.py needs a migration (and a Table in tables.py)"
+    assert list(from_migrations) == list(from_ddl)
     for table in from_ddl:
         assert from_migrations[table] == from_ddl[table], table
     assert from_ddl["responses"]["indexes"] == [
         ("idx_responses_campaign", ("campaign",), False), ("idx_responses_form_item_id", ("form", "item_id"), True)]
+    assert ("uq_forms_counted", ("campaign", "user"), True) in from_ddl["forms"]["indexes"]
 
 
 def test_tables_py_is_what_the_migrations_make(db_url: str, engine_for) -> None:
@@ -104,13 +111,22 @@ def test_check_schema_says_what_to_run(db_url: str, engine_for) -> None:
         migrate.check_schema(engine)
 
 
-def test_a_sqlite_database_of_todays_code_is_adopted(tmp_path: Path, engine_for) -> None:
-    """ohbot.db as State makes it (schema.py, no alembic_version) keeps its rows and gains the revision."""
+def _legacy_rows(path: Path) -> None:
+    """A user and a logged question, written as the old State wrote them."""
+    conn = sqlite3.connect(path)
+    conn.execute("insert into users (key, role, region, consent, pending, created, updated) "
+                 "values ('u1', 'worker', '广东省', 1, '{}', '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00')")
+    conn.execute("insert into unanswered (question, norm, user, asked_at) "
+                 "values ('噪声体检多久一次？', '噪声体检多久一次', 'u1', '2024-01-01T00:00:00+00:00')")
+    conn.commit()
+    conn.close()
+
+
+def test_a_sqlite_database_of_the_old_code_is_adopted(tmp_path: Path, engine_for) -> None:
+    """ohbot.db as the old State made it (schema.py, no alembic_version) keeps its rows and gains the revision."""
     path = tmp_path / "ohbot.db"
-    state = State(path, "salt")
-    state.save_user(User(key="u1", profile={"role": "worker", "region": "广东省"}, consent=True))
-    state.log_unanswered("噪声体检多久一次？", "u1")
-    state.db.conn.close()
+    _apply_ddl(path)
+    _legacy_rows(path)
     engine = engine_for(f"sqlite:///{path}")
     with pytest.raises(SchemaOutdated, match="made before migrations"):
         migrate.check_schema(engine)
@@ -121,14 +137,28 @@ def test_a_sqlite_database_of_todays_code_is_adopted(tmp_path: Path, engine_for)
     with engine.connect() as conn:
         assert conn.execute(select(users.c.key, users.c.region, users.c.consent)).all() == [("u1", "广东省", 1)]
         assert conn.execute(text("select question from unanswered")).scalars().all() == ["噪声体检多久一次？"]
-    # and today's State still opens it: its IF NOT EXISTS statements change nothing
-    assert State(path, "salt").get_user("u1").profile["region"] == "广东省"
+    # and State opens it
+    assert State(engine, "salt").get_user("u1").profile["region"] == "广东省"
+
+
+def test_state_opens_an_old_data_dir_by_itself(tmp_path: Path) -> None:
+    """`make run` on a pilot's data directory: State adopts and upgrades the old file at start-up."""
+    path = tmp_path / "ohbot.db"
+    _apply_ddl(path, FIRST_DDL)
+    _legacy_rows(path)
+    state = State(path, "salt")
+    assert migrate.current(state.engine) == migrate.head()
+    user = state.get_user("u1")
+    assert (user.profile["region"], user.profile["enterprise"], user.consent) == ("广东省", None, True)
+    state.save_user(User(key="u2", profile={"role": "employer"}))
+    assert state.gaps()[0]["example"] == "噪声体检多久一次？"
+    state.close()
 
 
 def test_adoption_refuses_a_half_made_database(tmp_path: Path, engine_for) -> None:
     path = tmp_path / "half.db"
     conn = sqlite3.connect(path)
-    conn.execute(DDL[0])  # users only
+    conn.execute(LEGACY_DDL[0])  # users only
     conn.commit()
     conn.close()
     engine = engine_for(f"sqlite:///{path}")

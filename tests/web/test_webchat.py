@@ -38,7 +38,7 @@ class CannedDialogue(Dialogue):
 def make_app(data_dir, **env: str):
     """One `ohbot serve` worker over the data directory's database (a second call: a second worker)."""
     settings = load_settings(str(data_dir), str(KNOWLEDGE), env={"OHBOT_QUIZ_SEED": "7", **env})
-    dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_db, "salt"), settings)
+    dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_url, "salt"), settings)
     return create_app(settings, dialogue)
 
 
@@ -325,7 +325,7 @@ def test_a_failing_dialogue_gets_an_apology_not_a_traceback(tmp_path, caplog):
 @pytest.fixture
 def real_app(retriever, tmp_path):
     settings = load_settings(str(tmp_path), str(KNOWLEDGE), env={})
-    return create_app(settings, Dialogue(retriever, State(settings.state_db, "salt"), settings))
+    return create_app(settings, Dialogue(retriever, State(settings.state_url, "salt"), settings))
 
 
 def test_a_traditional_question_gets_a_sourced_answer_and_more_round_trips(real_app, tmp_path):

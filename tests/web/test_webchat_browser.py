@@ -10,7 +10,6 @@ that is a failure (CI must run it).
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, free_port, stop_process
+from tests.helpers import REPO_ROOT, free_port, private_data_dir, stop_process
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 OHBOT = Path(sys.executable).parent / "ohbot"
@@ -72,11 +71,7 @@ def browser():
 @pytest.fixture(scope="module")
 def served(built_index, data_dir, tmp_path_factory):
     """A real `ohbot serve` on loopback over a copy of the session index, with an open campaign."""
-    index_dir, _ = built_index
-    data = tmp_path_factory.mktemp("webchat-data")
-    shutil.copytree(index_dir, data / "index")
-    if (data_dir / "models").exists():
-        (data / "models").symlink_to((data_dir / "models").resolve(), target_is_directory=True)
+    data = private_data_dir(built_index[0], data_dir, tmp_path_factory.mktemp("webchat-data"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OHBOT_", "WECHAT_", "WECOM_"))}
     env.update(OHBOT_QUIZ_SEED="13", PYTHONUNBUFFERED="1")
     today = date.today()

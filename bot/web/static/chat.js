@@ -141,12 +141,21 @@
     });
   }
 
+  /* the button that submitted a form: event.submitter, or (older phone browsers, e.g. iOS Safari
+     before 15.4, which WeChat's in-app browser uses there) the submit button clicked last */
+  var clicked = null;
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target.closest("button[type=submit]") : null;
+    clicked = target;
+  }, true);
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.hasAttribute("data-chat")) return;
     event.preventDefault();
     if (busy) return;
-    var pressed = event.submitter;
+    var pressed = event.submitter || (clicked && clicked.form === form ? clicked : null);
+    clicked = null;
     if (pressed && pressed.name === "button") {
       send({button: pressed.value}, pressed);
     } else if (pressed && pressed.name === "text") {

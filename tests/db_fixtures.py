@@ -1,4 +1,5 @@
-"""Fixtures for state-database tests on both backends: a SQLite file and a real PostgreSQL.
+"""Fixtures for state-database tests on both backends: a SQLite file and a real PostgreSQL
+(a pytest plugin: tests/conftest.py loads it, so every test folder can use them).
 
 PostgreSQL: `OHBOT_TEST_DATABASE_URL`, default postgresql://postgres@127.0.0.1:5432/test (trust auth).
 Each test that uses it gets a fresh schema `ohbot_test_<run>_<n>` (search_path set through the URL's
@@ -12,6 +13,10 @@ Fixtures
 ``pg_url``       PostgreSQL only (tests of pg_terminate_backend, advisory-lock contention, …).
 ``sqlite_url``   a SQLite file URL in tmp_path.
 ``engine_for``   ``engine_for(url, **kw)``: `bot.storage.db.make_engine`, disposed after the test.
+``state_url``    parametrised like ``db_url``, but ready for `State` / `ohbot` commands: on PostgreSQL
+                 migrated (`ohbot db upgrade`: workers only check the schema); a SQLite file upgrades
+                 itself when opened. Every engine a `State` makes during the test is disposed after it
+                 (PostgreSQL's connection slots are shared by everybody on the machine).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from bot.storage import db as storage_db
 from bot.storage.db import first_line, make_engine, redact
 
 PG_URL = os.environ.get("OHBOT_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
@@ -105,3 +111,25 @@ def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def state_url(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`db_url` with the schema in place for `State`; engines made by State are disposed afterwards."""
+    from bot.storage import migrate, state
+
+    made: list[Engine] = []
+
+    def recorded(url, **kw) -> Engine:
+        """make_engine, remembered for disposal."""
+        engine = storage_db.make_engine(url, **kw)
+        made.append(engine)
+        return engine
+
+    monkeypatch.setattr(state, "make_engine", recorded)
+    if db_url.startswith("postgresql"):
+        engine = recorded(db_url)
+        migrate.upgrade(engine)
+    yield db_url
+    for engine in made:
+        engine.dispose()

@@ -1,8 +1,8 @@
 """The Telegram inbox (issue #11): every update recorded before Telegram is told it arrived, so that a
 process killed before handling it handles it at its next start (bot/storage/inbox.py).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 A frozen revision (no imports from bot.*).
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 creates: tuple[str, ...] = ("telegram_inbox",)
