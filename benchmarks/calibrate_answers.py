@@ -90,7 +90,6 @@ def main() -> None:
     p = 1.0 / (1.0 + np.exp(-(X @ w + b)))
     print(f"questions: {len(y)}  right drafts: {int(y.sum())}  AUC on these sets: {auc(p, y):.3f}")
     topic = np.array([r["topic"] for r in data])
-    best = None
     def shown_at(t: float) -> np.ndarray:
         """Which drafts decide would show at threshold t (topic-less questions need more)."""
         return np.where(topic, p >= t, p >= max(t, D.WITHOUT_TOPIC))
@@ -108,11 +107,18 @@ def main() -> None:
         if args.curve:
             print(f"  {t:.2f}: gain {gain:5.0f} (smoothed {smooth:5.1f})  in scope right {(shown & (y == 1) & oh).sum():3d} "
                   f"wrong {(shown & (y == 0) & oh).sum():3d}  out of scope shown {(shown & ~oh).sum():3d}")
-        if best is None or smooth > best[0]:
-            best = (smooth, t)
+
+    # the plateau: thresholds within one question's gain of the best smoothed gain (the best single
+    # point moves along it whenever the content changes). All are equally good at this cost; its
+    # lowest threshold refuses least: the authored sets keep their right answers and plain questions
+    # ("体检费谁出") stay answered.
+    plateau = grid[smoothed >= smoothed.max() - 1.0]
+    best = (float(smoothed.max()), float(plateau.min()))
+    print(f"plateau {plateau.min():.2f}–{plateau.max():.2f} (smoothed gain ≥ {smoothed.max() - 1.0:.1f})")
     print("COEFFICIENTS = {" + ", ".join(f'"{k}": {v:.3f}' for k, v in zip(names, w)) + "}")
     print(f"INTERCEPT = {b:.3f}")
-    print(f"THRESHOLD = {best[1]:.2f}  (right − {args.cost:g} × wrong, averaged over ±{SMOOTH:g}: {best[0]:.1f})")
+    print(f"THRESHOLD = {best[1]:.2f}  (the plateau's lowest; best right − {args.cost:g} × wrong, averaged over "
+          f"±{SMOOTH:g}: {best[0]:.1f})")
     shown = shown_at(best[1])
     n = int(oh.sum())
     print(f"in scope at that threshold: right {(shown & (y == 1) & oh).sum() / n:.1%}, "

@@ -20,6 +20,7 @@ from bot.awareness.report import GROUP_KEYS, PROFILE_KEYS  # parser choices (a l
 from bot.config import (
     AWARE_THRESHOLD,
     AWARENESS_TARGET,
+    CONSOLE_PORT,
     DEFAULT_LISTEN,
     FORM_SIZE,
     MIN_GROUP_N,
@@ -214,15 +215,25 @@ def cmd_wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
-    """The main job: the web service when a WeChat/WeCom app or the Telegram webhook is configured,
-    else Telegram (long polling) when a token is set, else the console; builds the index on first run."""
-    if settings.wechat_enabled or settings.wecom_enabled or (settings.telegram_token and settings.telegram_webhook_url):
-        args.listen, args.port = DEFAULT_LISTEN, 8000
-        return cmd_serve(args, settings)
-    if settings.telegram_token:
-        args.webhook_url, args.listen, args.port = None, DEFAULT_LISTEN, 8443
-        return cmd_telegram(args, settings)
-    return cmd_chat(args, settings)
+    """The main job (`make run`): the web service on 127.0.0.1:8000 (the web chat at /, the console at /console/, the
+    WeChat/WeCom/Telegram webhooks that are configured); with TELEGRAM_BOT_TOKEN but no webhook URL
+    the same process long-polls Telegram. Builds the index on first run; on the very first run it
+    creates the console's `admin` account and prints its one-time password, once, on this terminal
+    only (never into a log). The terminal chat is `ohbot chat`."""
+    from bot.storage.staff import open_staff
+    from bot.web.app import serve
+
+    password = open_staff(settings).first_admin()
+    address = f"http://{DEFAULT_LISTEN}:{CONSOLE_PORT}"
+    print(f"ohbot 网页服务：{address}/ （网页聊天）  {address}/console/ （控制台）；终端聊天请用 ohbot chat", flush=True)
+    if password:
+        print(f"首次运行：已创建控制台管理员账户 admin，一次性密码 {password}\n"
+              "（只显示这一次；首次登录后须修改）", flush=True)
+    polling = bool(settings.telegram_token and not settings.telegram_webhook_url)
+    if polling:
+        print("Telegram：长轮询（同一进程）", flush=True)
+    serve(settings, host=DEFAULT_LISTEN, port=CONSOLE_PORT, **({"telegram_polling": True} if polling else {}))
+    return 0
 
 
 def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
@@ -393,6 +404,63 @@ def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# ---- web console accounts (bot/storage/staff.py) -------------------------------------------------
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: one line of standard input with --password-stdin, else asked twice (hidden)."""
+    from getpass import getpass
+
+    from bot.errors import InputError
+    from bot.storage.staff import check_password
+
+    if args.password_stdin:
+        return check_password(sys.stdin.readline().rstrip("\r\n"))
+    first = check_password(getpass("新密码："))
+    if getpass("再输入一次：") != first:
+        raise InputError("the two passwords differ")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    """A console account (admin, analyst or reviewer; an analyst optionally limited to a region)."""
+    from bot.storage.staff import check_name, open_staff
+
+    check_name(args.name)
+    store = open_staff(settings)
+    account = store.add(args.name, args.role, _read_password(args), region=args.region)
+    store.audit("cli", "user_add", account.name, f"role={account.role}"
+                + (f" region={account.region}" if account.region else ""))
+    print(f"已创建控制台账户 {account.name}（{account.role_label}"
+          + (f"，地区 {account.region}" if account.region else "") + "）。")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every console account: name, role, region, whether disabled (never a password or hash)."""
+    from bot.storage.staff import open_staff
+
+    accounts = open_staff(settings).accounts()
+    if args.json:
+        print(json.dumps([{"name": a.name, "role": a.role, "region": a.region, "disabled": a.disabled}
+                          for a in accounts], ensure_ascii=False))
+        return 0
+    if not accounts:
+        print("还没有控制台账户（ohbot users add NAME --role admin，或首次 make run 时自动创建 admin）。")
+    for a in accounts:
+        print(f"{a.name}  {a.role}（{a.role_label}）  {a.region or '全部地区'}" + ("  已停用" if a.disabled else ""))
+    return 0
+
+
+def cmd_users_password(args: argparse.Namespace, settings: Settings) -> int:
+    """A new password for an account (e.g. a forgotten one); its sessions end."""
+    from bot.storage.staff import open_staff
+
+    store = open_staff(settings)
+    store.set_password(args.name, _read_password(args))
+    store.audit("cli", "password_reset", args.name)
+    print(f"已为 {args.name} 设置新密码。")
+    return 0
+
+
 # ---- the state database: migrations and moving it between backends (bot/storage/) ----------------
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the migrations (creating, or adopting a pre-migration SQLite file); one line on what was done."""
@@ -510,8 +578,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"address the webhook server binds (default {DEFAULT_LISTEN}: behind a TLS proxy on this host)")
     p.add_argument("--port", type=int, default=8443, help="local port for webhook mode")
     p.set_defaults(func=cmd_telegram)
-    sub.add_parser("start", help="the main job: Telegram with a token, else the console").set_defaults(func=cmd_start)
-    p = sub.add_parser("serve", help="the web service: /wechat, /wecom, /telegram and /healthz in one process")
+    sub.add_parser("start", help="the main job (make run): the web service with the console on 127.0.0.1:8000, "
+                   "Telegram long polling with a token").set_defaults(func=cmd_start)
+    users = sub.add_parser("users", help="web console accounts").add_subparsers(dest="users_command", metavar="COMMAND")
+    p = users.add_parser("add", help="a console account (the password is asked, or read with --password-stdin)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["admin", "analyst", "reviewer"],
+                   help="admin: everything and accounts; analyst: reports, exports, imports; "
+                        "reviewer: gaps, feedback and FAQ drafts, no exports")
+    p.add_argument("--region", help="an analyst sees only this region's respondents")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
+    p.set_defaults(func=cmd_users_add)
+    p = users.add_parser("list", help="every console account with its role and region")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_users_list)
+    p = users.add_parser("password", help="set a new password for an account (its sessions end)")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
+    p.set_defaults(func=cmd_users_password)
+    p = sub.add_parser("serve", help="the web service: /, /console/, /wechat, /wecom, /telegram and /healthz in one process")
     p.add_argument("--listen", "--host", dest="listen", default=DEFAULT_LISTEN, metavar="ADDRESS",
                    help=f"address to bind (default {DEFAULT_LISTEN}; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")

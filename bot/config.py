@@ -25,6 +25,16 @@ DEFAULT_LISTEN = "127.0.0.1"  # what `serve` and the Telegram webhook bind: loop
 # Generous because a factory's workers may all share one public IP; 0 switches the limit off.
 WEBCHAT_RATE_LIMIT = 60
 WEBCHAT_RATE_WINDOW = 60  # seconds
+
+# The web console (issue #13; bot/storage/staff.py, bot/web/console.py).
+SESSION_IDLE_SECONDS = 2 * 3600  # a console session ends after two hours without a request
+SESSION_MAX_SECONDS = 12 * 3600  # and after twelve hours in any case (one working day)
+LOGIN_MAX_FAILURES = 5  # failed log-ins of one account within LOGIN_WINDOW_SECONDS lock it ...
+LOGIN_MAX_FAILURES_PER_IP = 20  # ... and this many from one address lock that address, whatever the names
+LOGIN_WINDOW_SECONDS = 15 * 60  # ... for the rest of this window after the last failure
+MIN_PASSWORD_CHARS = 10
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024  # a response CSV uploaded in the console (the CLI import has no limit)
+CONSOLE_PORT = 8000  # `ohbot serve` / `make run` listen on 127.0.0.1:8000
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
 WECHAT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"

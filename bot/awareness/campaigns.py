@@ -156,12 +156,17 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
 def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[str, ItemInfo],
                     by: Sequence[str] = (), min_n: int = MIN_GROUP_N, target: float = AWARENESS_TARGET,
-                    strata: Sequence[str] = (), population: Population | None = None) -> dict[str, Any]:
+                    strata: Sequence[str] = (), population: Population | None = None,
+                    region: str | None = None) -> dict[str, Any]:
     """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the
-    campaign; strata and population (post-stratification counts) as build_report takes them."""
+    campaign; strata and population (post-stratification counts) as build_report takes them.
+    `region`: only respondents whose profile region is that one (a console analyst limited to a region)."""
     c = quiz.get_campaign(state, campaign)
     items = bank if isinstance(bank, Mapping) else item_infos(bank)
     counted, practice = respondent_results(state, campaign)
+    if region:
+        counted = [r for r in counted if r.profile.get("region") == region]
+        practice = [r for r in practice if r.profile.get("region") == region]
     return build_report(c.name, c.threshold, counted, items, by=by, target=target, min_n=min_n, practice=practice,
                         strata=strata, population=population)
 

@@ -1,8 +1,9 @@
 """The state database's tables as SQLAlchemy Core objects: what queries on the engine are written with.
 
 What: one `Table` per table (users, unanswered, campaigns, forms, responses, the text channels'
-channel_inbox, access_tokens, text_menus, the answers' conversation, answers, feedback, and the web
-chat's rate_limits), with their columns, types and indexes. Queries built from these objects render
+channel_inbox, access_tokens, text_menus, the answers' conversation, answers, feedback, the web
+chat's rate_limits, and the web console's staff, staff_sessions, staff_login_failures, staff_audit),
+with their columns, types and indexes. Queries built from these objects render
 correctly on SQLite and on PostgreSQL: reserved words used as column names (`user`, `end`) are quoted
 by SQLAlchemy, and an `Integer` primary key becomes SQLite's rowid alias or a PostgreSQL
 identity/serial column.
@@ -161,6 +162,52 @@ rate_limits = Table(  # requests per client per time slot: the web chat's per-IP
     Index("idx_rate_limits_slot", "slot"),
 )
 
+staff = Table(  # web console accounts (issue #13; bot/storage/staff.py): never the bot's users
+    "staff", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text),  # login name, unique
+    Column("role", Text),  # admin | analyst | reviewer
+    Column("region", Text),  # an analyst limited to one region's respondents (profile field `region`)
+    Column("password", Text),  # argon2id hash (argon2-cffi), never the password
+    Column("disabled", Integer),  # 1: cannot log in
+    Column("must_change", Integer),  # 1: a one-time password; the console asks for a new one first
+    Column("created", Text),
+    Column("updated", Text),
+    Index("idx_staff_name", "name", unique=True),
+)
+
+staff_sessions = Table(  # console log-ins, shared by every `ohbot serve` worker
+    "staff_sessions", metadata,
+    Column("id", Text, primary_key=True),  # sha256 of the cookie's random token (the token is not stored)
+    Column("staff", Integer),  # staff.id
+    Column("csrf", Text),  # the session's CSRF token, put into every form
+    Column("created", Integer),  # epoch seconds
+    Column("seen", Integer),  # last request (idle timeout), updated at most once a minute
+    Column("expires", Integer),  # absolute end
+    Index("idx_staff_sessions_staff", "staff"),
+)
+
+staff_login_failures = Table(  # failed console log-ins, for the lock-out (by name and by address)
+    "staff_login_failures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text),
+    Column("ip", Text),
+    Column("at", Integer),  # epoch seconds
+    Index("idx_staff_login_failures_name", "name", "at"),
+    Index("idx_staff_login_failures_ip", "ip", "at"),
+)
+
+staff_audit = Table(  # who exported or imported what, when (and other staff actions); admins read it
+    "staff_audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Text),  # UTC ISO 8601
+    Column("staff", Text),  # the account's name at the time
+    Column("action", Text),  # export | import | campaign_create | ...
+    Column("target", Text),  # e.g. the campaign
+    Column("detail", Text),  # what exactly (format, level, file name, rows)
+    Index("idx_staff_audit_at", "at"),
+)
+
 telegram_inbox = Table(  # Telegram updates from receipt until handled (bot/storage/inbox.py, issue #11)
     "telegram_inbox", metadata,
     Column("update_id", BigInteger, primary_key=True, autoincrement=False),  # Telegram's, unique per bot
@@ -172,4 +219,5 @@ telegram_inbox = Table(  # Telegram updates from receipt until handled (bot/stor
 
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
-                             text_menus, conversation, answers, feedback, rate_limits, telegram_inbox)
+                             text_menus, conversation, answers, feedback, rate_limits, staff, staff_sessions,
+                             staff_login_failures, staff_audit, telegram_inbox)

@@ -1,8 +1,9 @@
 """`ohbot serve`: one ASGI application (Starlette, run by uvicorn) for every channel.
 
-Fixed paths: / (the public web chat, bot/web/webchat.py; assets under /static), /wechat (Official
-Account callback), /wecom (WeCom app callback), /telegram (the Telegram webhook, python-telegram-bot's
-custom-webhook pattern: the route hands each update to the `Application`), /healthz (200 when the index and the database are usable, 503 otherwise). A
+Fixed paths: / (the public web chat, bot/web/webchat.py; assets under /static), /console/ (the bureau's
+web console, bot/web/console.py), /wechat (Official Account callback), /wecom (WeCom app callback),
+/telegram (the Telegram webhook, python-telegram-bot's custom-webhook pattern: the route hands each
+update to the `Application`), /healthz (200 when the index and the database are usable, 503 otherwise). A
 channel without its settings is off (its path answers 404). Everything another process would need
 is in the state database (users, menus, de-duplication, access tokens), so several processes can
 serve behind a load balancer once that database is shared.
@@ -59,9 +60,12 @@ def warm_up(dialogue: Any) -> None:
 class Services:
     """What the routes use, filled in at startup (the dialogue takes seconds to load)."""
 
-    def __init__(self, settings: Settings) -> None:
-        """Nothing loaded yet."""
+    def __init__(self, settings: Settings, telegram_polling: bool = False) -> None:
+        """Nothing loaded yet. `telegram_polling`: long-poll Telegram in this process when no webhook
+        URL is set (`ohbot start`, one process; never several `serve` workers: Telegram allows one poller)."""
         self.settings = settings
+        self.telegram_polling = telegram_polling
+        self.polling_task: asyncio.Task | None = None
         self.dialogue: Any = None
         self.wechat: Any = None
         self.wecom: Any = None
@@ -91,15 +95,21 @@ class Services:
                 await self.start_telegram()
             except Exception as exc:  # Telegram unreachable or the token refused: serve the other channels
                 log.error("Telegram did not start (%s: %s); /telegram answers 503", type(exc).__name__, exc)
+        elif settings.telegram_token and self.telegram_polling:
+            try:
+                await self.start_telegram(polling=True)
+            except Exception as exc:  # the token refused or Telegram unreachable: serve the rest
+                log.error("Telegram did not start (%s: %s)", type(exc).__name__, exc)
         elif settings.telegram_token:
             log.info("Telegram: set TELEGRAM_WEBHOOK_URL (the public URL of /telegram) to serve it here")
         on = [name for name, channel in (("/wechat", self.wechat), ("/wecom", self.wecom),
                                          ("/telegram", self.telegram)) if channel is not None]
         log.info("serving %s", ", ".join(on + ["/healthz"]))
 
-    async def start_telegram(self) -> None:
+    async def start_telegram(self, polling: bool = False) -> None:
         """python-telegram-bot without its own server: initialise, register the webhook (same URL
-        and secret from every process), start handling the update queue."""
+        and secret from every process), start handling the update queue. `polling`: long-poll
+        instead (a background task that waits out a network outage; no webhook)."""
         from telegram import Update
 
         from bot.channels.telegram import build_application
@@ -113,6 +123,17 @@ class Services:
         channel = application.bot_data["channel"]
         channel.replay_after = STALE_AFTER  # other workers may be handling younger updates right now
         await channel.post_init(application)
+        if polling:
+            await application.start()
+            self.telegram = application
+            self.sweeper = asyncio.create_task(channel.sweep(application))
+            updater = application.updater
+            assert updater is not None
+            self.polling_task = asyncio.create_task(updater.start_polling(
+                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY], drop_pending_updates=False,
+                bootstrap_retries=-1))
+            log.info("Telegram: long polling")
+            return
         for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
             try:
                 await application.bot.set_webhook(settings.telegram_webhook_url, secret_token=self.telegram_secret,
@@ -133,7 +154,12 @@ class Services:
                 await channel.close()
         if self.sweeper is not None:
             self.sweeper.cancel()
+        if self.polling_task is not None and not self.polling_task.done():
+            self.polling_task.cancel()
         if self.telegram is not None:
+            updater = self.telegram.updater
+            if updater is not None and updater.running:
+                await updater.stop()
             await self.telegram.stop()
             await self.telegram.shutdown()
 
@@ -197,10 +223,10 @@ async def healthz(request: Request) -> Response:
 
 
 def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bool = True,
-               routes: Sequence[BaseRoute] = ()) -> Starlette:
+               routes: Sequence[BaseRoute] = (), telegram_polling: bool = False) -> Starlette:
     """The one ASGI app. `dialogue` (tests) skips loading one; `routes` are added after the
-    channels' fixed paths."""
-    found = Services(settings)
+    channels' fixed paths; `telegram_polling` as `Services` takes it."""
+    found = Services(settings, telegram_polling)
     fixed: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if settings.wechat_enabled:
         fixed.append(Route("/wechat", wechat, methods=["GET", "POST"]))
@@ -217,14 +243,18 @@ def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bo
         finally:
             await found.stop()
 
-    fixed += [*webchat.routes(), Mount("/static", StaticFiles(directory=webchat.STATIC), name="static")]
+    from bot.web import console
+
+    fixed += [*webchat.routes(), *console.routes(settings),
+              Mount("/static", StaticFiles(directory=webchat.STATIC), name="static")]
     app = Starlette(routes=[*fixed, *routes], lifespan=lifespan)
     app.state.services = found
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the app with uvicorn until SIGINT/SIGTERM (answers in flight are finished), then exit 0."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, telegram_polling: bool = False) -> None:
+    """Run the app with uvicorn until SIGINT/SIGTERM (answers in flight are finished), then exit 0.
+    `telegram_polling`: also long-poll Telegram (`ohbot start` without a webhook URL)."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -234,6 +264,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
             getattr(self, "_captured_signals", []).clear()
 
     redact.install(settings.secrets())
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+    config = uvicorn.Config(create_app(settings, telegram_polling=telegram_polling), host=host, port=port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=15, server_header=False)
     Server(config).run()

@@ -184,8 +184,10 @@ def test_ask_json_batch_reads_one_question_per_line(built_index, data_dir, capsy
     monkeypatch.setattr("sys.stdin", io.StringIO("体检费谁出\n\n怎么做红烧肉\n"))
     assert main(["--data-dir", str(data_dir), "ask", "-", "--json"]) == 0
     lines = [json.loads(row) for row in capsys.readouterr().out.splitlines()]
-    assert [row["question"] for row in lines] == ["体检费谁出", "怎么做红烧肉"]
-    assert [row["found"] for row in lines] == [True, False]
+    # every line gets one object; an empty line an error field (issue #11)
+    assert [row["question"] for row in lines] == ["体检费谁出", "", "怎么做红烧肉"]
+    assert lines[1]["error"] == "empty question"
+    assert [row["found"] for row in (lines[0], lines[2])] == [True, False]
 
 
 @pytest.mark.parametrize("model", ["another-model"])

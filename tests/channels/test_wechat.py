@@ -286,7 +286,7 @@ def test_start_runs_the_web_service_when_a_wechat_app_is_configured(monkeypatch,
     for name in [n for n in os.environ if n.startswith(("WECHAT_", "WECOM_", "TELEGRAM_"))]:
         monkeypatch.delenv(name)
     served = []
-    monkeypatch.setattr("bot.web.app.serve", lambda settings, host, port: served.append((host, port, settings)))
+    monkeypatch.setattr("bot.web.app.serve", lambda settings, host, port, **kw: served.append((host, port, settings)))
     monkeypatch.setenv("WECHAT_APP_ID", "wx0000000000000001")
     monkeypatch.setenv("WECHAT_APP_SECRET", "app-secret-value")
     monkeypatch.setenv("WECHAT_TOKEN", "callback-token")

@@ -18,6 +18,7 @@ from bot.storage import migrate
 from bot.storage.channels import DbMenus, Inbox, TokenStore
 from bot.storage.copy import copy_database
 from bot.storage.db import connect, transaction
+from bot.storage.staff import StaffStore
 from bot.storage.state import State, User
 from bot.storage.tables import TABLES, responses, users
 from tests.helpers import KNOWLEDGE
@@ -76,12 +77,15 @@ def test_a_pilot_moves_to_postgresql_and_back_unchanged(tmp_path: Path, pg_url: 
     report_before = campaign_report(pilot, "试点", bank)
     source = engine_for(f"sqlite:///{tmp_path / 'pilot.db'}")
     target = engine_for(pg_url)
+    console = StaffStore(source)  # the web console's account and audit log move too
+    console.audit(console.add("boss", "admin", "correct horse battery"), "export", "试点", "report xlsx")
 
     counts = copy_database(source, target)
     assert counts == {"users": USERS, "unanswered": 2, "campaigns": 1, "forms": USERS + USERS // 3,
                       "responses": (USERS + USERS // 3) * FORM_SIZE - 2,
                       "channel_inbox": 1, "access_tokens": 1, "text_menus": 1,
-                      "conversation": 1, "answers": 1, "feedback": 1, "rate_limits": 0, "telegram_inbox": 0}
+                      "conversation": 1, "answers": 1, "feedback": 1, "rate_limits": 0,
+                      "staff": 1, "staff_sessions": 0, "staff_login_failures": 0, "staff_audit": 1, "telegram_inbox": 0}
     assert migrate.check_schema(target) == migrate.head()
     assert rows_of(target) == rows_of(source)
     with transaction(target) as conn:  # new answers continue after the copied ids

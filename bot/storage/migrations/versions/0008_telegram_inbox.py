@@ -1,8 +1,8 @@
 """The Telegram inbox (issue #11): every update recorded before Telegram is told it arrived, so that a
 process killed before handling it handles it at its next start (bot/storage/inbox.py).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 A frozen revision (no imports from bot.*).
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 creates: tuple[str, ...] = ("telegram_inbox",)
