@@ -176,18 +176,13 @@ class WebChat:
     """One per worker, made on the first request (the dialogue is loaded at start-up already)."""
 
     def __init__(self, settings: Settings, dialogue: Any) -> None:
-        """Over the app's dialogue; the limiter uses the state database's engine."""
+        """Over the app's dialogue; the limiter counts in the dialogue's state database (its engine)."""
         from bot.storage.limits import RateLimiter
 
         self.settings = settings
         self.dialogue = dialogue
         self.secret = chat_secret(dialogue.state.salt)
-        engine = getattr(dialogue.state, "engine", None)
-        if engine is None:  # State still on sqlite3: an engine of its own on the same database
-            from bot.storage.db import open_engine
-
-            engine = open_engine(settings)
-        self.limiter = RateLimiter(engine, settings.webchat_rate_limit, WEBCHAT_RATE_WINDOW)
+        self.limiter = RateLimiter(dialogue.state.engine, settings.webchat_rate_limit, WEBCHAT_RATE_WINDOW)
 
     def user_key(self, chat_id: str) -> str:
         """The dialogue's key of a browser (salted hash of "web:<id>")."""

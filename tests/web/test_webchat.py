@@ -9,12 +9,14 @@ import sqlite3
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from bot.answering.answer import Answer
 from bot.config import load_settings
 from bot.dialogue.core import MAX_QUESTION_CHARS, Dialogue
 from bot.storage.state import State
+from bot.storage.tables import feedback
 from bot.web.app import create_app
 from bot.web.webchat import COOKIE, CSRF_HEADER, sign_button, split_sources
 from tests.helpers import KNOWLEDGE
@@ -35,9 +37,11 @@ class CannedDialogue(Dialogue):
         return [self.answer_reply(user, result, answer_id)]
 
 
-def make_app(data_dir, **env: str):
-    """One `ohbot serve` worker over the data directory's database (a second call: a second worker)."""
-    settings = load_settings(str(data_dir), str(KNOWLEDGE), env={"OHBOT_QUIZ_SEED": "7", **env})
+def make_app(data_dir, database_url: str | None = None, **env: str):
+    """One `ohbot serve` worker over the data directory's database, or `database_url`'s (a second
+    call: a second worker)."""
+    settings = load_settings(str(data_dir), str(KNOWLEDGE), env={"OHBOT_QUIZ_SEED": "7", **env},
+                             database_url=database_url)
     dialogue = CannedDialogue(SimpleNamespace(docs={}, by_faq={}), State(settings.state_url, "salt"), settings)
     return create_app(settings, dialogue)
 
@@ -304,6 +308,31 @@ def test_workers_share_everything_a_conversation_needs(tmp_path):
             assert moved.status_code == 200 and moved.json()["replies"][-1]["text"].startswith("第 2/20 题")
     finally:
         browser.close()
+
+
+def test_two_workers_on_one_database_share_buttons_feedback_and_the_budget(state_url, tmp_path):
+    """On SQLite and on PostgreSQL: what one worker showed, the other takes; one IP budget for both."""
+    first = make_app(tmp_path / "a", state_url, OHBOT_WEBCHAT_RATE_LIMIT="5")
+    second = make_app(tmp_path / "b", state_url, OHBOT_WEBCHAT_RATE_LIMIT="5")
+    alice = Browser(first, "192.0.2.20")
+    try:
+        replies = alice.ask("噪声多大算超标")  # 1
+        with TestClient(second, client=("192.0.2.20", 50001), cookies=dict(alice.client.cookies)) as other:
+            headers = {CSRF_HEADER: alice.csrf}
+            voted = other.post("/chat/api", json={"button": button(replies, "👎")}, headers=headers)  # 2
+            assert voted.status_code == 200 and "原因" in voted.json()["replies"][0]["text"]
+            reason = other.post("/chat/api", json={"text": "没有限值"}, headers=headers)  # 3
+            assert reason.json()["replies"][0]["text"].startswith("已记录")
+            assert alice.send(text="再问一次").status_code == 200  # 4, at the first worker
+            assert other.post("/chat/api", json={"text": "五"}, headers=headers).status_code == 200  # 5
+            assert other.post("/chat/api", json={"text": "六"}, headers=headers).status_code == 429
+            assert alice.send(text="七").status_code == 429
+        state = second.state.services.dialogue.state
+        with state.read() as conn:
+            rows = conn.execute(select(feedback.c.vote, feedback.c.question, feedback.c.reason)).all()
+        assert [tuple(r) for r in rows] == [("down", "噪声多大算超标", "没有限值")]
+    finally:
+        alice.close()
 
 
 def test_a_failing_dialogue_gets_an_apology_not_a_traceback(tmp_path, caplog):
