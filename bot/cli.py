@@ -339,7 +339,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     population = load_population(Path(args.population), taxonomy) if args.population else None
     report = campaign_report(_quiz_state(settings), args.campaign, load_bank(settings.knowledge_dir),
                              by=args.by or [], min_n=args.min_n, target=args.target, strata=args.strata or [],
-                             population=population)
+                             population=population, region=args.region)
     labelled = label_report(report, taxonomy)
     print(json.dumps(report, ensure_ascii=False) if args.json else format_text(labelled))
     if args.out:
@@ -389,12 +389,12 @@ def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
     if not args.out:
         if fmt != "csv":
             return _fail(f"--format {fmt} writes a file: give --out FILE")
-        export(state, args.campaign, "csv", args.level, sys.stdout)
+        export(state, args.campaign, "csv", args.level, sys.stdout, region=args.region)
         return 0
     infos = item_infos(load_bank(settings.knowledge_dir)) if fmt in ("sav", "dta") else None
     taxonomy = load_taxonomy(settings.knowledge_dir) if fmt in ("sav", "dta") else None
     try:
-        count = export(state, args.campaign, fmt, args.level, Path(args.out), infos, taxonomy)
+        count = export(state, args.campaign, fmt, args.level, Path(args.out), infos, taxonomy, region=args.region)
     except OSError as exc:  # e.g. the disk filled up while writing (ENOSPC): name the file
         if exc.filename is None:
             exc.filename = args.out
@@ -641,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the sample was stratified by this field (repeat to cross); design-based intervals")
     p.add_argument("--population", metavar="FILE.csv",
                    help="workers per industry × enterprise_size × region (columns ...,count): weighted rates")
+    p.add_argument("--region", help="only respondents whose profile region is this one (as a console analyst of it)")
     p.set_defaults(func=cmd_report)
     responses = sub.add_parser("responses", help="quiz answers in and out as CSV").add_subparsers(
         dest="responses_command", metavar="COMMAND")
@@ -662,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", choices=["item", "respondent"], default="item",
                    help="item: one row per answer (default; csv re-imports); respondent: one row per respondent "
                         "with score, aware and each item right/wrong")
+    p.add_argument("--region", help="only respondents whose profile region is this one")
     p.set_defaults(func=cmd_responses_export)
     db = sub.add_parser("db", help="the state database: migrations, moving it to PostgreSQL").add_subparsers(
         dest="db_command", metavar="COMMAND")

@@ -69,38 +69,47 @@ class _LocalTimes:
         return hit
 
 
-def answer_rows(state: State, campaign: str) -> Iterator[tuple]:
+def _region_sql(region: str | None, alias: str) -> str:
+    """The condition that keeps only respondents of `region` (an analyst limited to it), or ''."""
+    return f' AND {alias}."region" = :region ' if region else ""
+
+
+def answer_rows(state: State, campaign: str, region: str | None = None) -> Iterator[tuple]:
     """(form, user, completed_at, item_id, answer, correct, answered_at, *profile) of every answer of
-    each user's first completed counted form, in completion order; streamed from the database."""
+    each user's first completed counted form, in completion order; streamed from the database.
+    `region`: only respondents whose profile region is that one."""
     cols = ", ".join(f'u."{c}"' for c in PROFILE_COLUMNS)
     # one counted form per campaign and user is the database's rule (migration 0006): no tie-breaking
     sql = text(f'SELECT f.id, f."user", f.completed_at, r.item_id, r.answer, r.correct, r.answered_at, {cols} '
                'FROM forms f JOIN responses r ON r.form = f.id LEFT JOIN users u ON u.key = f."user" '
                "WHERE f.campaign = :campaign AND f.kind = 'counted' AND f.completed_at IS NOT NULL "
+               + _region_sql(region, "u") +
                # completion order, ties in the order of the forms' first stored answers (as the reports)
                "ORDER BY f.completed_at, min(r.id) OVER (PARTITION BY f.id), r.id")
     with state.read() as conn:
         yield from conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
-            sql, {"campaign": campaign})
+            sql, {"campaign": campaign, "region": region})
 
 
-def campaign_items(state: State, campaign: str) -> list[str]:
+def campaign_items(state: State, campaign: str, region: str | None = None) -> list[str]:
     """Item ids answered on the campaign's counted forms, sorted (the respondent level's columns)."""
+    join = ' JOIN users u ON u.key = f."user"' if region else ""
     with state.read() as conn:
         rows = conn.execute(text(
-            "SELECT DISTINCT r.item_id FROM responses r JOIN forms f ON f.id = r.form "
-            "WHERE f.campaign = :campaign AND f.kind = 'counted'"), {"campaign": campaign}).all()
+            f"SELECT DISTINCT r.item_id FROM responses r JOIN forms f ON f.id = r.form{join} "
+            "WHERE f.campaign = :campaign AND f.kind = 'counted'" + _region_sql(region, "u")),
+            {"campaign": campaign, "region": region}).all()
     return sorted(r[0] for r in rows)
 
 
-def item_level(state: State, campaign: str) -> Iterator[tuple]:
+def item_level(state: State, campaign: str, region: str | None = None) -> Iterator[tuple]:
     """Rows of ITEM_COLUMNS (answered_at as a China-time datetime)."""
     local = _LocalTimes()
-    for _, user, _, item_id, answer, correct, answered_at, *profile in answer_rows(state, campaign):
+    for _, user, _, item_id, answer, correct, answered_at, *profile in answer_rows(state, campaign, region):
         yield (user, item_id, answer, int(correct), local(answered_at), *profile)
 
 
-def respondent_level(state: State, campaign: str, items: list[str]) -> Iterator[tuple]:
+def respondent_level(state: State, campaign: str, items: list[str], region: str | None = None) -> Iterator[tuple]:
     """Rows of RESPONDENT_COLUMNS + items (item cells 1, 0 or None)."""
     threshold = quiz.get_campaign(state, campaign).threshold
     local = _LocalTimes()
@@ -115,7 +124,7 @@ def respondent_level(state: State, campaign: str, items: list[str]) -> Iterator[
         return (*head, answered, right, right / answered if answered else None,
                 int(_is_aware(right, answered, threshold)), *cells)
 
-    for form, user, completed_at, item_id, _, correct, _, *profile in answer_rows(state, campaign):
+    for form, user, completed_at, item_id, _, correct, _, *profile in answer_rows(state, campaign, region):
         if form != current:
             if current is not None:
                 yield row()
@@ -138,13 +147,13 @@ def _cell(value: Any) -> Any:
     return safe_cell(value)
 
 
-def _item_csv_rows(state: State, campaign: str) -> Iterator[tuple]:
+def _item_csv_rows(state: State, campaign: str, region: str | None = None) -> Iterator[tuple]:
     """Item-level CSV rows, the fast way: keys, item ids and answer letters are our own (safe as they
     are); times and profiles repeat, so each distinct one is formatted and neutralised once."""
     local = _LocalTimes()
     times: dict[str, str] = {}
     profiles: dict[tuple, tuple] = {}
-    for _, user, _, item_id, answer, correct, answered_at, *profile in answer_rows(state, campaign):
+    for _, user, _, item_id, answer, correct, answered_at, *profile in answer_rows(state, campaign, region):
         when = times.get(answered_at)
         if when is None:
             if len(times) >= _TIME_CACHE_LIMIT:
@@ -159,21 +168,21 @@ def _item_csv_rows(state: State, campaign: str) -> Iterator[tuple]:
         yield (user, item_id, answer, correct, when, *cells)
 
 
-def write_csv(state: State, campaign: str, out: TextIO, level: str = "item") -> int:
+def write_csv(state: State, campaign: str, out: TextIO, level: str = "item", region: str | None = None) -> int:
     """Stream a level's rows as CSV to `out`; returns the number of data rows written."""
     quiz.get_campaign(state, campaign)
     writer = csv.writer(out, lineterminator="\n")
     if level == "item":
         writer.writerow(ITEM_COLUMNS)
         written = 0
-        for row in _item_csv_rows(state, campaign):
+        for row in _item_csv_rows(state, campaign, region):
             writer.writerow(row)
             written += 1
         return written
-    items = campaign_items(state, campaign)
+    items = campaign_items(state, campaign, region)
     writer.writerow(RESPONDENT_COLUMNS + tuple(items))
     written = 0
-    for row in respondent_level(state, campaign, items):
+    for row in respondent_level(state, campaign, items, region):
         writer.writerow([_cell(v) for v in row])
         written += 1
     return written
@@ -186,7 +195,7 @@ def _count_answers(state: State, campaign: str) -> int:
             "AND f.kind = 'counted' AND f.completed_at IS NOT NULL"), {"campaign": campaign}).scalar_one()
 
 
-def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> int:
+def write_xlsx(state: State, campaign: str, path: Path, level: str = "item", region: str | None = None) -> int:
     """A level's rows as one XLSX sheet (openpyxl write-only: streamed). Every text cell is a string
     and neutralised (bot.awareness.cells); answer times are Excel date-times. Returns the number of data rows."""
     from openpyxl import Workbook
@@ -199,10 +208,10 @@ def write_xlsx(state: State, campaign: str, path: Path, level: str = "item") -> 
                          "export --format csv or --level respondent")
     header: tuple[str, ...]
     if level == "item":
-        header, rows = ITEM_COLUMNS, item_level(state, campaign)
+        header, rows = ITEM_COLUMNS, item_level(state, campaign, region)
     else:
-        items = campaign_items(state, campaign)
-        header, rows = RESPONDENT_COLUMNS + tuple(items), respondent_level(state, campaign, items)
+        items = campaign_items(state, campaign, region)
+        header, rows = RESPONDENT_COLUMNS + tuple(items), respondent_level(state, campaign, items, region)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("作答" if level == "item" else "受访者")
     bold = Font(bold=True)
@@ -298,7 +307,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, items_info: Mapping[str, ItemInfo],
-               taxonomy: Mapping[str, Any]) -> int:
+               taxonomy: Mapping[str, Any], region: str | None = None) -> int:
     """A level's rows as an SPSS .sav or Stata .dta file with variable and value labels (pyreadstat).
     Returns the number of data rows."""
     import polars as pl
@@ -307,12 +316,12 @@ def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, it
     quiz.get_campaign(state, campaign)
     if level == "item":
         names = list(ITEM_COLUMNS)
-        rows: Iterator[tuple] = item_level(state, campaign)
+        rows: Iterator[tuple] = item_level(state, campaign, region)
         item_ids: list[str] = []
     else:
-        item_ids = campaign_items(state, campaign)
+        item_ids = campaign_items(state, campaign, region)
         names = list(RESPONDENT_COLUMNS)
-        rows = respondent_level(state, campaign, item_ids)
+        rows = respondent_level(state, campaign, item_ids, region)
     taken = {n.lower() for n in names}
     item_names = [_variable_name(i, taken) for i in item_ids]
     coded = coded_fields(taxonomy)
@@ -367,9 +376,11 @@ def write_stat(state: State, campaign: str, path: Path, fmt: str, level: str, it
 
 
 def export(state: State, campaign: str, fmt: str, level: str, out: Path | TextIO,
-           items_info: Mapping[str, ItemInfo] | None = None, taxonomy: Mapping[str, Any] | None = None) -> int:
+           items_info: Mapping[str, ItemInfo] | None = None, taxonomy: Mapping[str, Any] | None = None,
+           region: str | None = None) -> int:
     """Write a campaign's counted answers in `fmt` (csv, xlsx, sav, dta) at `level` (item, respondent)
-    to `out` (a path; csv also takes an open text stream). Returns the number of data rows."""
+    to `out` (a path; csv also takes an open text stream). Returns the number of data rows.
+    `region`: only respondents whose profile region is that one (a console analyst limited to it)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if level not in LEVELS:
@@ -377,10 +388,10 @@ def export(state: State, campaign: str, fmt: str, level: str, out: Path | TextIO
     if fmt == "csv":
         if isinstance(out, Path | str):
             with open(out, "w", encoding="utf-8-sig", newline="") as f:
-                return write_csv(state, campaign, f, level)
-        return write_csv(state, campaign, out, level)
+                return write_csv(state, campaign, f, level, region)
+        return write_csv(state, campaign, out, level, region)
     if not isinstance(out, Path | str):
         raise InputError(f"--format {fmt} writes a file: give --out FILE")
     if fmt == "xlsx":
-        return write_xlsx(state, campaign, Path(out), level)
-    return write_stat(state, campaign, Path(out), fmt, level, items_info or {}, taxonomy or {})
+        return write_xlsx(state, campaign, Path(out), level, region)
+    return write_stat(state, campaign, Path(out), fmt, level, items_info or {}, taxonomy or {}, region)

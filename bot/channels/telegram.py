@@ -41,7 +41,7 @@ from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.split import split_parts
 from bot.config import Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DatabaseUnavailable
 from bot.storage.inbox import STALE_AFTER, TelegramInbox
 
 log = logging.getLogger("ohbot.telegram")
@@ -58,6 +58,8 @@ BACKOFF_MAX = 30.0
 APOLOGY = "抱歉，处理你的消息时出错了，请稍后再试。"
 RATE_NOTICE = "你发消息太快了，请稍等一分钟再发。"
 REJECTED_STOP_DELAY = 0.5  # seconds
+LOCK_POLL = 0.01  # seconds between tries for a user's lock held by another worker
+SHARED_HANDLING = 4  # updates a webhook worker handles at once (each holds a pooled connection: 5 + 5)
 BUTTONS_ONLY = "请选择："  # Telegram rejects empty text; used if a reply has buttons but no text
 
 
@@ -267,6 +269,9 @@ class TelegramChannel:
         # twenty quick taps, and the buttons on offer are the bot's own
         self.button_limiter = RateLimiter(rate_limit * BUTTON_RATE_FACTOR, rate_window)
         self.locks = KeyedLocks()
+        # webhook workers hold one pooled connection per user being handled (the user's lock): at
+        # most this many at once, so the dialogue's own queries always find a free connection
+        self.handling = asyncio.Semaphore(SHARED_HANDLING)
         self.rejected: str | None = None  # set when the Bot API refused the token (wrong or revoked)
         self.stop: Callable[[], None] | None = None  # ends the run (set by `run`; None under `ohbot serve`)
 
@@ -289,44 +294,105 @@ class TelegramChannel:
 
     # ---- handlers --------------------------------------------------------------------------
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.message(update, context.bot)
+
+    async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.callback(update, context.bot)
+
+    async def message(self, update: Update, bot: Any, shared: bool = False) -> None:
+        """A text message: the dialogue's replies. `shared` (webhook workers on one database): the
+        user's lock in the database around the handling, and the update recorded as handled."""
         message, user = update.message, update.effective_user
         if message is None or user is None:
             return
         verdict = self.limiter.check(user.id)  # decided on arrival, before any await
         if verdict == "drop":
             return
-        async with self.locks.hold(user.id):
+        async with self.locks.hold(user.id), self.across_workers(update, user.id, shared) as fresh:
+            if not fresh:
+                return  # handled already by another worker: a retried delivery
             if verdict == "notice":
-                await self.send(context, message.chat_id, [Reply(RATE_NOTICE)])
-                return
-            incoming = Message(text=message.text, is_admin=user.id in self.settings.admin_ids)
-            await self.send(context, message.chat_id, await self.run_dialogue(user.id, incoming))
+                await self.send(bot, message.chat_id, [Reply(RATE_NOTICE)])
+            else:
+                incoming = Message(text=message.text, is_admin=user.id in self.settings.admin_ids)
+                await self.send(bot, message.chat_id, await self.run_dialogue(user.id, incoming, shared))
 
-    async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def callback(self, update: Update, bot: Any, shared: bool = False) -> None:
+        """A button press: stop its spinner, then the dialogue's replies (see `message`)."""
         query, user = update.callback_query, update.effective_user
         if query is None or user is None:
             return
         verdict = self.button_limiter.check(user.id)  # decided on arrival, before any await
-        answer = lambda: query.answer()  # noqa: E731 - stops the button's spinner
+        answer = lambda: bot.answer_callback_query(query.id)  # noqa: E731 - stops the button's spinner
         if verdict == "drop" or not query.data:
             await self.call(answer, "answerCallbackQuery", attempts=2)
             return
         chat_id = update.effective_chat.id if update.effective_chat else user.id
-        async with self.locks.hold(user.id):  # taken before any await: keeps the user's order
+        async with self.locks.hold(user.id), self.across_workers(update, user.id, shared) as fresh:
             await self.call(answer, "answerCallbackQuery", attempts=2)  # a stale query does not matter
-            if verdict == "notice":
-                await self.send(context, chat_id, [Reply(RATE_NOTICE)])
+            if not fresh:
                 return
-            incoming = Message(callback=query.data, is_admin=user.id in self.settings.admin_ids)
-            await self.send(context, chat_id, await self.run_dialogue(user.id, incoming))
+            if verdict == "notice":
+                await self.send(bot, chat_id, [Reply(RATE_NOTICE)])
+            else:
+                incoming = Message(callback=query.data, is_admin=user.id in self.settings.admin_ids)
+                await self.send(bot, chat_id, await self.run_dialogue(user.id, incoming, shared))
 
-    async def run_dialogue(self, user_id: int, incoming: Message) -> list[Reply]:
+    async def handle_update(self, update: Update, bot: Any) -> None:
+        """One webhook update in `ohbot serve`, handled before the request is answered (so that an
+        update is confirmed to Telegram only once handled): private messages and button presses,
+        in order per user across workers, once per update_id. DatabaseUnavailable propagates (the
+        route answers 503 and Telegram delivers the update again, to this or another worker)."""
+        chat = update.effective_chat
+        if update.message is not None and chat is not None and chat.type == "private":
+            await self.message(update, bot, shared=True)
+        elif update.callback_query is not None:
+            await self.callback(update, bot, shared=True)
+
+    @asynccontextmanager
+    async def across_workers(self, update: Update, user_id: int, shared: bool) -> AsyncIterator[bool]:
+        """Around one update of a webhook worker: the user's advisory lock in PostgreSQL (so the
+        user's updates are handled one at a time whichever worker they reach), then whether the
+        update is still to be handled (False: another worker handled it, this is a retry); recorded
+        as handled when the block ends without an error. Does nothing outside `shared` handling."""
+        if not shared:
+            yield True
+            return
+        from bot.storage.channels import mark_handled, was_handled
+        from bot.storage.db import backend, hold_lock, release_lock
+
+        state = self.dialogue.state
+        key = str(update.update_id)
+        async with self.handling:
+            held = None
+            if backend(state.engine) == "postgresql":
+                name = f"ohbot:user:{self.user_key(user_id)}"
+                while (held := await asyncio.to_thread(hold_lock, state.engine, name)) is None:
+                    await asyncio.sleep(LOCK_POLL)  # another worker handles this user's update
+            try:
+                if await asyncio.to_thread(was_handled, state, "telegram", key):
+                    yield False
+                    return
+                yield True
+                await asyncio.to_thread(mark_handled, state, "telegram", key)
+            finally:
+                if held is not None:
+                    await asyncio.to_thread(release_lock, held)
+
+    async def run_dialogue(self, user_id: int, incoming: Message, shared: bool = False) -> list[Reply]:
+        """The dialogue's replies; an apology if it failed, except that a webhook worker (`shared`)
+        lets DatabaseUnavailable through, so the update is delivered again instead of apologised for."""
         key = self.user_key(user_id)
         slow = self.settings.test_slow_reply  # tests only: an answer that takes this long
         if slow and incoming.text and slow[0] in incoming.text:
             await asyncio.sleep(slow[1])
         try:
             return await asyncio.to_thread(self.dialogue.handle, key, incoming)
+        except DatabaseUnavailable:
+            if shared:
+                raise
+            log.warning("database unavailable for user %s", key[:8])
+            return [Reply(APOLOGY)]
         except Exception:
             log.exception("dialogue failed for user %s", key[:8])
             return [Reply(APOLOGY)]
@@ -375,7 +441,7 @@ class TelegramChannel:
                 log.warning("inbox sweep failed: %s: %s", type(exc).__name__, exc)
 
     # ---- sending ---------------------------------------------------------------------------
-    async def send(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: list[Reply]) -> None:
+    async def send(self, bot: Any, chat_id: int, replies: list[Reply]) -> None:
         for reply in replies:
             markup = keyboard(reply)
             text = reply.text if reply.text.strip() else (BUTTONS_ONLY if markup else "")
@@ -384,7 +450,7 @@ class TelegramChannel:
                 last = n == len(parts) - 1
 
                 def send_part(part: str = part, last: bool = last, markup: Any = markup) -> Awaitable[Any]:
-                    return context.bot.send_message(chat_id, part, reply_markup=markup if last else None)
+                    return bot.send_message(chat_id, part, reply_markup=markup if last else None)
 
                 if await self.call(send_part, "sendMessage") is None:
                     return  # undeliverable (blocked, gone, or the network stayed down): stop here

@@ -196,3 +196,20 @@ class DbMenus:
                 return
             data = json.dumps([[b.label, b.data] for b in buttons], ensure_ascii=False)
             upsert(conn, text_menus, {"user": user_key, "buttons": data, "updated": now()}, on=["user"])
+
+
+def was_handled(state: State, channel: str, key: str) -> bool:
+    """Whether a platform update (Telegram update_id) was handled to the end by some process."""
+    inbox = channel_inbox.c
+    with state.read() as conn:
+        return conn.execute(select(inbox.reply).where(inbox.channel == channel, inbox.msg_key == key)).scalar() \
+            is not None
+
+
+def mark_handled(state: State, channel: str, key: str, clock: Callable[[], float] = time.time) -> None:
+    """Record that a platform update was handled (its replies sent): a retried delivery, whichever
+    process it reaches, is then confirmed without a second answer. Rows older than
+    INBOX_KEEP_SECONDS are pruned by Inbox.claim's periodic DELETE over the same table."""
+    upsert_row = {"channel": channel, "msg_key": key, "received_at": int(clock()), "reply": ""}
+    with state.write() as conn:
+        upsert(conn, channel_inbox, upsert_row, on=["channel", "msg_key"], update=["reply"])

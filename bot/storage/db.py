@@ -156,6 +156,9 @@ def _checkout(engine: Engine) -> Connection:
         return engine.connect()
     except sa_exc.DBAPIError as error:
         raise DatabaseUnavailable(f"cannot reach the database {redact(engine.url)}: {first_line(error)}") from error
+    except sa_exc.TimeoutError as error:  # every pooled connection busy for POOL_TIMEOUT seconds
+        raise DatabaseUnavailable(f"no free connection to the database {redact(engine.url)} within "
+                                  f"{POOL_TIMEOUT} s") from error
 
 
 @contextmanager
@@ -277,3 +280,34 @@ def try_advisory_lock(conn: Connection, name: str) -> bool:
         return bool(conn.execute(func.pg_try_advisory_xact_lock(lock_key(name)).select()).scalar())
     return True
 
+
+
+def hold_lock(engine: Engine, name: str) -> Connection | None:
+    """Try to take the lock `name` for as long as the caller keeps the returned connection (an open
+    transaction holding pg_try_advisory_xact_lock); None, with nothing held, when another process
+    has it. Never waits, so a caller polls with its own sleeps (a worker thread is not parked on
+    the lock). Give it back with `release_lock`. A worker that dies loses its connection and with it
+    the lock, at once. PostgreSQL only (on SQLite use `transaction`, whose write lock is the lock)."""
+    conn = _checkout(engine)
+    try:
+        with _lost_connection(engine):
+            conn.begin()
+            if conn.execute(func.pg_try_advisory_xact_lock(lock_key(name)).select()).scalar():
+                return conn
+        conn.rollback()
+    except BaseException:
+        conn.close()
+        raise
+    conn.close()
+    return None
+
+
+def release_lock(conn: Connection) -> None:
+    """End the transaction of `hold_lock` (releasing its lock) and return the connection; a
+    connection that died meanwhile (its lock went with it) is discarded without an error."""
+    try:
+        conn.rollback()
+    except sa_exc.DBAPIError:
+        pass
+    finally:
+        conn.close()

@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.channels import redact
 from bot.config import Settings
+from bot.errors import DatabaseUnavailable
 from bot.web import webchat
 
 log = logging.getLogger("ohbot.serve")
@@ -182,7 +183,9 @@ async def wecom(request: Request) -> Response:
 
 
 async def telegram(request: Request) -> Response:
-    """/telegram: one update from Telegram, checked by its secret token, queued for the Application."""
+    """/telegram: one update from Telegram, checked by its secret token and handled before the answer:
+    200 once its replies are sent (or it was handled already, by this or another worker), 503 while
+    the database is unavailable, so that Telegram delivers it again (to any worker)."""
     from telegram import Update
 
     found = services(request)
@@ -196,8 +199,14 @@ async def telegram(request: Request) -> Response:
     except Exception as exc:
         log.warning("Telegram webhook: unreadable update (%s)", type(exc).__name__)
         return PlainTextResponse("bad request", status_code=400)
-    await found.telegram.update_queue.put(update)
+    await found.telegram.bot_data["channel"].handle_update(update, found.telegram.bot)
     return Response(status_code=200)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """Any route whose database call failed: 503 (one log line), so the platform retries later."""
+    log.warning("%s %s: 503, %s", request.method, request.url.path, exc)
+    return PlainTextResponse("database unavailable, try again", status_code=503)
 
 
 def _database_ok(dialogue: Any) -> bool:
@@ -247,7 +256,8 @@ def create_app(settings: Settings, dialogue: Any = None, *, build_if_missing: bo
 
     fixed += [*webchat.routes(), *console.routes(settings),
               Mount("/static", StaticFiles(directory=webchat.STATIC), name="static")]
-    app = Starlette(routes=[*fixed, *routes], lifespan=lifespan)
+    app = Starlette(routes=[*fixed, *routes], lifespan=lifespan,
+                    exception_handlers={DatabaseUnavailable: database_unavailable})
     app.state.services = found
     return app
 

@@ -28,7 +28,7 @@ import re
 import secrets
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 STATUS_LABELS = {"met": "已达标", "not_met": "未达标", "undecided": "尚难判定", "no_data": "无数据"}
+REPORT_CACHE_SIZE = 32  # reports kept per worker (campaign × grouping × region)
 REPORT_FILES = {"csv": ("groups.csv", "text/csv; charset=utf-8"),
                 "xlsx": ("report.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
                 "html": ("report.html", "text/html; charset=utf-8")}
@@ -97,6 +98,7 @@ class Console:
         self._bank: Any = None
         self._taxonomy: Any = None
         self._lock = threading.RLock()
+        self._reports: dict[tuple, dict[str, Any]] = {}  # insertion order: the oldest is dropped first
         self.templates = Jinja2Templates(env=_environment())
 
     # ---- lazily opened resources --------------------------------------------------------------------
@@ -140,6 +142,27 @@ class Console:
                 self._taxonomy = load_taxonomy(self.settings.knowledge_dir)
             return self._taxonomy
 
+    # ---- reports, cached per data version ----------------------------------------------------------
+    def report(self, name: str, by: Sequence[str], region: str | None) -> dict[str, Any]:
+        """`campaign_report(state, name, bank, by=by, region=region)`, kept while the campaign's data are
+        unchanged: a report of 10^5 respondents takes seconds to compute, a page view must not. The key
+        holds a fingerprint of everything the report reads (the campaign's completed forms and answers,
+        the respondents' profiles), so a new answer, an import or a /forget shows at the next view."""
+        from bot.awareness.campaigns import campaign_report
+
+        key = (name, tuple(by), region, report_fingerprint(self.state, name))
+        with self._lock:
+            hit = self._reports.get(key)
+        if hit is not None:
+            return hit
+        _, infos = self.bank
+        report = campaign_report(self.state, name, infos, by=list(by), region=region)
+        with self._lock:
+            if len(self._reports) >= REPORT_CACHE_SIZE:
+                self._reports.pop(next(iter(self._reports)))
+            self._reports[key] = report
+        return report
+
     # ---- rendering ----------------------------------------------------------------------------------
     def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,
              **context: Any) -> Response:
@@ -149,6 +172,20 @@ class Console:
         response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
         response.headers.update(SECURITY_HEADERS)
         return response
+
+
+def report_fingerprint(state: Any, campaign: str) -> tuple:
+    """What a campaign report depends on, in three indexed queries: the completed forms (count, newest
+    completion), the answers (count, newest id) and the newest profile change of any user."""
+    from sqlalchemy import text
+
+    with state.read() as conn:
+        forms = conn.execute(text("SELECT count(*), max(completed_at) FROM forms WHERE campaign = :c "
+                                  "AND completed_at IS NOT NULL"), {"c": campaign}).one()
+        answers = conn.execute(text("SELECT count(*), max(id) FROM responses WHERE campaign = :c"),
+                               {"c": campaign}).one()
+        profiles = conn.execute(text("SELECT max(updated), count(*) FROM users")).one()
+    return (*forms, *answers, *profiles)
 
 
 async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -275,16 +312,13 @@ def _headline(report: dict[str, Any]) -> dict[str, Any]:
 
 def overview_data(console: Console, account: Staff) -> list[dict[str, Any]]:
     """Every open campaign with its headline figures (the account's region only, if it has one)."""
-    from bot.awareness.campaigns import campaign_report
     from bot.quiz import forms as quiz
 
-    state = console.state
-    _, infos = console.bank
     out = []
-    for c in quiz.list_campaigns(state):
+    for c in quiz.list_campaigns(console.state):
         if c.status != "open":
             continue
-        report = campaign_report(state, c.name, infos, region=account.region)
+        report = console.report(c.name, (), account.region)
         out.append({"campaign": c, "overall": _headline(report), "target": report["target"],
                     "chart": charts.rate_bars([("总体", _headline(report), "overall")], report["target"],
                                               ("shown_low", "shown_high"))})
@@ -396,14 +430,12 @@ def _file_stem(name: str) -> str:
 def report_data(console: Console, name: str, by: str, account: Staff) -> dict[str, Any]:
     """Everything the report page shows: `campaign_report(by=[by])` (the JSON of `ohbot report --by`)
     for the account's region, labelled for people, with the chart geometry."""
-    from bot.awareness.campaigns import campaign_report, label_report
+    from bot.awareness.campaigns import label_report
     from bot.awareness.report import GROUP_KEYS, _ci_keys
     from bot.quiz import forms as quiz
 
-    state = console.state
-    campaign = quiz.get_campaign(state, name)
-    _, infos = console.bank
-    report = campaign_report(state, name, infos, by=[by], region=account.region)
+    campaign = quiz.get_campaign(console.state, name)
+    report = console.report(name, (by,), account.region)
     labelled = label_report(report, console.taxonomy)
     low, high = _ci_keys(report)
     target = report["target"]
@@ -424,11 +456,10 @@ def report_data(console: Console, name: str, by: str, account: Staff) -> dict[st
 def report_file(console: Console, name: str, by: str, account: Staff, kind: str) -> tuple[Path, Any]:
     """One file of `write_outputs` (what `ohbot report --by BY --out DIR` writes) in a temporary folder
     removed after sending: (path, folder)."""
-    from bot.awareness.campaigns import campaign_report, label_report
+    from bot.awareness.campaigns import label_report
     from bot.awareness.report import write_outputs
 
-    _, infos = console.bank
-    report = campaign_report(console.state, name, infos, by=[by], region=account.region)
+    report = console.report(name, (by,), account.region)
     folder = tempfile.TemporaryDirectory(prefix="ohbot-report-")
     try:
         paths = write_outputs(label_report(report, console.taxonomy), Path(folder.name))

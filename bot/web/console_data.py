@@ -149,18 +149,18 @@ def campaign_routes(console: Console) -> list[BaseRoute]:
         if fmt not in EXPORT_MEDIA or level not in ("item", "respondent"):
             return Response("not found", status_code=404)
         await _run(_campaign, console, name, session.staff)
-        if session.staff.region:  # the export functions have no region filter yet: refuse rather than leak
-            raise Forbidden()
         folder = tempfile.TemporaryDirectory(prefix="ohbot-export-")
         path = Path(folder.name) / f"{_file_stem(name)}-{level}.{fmt}"
         infos = item_infos(load_bank(console.settings.knowledge_dir)) if fmt in ("sav", "dta") else None
         taxonomy = console.taxonomy if fmt in ("sav", "dta") else None
         try:
-            count = await _run(write_export, console.state, name, fmt, level, path, infos, taxonomy)
+            count = await _run(write_export, console.state, name, fmt, level, path, infos, taxonomy,
+                               region=session.staff.region)
         except BaseException:
             folder.cleanup()
             raise
-        await _run(console.store.audit, session.staff, "export", name, f"responses {fmt} level={level}: {count} rows")
+        await _run(console.store.audit, session.staff, "export", name, f"responses {fmt} level={level}: {count} rows"
+                   + (f" region={session.staff.region}" if session.staff.region else ""))
         return FileResponse(path, media_type=EXPORT_MEDIA[fmt], filename=path.name,
                             background=BackgroundTask(folder.cleanup), headers=SECURITY_HEADERS)
 

@@ -27,6 +27,13 @@ Design notes
   that does not exist, answering an unknown callback query, webhook/getUpdates and
   concurrent-getUpdates conflicts (409), and ``editMessageText`` without
   ``reply_markup`` removing the inline keyboard.
+* Webhook delivery (``deliver_webhooks``): pending updates are POSTed as Telegram does, with the
+  secret token the bot registered, to a list of URLs in turn (round-robin: N workers behind a load
+  balancer); a delivery that gets no 2xx (an error status, a refused or dropped connection, a
+  timeout) stays pending and is delivered again, to the next URL, after ``retry_delay``. Up to
+  ``connections`` deliveries run at once (Telegram's max_connections), one at a time per chat, in
+  update_id order, so a chat's updates arrive in order unless a delivery is retried.
+  ``webhook_log`` lists every attempt.
 """
 
 from __future__ import annotations
@@ -309,6 +316,15 @@ class FakeBotAPI:
         self._cursor: dict[int, int] = defaultdict(int)  # per chat, for wait_for()
         self._calls: list[dict] = []
         self._faults: dict[str, deque[dict]] = defaultdict(deque)
+        # webhook delivery (deliver_webhooks)
+        self._webhook_secret = ""
+        self._targets: list[str] = []
+        self._turn = 0
+        self._busy_chats: set[int] = set()
+        self._in_flight: set[int] = set()
+        self._not_before: dict[int, float] = {}
+        self._deliverers: list[threading.Thread] = []
+        self.webhook_log: list[dict] = []  # {"update_id", "chat", "url", "status" (None: none), "error", "at"}
         self._methods: dict[str, Callable[[dict], Any]] = {
             name.lower(): getattr(self, "_api_" + name)
             for name in (
@@ -356,11 +372,108 @@ class FakeBotAPI:
                 pass
         self._server.server_close()
         deadline = time.monotonic() + timeout
-        for thread in [self._thread, *threads]:
+        for thread in [self._thread, *threads, *self._deliverers]:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
         self._server = None
         self._thread = None
+
+    # ------------------------------------------------------------------ webhook delivery
+
+    def deliver_webhooks(self, urls: list[str], *, connections: int = 40, timeout: float = 10.0,
+                         retry_delay: float = 0.3) -> None:
+        """Deliver pending updates to `urls` in turn until stop() (see the module docstring)."""
+        with self._cond:
+            self._targets = list(urls)
+            for n in range(connections):
+                thread = threading.Thread(target=self._deliver_loop, args=(timeout, retry_delay),
+                                          name=f"FakeBotAPI-webhook-{n}", daemon=True)
+                self._deliverers.append(thread)
+                thread.start()
+
+    def set_webhook_targets(self, urls: list[str]) -> None:
+        """Change the URLs deliveries go to (a worker removed from the load balancer)."""
+        with self._cond:
+            self._targets = list(urls)
+
+    def wait_delivered(self, timeout: float = 60.0) -> None:
+        """Until every update so far was confirmed with a 2xx; AssertionError with what is left."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._updates:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{len(self._updates)} updates still undelivered, e.g. "
+                                         f"{[u['update_id'] for u in self._updates[:10]]}")
+                self._cond.wait(min(remaining, 0.5))
+
+    @staticmethod
+    def _update_chat(update: dict) -> int:
+        """The chat an update belongs to (its sender's for a button press without a message)."""
+        if "message" in update:
+            return int(update["message"]["chat"]["id"])
+        query = update.get("callback_query") or {}
+        message = query.get("message") or {}
+        return int((message.get("chat") or query.get("from") or {}).get("id", 0))
+
+    def _deliver_loop(self, timeout: float, retry_delay: float) -> None:
+        """One of `connections` delivery threads."""
+        import urllib.error
+        import urllib.request
+
+        while True:
+            with self._cond:
+                picked = None
+                while not self._stopped and (picked := self._next_delivery_in_order()) is None:
+                    self._cond.wait(0.05)
+                if self._stopped or picked is None:
+                    return
+                update, url = picked
+                secret = self._webhook_secret
+            status, error = None, ""
+            request = urllib.request.Request(url, data=json.dumps(update).encode(), headers={
+                "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            except (OSError, ValueError) as exc:  # refused, reset, timed out
+                error = f"{type(exc).__name__}: {exc}"
+            with self._cond:
+                uid = update["update_id"]
+                self.webhook_log.append({"update_id": uid, "chat": self._update_chat(update), "url": url,
+                                         "status": status, "error": error, "at": time.monotonic()})
+                self._in_flight.discard(uid)
+                self._busy_chats.discard(self._update_chat(update))
+                if status is not None and 200 <= status < 300:
+                    self._updates = [u for u in self._updates if u["update_id"] != uid]
+                    self._not_before.pop(uid, None)
+                else:
+                    self._not_before[uid] = time.monotonic() + retry_delay
+                self._cond.notify_all()
+
+    def _next_delivery_in_order(self) -> tuple[dict, str] | None:
+        """Under the lock: the oldest pending update of a chat with no delivery running, if its
+        retry time has come (a chat's later updates wait behind it), marked busy, with its URL."""
+        if not self._targets:
+            return None
+        now = time.monotonic()
+        blocked: set[int] = set(self._busy_chats)
+        for update in self._updates:
+            uid = update["update_id"]
+            chat = self._update_chat(update)
+            if chat in blocked:
+                continue
+            blocked.add(chat)  # only a chat's oldest pending update may go
+            if self._not_before.get(uid, 0) > now:
+                continue
+            self._in_flight.add(uid)
+            self._busy_chats.add(chat)
+            url = self._targets[self._turn % len(self._targets)]
+            self._turn += 1
+            return copy.deepcopy(update), url
+        return None
 
     def __enter__(self) -> FakeBotAPI:
         return self.start()
@@ -898,6 +1011,7 @@ class FakeBotAPI:
 
     def _api_setWebhook(self, params: dict) -> bool:
         self._webhook_url = str(params.get("url") or "")
+        self._webhook_secret = str(params.get("secret_token") or "")
         if params.get("drop_pending_updates"):
             self._updates.clear()
         return True

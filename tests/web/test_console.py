@@ -175,8 +175,17 @@ def test_an_analyst_of_a_region_sees_only_that_regions_respondents(app, site) ->
     assert "alert(1)" not in page
     overview = app.get("/console/").text
     assert 'class="n" data-value="30"' in overview
-    xlsx = app.get(campaign_url("/report.csv?by=region"))
-    assert xlsx.status_code == 200 and "城中区" in xlsx.text and "alert" not in xlsx.text
+    groups = app.get(campaign_url("/report.csv?by=region"))
+    assert groups.status_code == 200 and "城中区" in groups.text and "alert" not in groups.text
+    answers = app.get(campaign_url("/responses.csv?level=item"))
+    assert answers.status_code == 200
+    lines = answers.text.lstrip("\ufeff").splitlines()
+    assert len(lines) == 1 + 30 * 10 and all(",城中区," in line for line in lines[1:])
+    assert report_json(site, "--region", "城中区")["overall"]["n"] == 30  # the CLI's view of the same scope
+    cli = Path(site.data_dir) / "zone-export.csv"
+    assert main(["--data-dir", str(site.data_dir), "responses", "export", "--campaign", CAMPAIGN, "--region", "城中区",
+                 "--out", str(cli)]) == 0
+    assert answers.content == cli.read_bytes()
 
 
 def test_a_reviewer_cannot_export_or_import(app) -> None:
@@ -337,8 +346,11 @@ def test_an_upload_with_errors_lists_them_by_line_and_imports_nothing(app, site,
     assert "未导入任何数据" in response.text
     assert report_json(site).get("campaign") == CAMPAIGN  # (the CLI still works on the shared file)
     assert "已导入" not in response.text
+    report = f"/console/campaigns/{quote(upload_campaign, safe='')}?by=industry"
+    assert 'class="n" data-value="0"' in app.get(report).text  # computed, and kept while nothing changes
     good = _upload(app, csrf, "answers.csv", _csv(site, [("construction", "城中区", 9, 3)], "u"), upload_campaign)
     assert good.status_code == 200 and "已从“answers.csv”导入 30 条作答" in good.text
+    assert 'class="n" data-value="3"' in app.get(report).text  # the import shows at once
     logged_in(app, "boss")
     audit = app.get("/console/audit").text
     assert "import_refused" in audit and "answers.csv (long): 2 problem(s), nothing imported" in audit
