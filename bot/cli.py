@@ -375,6 +375,15 @@ def cmd_responses_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_responses_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """One imported respondent out of one campaign: form, answers, and the profile if nothing else is left."""
+    from bot.awareness.responses import erase_respondent
+
+    erased = erase_respondent(_quiz_state(settings), args.campaign, args.respondent_id)
+    print(f"已删除受访者 {args.respondent_id} 在“{args.campaign}”中的答卷（{erased} 条作答）；报告随之更新。")
+    return 0
+
+
 def cmd_responses_export(args: argparse.Namespace, settings: Settings) -> int:
     """csv (default, also to standard output), xlsx, sav or dta; one row per answer or per respondent."""
     from bot.awareness.campaigns import item_infos
@@ -652,6 +661,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-campaigns", action="store_true",
                    help="respondent ids name the same person in every campaign (default: each campaign's own ids)")
     p.set_defaults(func=cmd_responses_import)
+    p = responses.add_parser("erase", help="delete one imported respondent's form and answers from a campaign")
+    p.add_argument("respondent_id", help="the respondent_id as in the imported file")
+    p.add_argument("--campaign", required=True)
+    p.set_defaults(func=cmd_responses_erase)
     p = responses.add_parser("export", help="the counted answers of a campaign (salted respondent keys)")
     p.add_argument("--campaign", required=True)
     p.add_argument("--out", help="file to write (default: standard output, csv only)")

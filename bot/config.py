@@ -21,6 +21,7 @@ FORM_SIZE = 20  # items per quiz form
 # Telegram long polling: 409 Conflict from getUpdates for this long (another process polls with the
 # same token) makes the bot exit with one line instead of answering alongside it.
 TELEGRAM_CONFLICT_SECONDS = 20.0
+STATS_MIN_USERS = 2  # /stats shows an unanswered question only once this many different users asked it
 DEFAULT_LISTEN = "127.0.0.1"  # what `serve` and the Telegram webhook bind: loopback, behind a TLS proxy (--listen)
 # The public web chat (bot/web/webchat.py): requests (questions and button presses) per client IP
 # per window, counted in the state database so that every `ohbot serve` worker shares one budget.

@@ -4,6 +4,7 @@ mojibake. The real `ohbot` commands (no index, no model), except where a full di
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sqlite3
 import subprocess
@@ -138,3 +139,30 @@ def test_a_file_in_no_chinese_encoding_is_refused_with_save_as_utf8(campaign, tm
     answers.write_bytes((HEADER + "1,Q0751,F,2024-05-01 10:00:00,柳南区\n").encode("utf-16"))
     one_line_error(ohbot(campaign, "responses", "import", str(answers), "--campaign", "C1"),
                    str(answers), "UTF-8")
+
+
+def test_responses_erase_removes_one_imported_respondent_from_one_campaign(campaign, tmp_path):
+    assert ohbot(campaign, "campaign", "create", "C2", "--start", "2024-01-01", "--end", "2029-12-31").returncode == 0
+    answers = tmp_path / "answers.csv"
+    answers.write_text(HEADER + "".join(f"{rid},{item},F,2024-05-01 10:00:00,柳南区\n" for rid in ("R1", "R2")
+                                        for item in ("Q0751",)), encoding="utf-8")
+    for name in ("C1", "C2"):
+        assert ohbot(campaign, "responses", "import", str(answers), "--campaign", name).returncode == 0
+
+    def respondents(name: str) -> list[str]:
+        out = ohbot(campaign, "responses", "export", "--campaign", name).stdout
+        return sorted(row["respondent_id"] for row in csv.DictReader(out.splitlines()))
+
+    before_c1, before_c2 = respondents("C1"), respondents("C2")
+    assert len(before_c1) == 2
+    done = ohbot(campaign, "responses", "erase", "R1", "--campaign", "C1")
+    assert done.returncode == 0, done.stderr
+    assert "R1" in done.stdout and "C1" in done.stdout
+    after = respondents("C1")
+    assert len(after) == 1 and after[0] in before_c1
+    assert respondents("C2") == before_c2  # the other campaign keeps its respondent R1
+    report = json.loads(ohbot(campaign, "report", "--campaign", "C1", "--json").stdout)
+    assert report["overall"]["n"] == 1
+    one_line_error(ohbot(campaign, "responses", "erase", "R1", "--campaign", "C1"), "R1", "C1")  # gone already
+    one_line_error(ohbot(campaign, "responses", "erase", "R9", "--campaign", "C2"), "R9")
+    one_line_error(ohbot(campaign, "responses", "erase", "R2", "--campaign", "无此活动"), "无此活动")

@@ -114,7 +114,7 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     """
     with state.read() as conn:
         fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
-        forms = conn.execute(text(  # with the profile each form was answered with (migration 0008)
+        forms = conn.execute(text(  # with the profile each form was answered with (migration 0009)
             f'select id, "user", kind, completed_at, {fields} from forms where campaign = :campaign '
             "and completed_at is not null and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
         rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),

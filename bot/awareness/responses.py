@@ -30,7 +30,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.awareness.campaigns import (
     IGNORED_COLUMNS,
@@ -67,6 +67,28 @@ def respondent_key(state: State, campaign: str, raw_id: str, link_campaigns: boo
     if link_campaigns:
         return state.user_key("import", raw_id)
     return state.user_key("import", json.dumps([campaign, raw_id], ensure_ascii=False))
+
+
+def erase_respondent(state: State, campaign: str, raw_id: str) -> int:
+    """Delete one imported respondent's counted form and answers from one campaign (the id as in the
+    imported file), and their profile when no other form of theirs is left; the number of answers
+    deleted. The bureau's way to honour a respondent's request, as /forget is a bot user's.
+    InputError when the campaign has no such imported respondent (CampaignError: no such campaign)."""
+    quiz.get_campaign(state, campaign)
+    keys = [respondent_key(state, campaign, raw_id), respondent_key(state, campaign, raw_id, link_campaigns=True)]
+    with state.write() as conn:
+        found = conn.execute(select(forms.c.id, forms.c.user).where(
+            forms.c.campaign == campaign, forms.c.user.in_(keys), forms.c.source == "import")).all()
+        ids = [row[0] for row in found]
+        key = found[0][1] if found else keys[0]
+        if not ids:
+            raise InputError(f"campaign {campaign!r} has no imported respondent {raw_id!r} "
+                             "(give the respondent_id as in the imported file)")
+        erased = conn.execute(delete(responses).where(responses.c.form.in_(ids))).rowcount
+        conn.execute(delete(forms).where(forms.c.id.in_(ids)))
+        if conn.execute(select(forms.c.id).where(forms.c.user == key).limit(1)).first() is None:
+            conn.execute(delete(users).where(users.c.key == key))
+    return int(erased)
 
 
 def enterprise_key(state: State, code: str) -> str:

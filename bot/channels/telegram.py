@@ -20,6 +20,7 @@ group would show one member's profile-dependent answers to everyone.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import signal
@@ -34,13 +35,14 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, TypeHandler, filters
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.split import split_parts
 from bot.config import TELEGRAM_CONFLICT_SECONDS, Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
 from bot.errors import ChannelError, ConfigError, DatabaseUnavailable
+from bot.storage.inbox import STALE_AFTER, TelegramInbox
 
 log = logging.getLogger("ohbot.telegram")
 T = TypeVar("T")
@@ -250,6 +252,33 @@ def setup_logging(token: str | None) -> None:
                 handler.addFilter(TokenFilter(token))
 
 
+# --------------------------------------------------------------------------- the durable inbox
+
+
+class InboxQueue(asyncio.Queue):
+    """PTB's update queue, which every update enters through (polling, PTB's webhook server and `ohbot
+    serve`'s /telegram): `put` first records the update in the durable inbox (bot/storage/inbox.py),
+    and only then returns, so PTB confirms an update to Telegram (next getUpdates offset, or the
+    webhook's 200) only once it is on disk. An update_id seen before is dropped, not handled twice."""
+
+    def __init__(self, inbox: TelegramInbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    async def put(self, item: Any) -> None:
+        if isinstance(item, Update):
+            payload = json.dumps(item.to_dict())  # ASCII: a lone surrogate in a text survives the database
+            if not await asyncio.to_thread(self.inbox.record, item.update_id, payload):
+                log.info("update %d was received before: not handled again", item.update_id)
+                return
+        await super().put(item)
+
+
+def open_inbox(settings: Settings, dialogue: Any) -> TelegramInbox:
+    """The inbox in the dialogue's state database (its engine: SQLite or PostgreSQL)."""
+    return TelegramInbox(dialogue.state.engine)
+
+
 # --------------------------------------------------------------------------- the channel
 
 
@@ -257,8 +286,10 @@ class TelegramChannel:
     """The update handlers; one instance per Application."""
 
     def __init__(self, dialogue: Any, settings: Settings, rate_limit: int = RATE_LIMIT,
-                 rate_window: float = RATE_WINDOW) -> None:
+                 rate_window: float = RATE_WINDOW, inbox: TelegramInbox | None = None) -> None:
         self.dialogue = dialogue
+        self.inbox = inbox
+        self.replay_after = 0.0  # seconds: replay every unhandled update at start (ohbot serve: STALE_AFTER)
         self.settings = settings
         self.limiter = RateLimiter(rate_limit, rate_window)
         # button presses have their own, looser budget: the employer self-check alone can take
@@ -390,6 +421,9 @@ class TelegramChannel:
         """The dialogue's replies; an apology if it failed, except that a webhook worker (`shared`)
         lets DatabaseUnavailable through, so the update is delivered again instead of apologised for."""
         key = self.user_key(user_id)
+        slow = self.settings.test_slow_reply  # tests only: an answer that takes this long
+        if slow and incoming.text and slow[0] in incoming.text:
+            await asyncio.sleep(slow[1])
         try:
             return await asyncio.to_thread(self.dialogue.handle, key, incoming)
         except DatabaseUnavailable:
@@ -416,7 +450,33 @@ class TelegramChannel:
         ok = await self.call(lambda: application.bot.set_my_commands(commands), "setMyCommands")
         if ok is None:
             log.warning("could not set the command menu; continuing without it")
+        await self.replay(application)
         log.info("Telegram bot @%s ready", application.bot.username)
+
+    async def on_handled(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """After every handler (group 1): the update is done, its inbox row marked and its text erased."""
+        if self.inbox is not None and isinstance(update, Update):
+            await asyncio.to_thread(self.inbox.done, update.update_id)
+
+    async def replay(self, application: Application) -> int:
+        """Handle the updates recorded but not handled before (a process killed in between), oldest
+        first, before any new one; the number handled."""
+        if self.inbox is None:
+            return 0
+        rows = await asyncio.to_thread(self.inbox.claim_unhandled, self.replay_after)
+        for update_id, payload in rows:
+            log.info("handling update %d, received before a restart", update_id)
+            await application.process_update(Update.de_json(json.loads(payload), application.bot))
+        return len(rows)
+
+    async def sweep(self, application: Application) -> None:
+        """`ohbot serve`: replay updates a dead worker left unhandled, every STALE_AFTER seconds."""
+        while True:
+            await asyncio.sleep(STALE_AFTER)
+            try:
+                await self.replay(application)
+            except Exception as exc:  # the database away for a moment: the next sweep retries
+                log.warning("inbox sweep failed: %s: %s", type(exc).__name__, exc)
 
     # ---- sending ---------------------------------------------------------------------------
     async def send(self, bot: Any, chat_id: int, replies: list[Reply]) -> None:
@@ -482,7 +542,8 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
                       rate_window: float = RATE_WINDOW) -> Application:
     if not settings.telegram_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
-    channel = TelegramChannel(dialogue, settings, rate_limit, rate_window)
+    inbox = open_inbox(settings, dialogue)
+    channel = TelegramChannel(dialogue, settings, rate_limit, rate_window, inbox=inbox)
     requests = (AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0,
                                on_rejected=channel.token_rejected),
                 # the read timeout of getUpdates is added to the long-poll timeout by PTB
@@ -491,6 +552,7 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
     builder = (
         Application.builder()
         .token(settings.telegram_token)
+        .update_queue(InboxQueue(inbox))
         .concurrent_updates(True)
         .request(requests[0])
         .get_updates_request(requests[1])
@@ -507,6 +569,7 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
         MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE, channel.on_message)
     )
     application.add_handler(CallbackQueryHandler(channel.on_callback))
+    application.add_handler(TypeHandler(Update, channel.on_handled), group=1)  # after the handlers: done
     application.add_error_handler(channel.on_error)
     return application
 

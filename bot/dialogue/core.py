@@ -11,7 +11,7 @@ import re
 from bot.answering.answer import Answer, answer
 from bot.answering.compose import full_section
 from bot.answering.retrieve import open_retriever
-from bot.config import Settings
+from bot.config import STATS_MIN_USERS, Settings
 from bot.dialogue import obligations
 from bot.dialogue.quiz_flow import QuizFlow
 from bot.dialogue.types import Button, Message, Reply
@@ -170,9 +170,13 @@ class Dialogue:
             parts.append(format_text(campaigns.label_report(report, self.taxonomy), max_groups=8, max_items=5))
         else:
             parts.append("【统计】目前没有进行中的测评活动（ohbot campaign create 创建）。")
-        gaps = self.state.gaps(5)
-        if gaps:
-            parts.append("未能回答的高频问题：\n" + "\n".join(f"· {g['example']}（{g['n']} 次）" for g in gaps))
+        total, common = self.state.unanswered_summary(5, STATS_MIN_USERS)
+        if total:  # counts and normalised questions only: nothing that could name the person who asked
+            lines = [f"未能回答的问题共 {total} 次。"]
+            if common:
+                lines.append(f"其中至少 {STATS_MIN_USERS} 人问过的（已规范化）：")
+                lines += [f"· {g['norm']}（{g['n']} 次，{g['users']} 人）" for g in common]
+            parts.append("\n".join(lines))
         return "\n\n".join(parts)
 
     # ---- questions ----------------------------------------------------------------------------

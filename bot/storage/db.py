@@ -129,6 +129,7 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA secure_delete=ON")  # a deleted row (/forget) is zeroed, not left in a free page
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -18,14 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, distinct, func, insert, select, text, update
 
 from bot.storage import migrate
-from bot.storage.db import connect, make_engine, transaction, upsert
+from bot.storage.db import backend, connect, make_engine, transaction, upsert
 from bot.storage.secretfile import create_secret, read_secret
 from bot.storage.tables import PROFILE_FIELDS, TABLES, answers, conversation, feedback, unanswered, users
 from bot.text.normalize import normalize
 
+_DIGITS = re.compile(r"\d{4,}")  # a phone, ID card or account number inside a question
 FOLLOW_UP_SECONDS = 600  # a follow-up is read with the previous question only this long after it
 
 
@@ -122,6 +123,9 @@ class State:
                 if "user" in table.c:
                     conn.execute(delete(table).where(table.c.user == key))
             conn.execute(delete(users).where(users.c.key == key))
+        if backend(self.engine) == "sqlite":  # the deleted rows' old pages stay in ohbot.db-wal until a
+            with connect(self.engine) as conn:  # checkpoint: copy them back (zeroed: secure_delete) and empty it
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def log_unanswered(self, question: str, user: str | None) -> None:
         with self.write() as conn:
@@ -155,6 +159,19 @@ class State:
         rows.sort(key=lambda r: r["last"], reverse=True)  # then, among equally frequent, newest first
         rows.sort(key=lambda r: -r["n"])
         return rows[:limit]
+
+    def unanswered_summary(self, limit: int = 5, min_users: int = 2) -> tuple[int, list[dict]]:
+        """For /stats: how many questions were refused in all, and the most frequent of them as
+        normalised text (`gap_key`) that at least `min_users` different users asked, with their
+        counts ({"norm", "n", "users"}); runs of 4+ digits masked. A question only one person asked
+        (it may hold a name or a phone number) is counted, never shown."""
+        n, users = func.count(), func.count(distinct(unanswered.c.user))
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(unanswered)).scalar_one()
+            rows = conn.execute(select(unanswered.c.norm, n, users).group_by(unanswered.c.norm)
+                                .having(users >= min_users).order_by(n.desc(), unanswered.c.norm).limit(limit)).all()
+        return int(total), [{"norm": _DIGITS.sub("＊＊＊＊", norm), "n": int(n), "users": int(users)}
+                            for norm, n, users in rows]
 
     # ---- answers, follow-ups and feedback ----------------------------------------------------------
     def log_answer(self, user: str | None, question: str, text: str, decision: str, door: str | None = None,

@@ -15,7 +15,7 @@ head revision makes exactly these tables, and that a SQLite file made before mig
 """
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text, text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, Table, Text, text
 
 # Profile fields kept per user and per imported respondent: the codes of knowledge/taxonomy.yaml's
 # `profile` section (tests/test_taxonomy.py checks that the two agree). `enterprise` (optional, imports
@@ -69,7 +69,7 @@ forms = Table(
     Column("started_at", Text),
     Column("completed_at", Text),
     Column("source", Text),  # bot | import
-    # the profile the form was answered with (migration 0008): reports group by these, so a later
+    # the profile the form was answered with (migration 0009): reports group by these, so a later
     # change of the user's profile, or the same respondent id imported into another campaign, never
     # changes this form's report
     *(Column(f, Text) for f in PROFILE_FIELDS),
@@ -212,8 +212,16 @@ staff_audit = Table(  # who exported or imported what, when (and other staff act
     Index("idx_staff_audit_at", "at"),
 )
 
+telegram_inbox = Table(  # Telegram updates from receipt until handled (bot/storage/inbox.py, issue #11)
+    "telegram_inbox", metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),  # Telegram's, unique per bot
+    Column("payload", Text),  # the update's JSON until it is handled, then NULL (it holds ids and text)
+    Column("received_at", Integer, nullable=False),  # epoch seconds
+    Column("handled_at", Integer),  # epoch seconds; NULL: not handled yet (replayed at start)
+    Index("idx_telegram_inbox_handled", "handled_at"),
+)
+
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
                              text_menus, conversation, answers, feedback, rate_limits, staff, staff_sessions,
-                             staff_login_failures, staff_audit)
-
+                             staff_login_failures, staff_audit, telegram_inbox)

@@ -72,6 +72,7 @@ class Services:
         self.wecom: Any = None
         self.telegram: Any = None  # the python-telegram-bot Application
         self.telegram_secret = ""
+        self.sweeper: asyncio.Task | None = None  # replays updates a dead worker left (bot/storage/inbox.py)
 
     async def start(self, dialogue: Any, build_if_missing: bool) -> None:
         """Load the dialogue (index, model, database) and start the configured channels."""
@@ -113,16 +114,20 @@ class Services:
         from telegram import Update
 
         from bot.channels.telegram import build_application
+        from bot.storage.inbox import STALE_AFTER
 
         settings = self.settings
         application = build_application(settings, self.dialogue)
         self.telegram_secret = telegram_webhook_secret(settings.telegram_token or "", self.dialogue.state.salt)
         redact.remember(self.telegram_secret)
         await application.initialize()
-        await application.bot_data["channel"].post_init(application)
+        channel = application.bot_data["channel"]
+        channel.replay_after = STALE_AFTER  # other workers may be handling younger updates right now
+        await channel.post_init(application)
         if polling:
             await application.start()
             self.telegram = application
+            self.sweeper = asyncio.create_task(channel.sweep(application))
             updater = application.updater
             assert updater is not None
             self.polling_task = asyncio.create_task(updater.start_polling(
@@ -141,12 +146,15 @@ class Services:
                 await asyncio.sleep(min(2 ** attempt, 10))
         await application.start()
         self.telegram = application
+        self.sweeper = asyncio.create_task(channel.sweep(application))
 
     async def stop(self) -> None:
         """Finish answers in flight, stop the Telegram application."""
         for channel in (self.wechat, self.wecom):
             if channel is not None:
                 await channel.close()
+        if self.sweeper is not None:
+            self.sweeper.cancel()
         if self.polling_task is not None and not self.polling_task.done():
             self.polling_task.cancel()
         if self.telegram is not None:

@@ -2,7 +2,7 @@
 
 A form keeps the profile it was answered with, and reports group by it; imported respondent ids
 are the campaign's own unless the bureau links them (`--link-campaigns`); existing databases get
-the snapshot from the current profile when they are upgraded (migration 0008).
+the snapshot from the current profile when they are upgraded (migration 0009).
 """
 from __future__ import annotations
 

@@ -118,13 +118,17 @@ def bot_data_dir(built_index, data_dir, tmp_path_factory) -> Path:
     return private_data_dir(built_index[0], data_dir, tmp_path_factory.mktemp("telegram-data"))
 
 
-def _start(api: FakeBotAPI, data: Path, logs: Path, *extra: str, ready: str = "getUpdates") -> BotProcess:
-    """`ohbot --data-dir DATA telegram EXTRA…` against the fake; returns once it calls `ready`."""
+def _start(api: FakeBotAPI, data: Path, logs: Path, *extra: str, ready: str = "getUpdates",
+           env: dict[str, str] | None = None) -> BotProcess:
+    """`ohbot --data-dir DATA telegram EXTRA…` against the fake (`env`: more variables); returns once
+    it calls `ready`."""
+    extra_env = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OHBOT_"))}
     env.update(
         TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url, OHBOT_ADMIN_IDS=str(ADMIN), OHBOT_QUIZ_SEED="11",
-        PYTHONUNBUFFERED="1",
+        PYTHONUNBUFFERED="1", **extra_env,
     )
+    logs.mkdir(parents=True, exist_ok=True)
     stdout, stderr = logs / "stdout.txt", logs / "stderr.txt"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         proc = subprocess.Popen([str(OHBOT), "--data-dir", str(data), "telegram", *extra],

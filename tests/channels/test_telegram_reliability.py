@@ -4,17 +4,29 @@ webhook server binds."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import sqlite3
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+import pytest
 
 from tests.channels.test_telegram_e2e import TOKEN, _start, bot_data_dir  # noqa: F401 - a fixture
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.helpers import free_port
-from tests.helpers import stop_process as _stop
+from tests.helpers import free_port, stop_process
 
 EXIT_TIMEOUT = 30.0
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(bot_data_dir: Path) -> None:  # noqa: F811
+    """Each test's fake Bot API numbers its updates from 1 again: start each with an empty state
+    database, or the inbox would rightly take update 1 for one it has seen."""
+    for name in ("ohbot.db", "ohbot.db-wal", "ohbot.db-shm"):
+        (bot_data_dir / name).unlink(missing_ok=True)
 
 
 def _connects(host: str, port: int) -> bool:
@@ -31,7 +43,7 @@ def _exit_code(proc, timeout: float = EXIT_TIMEOUT) -> int | None:
         time.sleep(0.2)
     code = proc.poll()
     if code is None:
-        _stop(proc)
+        stop_process(proc)
     return code
 
 
@@ -69,7 +81,7 @@ def test_the_webhook_binds_loopback_by_default_and_listen_changes_it(bot_data_di
                     time.sleep(0.2)
                 assert not _connects(unreachable, port), f"the webhook server listens on {unreachable} too"
             finally:
-                assert _stop(running.proc) == 0
+                assert stop_process(running.proc) == 0
 
 
 def test_a_token_revoked_under_webhook_mode_ends_the_process_too(bot_data_dir, tmp_path):  # noqa: F811
@@ -96,3 +108,78 @@ def test_a_token_revoked_under_webhook_mode_ends_the_process_too(bot_data_dir, t
         log = running.log()
     assert code == 2, log[-3000:]
     assert "Traceback" not in log and "Unclosed client session" not in log and TOKEN not in log
+
+
+# --------------------------------------------------------------------------- the durable inbox
+
+
+def _inbox(data: Path) -> list[tuple]:
+    """(update_id, payload, handled_at) of every row of telegram_inbox, read with sqlite3 directly."""
+    with sqlite3.connect(data / "ohbot.db") as conn:
+        return conn.execute("select update_id, payload, handled_at from telegram_inbox order by update_id").fetchall()
+
+
+def test_updates_confirmed_but_not_handled_survive_a_sigkill(bot_data_dir, tmp_path):  # noqa: F811
+    """A slow answer in progress and the same user's next message behind it, both already confirmed to
+    Telegram, when the process is killed with SIGKILL: the restarted bot handles both, once, in order."""
+    user = 7301
+    with FakeBotAPI(token=TOKEN) as api:
+        first = _start(api, bot_data_dir, tmp_path / "first", env={"OHBOT_TEST_SLOW_REPLY": "慢慢:120"})
+        question = api.send_text(user, "慢慢说，体检费要我自己出吗？")
+        follow = api.send_text(user, "/help")
+        api.wait_until(lambda: not api.pending_updates(), timeout=30, what="both updates confirmed to Telegram")
+        time.sleep(1.0)  # both in the bot's hands: the first sleeping in its answer, the second queued
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(10)
+        assert api.messages(user) == [], "answered before the kill: the test proves nothing"
+        assert not api.pending_updates()  # Telegram will not deliver them again
+        second = _start(api, bot_data_dir, tmp_path / "second")
+        try:
+            answer, helped = api.wait_for(user, count=2, timeout=60)
+            assert "体检" in answer["text"] or "来源" in answer["text"] or "职业健康检查" in answer["text"], answer
+            assert "职业健康知识助手" in helped["text"]
+            # the same update_id delivered again (a lost confirmation): recognised, not answered twice
+            api.send_raw_update({"update_id": follow["update_id"], "message": follow["message"]})
+            api.send_text(user, "/privacy")
+            api.wait_for(user, "隐私说明", timeout=30)
+            time.sleep(1.0)
+            texts = [m["text"] for m in api.messages(user)]
+            assert sum("职业健康知识助手" in t for t in texts) == 1, texts
+        finally:
+            assert stop_process(second.proc) == 0
+        rows = {row[0]: row for row in _inbox(bot_data_dir)}
+        for update in (question, follow):
+            update_id, payload, handled_at = rows[update["update_id"]]
+            assert handled_at is not None and payload is None  # handled, and the text is not kept
+        log = second.log()
+    assert f"handling update {question['update_id']}, received before a restart" in log
+    assert "Traceback" not in log and TOKEN not in log
+
+
+def test_the_webhook_answers_200_only_once_the_update_is_recorded(bot_data_dir, tmp_path):  # noqa: F811
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    with FakeBotAPI(token=TOKEN) as api:
+        running = _start(api, bot_data_dir, tmp_path, "--webhook-url", url, "--port", str(port), ready="setWebhook")
+        try:
+            secret = api.calls("setWebhook")[0]["params"]["secret_token"]
+            update = api.send_text(7302, "/privacy")
+            request = urllib.request.Request(url, data=json.dumps(update).encode(), headers={
+                "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        assert response.status == 200
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, running.log()[-2000:]
+                    time.sleep(0.2)
+            assert update["update_id"] in {row[0] for row in _inbox(bot_data_dir)}  # on disk before the 200
+            with urllib.request.urlopen(request, timeout=5) as response:  # Telegram's retry of the same update
+                assert response.status == 200
+            api.wait_for(7302, "隐私说明", timeout=30)
+            time.sleep(1.0)
+            assert len(api.messages(7302)) == 1
+        finally:
+            assert stop_process(running.proc) == 0

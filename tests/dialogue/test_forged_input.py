@@ -107,3 +107,18 @@ def test_a_digit_that_is_not_decimal_in_a_text_channel_is_read_as_text(dialogue)
     for typed in ("𐩀", "²", "\ud800"):
         turn = converse(dialogue, menus, "u5", typed)  # no traceback; a polite reply
         assert turn.text
+
+
+def test_stats_show_counts_and_normalised_questions_of_several_users_only(dialogue):
+    state = dialogue.state
+    for user in ("a", "b", "a"):
+        state.log_unanswered("体检费要我自己出吗？", user)
+    state.log_unanswered("體檢費要我自己出嗎", "c")  # the same question in Traditional script, a third user
+    state.log_unanswered("我叫张三，电话13812345678，尘肺病怎么赔？", "d")  # one user only: never shown
+    state.log_unanswered("我叫张三，电话13812345678，尘肺病怎么赔？", "d")
+    text = only_text(dialogue.handle("admin", Message(text="/stats", is_admin=True)))
+    assert "体检费要我自己出吗" in text and "4 次" in text and "3 人" in text
+    assert "未能回答的问题共 6 次" in text
+    assert "张三" not in text and "13812345678" not in text and "尘肺病怎么赔" not in text
+    for key in ("a", "b", "c", "d"):
+        assert state.user_key("telegram", key) not in text

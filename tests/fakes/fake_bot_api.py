@@ -260,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeBotAPI:
     """Fake Bot API server on 127.0.0.1:<free port>. See the module docstring."""
 
+    _instances = itertools.count()
+
     def __init__(
         self,
         token: str = "123:TEST",
@@ -293,7 +295,9 @@ class FakeBotAPI:
         self._stopped = False
         # Bot API state
         self._updates: list[dict] = []  # unconfirmed updates, ascending update_id
-        self._next_update_id = 1
+        # update ids go on from one fake server to the next in a test session, as a real bot's do
+        # across restarts: a bot's durable inbox (bot/storage/inbox.py) rightly drops an id it has seen
+        self._next_update_id = 1 + 100_000 * next(FakeBotAPI._instances)
         self._poll_generation = 0
         self._allowed_updates: list[str] | None = None
         self._webhook_url = ""

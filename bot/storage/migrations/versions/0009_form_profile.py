@@ -1,7 +1,7 @@
 """forms keep the profile they were answered with (issue #11): one column per profile field.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Reports and exports group a form by the profile it was answered with, not by the user's current
 profile: a bot user who changes /region later, or a respondent id imported again into another
 campaign with another region, no longer changes an earlier campaign's report. Existing forms get
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 creates: tuple[str, ...] = ()
