@@ -10,7 +10,7 @@ from tests.helpers import count
 
 
 def test_gaps_command_lists_refusals_and_thumbs_down_most_frequent_first(tmp_path, capsys, state_url):
-    state = open_state(load_settings(str(tmp_path), env={"OHBOT_SALT": "s"}, database_url=state_url))
+    state = open_state(load_settings(str(tmp_path), database_url=state_url))
     for user in ("a", "b"):
         state.log_unanswered("夜班费怎么算？", user)
     state.log_unanswered("夜班费怎么算", "c")  # the same question without its question mark
@@ -35,7 +35,7 @@ def test_gaps_command_lists_refusals_and_thumbs_down_most_frequent_first(tmp_pat
 
 
 def test_feedback_on_an_unknown_answer_is_ignored_and_votes_are_checked(tmp_path, state_url):
-    state = open_state(load_settings(str(tmp_path), env={"OHBOT_SALT": "s"}, database_url=state_url))
+    state = open_state(load_settings(str(tmp_path), database_url=state_url))
     assert state.add_feedback(999, "a", "up") is None
     shown = state.log_answer("a", "q", "t", "answer")
     try:
