@@ -69,7 +69,11 @@ class Settings:
     telegram_token: str | None = None
     telegram_api_base_url: str | None = None
     admin_ids: frozenset[int] = field(default_factory=frozenset)
-    salt: str | None = None  # for respondent hashes; generated and stored in the data dir if unset
+    salt: str | None = None  # OHBOT_SALT: the old pseudonym salt (kept working; see bot/storage/state.py)
+    # the pseudonym key (HMAC-SHA256): OHBOT_PSEUDONYM_KEY, else the 0600 file OHBOT_PSEUDONYM_KEY_FILE
+    # (default ~/.config/ohbot/pseudonym.key), outside the data directory so a copy of it reverses nothing
+    pseudonym_key: str | None = field(default=None, repr=False)
+    pseudonym_key_file: Path = field(default_factory=lambda: default_key_file({}))
     quiz_seed: int | None = None  # OHBOT_QUIZ_SEED: reproducible quiz forms (tests, demonstrations)
     database_url: str | None = None  # OHBOT_DATABASE_URL; None: the SQLite file DATA_DIR/ohbot.db
     telegram_webhook_url: str | None = None  # the public URL of `ohbot serve`'s /telegram
@@ -135,6 +139,13 @@ class Settings:
         raise ConfigError(f"the state database {_redact(url)} is not a SQLite file")
 
 
+def default_key_file(env: dict[str, str]) -> Path:
+    """Where the pseudonym key lives by default: $XDG_CONFIG_HOME/ohbot/pseudonym.key, else
+    ~/.config/ohbot/pseudonym.key: the user's own configuration, never inside a data directory."""
+    base = env.get("XDG_CONFIG_HOME") or os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ohbot" / "pseudonym.key"
+
+
 def _channel(env: dict[str, str], names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str] | None:
     """The values of one channel's settings: None when none is set (the channel is off); a
     ConfigError naming the missing ones when only some are."""
@@ -188,6 +199,9 @@ def load_settings(
         telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
         admin_ids=_env_ids(env.get("OHBOT_ADMIN_IDS")),
         salt=env.get("OHBOT_SALT") or None,
+        pseudonym_key=env.get("OHBOT_PSEUDONYM_KEY") or None,
+        pseudonym_key_file=Path(env["OHBOT_PSEUDONYM_KEY_FILE"]) if env.get("OHBOT_PSEUDONYM_KEY_FILE")
+        else default_key_file(env),
         quiz_seed=int(env["OHBOT_QUIZ_SEED"]) if (env.get("OHBOT_QUIZ_SEED") or "").isdecimal() else None,
         database_url=_database_url(database_url or env.get("OHBOT_DATABASE_URL") or None),
         telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL") or None,

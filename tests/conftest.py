@@ -27,6 +27,7 @@ Example::
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,20 @@ pytest_plugins = ["tests.db_fixtures"]  # db_url, pg_url, sqlite_url, state_url,
 
 MODEL = "m3e-small"
 BACKEND = "onnx"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_config_home(tmp_path_factory: pytest.TempPathFactory):
+    """The pseudonym key file's default place (~/.config/ohbot/pseudonym.key) moves to a session folder
+    (XDG_CONFIG_HOME, inherited by the `ohbot` processes tests start): no test reads or writes the
+    machine user's own key."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before
 
 
 @pytest.fixture(scope="session")

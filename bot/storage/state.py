@@ -9,9 +9,9 @@ the same code runs on SQLite and PostgreSQL; `PROFILE_FIELDS` is re-exported fro
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
-import secrets
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, distinct, func, insert, select, text, update
 
+from bot.errors import ConfigError
 from bot.storage import migrate
 from bot.storage.db import backend, connect, make_engine, transaction, upsert
 from bot.storage.secretfile import create_secret, read_secret
@@ -47,13 +48,50 @@ class User:
         return self.profile.get("role")
 
 
-def load_salt(data_dir: Path, configured: str | None) -> str:
-    """The configured salt, else one generated once and kept in the data directory (created 0600 and
-    atomically; an empty file is refused: bot/storage/secretfile.py)."""
-    if configured:
-        return configured
-    path = data_dir / "salt"
-    return read_secret(path) or create_secret(path, secrets.token_hex(16))
+LEGACY = "sha256-salt:"  # a key that is an installation's old salt: its users keep their pseudonyms
+
+
+def load_pseudonym_key(settings: Any) -> str:
+    """The pseudonym key (`settings`: bot.config.Settings), which never lives in the data directory:
+    OHBOT_PSEUDONYM_KEY; else OHBOT_SALT, an old installation's salt (LEGACY); else the key file
+    (OHBOT_PSEUDONYM_KEY_FILE, default ~/.config/ohbot/pseudonym.key), created 0600 and atomically
+    with 32 random bytes on first use. A data directory of an older version still holding its `salt`
+    file has it moved into the key file (as LEGACY: every user keeps their pseudonym), then deleted.
+    An empty key or file is refused (ConfigError), as is a key other than the one the data directory
+    was first used with (DATA_DIR/pseudonym.check holds an HMAC of a fixed text, not the key)."""
+    if settings.pseudonym_key is not None:
+        key = settings.pseudonym_key.strip()
+        if len(key) < 16:
+            raise ConfigError("OHBOT_PSEUDONYM_KEY must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return _checked(settings.data_dir, key, "OHBOT_PSEUDONYM_KEY")
+    if settings.salt is not None:
+        if not settings.salt.strip():
+            raise ConfigError("OHBOT_SALT is empty: set the salt this installation was started with")
+        return _checked(settings.data_dir, LEGACY + settings.salt.strip(), "OHBOT_SALT")
+    path = Path(settings.pseudonym_key_file)
+    old = settings.data_dir / "salt"
+    salt = read_secret(old)
+    if salt is not None:  # an installation from before issue #11: move its salt out of the data directory
+        key = read_secret(path) or create_secret(path, LEGACY + salt)
+        if key != LEGACY + salt:
+            raise ConfigError(f"{old} holds this data directory's salt, but {path} holds another key: set "
+                              "OHBOT_PSEUDONYM_KEY_FILE to a file of this data directory's own (the salt moves there)")
+        key = _checked(settings.data_dir, key, str(path))
+        old.unlink()
+        return key
+    return _checked(settings.data_dir, read_secret(path) or create_secret(path), str(path))
+
+
+def _checked(data_dir: Path, key: str, source: str) -> str:
+    """`key`, after checking it against the data directory's pseudonym.check (written on first use):
+    another key would silently give every user a new pseudonym (a lost key file, another $HOME)."""
+    check = hmac.new(key.encode("utf-8"), b"ohbot pseudonym key check v1", hashlib.sha256).hexdigest()[:32]
+    path = Path(data_dir) / "pseudonym.check"
+    found = read_secret(path) or create_secret(path, check)
+    if found != check:
+        raise ConfigError(f"the pseudonym key from {source} is not the one {data_dir} was used with: restore that key "
+                          "(or OHBOT_PSEUDONYM_KEY_FILE pointing to it); a new key would orphan every user")
+    return key
 
 
 def gap_key(question: str) -> str:
@@ -76,7 +114,11 @@ class State:
             self.engine = make_engine(f"sqlite:///{Path(target)}")
         else:
             self.engine = make_engine(target)
-        self.salt = salt
+        # the pseudonym key (load_pseudonym_key); `salt` is the secret itself, from which the web chat
+        # and the Telegram webhook derive their own secrets
+        self._legacy = salt.startswith(LEGACY)
+        self.salt = salt.removeprefix(LEGACY)
+        self._key = self.salt.encode("utf-8")
         migrate.ensure_schema(self.engine)
 
     def read(self) -> AbstractContextManager[Connection]:
@@ -95,7 +137,12 @@ class State:
         self.engine.dispose()
 
     def user_key(self, channel: str, user_id: int | str) -> str:
-        return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode()).hexdigest()[:32]
+        """The pseudonym of a user of `channel` (also of imported respondents and enterprise codes):
+        HMAC-SHA256 keyed with the pseudonym key, 128 bits in hex. Without the key, the database gives
+        no way back to the id; an installation from before issue #11 keeps its salted SHA-256 (LEGACY)."""
+        if self._legacy:
+            return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode()).hexdigest()[:32]
+        return hmac.new(self._key, f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
     # get_user and save_user are on every message's path: one statement each
     def get_user(self, key: str) -> User:
@@ -237,4 +284,4 @@ def _dicts(result: Any) -> list[dict[str, Any]]:
 
 def open_state(settings) -> State:
     """The state database of a data directory (`settings`: bot.config.Settings)."""
-    return State(settings.state_url, load_salt(settings.data_dir, settings.salt))
+    return State(settings.state_url, load_pseudonym_key(settings))

@@ -26,9 +26,10 @@ from bot.awareness.campaigns import (  # noqa: E402
 )
 from bot.awareness.responses import respondent_key
 from bot.cli import main  # noqa: E402
+from bot.config import load_settings
 from bot.quiz import forms as quiz  # noqa: E402
 from bot.quiz.bank import load_bank
-from bot.storage.state import State, load_salt  # noqa: E402
+from bot.storage.state import State, load_pseudonym_key  # noqa: E402
 from bot.taxonomy import load_taxonomy  # noqa: E402
 from tests.helpers import REPO_ROOT as REPO
 from tests.helpers import count as count_rows  # noqa: E402
@@ -129,7 +130,7 @@ def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
 
 
 def open_state(data_dir: Path) -> State:
-    state = State(os.environ["OHBOT_DATABASE_URL"], load_salt(data_dir, None))
+    state = State(os.environ["OHBOT_DATABASE_URL"], load_pseudonym_key(load_settings(str(data_dir))))
     return state
 
 

@@ -18,9 +18,10 @@ from scipy.stats import t as student_t
 
 from bot.awareness.campaigns import campaign_report, import_responses
 from bot.cli import main
+from bot.config import load_settings
 from bot.quiz import forms as quiz
 from bot.quiz.bank import load_bank
-from bot.storage.state import State, load_salt
+from bot.storage.state import State, load_pseudonym_key
 from bot.taxonomy import load_taxonomy
 from tests.helpers import REPO_ROOT, sql, wilson_by_hand
 from tests.helpers import count as count_rows
@@ -103,7 +104,7 @@ def write(path: Path, header: list[str], rows: list[list[str]], encoding: str = 
 
 
 def open_state(data_dir: Path) -> State:
-    return State(os.environ["OHBOT_DATABASE_URL"], load_salt(data_dir, None))
+    return State(os.environ["OHBOT_DATABASE_URL"], load_pseudonym_key(load_settings(str(data_dir))))
 
 
 @pytest.fixture

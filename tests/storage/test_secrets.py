@@ -10,17 +10,15 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
-from bot.errors import ConfigError
-from bot.storage.state import load_salt
+from bot.storage.secretfile import create_secret
 from tests.helpers import REPO_ROOT
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 
 
-def ohbot(data: Path, *argv: str, fsize: int | None = None) -> subprocess.CompletedProcess:
+def ohbot(data: Path, key_file: Path, *argv: str, fsize: int | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OHBOT_", "TELEGRAM_"))}
+    env["OHBOT_PSEUDONYM_KEY_FILE"] = str(key_file)
 
     def limit() -> None:  # a full disk: every write past `fsize` bytes fails (EFBIG)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -31,41 +29,42 @@ def ohbot(data: Path, *argv: str, fsize: int | None = None) -> subprocess.Comple
 
 
 def test_a_failed_first_write_leaves_no_empty_secret(tmp_path):
-    data = tmp_path / "data"
-    failed = ohbot(data, "campaign", "list", fsize=0)
+    data, key = tmp_path / "data", tmp_path / "config" / "pseudonym.key"
+    failed = ohbot(data, key, "campaign", "list", fsize=0)
     assert failed.returncode != 0
-    salt = data / "salt"
-    assert not salt.exists() or salt.stat().st_size > 0, "a 0-byte secret was left behind"
-    assert not [p for p in data.iterdir() if p.name.startswith(".salt")], "a temporary file was left behind"
-    ok = ohbot(data, "campaign", "list")
+    assert not key.exists() or key.stat().st_size > 0, "a 0-byte secret was left behind"
+    assert not [p for p in key.parent.iterdir() if p.name.endswith(".tmp")], "a temporary file was left behind"
+    ok = ohbot(data, key, "campaign", "list")
     assert ok.returncode == 0, ok.stderr
-    assert salt.stat().st_size >= 32 and salt.stat().st_mode & 0o777 == 0o600
+    assert key.stat().st_size >= 32 and key.stat().st_mode & 0o777 == 0o600
 
 
 def test_an_empty_secret_is_refused_with_a_clear_message(tmp_path):
-    data = tmp_path / "data"
+    data, key = tmp_path / "data", tmp_path / "pseudonym.key"
     data.mkdir()
-    (data / "salt").write_bytes(b"")
-    result = ohbot(data, "campaign", "list")
+    (data / "salt").write_bytes(b"")  # what a first start of the old version on a full disk left
+    result = ohbot(data, key, "campaign", "list")
     assert result.returncode == 2
     assert "salt" in result.stderr and "empty" in result.stderr and result.stderr.count("\n") == 1
-    assert (data / "salt").read_bytes() == b""  # left for the operator to restore, not replaced
-    (data / "salt").write_text("  \n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="empty"):
-        load_salt(data, None)
+    assert (data / "salt").read_bytes() == b"" and not key.exists()  # left to restore, not replaced
+    (data / "salt").unlink()
+    key.write_text("  \n", encoding="utf-8")
+    result = ohbot(data, key, "campaign", "list")
+    assert result.returncode == 2 and "pseudonym.key is empty" in result.stderr, result.stderr
 
 
 def test_concurrent_first_starts_agree_on_one_secret(tmp_path):
     seen: list[str] = []
     barrier = threading.Barrier(8)
+    path = tmp_path / "pseudonym.key"
 
     def first_start() -> None:
         barrier.wait()
-        seen.append(load_salt(tmp_path, None))
+        seen.append(create_secret(path))
 
     threads = [threading.Thread(target=first_start) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(set(seen)) == 1 and seen[0] == (tmp_path / "salt").read_text(encoding="utf-8").strip()
+    assert len(set(seen)) == 1 and seen[0] == path.read_text(encoding="utf-8").strip()
