@@ -14,20 +14,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from bot.quiz.bank import load_bank
-from tests.helpers import KNOWLEDGE, REPO_ROOT, free_port, private_data_dir, stop_process
+from tests.helpers import KNOWLEDGE, REPO_ROOT, private_data_dir
+from tests.web.browser import OHBOT, chromium, serving
 from tests.web.data import plan_rows, single_items, write_csv
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-OHBOT = Path(sys.executable).parent / "ohbot"
 PASSWORD = "browser test password"
 CAMPAIGN = "2025 年重点人群知晓率"
 WAIT = 60.0
@@ -38,18 +34,6 @@ PLAN = [("construction", "城中区", 9, 30), ("construction", "城中区", 6, 6
 pytestmark = pytest.mark.slow  # a real `ohbot serve` loads the session index
 
 
-def _missing() -> str | None:
-    """Why the browser test cannot run here, or None."""
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not path.exists():
-            return f"{path} is not installed (Debian: apt-get install chromium chromium-driver; make test tries)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]')"
-    return None
-
-
 @pytest.fixture(scope="module")
 def downloads(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("console-downloads")
@@ -58,30 +42,8 @@ def downloads(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(downloads):
     """Headless Chromium at a desktop size, downloads into `downloads`."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"browser test cannot run: {reason} (CI=true: it must)", pytrace=False)
-        pytest.skip(f"browser test skipped: {reason}")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: never download a browser or driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                 "--lang=zh-CN"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(WAIT)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    try:
+    with chromium((1280, 1000), WAIT, downloads) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _env() -> dict[str, str]:
@@ -102,31 +64,10 @@ def served(built_index, data_dir, tmp_path_factory):
     """A real `ohbot serve` on loopback over a copy of the session index, with one admin account."""
     data = private_data_dir(built_index[0], data_dir, tmp_path_factory.mktemp("console-data"))
     ohbot(data, "users", "add", "boss", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
-    port = free_port()
     log_path = tmp_path_factory.mktemp("console-logs") / "serve.txt"
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen([str(OHBOT), "--data-dir", str(data), "serve", "--listen", "127.0.0.1", "--port",
-                                 str(port)], cwd=REPO_ROOT, env=_env(), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
-                if response.status == 200:
-                    break
-        except (OSError, urllib.error.HTTPError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_process(proc)
-            pytest.fail(f"ohbot serve did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
-    try:
+    with serving(data, _env(), log_path, start_timeout=180) as base:
         yield base, data, log_path
-    finally:
-        assert stop_process(proc) == 0
-        log = log_path.read_text(errors="replace")
-        assert "Traceback" not in log and PASSWORD not in log
+    assert PASSWORD not in log_path.read_text(errors="replace")
 
 
 def _wait(driver, condition, what: str):

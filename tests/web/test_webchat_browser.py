@@ -12,60 +12,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, free_port, private_data_dir, stop_process
+from tests.helpers import REPO_ROOT, private_data_dir
+from tests.web.browser import OHBOT, chromium, serving
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-OHBOT = Path(sys.executable).parent / "ohbot"
 CAMPAIGN, FORM_SIZE = "网页测评", 4  # the smallest form a campaign allows
 PHONE = (390, 844)  # CSS pixels of a common phone
 WAIT = 60.0  # seconds for an answer on a loaded machine
 
 
-def _missing() -> str | None:
-    """Why the browser test cannot run here, or None."""
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not path.exists():
-            return f"{path} is not installed (Debian: apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]')"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium at phone size, driven through the system chromedriver."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"browser test cannot run: {reason} (CI=true: it must)", pytrace=False)
-        pytest.skip(f"browser test skipped: {reason}")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: never download a browser or driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--window-size={PHONE[0]},{PHONE[1]}", "--lang=zh-CN"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(WAIT)
-    try:
+    with chromium(PHONE, WAIT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
@@ -80,29 +43,9 @@ def served(built_index, data_dir, tmp_path_factory):
          (today - timedelta(days=2)).isoformat(), "--end", (today + timedelta(days=30)).isoformat(),
          "--form-size", str(FORM_SIZE)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert created.returncode == 0, created.stderr
-    port = free_port()
     log_path = tmp_path_factory.mktemp("webchat-logs") / "serve.txt"
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen([str(OHBOT), "--data-dir", str(data), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
-                if response.status == 200:
-                    break
-        except (OSError, urllib.error.HTTPError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_process(proc)
-            pytest.fail(f"ohbot serve did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
-    try:
+    with serving(data, env, log_path, start_timeout=120) as base:
         yield base, data, log_path
-    finally:
-        assert stop_process(proc) == 0
-        assert "Traceback" not in log_path.read_text(errors="replace")
 
 
 # --------------------------------------------------------------------------- page helpers
