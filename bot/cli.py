@@ -228,19 +228,26 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     the same process long-polls Telegram. Builds the index on first run; on the very first run it
     creates the console's `admin` account and prints its one-time password, once, on this terminal
     only (never into a log). The terminal chat is `ohbot chat`."""
+    from bot.storage import dirlock
     from bot.storage.staff import open_staff
     from bot.web.app import serve
 
+    polling = bool(settings.telegram_token and not settings.telegram_webhook_url)
+    # one long-polling process per data directory, as `ohbot telegram` (bot/storage/dirlock.py)
+    lock = dirlock.hold(settings.data_dir, "telegram-polling", "polling Telegram") if polling else None
     password = open_staff(settings).first_admin()
     address = f"http://{DEFAULT_LISTEN}:{CONSOLE_PORT}"
     print(f"ohbot 网页服务：{address}/ （网页聊天）  {address}/console/ （控制台）；终端聊天请用 ohbot chat", flush=True)
     if password:
         print(f"首次运行：已创建控制台管理员账户 admin，一次性密码 {password}\n"
               "（只显示这一次；首次登录后须修改）", flush=True)
-    polling = bool(settings.telegram_token and not settings.telegram_webhook_url)
     if polling:
         print("Telegram：长轮询（同一进程）", flush=True)
-    serve(settings, host=DEFAULT_LISTEN, port=CONSOLE_PORT, **({"telegram_polling": True} if polling else {}))
+    try:
+        serve(settings, host=DEFAULT_LISTEN, port=CONSOLE_PORT, **({"telegram_polling": True} if polling else {}))
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

@@ -126,3 +126,24 @@ def test_a_second_poller_on_one_data_directory_exits_and_the_first_answers_once(
             api.wait_for_call("getUpdates", timeout=START_TIMEOUT)
         finally:
             assert stop_process(again) == 0
+
+
+def test_ohbot_start_polling_on_a_polled_data_directory_exits_with_one_line(index_copy, tmp_path):
+    """`ohbot start` (make run) long-polls Telegram inside `serve` when a token is set: it takes the same
+    data-directory lock as `ohbot telegram`, so the two never both poll one directory."""
+    data = fresh_data_dir(index_copy, tmp_path)
+    with FakeBotAPI(token=TOKEN) as api:
+        first = start(api, data, tmp_path / "first", "telegram")
+        try:
+            api.wait_for_call("getUpdates", timeout=START_TIMEOUT)
+            second = start(api, data, tmp_path / "second", "start")
+            try:
+                code = wait_exit(second, 60)
+            finally:
+                if second.poll() is None:  # it serves instead of refusing: stop it before failing
+                    stop_process(second)
+            text = output(tmp_path / "second")
+            assert code == 2 and "already polling Telegram" in text and str(first.pid) in text, text
+            assert_one_clean_line(text)
+        finally:
+            assert stop_process(first) == 0
