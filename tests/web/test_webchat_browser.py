@@ -52,11 +52,11 @@ def served(built_index, data_dir, tmp_path_factory):
 
 
 def _wait(driver, condition, what: str):
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: condition(d))
+        return WebDriverWait(driver, WAIT, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
     except TimeoutException:
         log = [m.text for m in driver.find_elements("css selector", "#log > li")][-4:]
         raise AssertionError(f"timed out waiting for {what}; last messages: {log}") from None
