@@ -6,11 +6,13 @@ code under test, so a test that compares the two can fail.
 """
 from __future__ import annotations
 
+import csv
 import math
 import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +26,24 @@ def wilson_by_hand(x: int, n: int, z: float = Z95) -> tuple[float, float]:
     root = z * math.sqrt(z * z + 4.0 * x * (n - x) / n)
     den = 2.0 * (n + z * z)
     return max(0.0, (2 * x + z * z - root) / den), min(1.0, (2 * x + z * z + root) / den)
+
+
+def run_cli(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
+    """`ohbot --data-dir DATA_DIR ARGV...` in this process: (exit code, stdout, stderr) via pytest's capsys."""
+    from bot.cli import main
+
+    code = main(["--data-dir", str(data_dir), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_csv(path: Path, rows: Iterable[Sequence[str]], header: Sequence[str]) -> Path:
+    """`rows` under `header` as a UTF-8 CSV file at `path` (an import file a test hands to the CLI)."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
 
 
 def private_data_dir(index_dir: Path, session_data: Path, target: Path) -> Path:

@@ -25,7 +25,6 @@ from bot.awareness.campaigns import (  # noqa: E402
     respondent_results,
 )
 from bot.awareness.responses import respondent_key
-from bot.cli import main  # noqa: E402
 from bot.config import load_settings
 from bot.quiz import forms as quiz  # noqa: E402
 from bot.quiz.bank import load_bank
@@ -33,7 +32,8 @@ from bot.storage.state import State, load_pseudonym_key  # noqa: E402
 from bot.taxonomy import load_taxonomy  # noqa: E402
 from tests.helpers import REPO_ROOT as REPO
 from tests.helpers import count as count_rows  # noqa: E402
-from tests.helpers import sql, wilson_by_hand  # noqa: E402
+from tests.helpers import run_cli, sql, wilson_by_hand  # noqa: E402
+from tests.helpers import write_csv as helpers_write_csv
 
 Z = 1.959963984540054
 TARGET = 0.85
@@ -105,11 +105,7 @@ def dataset_rows(items, people=None) -> list[list[str]]:
 
 
 def write_csv(path: Path, rows, header=HEADER) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
+    return helpers_write_csv(path, rows, header)
 
 
 def rounded(value):
@@ -121,12 +117,6 @@ def rounded(value):
     if isinstance(value, list):
         return [rounded(v) for v in value]
     return value
-
-
-def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
-    code = main(["--data-dir", str(data_dir), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def open_state(data_dir: Path) -> State:
@@ -145,9 +135,9 @@ def _no_env_salt(monkeypatch, state_url):
 @pytest.fixture
 def imported(tmp_path, items, capsys):
     """A data dir with campaign C1 (threshold 0.8) holding the known data set."""
-    assert run(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
+    assert run_cli(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
     path = write_csv(tmp_path / "answers.csv", dataset_rows(items))
-    code, out, err = run(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
+    code, out, err = run_cli(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
     assert code == 0, err
     assert "800" in out
     return tmp_path
@@ -159,20 +149,20 @@ def table_counts(state: State) -> tuple[int, int, int]:
 
 # ---- campaign commands -------------------------------------------------------------------------
 def test_campaign_create_list_close(tmp_path, capsys):
-    code, out, _ = run(capsys, tmp_path, "campaign", "create", "春季", "--start", "2024-03-01", "--end",
+    code, out, _ = run_cli(capsys, tmp_path, "campaign", "create", "春季", "--start", "2024-03-01", "--end",
                        "2024-05-31", "--region", "柳州市", "--threshold", "0.6", "--form-size", "10")
     assert code == 0 and "春季" in out
-    assert run(capsys, tmp_path, "campaign", "create", "春季", "--start", "2024-03-01", "--end", "2024-05-31")[0] == 2
-    assert run(capsys, tmp_path, "campaign", "create", "x", "--start", "2024-06-01", "--end", "2024-05-31")[0] == 2
-    code, out, _ = run(capsys, tmp_path, "campaign", "list", "--json")
+    assert run_cli(capsys, tmp_path, "campaign", "create", "春季", "--start", "2024-03-01", "--end", "2024-05-31")[0] == 2
+    assert run_cli(capsys, tmp_path, "campaign", "create", "x", "--start", "2024-06-01", "--end", "2024-05-31")[0] == 2
+    code, out, _ = run_cli(capsys, tmp_path, "campaign", "list", "--json")
     (c,) = json.loads(out)
     assert (c["name"], c["region"], c["threshold"], c["form_size"], c["status"], c["counted"]) == \
         ("春季", "柳州市", 0.6, 10, "open", 0)
-    assert run(capsys, tmp_path, "campaign", "close", "春季")[0] == 0
-    assert json.loads(run(capsys, tmp_path, "campaign", "list", "--json")[1])[0]["status"] == "closed"
-    code, out, _ = run(capsys, tmp_path, "campaign", "list")
+    assert run_cli(capsys, tmp_path, "campaign", "close", "春季")[0] == 0
+    assert json.loads(run_cli(capsys, tmp_path, "campaign", "list", "--json")[1])[0]["status"] == "closed"
+    code, out, _ = run_cli(capsys, tmp_path, "campaign", "list")
     assert "已结束" in out
-    assert run(capsys, tmp_path, "campaign", "close", "nope")[0] == 2
+    assert run_cli(capsys, tmp_path, "campaign", "close", "nope")[0] == 2
 
 
 # ---- import / export ---------------------------------------------------------------------------
@@ -203,7 +193,7 @@ def test_import_export_round_trip(imported, items, capsys):
     assert [e["id"] for e in json.loads(first["items"])] == [i.id for i in items]
 
     out_file = imported / "export.csv"
-    code, _, _ = run(capsys, imported, "responses", "export", "--campaign", "C1", "--out", str(out_file))
+    code, _, _ = run_cli(capsys, imported, "responses", "export", "--campaign", "C1", "--out", str(out_file))
     assert code == 0
     text = out_file.read_text(encoding="utf-8-sig")
     assert not any(rid in text for rid in raw)  # salted keys only, never a raw id
@@ -227,15 +217,15 @@ def test_import_export_round_trip(imported, items, capsys):
         assert (e["region"], e["role"], e["age_band"], e["education"]) == ("柳南区", "worker", "25-34", "senior")  # labels stored as codes
 
     # the export imports into another campaign and gives the same report
-    assert run(capsys, imported, "campaign", "create", "C2", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
-    code, _, err = run(capsys, imported, "responses", "import", str(out_file), "--campaign", "C2")
+    assert run_cli(capsys, imported, "campaign", "create", "C2", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
+    code, _, err = run_cli(capsys, imported, "responses", "import", str(out_file), "--campaign", "C2")
     assert code == 0, err
     r1 = campaign_report(state, "C1", load_bank(REPO / "knowledge"), by=["industry", "month"])
     r2 = campaign_report(state, "C2", load_bank(REPO / "knowledge"), by=["industry", "month"])
     for key in ("overall", "groups", "months", "items", "dimensions"):
         assert rounded(r1[key]) == rounded(r2[key])
     # export to standard output gives the same rows
-    code, out, _ = run(capsys, imported, "responses", "export", "--campaign", "C1")
+    code, out, _ = run_cli(capsys, imported, "responses", "export", "--campaign", "C1")
     assert list(csv.DictReader(io.StringIO(out))) == exported
 
 
@@ -266,7 +256,7 @@ def test_malformed_rows_rejected_with_line_numbers(tmp_path, items, bank, capsys
     assert "Q9999" in text and "astronaut" in text and "2024-02-30" in text
     assert table_counts(state) == (0, 0, 0)  # nothing half-imported
 
-    code, _, err = run(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
+    code, _, err = run_cli(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
     assert code == 1 and "line 4:" in err and "nothing was imported" in err
     assert table_counts(state) == (0, 0, 0)
 
@@ -297,7 +287,7 @@ def test_respondent_cannot_count_twice(imported, items, bank, capsys):
 def test_report_numbers_known_data_set(imported, items, capsys):
     people = respondents()
     aware = [p for p in people if p["score"] >= 16]
-    code, out, _ = run(capsys, imported, "report", "--campaign", "C1", "--by", "industry", "--json")
+    code, out, _ = run_cli(capsys, imported, "report", "--campaign", "C1", "--by", "industry", "--json")
     assert code == 0
     rep = json.loads(out)
     assert {"campaign", "threshold", "target", "overall", "groups", "items"} <= set(rep)
@@ -330,7 +320,7 @@ def test_report_numbers_known_data_set(imported, items, capsys):
         assert rows[item.id]["correct_rate"] == pytest.approx(sum(p["score"] > k for p in people) / 40)
 
     # by month, in China time (two of the three answer times fall in another UTC month)
-    code, out, _ = run(capsys, imported, "report", "--campaign", "C1", "--by", "month", "--json", "--min-n", "10")
+    code, out, _ = run_cli(capsys, imported, "report", "--campaign", "C1", "--by", "month", "--json", "--min-n", "10")
     rep = json.loads(out)
     months = {g["key"]["month"]: g for g in rep["groups"]}
     assert set(months) == {"2024-01", "2024-02", "2024-04"}
@@ -343,7 +333,7 @@ def test_report_numbers_known_data_set(imported, items, capsys):
     assert [m["month"] for m in rep["months"]] == ["2024-01", "2024-02", "2024-04"]
 
     # text: labels instead of codes
-    code, out, _ = run(capsys, imported, "report", "--campaign", "C1", "--by", "industry", "--by", "enterprise_size")
+    code, out, _ = run_cli(capsys, imported, "report", "--campaign", "C1", "--by", "industry", "--by", "enterprise_size")
     assert code == 0
     assert "建筑施工" in out and "制造业" in out and "小微型" in out and "construction" not in out
     assert "40 人" in out and "57.5%" in out
@@ -411,7 +401,7 @@ def test_forget_changes_the_report(imported, bank):
 
 def test_report_out_writes_files(imported, capsys):
     out_dir = imported / "out"
-    code, out, _ = run(capsys, imported, "report", "--campaign", "C1", "--by", "industry", "--out", str(out_dir))
+    code, out, _ = run_cli(capsys, imported, "report", "--campaign", "C1", "--by", "industry", "--out", str(out_dir))
     assert code == 0 and "知晓率" in out
     for name in ("report.json", "overall.csv", "groups.csv", "items.csv", "dimensions.csv", "months.csv",
                  "report.xlsx", "awareness_by_group.png", "awareness_by_month.png", "report.html"):

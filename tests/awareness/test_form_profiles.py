@@ -15,12 +15,11 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
-from bot.cli import main
 from bot.quiz import forms as quiz
 from bot.quiz.bank import load_bank
 from bot.storage import migrate
 from bot.storage.state import State
-from tests.helpers import KNOWLEDGE
+from tests.helpers import KNOWLEDGE, run_cli
 
 HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "region", "enterprise_size", "role"]
 
@@ -29,12 +28,6 @@ HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "regi
 def _clean_env(monkeypatch):
     for name in ("OHBOT_SALT", "OHBOT_DATA_DIR", "OHBOT_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-
-
-def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
-    code = main(["--data-dir", str(data_dir), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def items():
@@ -54,31 +47,31 @@ def answers_csv(path: Path, people: dict[str, str], right: int = 5) -> Path:
 
 
 def by_region(capsys, data_dir: Path, campaign: str) -> dict[str, int]:
-    code, out, err = run(capsys, data_dir, "report", "--campaign", campaign, "--by", "region", "--json")
+    code, out, err = run_cli(capsys, data_dir, "report", "--campaign", campaign, "--by", "region", "--json")
     assert code == 0, err
     return {g["key"]["region"]: g["n"] for g in json.loads(out)["groups"]}
 
 
 def campaigns(capsys, data_dir: Path, *names: str) -> None:
     for name in names:
-        assert run(capsys, data_dir, "campaign", "create", name, "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
+        assert run_cli(capsys, data_dir, "campaign", "create", name, "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
 
 
 def test_importing_the_same_respondent_id_into_another_campaign_leaves_the_first_report(tmp_path, capsys):
     campaigns(capsys, tmp_path, "A", "B")
     a = answers_csv(tmp_path / "a.csv", {"1": "柳南区", "2": "柳南区", "3": "柳北区"})
-    assert run(capsys, tmp_path, "responses", "import", str(a), "--campaign", "A")[0] == 0
+    assert run_cli(capsys, tmp_path, "responses", "import", str(a), "--campaign", "A")[0] == 0
     before = by_region(capsys, tmp_path, "A")
     assert before == {"柳南区": 2, "柳北区": 1}
     b = answers_csv(tmp_path / "b.csv", {"1": "城中区", "2": "城中区"})
-    code, _, err = run(capsys, tmp_path, "responses", "import", str(b), "--campaign", "B")
+    code, _, err = run_cli(capsys, tmp_path, "responses", "import", str(b), "--campaign", "B")
     assert code == 0, err
     assert by_region(capsys, tmp_path, "A") == before
     assert by_region(capsys, tmp_path, "B") == {"城中区": 2}
     # two campaigns, two people each time: the exports share no respondent key
     keys = {}
     for name in ("A", "B"):
-        out = run(capsys, tmp_path, "responses", "export", "--campaign", name)[1]
+        out = run_cli(capsys, tmp_path, "responses", "export", "--campaign", name)[1]
         keys[name] = {r["respondent_id"] for r in csv.DictReader(io.StringIO(out))}
     assert len(keys["A"]) == 3 and len(keys["B"]) == 2 and not keys["A"] & keys["B"]
 
@@ -86,14 +79,14 @@ def test_importing_the_same_respondent_id_into_another_campaign_leaves_the_first
 def test_linked_campaigns_share_the_key_and_still_keep_each_forms_profile(tmp_path, capsys):
     campaigns(capsys, tmp_path, "A", "B")
     a = answers_csv(tmp_path / "a.csv", {"1": "柳南区", "2": "柳北区"})
-    assert run(capsys, tmp_path, "responses", "import", str(a), "--campaign", "A", "--link-campaigns")[0] == 0
+    assert run_cli(capsys, tmp_path, "responses", "import", str(a), "--campaign", "A", "--link-campaigns")[0] == 0
     b = answers_csv(tmp_path / "b.csv", {"1": "城中区"})
-    code, _, err = run(capsys, tmp_path, "responses", "import", str(b), "--campaign", "B", "--link-campaigns")
+    code, _, err = run_cli(capsys, tmp_path, "responses", "import", str(b), "--campaign", "B", "--link-campaigns")
     assert code == 0, err
     assert by_region(capsys, tmp_path, "A") == {"柳南区": 1, "柳北区": 1}
     assert by_region(capsys, tmp_path, "B") == {"城中区": 1}
     exported = {name: {r["respondent_id"] for r in csv.DictReader(io.StringIO(
-        run(capsys, tmp_path, "responses", "export", "--campaign", name)[1]))} for name in ("A", "B")}
+        run_cli(capsys, tmp_path, "responses", "export", "--campaign", name)[1]))} for name in ("A", "B")}
     assert len(exported["A"] & exported["B"]) == 1  # respondent 1 is one person in both
 
 

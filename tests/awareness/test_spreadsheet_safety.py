@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from bot.awareness.cells import safe_cell
-from bot.cli import main
 from bot.quiz.bank import load_bank
-from tests.helpers import KNOWLEDGE
+from tests.helpers import KNOWLEDGE, run_cli
+from tests.helpers import write_csv as helpers_write_csv
 
 # the attack strings of the adversarial pass, and more of the same family
 PAYLOADS = [
@@ -41,18 +41,8 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
-    code = main(["--data-dir", str(data_dir), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
+def write_csv(path: Path, rows, header=HEADER) -> Path:
+    return helpers_write_csv(path, rows, header)
 
 
 def answer_rows(region: str = "柳南区", people: int = 6, start: int = 0) -> list[list[str]]:
@@ -75,9 +65,9 @@ def set_region(data_dir: Path, old: str, new: str) -> None:
 @pytest.fixture
 def campaign(tmp_path, capsys) -> Path:
     """Campaign C1 with 6 respondents in 柳南区 and 6 in 柳北区, imported through the CLI."""
-    assert run(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
+    assert run_cli(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
     path = write_csv(tmp_path / "a.csv", answer_rows("柳南区") + answer_rows("柳北区", start=6))
-    code, _, err = run(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
+    code, _, err = run_cli(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
     assert code == 0, err
     return tmp_path
 
@@ -125,7 +115,7 @@ def dangerous(cell: object) -> bool:
 def test_report_and_exports_never_write_a_live_formula(campaign, capsys, payload):
     set_region(campaign, "柳北区", payload)
     out = campaign / "out"
-    code, _, err = run(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))
+    code, _, err = run_cli(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))
     assert code == 0, err
     cells = xlsx_cells(out / "report.xlsx")
     assert ("s", "'" + payload) in cells  # the region, as text, with the apostrophe
@@ -134,12 +124,12 @@ def test_report_and_exports_never_write_a_live_formula(campaign, capsys, payload
     groups = (out / "groups.csv").read_text(encoding="utf-8-sig")
     assert "'" + payload in csv_cells(groups) and not any(dangerous(c) for c in csv_cells(groups))
 
-    code, text, err = run(capsys, campaign, "responses", "export", "--campaign", "C1")
+    code, text, err = run_cli(capsys, campaign, "responses", "export", "--campaign", "C1")
     assert code == 0, err
     assert "'" + payload in csv_cells(text) and not any(dangerous(c) for c in csv_cells(text))
     for level in ("item", "respondent"):
         path = campaign / f"{level}.xlsx"
-        code, _, err = run(capsys, campaign, "responses", "export", "--campaign", "C1", "--level", level,
+        code, _, err = run_cli(capsys, campaign, "responses", "export", "--campaign", "C1", "--level", level,
                            "--out", str(path))
         assert code == 0, err
         cells = xlsx_cells(path)
@@ -149,28 +139,28 @@ def test_report_and_exports_never_write_a_live_formula(campaign, capsys, payload
 def test_report_cells_equal_to_an_error_code_stay_text(campaign, capsys):
     set_region(campaign, "柳北区", "#N/A")
     out = campaign / "out"
-    assert run(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))[0] == 0
+    assert run_cli(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))[0] == 0
     assert ("s", "#N/A") in xlsx_cells(out / "report.xlsx")
 
 
 # ---- input validation -----------------------------------------------------------------------------
 @pytest.mark.parametrize("payload", PAYLOADS[:4] + ["<script>", "柳南区" * 20])
 def test_import_refuses_a_region_that_is_not_a_place_name(tmp_path, capsys, payload):
-    assert run(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
+    assert run_cli(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
     rows = answer_rows("柳南区", people=2) + answer_rows(payload, people=1, start=2)
-    code, _, err = run(capsys, tmp_path, "responses", "import", str(write_csv(tmp_path / "a.csv", rows)),
+    code, _, err = run_cli(capsys, tmp_path, "responses", "import", str(write_csv(tmp_path / "a.csv", rows)),
                        "--campaign", "C1")
     assert code == 1 and "nothing was imported" in err
     assert "line 12: region" in err
 
 
 def test_import_strips_control_characters(tmp_path, capsys):
-    assert run(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
+    assert run_cli(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
     rows = answer_rows("柳\x00南\x01区\x0b", people=2)
-    code, _, err = run(capsys, tmp_path, "responses", "import", str(write_csv(tmp_path / "a.csv", rows)),
+    code, _, err = run_cli(capsys, tmp_path, "responses", "import", str(write_csv(tmp_path / "a.csv", rows)),
                        "--campaign", "C1")
     assert code == 0, err
-    code, text, _ = run(capsys, tmp_path, "responses", "export", "--campaign", "C1")
+    code, text, _ = run_cli(capsys, tmp_path, "responses", "export", "--campaign", "C1")
     assert {r["region"] for r in csv.DictReader(io.StringIO(text))} == {"柳南区"}
 
 
@@ -183,7 +173,7 @@ REPORT_FILES = ("report.json", "overall.csv", "groups.csv", "items.csv", "dimens
 def test_report_out_survives_hostile_text(campaign, capsys, hostile):
     set_region(campaign, "柳北区", hostile)
     out = campaign / "out"
-    code, _, err = run(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))
+    code, _, err = run_cli(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))
     assert code == 0, err
     for name in REPORT_FILES:
         assert (out / name).stat().st_size > 0, name
@@ -193,7 +183,7 @@ def test_report_out_survives_hostile_text(campaign, capsys, hostile):
 def test_one_failing_file_does_not_stop_the_others(campaign, capsys):
     out = campaign / "out"
     (out / "report.xlsx").mkdir(parents=True)  # cannot be replaced by a file: that one output fails
-    code, _, err = run(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))
+    code, _, err = run_cli(capsys, campaign, "report", "--campaign", "C1", "--by", "region", "--out", str(out))
     assert code == 2
     assert err.count("\n") == 1 and "report.xlsx" in err  # one line naming the file
     for name in REPORT_FILES:

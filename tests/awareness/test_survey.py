@@ -17,13 +17,12 @@ import pytest
 from scipy.stats import t as student_t
 
 from bot.awareness.campaigns import campaign_report, import_responses
-from bot.cli import main
 from bot.config import load_settings
 from bot.quiz import forms as quiz
 from bot.quiz.bank import load_bank
 from bot.storage.state import State, load_pseudonym_key
 from bot.taxonomy import load_taxonomy
-from tests.helpers import REPO_ROOT, sql, wilson_by_hand
+from tests.helpers import REPO_ROOT, run_cli, sql, wilson_by_hand
 from tests.helpers import count as count_rows
 from tests.storage.legacy_schema import FIRST_DDL
 
@@ -44,12 +43,6 @@ def _no_env(monkeypatch, state_url):
     monkeypatch.delenv("OHBOT_SALT", raising=False)
     monkeypatch.delenv("OHBOT_DATA_DIR", raising=False)
     monkeypatch.setenv("OHBOT_DATABASE_URL", state_url)
-
-
-def run(capsys, data_dir: Path, *argv: str) -> tuple[int, str, str]:
-    code = main(["--data-dir", str(data_dir), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def wrong(item) -> str:
@@ -110,9 +103,9 @@ def open_state(data_dir: Path) -> State:
 @pytest.fixture
 def clustered(tmp_path, capsys) -> Path:
     """Campaign C1 (threshold 0.8) holding the clustered sample, imported in the long layout."""
-    assert run(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
+    assert run_cli(capsys, tmp_path, "campaign", "create", "C1", "--start", "2024-01-01", "--end", "2024-12-31")[0] == 0
     path = write(tmp_path / "answers.csv", LONG_HEADER, long_rows(workers()))
-    code, _, err = run(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
+    code, _, err = run_cli(capsys, tmp_path, "responses", "import", str(path), "--campaign", "C1")
     assert code == 0, err
     return tmp_path
 
@@ -139,7 +132,7 @@ def design_interval(p: float, n: int, deff: float, df: int) -> tuple[float, floa
 
 # ---- strong clustering ---------------------------------------------------------------------------
 def test_strong_clustering_wilson_says_met_design_says_undecided(clustered, capsys):
-    code, out, _ = run(capsys, clustered, "report", "--campaign", "C1", "--by", "region", "--json")
+    code, out, _ = run_cli(capsys, clustered, "report", "--campaign", "C1", "--by", "region", "--json")
     assert code == 0
     rep = json.loads(out)
     o = rep["overall"]
@@ -170,7 +163,7 @@ def test_strong_clustering_wilson_says_met_design_says_undecided(clustered, caps
     assert groups["柳北区"]["enterprises"] == 4 and groups["柳北区"]["df"] == 3
     assert groups["柳南区"]["deff"] is None  # everybody aware: no variance to speak of
     # text: the design line and the extra enterprises; nowhere a raw enterprise code
-    code, text, _ = run(capsys, clustered, "report", "--campaign", "C1", "--by", "region", "--out",
+    code, text, _ = run_cli(capsys, clustered, "report", "--campaign", "C1", "--by", "region", "--out",
                         str(clustered / "out"))
     assert "设计效应" in text and f"约再需 {k} 家企业" in text and "尚难判定" in text
     for path in [*(clustered / "out").iterdir()]:
@@ -180,16 +173,16 @@ def test_strong_clustering_wilson_says_met_design_says_undecided(clustered, caps
 
 
 def test_without_enterprise_codes_the_report_is_the_simple_one(tmp_path, capsys):
-    run(capsys, tmp_path, "campaign", "create", "S", "--start", "2024-01-01", "--end", "2024-12-31")
+    run_cli(capsys, tmp_path, "campaign", "create", "S", "--start", "2024-01-01", "--end", "2024-12-31")
     rows = [r[:-1] + [""] for r in long_rows(workers())]
-    run(capsys, tmp_path, "responses", "import", str(write(tmp_path / "a.csv", LONG_HEADER, rows)), "--campaign", "S")
-    rep = json.loads(run(capsys, tmp_path, "report", "--campaign", "S", "--json")[1])
+    run_cli(capsys, tmp_path, "responses", "import", str(write(tmp_path / "a.csv", LONG_HEADER, rows)), "--campaign", "S")
+    rep = json.loads(run_cli(capsys, tmp_path, "report", "--campaign", "S", "--json")[1])
     o = rep["overall"]
     assert rep["design"] == "srs" and o["status"] == o["simple_status"] == "met"
     assert (o["deff"], o["n_effective"], o["design_ci_low"], o["design_ci_high"]) == \
         (1.0, 300.0, o["ci_low"], o["ci_high"])
     # strata alone (no clusters): a stratified design-based interval
-    rep = json.loads(run(capsys, tmp_path, "report", "--campaign", "S", "--strata", "region", "--json")[1])
+    rep = json.loads(run_cli(capsys, tmp_path, "report", "--campaign", "S", "--strata", "region", "--json")[1])
     assert rep["design"] == "srs" and rep["strata"] == ["region"] and rep["overall"]["deff"] < 1.0
 
 
@@ -198,7 +191,7 @@ def test_population_weights(clustered, capsys):
         ["construction", "small_micro", "柳南区", "4000"], ["制造业", "小微型", "柳南区", "1000"],
         ["construction", "large", "柳南区", "500"], ["construction", "large", "柳北区", "900"],
         ["manufacturing", "large", "柳北区", "2600"], ["mining", "large", "柳北区", "777"]])
-    code, out, err = run(capsys, clustered, "report", "--campaign", "C1", "--population", str(pop), "--json")
+    code, out, err = run_cli(capsys, clustered, "report", "--campaign", "C1", "--population", str(pop), "--json")
     assert code == 0, err
     rep = json.loads(out)
     # by hand: each cell's share aware, weighted by its workers
@@ -220,16 +213,16 @@ def test_population_weights(clustered, capsys):
 
     bad = write(clustered / "bad.csv", ["industry", "region", "count"],
                 [["astronaut", "柳南区", "10"], ["construction", "柳南区", "-4"], ["construction", "柳南区", "3"]])
-    code, _, err = run(capsys, clustered, "report", "--campaign", "C1", "--population", str(bad))
+    code, _, err = run_cli(capsys, clustered, "report", "--campaign", "C1", "--population", str(bad))
     assert code == 2 and "line 2, column industry" in err and "construction (建筑施工)" in err
     assert "line 3, column count" in err
 
 
 # ---- the wide layout -----------------------------------------------------------------------------
 def test_wide_layout_gives_the_same_report_as_long(clustered, capsys):
-    run(capsys, clustered, "campaign", "create", "W", "--start", "2024-01-01", "--end", "2024-12-31")
+    run_cli(capsys, clustered, "campaign", "create", "W", "--start", "2024-01-01", "--end", "2024-12-31")
     path = write(clustered / "wide.csv", WIDE_HEADER, wide_rows(workers()), encoding="gb18030")
-    code, out, err = run(capsys, clustered, "responses", "import", str(path), "--campaign", "W", "--layout", "wide")
+    code, out, err = run_cli(capsys, clustered, "responses", "import", str(path), "--campaign", "W", "--layout", "wide")
     assert code == 0, err
     assert "1200" in out
     state = open_state(clustered)
@@ -313,7 +306,7 @@ def test_old_database_gains_the_enterprise_column(tmp_path):
 
 # ---- exports ---------------------------------------------------------------------------------
 def test_respondent_level_csv(clustered, capsys):
-    code, out, _ = run(capsys, clustered, "responses", "export", "--campaign", "C1", "--level", "respondent")
+    code, out, _ = run_cli(capsys, clustered, "responses", "export", "--campaign", "C1", "--level", "respondent")
     assert code == 0
     rows = list(csv.DictReader(out.splitlines()))
     assert len(rows) == 300
@@ -333,7 +326,7 @@ def test_spss_and_stata_files_carry_labels(clustered, capsys, fmt):
 
     read = pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta
     path = clustered / f"r.{fmt}"
-    code, _, err = run(capsys, clustered, "responses", "export", "--campaign", "C1", "--level", "respondent",
+    code, _, err = run_cli(capsys, clustered, "responses", "export", "--campaign", "C1", "--level", "respondent",
                        "--out", str(path))  # the format follows the extension
     assert code == 0, err
     frame, meta = read(str(path), output_format="dict")
@@ -351,7 +344,7 @@ def test_spss_and_stata_files_carry_labels(clustered, capsys, fmt):
     assert b"ENT-" not in path.read_bytes()
 
     items_path = clustered / f"i.{fmt}"
-    code, _, err = run(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", fmt,
+    code, _, err = run_cli(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", fmt,
                        "--out", str(items_path))
     assert code == 0, err
     frame, meta = read(str(items_path), output_format="dict")
@@ -367,7 +360,7 @@ def test_xlsx_export_and_formula_cells(clustered, capsys):
     for table in ("users", "forms"):  # the form's own profile is what exports show (issue #11)
         sql(state, f"update {table} set region = '=HYPERLINK(\"http://x\",\"y\")' where region = '柳北区'")
     path = clustered / "r.xlsx"
-    code, _, err = run(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", "xlsx",
+    code, _, err = run_cli(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", "xlsx",
                        "--level", "respondent", "--out", str(path))
     assert code == 0, err
     ws = load_workbook(path).active
@@ -375,7 +368,7 @@ def test_xlsx_export_and_formula_cells(clustered, capsys):
     assert len(rows) == 301 and rows[0][0] == "respondent_id"
     regions = {r[3] for r in rows[1:]}
     assert regions == {"柳南区", "'=HYPERLINK(\"http://x\",\"y\")"}  # text, never a live formula
-    code, _, err = run(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", "sav")
+    code, _, err = run_cli(capsys, clustered, "responses", "export", "--campaign", "C1", "--format", "sav")
     assert code == 2 and "--out" in err
 
 

@@ -6,9 +6,10 @@ first s items right and the rest wrong, so aware / not aware is known in advance
 """
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from tests.helpers import write_csv as helpers_write_csv
 
 HEADER = ["respondent_id", "item_id", "answer", "answered_at", "industry", "region", "enterprise_size", "role",
           "sex", "age_band", "education"]
@@ -42,8 +43,4 @@ def plan_rows(items: Sequence, plan: Iterable[tuple[str, str, int, int]], prefix
 
 def write_csv(path: Path, rows: Iterable[Sequence[str]]) -> Path:
     """The rows under HEADER, UTF-8."""
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        w.writerows(rows)
-    return path
+    return helpers_write_csv(path, rows, HEADER)
