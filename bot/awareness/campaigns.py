@@ -42,7 +42,6 @@ from sqlalchemy import text
 
 from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
 from bot.config import AWARENESS_TARGET, MIN_GROUP_N
-from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
 from bot.storage.state import PROFILE_FIELDS, State
@@ -176,15 +175,6 @@ def campaign_counts(state: State) -> dict[str, dict[str, int]]:
 
 
 # ---- CSV import --------------------------------------------------------------------------------
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InputError("the file is neither UTF-8 nor GB18030 text")
-
-
 def normalize_answer(raw: str, item: Item) -> str:
     """The bank's letters, sorted (' c,a d' → 'ACD'); ValueError when they cannot be this item's answer."""
     letters = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
