@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, func
+from sqlalchemy import ColumnElement, Connection, Engine, Table, TextClause, create_engine, event, func, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -214,7 +214,7 @@ def _rows(rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[Mapping
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-                  on: Sequence[str], where: ColumnElement[bool] | None = None) -> int:
+                  on: Sequence[str], where: ColumnElement[bool] | TextClause | None = None) -> int:
     """INSERT … ON CONFLICT (on) [WHERE where] DO NOTHING; returns how many rows were inserted (0 for a
     row whose key exists, also when another process inserted it a moment earlier: the unique index
     decides). `on` names the columns of a primary key or unique index of `table`; `where` is the
@@ -222,6 +222,10 @@ def insert_ignore(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequ
     batch = _rows(rows)
     if not batch:
         return 0
+    if where is not None:  # inline, never a parameter: PostgreSQL matches a partial index only to a predicate
+        # it can prove, and a parameter is unknown once psycopg prepares the statement (its 6th run on a
+        # connection: "no unique or exclusion constraint matching the ON CONFLICT specification")
+        where = text(str(where.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
     stmt = insert(conn, table).on_conflict_do_nothing(index_elements=list(on), index_where=where)
     returned = [table.c[c] for c in on]
     return len(conn.execute(stmt.returning(*returned), batch).all())

@@ -83,3 +83,18 @@ def test_an_answer_is_recorded_once_per_position(db_url: str, engine_for) -> Non
     assert sorted(_race(4, answer)) == [0, 0, 0, 1]
     with connect(engine) as conn:
         assert conn.execute(select(forms.c.position)).scalar_one() == 4
+
+
+def test_one_counted_form_holds_once_the_driver_prepares_the_statement(db_url: str, engine_for) -> None:
+    """psycopg prepares a statement on its 6th run on a connection; the partial index's predicate must
+    then still match the ON CONFLICT clause (a bound parameter there made every later counted form
+    fail on PostgreSQL: "no unique or exclusion constraint matching the ON CONFLICT specification")."""
+    engine = engine_for(db_url, pool_size=1, max_overflow=0)  # one connection: every run on it
+    migrate.upgrade(engine)
+    kinds = []
+    for n in range(8):
+        for attempt in range(2):  # the second start of each user is practice
+            with transaction(engine) as conn:
+                row = {"id": f"f{n}-{attempt}", "campaign": "c", "user": f"u{n}", "kind": "counted", "position": 0}
+                kinds.append(insert_ignore(conn, forms, row, on=["campaign", "user"], where=forms.c.kind == "counted"))
+    assert kinds == [1, 0] * 8
