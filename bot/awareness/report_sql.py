@@ -219,6 +219,7 @@ def report_data(state: State, campaign: str, by: Sequence[str] = (), strata: Seq
     with state.read() as conn:
         if backend(conn) == "postgresql":
             conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
+            conn.execute(text("SET LOCAL jit = off"))  # compiling costs more than these scans gain
         cells, empty = _cells(conn, campaign, region, fields)
         per_item: dict[str, dict[tuple[int, int, int], int]] = defaultdict(lambda: defaultdict(int))
         missed: dict[tuple[str, ...], dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
