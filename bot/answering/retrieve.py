@@ -121,9 +121,9 @@ class Retriever:
                  previous: Retriever | None = None) -> None:
         """Load the index `index_dir` leads to now (the link resolved once: every file comes from one
         version). `previous`: the index this one replaces, whose encoder and query vectors it reuses."""
-        index_dir = Path(index_dir).resolve()
-        self.signature = store.index_signature(index_dir)  # before reading: a newer one is seen as newer
+        index_dir = Path(index_dir).resolve()  # a version's files never change: the link moves
         manifest = store.read_manifest(index_dir)
+        self.signature = store.index_signature(index_dir)
         store.check_model(manifest, model, index_dir)
         store.verify_files(index_dir, manifest)
         try:
