@@ -12,6 +12,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -88,3 +91,18 @@ def sql(state, query: str, **params) -> list[dict]:
 def count(state, table: str, where: str = "true", **params) -> int:
     """How many rows of `table` match `where` (named parameters)."""
     return int(sql(state, f"select count(*) as n from {table} where {where}", **params)[0]["n"])
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, timeout: float, poll: float = 0.2) -> bool:
+    """True once `ohbot serve` at `base` (http://127.0.0.1:PORT) answers /healthz with 200 (model and index
+    loaded); False when the process exits or `timeout` seconds pass first. Callers fail with their log."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except (OSError, urllib.error.HTTPError):
+            pass
+        time.sleep(poll)
+    return False

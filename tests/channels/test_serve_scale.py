@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from sqlalchemy.engine import make_url
 from bot.storage.db import make_engine
 from tests.db_fixtures import PG_URL, RUN, with_search_path
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.helpers import REPO_ROOT, free_port, private_data_dir, stop_process
+from tests.helpers import REPO_ROOT, free_port, private_data_dir, stop_process, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -130,19 +129,10 @@ class Worker:
             cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.name} exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        pytest.fail(f"{self.name} did not become healthy:\n{self.log.read_text()[-3000:]}")
+        assert self.proc is not None
+        if not wait_healthy(f"http://127.0.0.1:{self.port}", self.proc, START_TIMEOUT, poll=0.3):
+            pytest.fail(f"{self.name} did not become healthy (exit {self.proc.poll()}):\n"
+                        f"{self.log.read_text()[-3000:]}")
 
 
 @dataclass

@@ -9,9 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO_ROOT, free_port, stop_process
+from tests.helpers import REPO_ROOT, free_port, stop_process, wait_healthy
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 OHBOT = Path(sys.executable).parent / "ohbot"
@@ -78,18 +75,9 @@ def serving(data: Path, env: dict[str, str], log_path: Path, start_timeout: floa
                                  str(port)], cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + start_timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
-                if response.status == 200:
-                    break
-        except (OSError, urllib.error.HTTPError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_process(proc)
-            pytest.fail(f"ohbot serve did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
+    if not wait_healthy(base, proc, start_timeout):
+        stop_process(proc)
+        pytest.fail(f"ohbot serve did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
     try:
         yield base
     finally:
