@@ -48,7 +48,7 @@ def rows(retriever: Retriever, extra: list[Path]) -> tuple[list[dict], list[str]
                 continue  # answered by a lookup in the catalogue, not by the confidence
             cues = D.cues_in(query.normalized)
             x = D.features(query, ranked, D.topic_of(cues, ranked))
-            draft, _ = compose_answer(retriever, query, ranked[0], [])
+            draft, _ = compose_answer(retriever, query, ranked[0], [], None, ranked[1:])
             right = judge(item, "answer", draft, 0.0).correct
             names = list(x)
             out.append({"x": [x[k] for k in names], "y": float(right), "oh": item.scope == "oh",

@@ -91,7 +91,8 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
         if not lookup.listed:
             verdict, extra = unlisted_verdict(lookup.name), nearest_line(retriever, lookup)
     shown = [to_passage(c) for c in ranked[:top_k]]
-    draft, more = compose_answer(retriever, query, ranked[0], extra + decision.notes, verdict) if ranked else ("", False)
+    draft, more = (compose_answer(retriever, query, ranked[0], extra + decision.notes, verdict, ranked[1:])
+                   if ranked else ("", False))
     if decision.kind != "answer":
         return refusal_or_referral(query, decision, shown, draft)
     top = ranked[0]
@@ -119,15 +120,17 @@ def nearest_line(retriever: Retriever, lookup: Lookup) -> list[str]:
 
 
 def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: list[str],
-                   verdict: str | None = None) -> tuple[str, bool]:
-    """The answer text from the best unit: verdict and detail, the review note for draft material,
-    further lines (a pointer, door notes), the source line; and whether "更多" has more."""
-    composed = compose(retriever, query, top, verdict)
+                   verdict: str | None = None, others: list[Candidate] | None = None) -> tuple[str, bool]:
+    """The answer text from the best unit (and sentences of the next units, `others`): verdict and
+    detail, the review note for draft material, further lines (a pointer, door notes), the source
+    line naming every unit shown; and whether "更多" has more."""
+    composed = compose(retriever, query, top, verdict, others)
     parts = [composed.verdict + composed.detail]
     if needs_review_note(top, composed):
         parts.append(DRAFT_NOTE)
     parts += notes
     source = source_line(top) + (f"；{composed.section_heading}" if composed.from_section else "")
+    source += "".join(f"；{source_line(n)}" for n in composed.neighbours)
     return "\n".join(parts) + f"\n\n来源：{source}", composed.more
 
 

@@ -26,6 +26,12 @@ HEADING_MATCH = 0.90  # the unit's own question is this close to the user's: its
 # our sets; between 0.90 and 0.95 about one in six was another question, whose yes/no may be the opposite)
 BARE_VERDICT_MATCH = 0.95
 BARE = 8  # a shorter sentence is a bare verdict ("能。", "不是。"): true only of its own heading
+# The detail may go on with sentences of the next units of the ranking (README "Answering", session 4:
+# the fact was often in the second or third unit): only after the unit's own sentences, and only a
+# sentence sharing a distinctive word of the question (IDF ≥ DISTINCT_IDF: not 用人单位/劳动者/职业病,
+# which half the units contain) that the shown text does not already say.
+NEIGHBOURS = 2
+DISTINCT_IDF = 1.2
 DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
 SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
 CLAUSE = re.compile(r"[^，,、：:]+[，,、：:]?")
@@ -103,10 +109,12 @@ def pick_verdict(query: Query, candidate: Candidate, body: list[str]) -> int:
 
 
 def pick_detail(query: Query, body: list[str], verdict: int, limit: int = DETAIL_CHARS,
-                own: int | None = None) -> list[int]:
+                own: int | None = None, neighbours: int | None = None,
+                distinct: frozenset[str] = frozenset()) -> list[int]:
     """Indices of the detail sentences: those sharing most words with the question (figures first
     when it asks 多少/几/目标), in their own order, within `limit` characters. The first `own`
-    sentences (the unit's own, before those of a card's section) go first."""
+    sentences (the unit's own, before those of a card's section) go first; sentences from index
+    `neighbours` on (other units') only fill what is left, and only with a `distinct` word."""
     wanted = set(query.expanded) | words(query.focus)
     figure = bool(ASKS_FIGURE.search(query.focus))
     own = len(body) if own is None else own
@@ -117,6 +125,8 @@ def pick_detail(query: Query, body: list[str], verdict: int, limit: int = DETAIL
     )
     chosen, total = [], 0
     for i in ranked:
+        if neighbours is not None and i >= neighbours and not distinct & words(body[i]):
+            continue
         if total + len(body[i]) > limit:
             continue
         chosen.append(i)
@@ -143,6 +153,7 @@ class Composed:
     from_section: bool = False  # detail sentences were taken from the section a card restates
     section_doc: dict = field(default_factory=dict)
     section_heading: str = ""
+    neighbours: list[Candidate] = field(default_factory=list)  # other units whose sentences were shown
 
 
 def overlaps(sentence: str, text: str, share: float = 0.6) -> bool:
@@ -151,11 +162,14 @@ def overlaps(sentence: str, text: str, share: float = 0.6) -> bool:
     return bool(mine) and len(mine & words(text)) / len(mine) >= share
 
 
-def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: str | None = None) -> Composed:
+def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: str | None = None,
+            others: list[Candidate] | None = None) -> Composed:
     """The verdict sentence, the detail sentences, and whether "更多" has more to show. A given
     `verdict` (a fixed sentence, e.g. the catalogue lookup's) replaces the unit's own; the detail
     then comes from the whole section. A card's detail may also come from the material section the
-    card restates (its `ref`): the card is a summary, the section has the facts around it."""
+    card restates (its `ref`): the card is a summary, the section has the facts around it. Room
+    left in the detail goes to sentences of the next units of the ranking (`others`, the first
+    NEIGHBOURS of them) that share a distinctive word with the question."""
     full = section_text(retriever, candidate)
     body = sentences(full)
     if not body:
@@ -164,22 +178,35 @@ def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: s
     section = retriever.ref_section(candidate.chunk) if candidate.chunk.kind == "faq" else []
     if section:
         extra = [x for x in sentences("\n".join(c.text for c in section)) if not overlaps(x, full, 0.5)]
-    v = pick_verdict(query, candidate, body) if verdict is None else -1
-    detail_ix = pick_detail(query, body + extra, v, own=len(body))
-    shown_verdict = owner_prefix(candidate) + _shorten(body[v], VERDICT_CHARS) if verdict is None else verdict
     pool = body + extra
+    own = len(pool)
+    origin: list[Candidate] = []  # the unit of each neighbour sentence, in pool order from `own`
+    for other in (others or [])[:NEIGHBOURS]:
+        if other.position == candidate.position:
+            continue
+        for x in sentences(section_text(retriever, other)):
+            if not overlaps(x, "".join(pool), 0.5):
+                pool.append(x)
+                origin.append(other)
+    v = pick_verdict(query, candidate, body) if verdict is None else -1
+    distinct = frozenset(w for w in set(query.expanded) | words(query.focus) if retriever.idf(w) >= DISTINCT_IDF)
+    detail_ix = pick_detail(query, pool, v, own=len(body), neighbours=own, distinct=distinct)
+    shown_verdict = owner_prefix(candidate) + _shorten(body[v], VERDICT_CHARS) if verdict is None else verdict
     detail = "".join(pool[i] for i in detail_ix)
     shown = (len(body[v]) if v >= 0 else 0) + sum(len(pool[i]) for i in detail_ix if i < len(body))
-    used_section = any(i >= len(body) for i in detail_ix)
+    used_section = any(len(body) <= i < own for i in detail_ix)
+    used = list({id(origin[i - own]): origin[i - own] for i in detail_ix if i >= own}.values())
     return Composed(shown_verdict, detail, shown < len("".join(body)), used_section,
                     retriever.docs.get(section[0].doc_id, {}) if used_section else {},
-                    section[0].heading if used_section else "")
+                    section[0].heading if used_section else "", used)
 
 
 def needs_review_note(candidate: Candidate, composed: Composed | None = None) -> bool:
     """Only text from a `draft` material carries the review note (not `sourced` or `reviewed`):
     the unit's own document, or the section a card's detail was taken from."""
     if candidate.doc.get("status") == "draft":
+        return True
+    if composed and any(n.doc.get("status") == "draft" for n in composed.neighbours):
         return True
     return bool(composed and composed.from_section and composed.section_doc.get("status") == "draft")
 

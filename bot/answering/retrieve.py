@@ -227,6 +227,14 @@ class Retriever:
                     np.asarray(self.question_bm25.get_scores(qt), dtype="float32"))
         return UnitScores(bm25=bm25, dense=dense, q_dense=q_dense, q_bm25=q_bm25)
 
+    def idf(self, token: str) -> float:
+        """The BM25 inverse document frequency of a token over the units (0 for an unknown word)."""
+        i = self.bm25.vocab_dict.get(token)
+        if i is None:
+            return 0.0
+        df = int(self.bm25.indptr[i + 1]) - int(self.bm25.indptr[i])
+        return float(np.log(1.0 + (self.bm25.num_docs - df + 0.5) / (df + 0.5)))
+
     def _best_per_unit(self, per_question: np.ndarray) -> np.ndarray:
         """The best score among each unit's questions, for the units that have questions."""
         return np.maximum.reduceat(per_question[self._q_order], self._q_starts)

@@ -240,3 +240,27 @@ def test_plan_questions_are_ranked_with_bm25_heavier_weights(retriever):
     worker = analyse("离岗时单位要给我做体检吗", retriever.encode)
     assert weights_for(retriever, plan) == PLAN_WEIGHTS and weights_for(retriever, worker) == WEIGHTS
     assert PLAN_WEIGHTS["bm25"] > WEIGHTS["bm25"]
+
+
+def test_room_left_in_the_detail_goes_to_the_next_units_sentences_with_their_source(retriever):
+    from bot.answering.answer import compose_answer
+    from bot.answering.compose import DISTINCT_IDF, NEIGHBOURS, compose, section_text, source_line, words
+    from bot.answering.query import analyse
+    from bot.answering.rank import rank
+
+    query = analyse("电焊工要戴什么防护", retriever.encode)
+    ranked = rank(retriever, query, retriever.unit_scores(query))
+    composed = compose(retriever, query, ranked[0], None, ranked[1:])
+    assert composed.neighbours, "the top unit's own sentences leave room: the next units fill it"
+    assert all(n in ranked[1:1 + NEIGHBOURS] for n in composed.neighbours)
+    own = sentences(section_text(retriever, ranked[0]))
+    theirs = {s for n in composed.neighbours for s in sentences(section_text(retriever, n))}
+    distinct = {w for w in set(query.expanded) | words(query.focus) if retriever.idf(w) >= DISTINCT_IDF}
+    borrowed = [s for s in sentences(composed.detail) if s not in own]
+    assert borrowed and all(s in theirs and distinct & words(s) for s in borrowed)
+    assert len(composed.detail) <= DETAIL_CHARS
+    text, _ = compose_answer(retriever, query, ranked[0], [], None, ranked[1:])
+    source = text.split("\n\n来源：")[1]
+    assert all(source_line(n) in source for n in composed.neighbours)
+    alone = compose(retriever, query, ranked[0])  # without the ranking, the unit's own sentences only
+    assert not alone.neighbours and all(s in own for s in sentences(alone.detail))
