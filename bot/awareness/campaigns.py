@@ -40,7 +40,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, build_report
+from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, check_arguments, report_from_data
+from bot.awareness.report_sql import report_data
 from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
@@ -152,15 +153,15 @@ def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[
                     region: str | None = None) -> dict[str, Any]:
     """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the
     campaign; strata and population (post-stratification counts) as build_report takes them.
-    `region`: only respondents whose profile region is that one (a console analyst limited to a region)."""
+    `region`: only respondents whose profile region is that one (a console analyst limited to a region).
+    Aggregated in the database (bot.awareness.report_sql): the figures `build_report` gives for
+    `respondent_results`, without loading the answers."""
     c = quiz.get_campaign(state, campaign)
     items = bank if isinstance(bank, Mapping) else item_infos(bank)
-    counted, practice = respondent_results(state, campaign)
-    if region:
-        counted = [r for r in counted if r.profile.get("region") == region]
-        practice = [r for r in practice if r.profile.get("region") == region]
-    return build_report(c.name, c.threshold, counted, items, by=by, target=target, min_n=min_n, practice=practice,
-                        strata=strata, population=population)
+    check_arguments(c.threshold, target, list(by), strata)
+    data = report_data(state, campaign, by=by, strata=strata, population=population, region=region)
+    return report_from_data(c.name, c.threshold, data, items, by=by, target=target, min_n=min_n, strata=strata,
+                            population=population)
 
 
 def campaign_counts(state: State) -> dict[str, dict[str, int]]:

@@ -45,7 +45,6 @@ from bot.awareness.cells import safe_cell, xlsx_row
 from bot.awareness.stats import (
     _decision,
     is_negative_discrimination,
-    item_difficulty,
     point_biserial,
     target_status,
     upper_lower_discrimination,
@@ -156,13 +155,18 @@ def _is_aware(correct: int, answered: int, threshold: float) -> bool:
     return answered > 0 and correct / answered >= threshold - 1e-9
 
 
-def _group_value(r: RespondentResult, key: str) -> str:
+def _value(profile: Mapping[str, str | None], month: str, key: str) -> str:
+    """A form's value of a grouping key: its month, or a profile field (未填写 when missing or blank)."""
     if key == "month":
-        return r.completed_at.strftime("%Y-%m")
-    value = r.profile.get(key)
+        return month
+    value = profile.get(key)
     if value is None or str(value).strip() == "":
         return MISSING
     return str(value)
+
+
+def _group_value(r: RespondentResult, key: str) -> str:
+    return _value(r.profile, r.completed_at.strftime("%Y-%m") if key == "month" else "", key)
 
 
 def _rate_block(aware: int, n: int, target: float, min_n: int) -> dict[str, Any]:
@@ -202,39 +206,93 @@ def _design_fields(est: DesignEstimate, block: Mapping[str, Any], target: float,
             "extra_enterprises": extra[0] if extra and clustered else None}
 
 
-def _design_for(forms: Sequence[RespondentResult], aware_of: Mapping[int, bool], strata: Sequence[str],
+# --------------------------------------------------------------------------- aggregated input
+# What a report needs of the counted forms, aggregated: bot.awareness.report_sql fills it with GROUP BY
+# queries (a province-wide campaign never comes into Python one form at a time), `build_report` from a
+# list of forms. `report_from_data` turns either into the report, so the statistics exist once.
+
+
+@dataclass(frozen=True)
+class FormCell:
+    """`count` counted, non-empty forms alike in everything the report reads of a form.
+
+    profile: the profile fields the report groups, stratifies, weights or clusters by (enterprise);
+    month: completion month "YYYY-MM" (China time); correct / answered: the form's score.
+    """
+
+    profile: Mapping[str, str | None]
+    month: str
+    correct: int
+    answered: int
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class ItemStats:
+    """One answered item over the counted forms: answers, correct answers and its discrimination
+    (upper–lower D and point-biserial on the rest score; None below MIN_N_DISCRIMINATION)."""
+
+    item_id: str
+    n: int
+    correct: int
+    discrimination: float | None
+    point_biserial: float | None
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The aggregated input of `report_from_data`.
+
+    cells: the counted non-empty forms (form order, when every cell is one form);
+    items: per answered item; missed: per group (values of `by`, as `_value` gives them) the
+    (correct, answered) counts per item, for the most-missed list of each group;
+    practice: the report's practice block; excluded: empty_forms, duplicate_forms.
+    """
+
+    cells: Sequence[FormCell]
+    items: Sequence[ItemStats]
+    missed: Mapping[tuple[str, ...], Mapping[str, tuple[int, int]]]
+    practice: Mapping[str, Any]
+    excluded: Mapping[str, int]
+
+
+def _expand(values: Sequence[Any], counts: Sequence[int]) -> list[Any]:
+    """Per-cell values as per-form values (a cell of count k gives k equal entries)."""
+    if all(c == 1 for c in counts):
+        return list(values)
+    return [v for v, k in zip(values, counts) for _ in range(k)]
+
+
+def _design_for(cells: Sequence[FormCell], aware: Sequence[bool], strata: Sequence[str],
                 population: Population | None) -> tuple[Design | None, dict[str, Any]]:
     """The sample design of the counted forms (None: a plain simple random sample) and the report's
-    top-level design keys."""
-    clusters = [(r.profile.get("enterprise") or None) for r in forms]
+    top-level design keys. The design sees one entry per form (cells expanded)."""
+    counts = [c.count for c in cells]
+    clusters = [(c.profile.get("enterprise") or None) for c in cells]
     clustered = any(c is not None for c in clusters)
+    without = sum(k for c, k in zip(clusters, counts) if c is None) if clustered else 0
     info: dict[str, Any] = {"design": "cluster" if clustered else "srs", "strata": list(strata),
                             "weighted": population is not None, "population": None,
-                            "respondents_without_enterprise": sum(c is None for c in clusters) if clustered else 0}
+                            "respondents_without_enterprise": without}
     if not clustered and not strata and population is None:
         return None, info
     from bot.awareness.design import Design, poststratify
 
-    weights = cells = None
+    weights = post = None
     if population is not None:
-        cells = [population.cell(r.profile) for r in forms]
-        weights, summary = poststratify(cells, population.counts)
+        post = _expand([population.cell(c.profile) for c in cells], counts)
+        weights, summary = poststratify(post, population.counts)
         info["population"] = {"source": population.source, "fields": list(population.fields), **summary}
-    stratum = [tuple(_group_value(r, k) for k in strata) for r in forms] if strata else None
-    design = Design([aware_of[id(r)] for r in forms], clusters if clustered else None, stratum, weights, cells)
+    stratum = _expand([tuple(_value(c.profile, c.month, k) for k in strata) for c in cells], counts) \
+        if strata else None
+    design = Design(_expand(aware, counts), _expand(clusters, counts) if clustered else None, stratum, weights, post)
     return design, info
 
 
-def _most_missed(forms: Iterable[RespondentResult], items: Mapping[str, ItemInfo],
+def _most_missed(counts: Mapping[str, tuple[int, int]], items: Mapping[str, ItemInfo],
                  top: int = MOST_MISSED_N) -> list[dict[str, Any]]:
-    """The `top` items with the lowest correct rate among these forms (items always
+    """The `top` items with the lowest correct rate given (correct, answered) per item (items always
     answered correctly are left out: they are not "missed")."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # item -> [correct, answered]
-    for r in forms:
-        for a in r.answers:
-            c = counts[a.item_id]
-            c[0] += 1 if a.correct else 0
-            c[1] += 1
     rows = [(c / n, -n, item_id, n) for item_id, (c, n) in counts.items() if c < n]
     rows.sort()
     out = []
@@ -260,8 +318,8 @@ def _dedupe(respondents: Sequence[RespondentResult]) -> tuple[list[RespondentRes
     return kept, empty, len(nonempty) - len(kept)
 
 
-def _item_rows(forms: Sequence[RespondentResult], items: Mapping[str, ItemInfo]) -> list[dict[str, Any]]:
-    """Per answered item: n, correct rate, discrimination on the rest score, flag."""
+def _item_stats(forms: Sequence[RespondentResult]) -> list[ItemStats]:
+    """Per answered item of these forms: answers, correct answers, discrimination on the rest score."""
     per_item: dict[str, list[bool]] = defaultdict(list)
     rest_pairs: dict[str, tuple[list[bool], list[float]]] = defaultdict(lambda: ([], []))
     for r in forms:
@@ -272,37 +330,44 @@ def _item_rows(forms: Sequence[RespondentResult], items: Mapping[str, ItemInfo])
                 xs, ys = rest_pairs[a.item_id]
                 xs.append(a.correct)
                 ys.append((correct - (1 if a.correct else 0)) / (answered - 1))
-    rows = []
-    for item_id in sorted(per_item):
+    out = []
+    for item_id, answers in per_item.items():
         xs, ys = rest_pairs.get(item_id, ([], []))
         if len(xs) >= MIN_N_DISCRIMINATION:
             d = upper_lower_discrimination(xs, ys)
             pb = point_biserial(xs, ys, rest=False)  # ys are already rest scores
         else:
             d = pb = None
-        info = items.get(item_id)
+        out.append(ItemStats(item_id, len(answers), sum(1 for c in answers if c), d, pb))
+    return out
+
+
+def _item_rows(stats: Iterable[ItemStats], items: Mapping[str, ItemInfo]) -> list[dict[str, Any]]:
+    """Per answered item: n, correct rate, discrimination on the rest score, flag."""
+    rows = []
+    for s in sorted(stats, key=lambda s: s.item_id):
+        info = items.get(s.item_id)
         rows.append({
-            "item_id": item_id,
+            "item_id": s.item_id,
             "dimension": info.dimension if info else UNKNOWN_DIMENSION,
             "knowledge_point": info.knowledge_point if info else "",
-            "n": len(per_item[item_id]),
-            "correct_rate": item_difficulty(per_item[item_id]),
-            "discrimination": d,
-            "point_biserial": pb,
-            "flag": FLAG_NEGATIVE if is_negative_discrimination(d, pb) else None,
+            "n": s.n,
+            "correct_rate": s.correct / s.n,
+            "discrimination": s.discrimination,
+            "point_biserial": s.point_biserial,
+            "flag": FLAG_NEGATIVE if is_negative_discrimination(s.discrimination, s.point_biserial) else None,
         })
     return rows
 
 
-def _dimension_rows(forms: Sequence[RespondentResult], items: Mapping[str, ItemInfo]) -> list[dict[str, Any]]:
+def _dimension_rows(stats: Iterable[ItemStats], items: Mapping[str, ItemInfo]) -> list[dict[str, Any]]:
     """Answers and correct rate per dimension, over all counted answers."""
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for r in forms:
-        for a in r.answers:
-            info = items.get(a.item_id)
-            c = acc[info.dimension if info else UNKNOWN_DIMENSION]
-            c[0] += 1 if a.correct else 0
-            c[1] += 1
+    for s in stats:
+        info = items.get(s.item_id)
+        c = acc[info.dimension if info else UNKNOWN_DIMENSION]
+        c[0] += s.correct
+        c[1] += s.n
     return [{"dimension": dim, "answers": n, "correct_rate": c / n}
             for dim, (c, n) in sorted(acc.items())]
 
@@ -324,6 +389,22 @@ def _sort_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for g in small:
         g["rank"] = None
     return ranked + small
+
+
+def check_arguments(threshold: float, target: float, by: Sequence[str], strata: Sequence[str]) -> None:
+    """InputError for a threshold, target, grouping keys or strata fields a report cannot use."""
+    if not 0.0 <= threshold <= 1.0:
+        raise InputError(f"threshold must be in [0, 1], got {threshold}")
+    if not 0.0 < target <= 1.0:
+        raise InputError(f"target must be in (0, 1], got {target}")
+    unknown = [k for k in by if k not in GROUP_KEYS]
+    if unknown:
+        raise InputError(f"unknown grouping keys {unknown}; allowed: {', '.join(GROUP_KEYS)}")
+    if len(set(by)) != len(by):
+        raise InputError(f"duplicate grouping keys in {list(by)}")
+    bad_strata = [k for k in strata if k not in PROFILE_KEYS]
+    if bad_strata:
+        raise InputError(f"unknown strata fields {bad_strata}; allowed: {', '.join(PROFILE_KEYS)}")
 
 
 def build_report(
@@ -356,55 +437,21 @@ def build_report(
     block (overall, group, month) has n, aware, rate, ci_low, ci_high (Wilson), status, extra_n,
     small_sample and the design fields simple_status, weighted_rate, design_n, deff,
     n_effective, df, enterprises, design_ci_low, design_ci_high, extra_enterprises.
+
+    The list is turned into `ReportData` (one cell per form) and `report_from_data` does the rest,
+    as it does for the database's aggregates (bot.awareness.report_sql).
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise InputError(f"threshold must be in [0, 1], got {threshold}")
-    if not 0.0 < target <= 1.0:
-        raise InputError(f"target must be in (0, 1], got {target}")
-    by = list(by)
-    unknown = [k for k in by if k not in GROUP_KEYS]
-    if unknown:
-        raise InputError(f"unknown grouping keys {unknown}; allowed: {', '.join(GROUP_KEYS)}")
-    if len(set(by)) != len(by):
-        raise InputError(f"duplicate grouping keys in {by}")
-    bad_strata = [k for k in strata if k not in PROFILE_KEYS]
-    if bad_strata:
-        raise InputError(f"unknown strata fields {bad_strata}; allowed: {', '.join(PROFILE_KEYS)}")
-
+    check_arguments(threshold, target, list(by), strata)
     forms, n_empty, n_dup = _dedupe(respondents)
-    aware_of: dict[int, bool] = {id(r): _is_aware(*_score(r), threshold) for r in forms}
-    design, design_info = _design_for(forms, aware_of, list(strata), population)
-    position = {id(r): i for i, r in enumerate(forms)}
-
-    def block(members: Sequence[RespondentResult]) -> dict[str, Any]:
-        b = _rate_block(sum(aware_of[id(r)] for r in members), len(members), target, min_n)
-        if design is None:
-            b.update(_simple_design_fields(b))
-        else:
-            est = design.estimate([position[id(r)] for r in members])
-            b.update(_design_fields(est, b, target, design.clustered, population is not None))
-        return b
-
-    overall = block(forms)
-    overall["most_missed"] = _most_missed(forms, items)
-
-    groups: list[dict[str, Any]] = []
+    cells = [FormCell(r.profile, r.completed_at.strftime("%Y-%m"), *_score(r)) for r in forms]
+    missed: dict[tuple[str, ...], dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     if by:
-        members: dict[tuple[str, ...], list[RespondentResult]] = defaultdict(list)
         for r in forms:
-            members[tuple(_group_value(r, k) for k in by)].append(r)
-        for values, rs in members.items():
-            g: dict[str, Any] = {"key": dict(zip(by, values))}
-            g.update(block(rs))
-            g["most_missed"] = _most_missed(rs, items)
-            groups.append(g)
-        groups = _sort_groups(groups)
-
-    by_month: dict[str, list[RespondentResult]] = defaultdict(list)
-    for r in forms:
-        by_month[_group_value(r, "month")].append(r)
-    months = [{"month": m, **block(by_month[m])} for m in sorted(by_month)]
-
+            counts = missed[tuple(_group_value(r, k) for k in by)]
+            for a in r.answers:
+                c = counts[a.item_id]
+                c[0] += 1 if a.correct else 0
+                c[1] += 1
     practice_forms = [p for p in practice if p.answers]
     practice_rates = [c / a for c, a in map(_score, practice_forms)]
     practice_block = {
@@ -412,6 +459,67 @@ def build_report(
         "respondents": len({p.respondent for p in practice}),
         "mean_score_rate": sum(practice_rates) / len(practice_rates) if practice_rates else None,
     }
+    data = ReportData(cells, _item_stats(forms),
+                      {g: {i: (c, n) for i, (c, n) in counts.items()} for g, counts in missed.items()},
+                      practice_block, {"empty_forms": n_empty, "duplicate_forms": n_dup})
+    return report_from_data(campaign, threshold, data, items, by=by, target=target, min_n=min_n, strata=strata,
+                            population=population)
+
+
+def report_from_data(
+    campaign: str,
+    threshold: float,
+    data: ReportData,
+    items: Mapping[str, ItemInfo],
+    by: Sequence[str] = (),
+    target: float = AWARENESS_TARGET,
+    min_n: int = MIN_GROUP_N,
+    strata: Sequence[str] = (),
+    population: Population | None = None,
+) -> dict[str, Any]:
+    """The report of `build_report` from aggregated input (see ReportData)."""
+    by = list(by)
+    check_arguments(threshold, target, by, strata)
+    cells = list(data.cells)
+    aware = [_is_aware(c.correct, c.answered, threshold) for c in cells]
+    design, design_info = _design_for(cells, aware, list(strata), population)
+    starts: list[int] = []
+    total = 0
+    for c in cells:
+        starts.append(total)
+        total += c.count
+
+    def block(members: Sequence[int]) -> dict[str, Any]:
+        """The rate block of these cells (indices into `cells`)."""
+        b = _rate_block(sum(cells[i].count for i in members if aware[i]), sum(cells[i].count for i in members),
+                        target, min_n)
+        if design is None:
+            b.update(_simple_design_fields(b))
+        else:
+            positions = [p for i in members for p in range(starts[i], starts[i] + cells[i].count)]
+            est = design.estimate(positions)
+            b.update(_design_fields(est, b, target, design.clustered, population is not None))
+        return b
+
+    overall = block(range(len(cells)))
+    overall["most_missed"] = _most_missed({s.item_id: (s.correct, s.n) for s in data.items}, items)
+
+    groups: list[dict[str, Any]] = []
+    if by:
+        members: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for i, c in enumerate(cells):
+            members[tuple(_value(c.profile, c.month, k) for k in by)].append(i)
+        for values, idx in members.items():
+            g: dict[str, Any] = {"key": dict(zip(by, values))}
+            g.update(block(idx))
+            g["most_missed"] = _most_missed(data.missed.get(values, {}), items)
+            groups.append(g)
+        groups = _sort_groups(groups)
+
+    by_month: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(cells):
+        by_month[c.month].append(i)
+    months = [{"month": m, **block(by_month[m])} for m in sorted(by_month)]
 
     return {
         "campaign": campaign,
@@ -423,10 +531,10 @@ def build_report(
         "overall": overall,
         "groups": groups,
         "months": months,
-        "dimensions": _dimension_rows(forms, items),
-        "items": _item_rows(forms, items),
-        "practice": practice_block,
-        "excluded": {"empty_forms": n_empty, "duplicate_forms": n_dup},
+        "dimensions": _dimension_rows(data.items, items),
+        "items": _item_rows(data.items, items),
+        "practice": dict(data.practice),
+        "excluded": dict(data.excluded),
     }
 
 

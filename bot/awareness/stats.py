@@ -13,7 +13,7 @@ Everything here is pure: numbers in, numbers out, no I/O, no numpy needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,6 +32,8 @@ __all__ = [
     "upper_lower_discrimination",
     "point_biserial",
     "is_negative_discrimination",
+    "upper_lower_discrimination_grouped",
+    "point_biserial_grouped",
 ]
 
 #: Two-sided 95 % normal quantile, the default z of every interval here.
@@ -292,3 +294,64 @@ def is_negative_discrimination(discrimination: float | None, pb: float | None) -
     it should be reviewed (wrong key, ambiguous stem, trick distractor).
     """
     return (discrimination is not None and discrimination < 0) or (pb is not None and pb < 0)
+
+
+# --------------------------------------------------------------------------- items, grouped
+# The same two statistics over respondents given as groups (a report aggregated in the database sends
+# counts, not 10^6 respondents): a group is a rest score with how many respondents of that score got
+# the item wrong and right. Counts and interval bounds are exactly those of the functions above; the
+# point-biserial sums are formed in another order, so it may differ from `point_biserial` in the last
+# bits of a float.
+
+
+def upper_lower_discrimination_grouped(
+    groups: Sequence[tuple[float, int, int]],
+    tie: Callable[[float, str, int], int],
+    fraction: float = UPPER_LOWER_FRACTION,
+) -> float | None:
+    """`upper_lower_discrimination` over (score, respondents wrong, respondents right) groups sorted by
+    score ascending (respondents of one score in input order: their stable-sort order).
+
+    tie(score, side, m): of the first ("lower") or last ("upper") m respondents of that score, in input
+    order, how many got the item right. It is asked only when the k-th respondent falls inside a group
+    that holds both right and wrong answers, since only then does the order within the group matter.
+    """
+    n = sum(n0 + n1 for _, n0, n1 in groups)
+    if n < 2 or groups[0][0] == groups[-1][0]:
+        return None
+    k = max(1, round(fraction * n))
+    k = min(k, n // 2)
+
+    def right_among(seq: Iterable[tuple[float, int, int]], side: str) -> int:
+        left, right = k, 0
+        for score, n0, n1 in seq:
+            if n0 + n1 <= left:
+                right += n1
+                left -= n0 + n1
+            else:
+                right += left if n0 == 0 else 0 if n1 == 0 else tie(score, side, left)
+                left = 0
+            if left == 0:
+                break
+        return right
+
+    p_lower = right_among(groups, "lower") / k
+    p_upper = right_among(reversed(groups), "upper") / k
+    return p_upper - p_lower
+
+
+def point_biserial_grouped(pairs: Sequence[tuple[bool, float, int]]) -> float | None:
+    """`point_biserial(..., rest=False)` over (item correct, score, respondents) groups."""
+    n = sum(c for _, _, c in pairs)
+    if n < 2:
+        return None
+    xs = [(1.0 if x else 0.0, float(y), c) for x, y, c in pairs]
+    mx = sum(x * c for x, _, c in xs) / n
+    my = sum(y * c for _, y, c in xs) / n
+    sxx = sum(c * (x - mx) ** 2 for x, _, c in xs)
+    syy = sum(c * (y - my) ** 2 for _, y, c in xs)
+    if sxx == 0.0 or syy <= 1e-15 * max(1.0, my * my) * n:
+        return None
+    sxy = sum(c * (x - mx) * (y - my) for x, y, c in xs)
+    r = sxy / math.sqrt(sxx * syy)
+    return max(-1.0, min(1.0, r))
