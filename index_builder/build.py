@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -317,14 +317,14 @@ def build_index(
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": report.documents, "chunks": len(chunks), "faq_cards": len(cards),
     }
-    tmp = index_dir.with_name(f"{index_dir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
+    tmp = store.build_folder(index_dir)  # a new version beside the served one: serving workers swap it in
     texts = [c.search_text for c in chunks]
-    store.write_index(tmp, manifest, doc_rows, chunks, vectors, questions,
-                      extras={store.WORDS: lambda path: write_cache(path, texts)})
-    store.swap_in(tmp, index_dir)
+    try:
+        store.write_index(tmp, manifest, doc_rows, chunks, vectors, questions,
+                          extras={store.WORDS: lambda path: write_cache(path, texts)})
+        store.publish(tmp, index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     report.seconds = time.perf_counter() - started
     return report

@@ -74,7 +74,9 @@ class Catalogue:
 
     def __init__(self, retriever: Retriever) -> None:
         """Collect the catalogue's sections (first unit, heading, normalised text) from the index."""
-        self.retriever = retriever
+        # the vectors, not the retriever: catalogues are kept in a WeakKeyDictionary by retriever, and a
+        # value holding its key would keep every index ever swapped in alive (bot/answering/answer.py)
+        self.matrix = retriever.matrix
         self.sections: list[tuple[int, str, str]] = []  # (first unit position, heading, normalised text)
         seen: set[tuple] = set()
         for i, chunk in enumerate(retriever.chunks):
@@ -109,7 +111,7 @@ class Catalogue:
         positions = [p for p, _, _ in self.sections if p != self.outside]
         if not positions:
             return None
-        sims = matvec(self.retriever.matrix[positions], query.vector)
+        sims = matvec(self.matrix[positions], query.vector)
         best = int(np.argmax(sims))
         return positions[best] if float(sims[best]) >= NEAREST_MIN else None
 

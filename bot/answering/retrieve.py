@@ -2,13 +2,17 @@
 weighted reciprocal-rank fusion (BM25-heavy, by measurement: README "Indexing"), with optional
 filters by region, document type and audience.
 
-One `Retriever` is loaded per process (the only process-wide state the bot keeps).
+One `Retriever` is loaded per process (the only process-wide state the bot keeps); a serving process
+holds it through a `LiveIndex`, which swaps in a newer build of the index without a restart.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,9 @@ BM25_WEIGHT_PLAN = 0.95
 PLAN_WORDS = ("规划", "十四五", "十三五", "指标", "专栏", "工作要点", "主要任务", "目标", "达到", "覆盖率", "知晓率", "申报率", "监测率")
 CANDIDATES = 50  # how deep each ranking is read before fusion
 QUERY_CACHE = 4096  # query vectors kept (2 KB each)
+CHECK_SECONDS = 2.0  # how often a serving process looks for a newer index (one stat)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -111,8 +118,13 @@ class Retriever:
     """The loaded index: chunks, BM25, FAISS and the query encoder."""
 
     def __init__(self, index_dir: Path, model: str, backend: str = "onnx",
-                 encoder: Encoder | None = None, cache_dir: Path | None = None) -> None:
+                 encoder: Encoder | None = None, cache_dir: Path | None = None,
+                 previous: Retriever | None = None) -> None:
+        """Load the index `index_dir` leads to now (the link resolved once: every file comes from one
+        version). `previous`: the index this one replaces, whose encoder and query vectors it reuses."""
+        index_dir = Path(index_dir).resolve()  # a version's files never change: the link moves
         manifest = store.read_manifest(index_dir)
+        self.signature = store.index_signature(index_dir)
         store.check_model(manifest, model, index_dir)
         store.verify_files(index_dir, manifest)
         try:
@@ -131,8 +143,9 @@ class Retriever:
         self.manifest = manifest
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self.by_faq = {c.faq_id: c for c in self.chunks if c.faq_id}
-        use_tokenizer_cache(index_dir / store.WORDS)
-        self.encoder = encoder or load_encoder(model, backend, cache_dir, threads=1)
+        if encoder is None and previous is not None:
+            encoder = previous.encoder
+        self.encoder: Encoder = encoder or load_encoder(model, backend, cache_dir, threads=1)
         if self.encoder.dimension != int(manifest["dimension"]):
             raise store.IndexUnavailable(
                 f"model {model!r} gives {self.encoder.dimension}-d vectors, the index has {manifest['dimension']}-d: "
@@ -163,6 +176,11 @@ class Retriever:
         self._audience_masks = {r: (audiences == r).astype("float32") for r in ("worker", "employer", "bureau")}
         self.query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_lock = threading.Lock()
+        if previous is not None and previous.encoder is self.encoder:  # same model: same vectors
+            self.query_cache, self.cache_lock = previous.query_cache, previous.cache_lock
+        # last, once the index passed every check: the tokenizer is process-wide (the same dictionary
+        # in every version of one knowledge folder; the file only says which entries to read up front)
+        use_tokenizer_cache(index_dir / store.WORDS)
         self.warm_up()
 
     def warm_up(self) -> None:
@@ -316,6 +334,81 @@ class Retriever:
             )
             for i in best
         ], dense_best, bm25_best
+
+
+class LiveIndex:
+    """The index a serving process answers from, replaced by a newer build without a restart.
+
+    `current` is read once per question, so a question in flight finishes on the index it started
+    with. At most every `check_seconds` a reader also stats the index (`store.index_signature`: the
+    link DATA_DIR/index that `ohbot build-index` replaces atomically); when it leads to another
+    version, a background thread loads that one (sharing the model and the query vectors), runs
+    `warm` on it, and only then swaps the reference. An index that fails to load (damaged, another
+    model, inconsistent) is refused with one log line and not tried again until the link changes;
+    the old one keeps serving. The old index is freed once the last question using it is done."""
+
+    def __init__(self, retriever: Retriever, index_dir: Path, model: str, backend: str = "onnx",
+                 cache_dir: Path | None = None, check_seconds: float = CHECK_SECONDS,
+                 warm: Callable[[Retriever], Any] | None = None) -> None:
+        self._current = retriever
+        self.index_dir = Path(index_dir)
+        self.model, self.backend, self.cache_dir = model, backend, cache_dir
+        self.check_seconds = check_seconds
+        self.warm = warm
+        self._lock = threading.Lock()
+        self._next_check = time.monotonic() + check_seconds
+        self._refused: tuple[int, int, int, int] | None = None
+        self.loading: threading.Thread | None = None  # the background load under way, if any
+
+    @property
+    def current(self) -> Retriever:
+        """The index to answer this question from (looking for a newer one when it is time)."""
+        if time.monotonic() >= self._next_check:
+            self.check()
+        return self._current
+
+    def check(self) -> bool:
+        """Look for a newer index now; True when a background load of one was started. Never blocks
+        a reader: a check already under way (or a load) makes this one return at once."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._next_check = time.monotonic() + self.check_seconds
+            if self.loading is not None:
+                return False
+            try:
+                signature = store.index_signature(self.index_dir)
+            except OSError:  # no index there right now (being moved, removed): keep serving this one
+                return False
+            if signature in (self._current.signature, self._refused):
+                return False
+            self.loading = threading.Thread(target=self._load, name="index-swap", daemon=True)
+            self.loading.start()
+            return True
+        finally:
+            self._lock.release()
+
+    def _load(self) -> None:
+        """Load the index the link leads to now and swap it in, or refuse it (background thread)."""
+        old = self._current
+        folder = self.index_dir.resolve()
+        try:
+            new = Retriever(folder, self.model, self.backend, cache_dir=self.cache_dir, previous=old)
+            if self.warm is not None:
+                self.warm(new)
+        except Exception as exc:
+            try:
+                self._refused = store.index_signature(folder)
+            except OSError:
+                pass
+            log.warning("new index at %s refused, still answering from %s: %s: %s",
+                        folder, old.index_dir, type(exc).__name__, exc)
+        else:
+            self._current = new  # one reference assignment: readers get the old or the new index
+            log.info("index swapped in without a restart: %s (built %s, %d chunks)",
+                     folder, new.manifest.get("built_at"), len(new.chunks))
+        finally:  # this thread's reference to the old index ends here: the last question using it frees it
+            self.loading = None
 
 
 def open_retriever(settings, build_if_missing: bool = False) -> Retriever:

@@ -29,7 +29,22 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Float, and_, case, cast, distinct, func, literal, or_, select, text, union_all
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    Text,
+    and_,
+    case,
+    cast,
+    column,
+    distinct,
+    func,
+    or_,
+    select,
+    text,
+    values,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -136,37 +151,30 @@ def _histogram(conn: Connection, campaign: str, region: str | None, by: Sequence
     return [tuple(r) for r in conn.execute(query).all()]
 
 
-def _rows(selects: Sequence[Any], name: str) -> Subquery:
-    """A few literal rows as a subquery (UNION ALL of one-row SELECTs: SQLite and PostgreSQL alike)."""
-    if len(selects) == 1:
-        return selects[0].subquery(name)  # type: ignore[no-any-return]
-    compound: Any = union_all(*selects)
-    return compound.subquery(name)  # type: ignore[no-any-return]
-
-
 def _ties(conn: Connection, campaign: str, region: str | None,
           wanted: Sequence[tuple[str, float, str, int]]) -> dict[tuple[str, float, str, int], int]:
     """For each (item, rest score, side, m): of the first ("lower") or last ("upper") m respondents, in
-    form order, who answered the item with that rest score, how many answered it right."""
+    form order, who answered the item with that rest score, how many answered it right. The requests go
+    in as one VALUES list (a CTE: SQLite caps UNION ALL at 500 terms, not VALUES rows)."""
     if not wanted:
         return {}
     s = _scored(conn, campaign, "counted", region, (), rank=True)
     x = _is_correct(responses.c.correct)
     rest = cast(s.c.correct - x, Float) / (s.c.answered - 1)
-    specs = _rows([select(literal(j).label("j"), literal(item).label("item"), literal(score, Float).label("score"))
-                   for j, (item, score, _, _) in enumerate(wanted)], "w")
+    specs = (values(column("j", Integer), column("item", Text), column("score", Float), column("lower", Integer),
+                    column("m", Integer), name="w")
+             .data([(j, item, score, 1 if side == "lower" else 0, m) for j, (item, score, side, m) in enumerate(wanted)])
+             .cte("w"))
     rows = (select(specs.c.j, x.label("x"),
                    func.row_number().over(partition_by=specs.c.j, order_by=s.c.rank).label("rn"),
                    func.count().over(partition_by=specs.c.j).label("cnt"))
             .select_from(responses.join(s, responses.c.form == s.c.form)
                          .join(specs, and_(responses.c.item_id == specs.c.item, rest == specs.c.score)))
             .where(responses.c.campaign == campaign, s.c.answered > 1)).subquery("t")
-    bounds = _rows([select(literal(j).label("j"), literal(1 if side == "lower" else 0).label("lower"),
-                           literal(m).label("m")) for j, (_, _, side, m) in enumerate(wanted)], "b")
-    inside = or_(and_(bounds.c.lower == 1, rows.c.rn <= bounds.c.m),
-                 and_(bounds.c.lower == 0, rows.c.rn > rows.c.cnt - bounds.c.m))
-    query = (select(bounds.c.j, func.coalesce(func.sum(case((inside, rows.c.x), else_=0)), 0))
-             .select_from(bounds.outerjoin(rows, rows.c.j == bounds.c.j)).group_by(bounds.c.j))
+    inside = or_(and_(specs.c.lower == 1, rows.c.rn <= specs.c.m),
+                 and_(specs.c.lower == 0, rows.c.rn > rows.c.cnt - specs.c.m))
+    query = (select(specs.c.j, func.coalesce(func.sum(case((inside, rows.c.x), else_=0)), 0))
+             .select_from(specs.outerjoin(rows, rows.c.j == specs.c.j)).group_by(specs.c.j))
     got = {int(j): int(n) for j, n in conn.execute(query).all()}
     return {spec: got.get(j, 0) for j, spec in enumerate(wanted)}
 

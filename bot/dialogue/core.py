@@ -10,7 +10,7 @@ import re
 
 from bot.answering.answer import Answer, answer
 from bot.answering.compose import full_section
-from bot.answering.retrieve import open_retriever
+from bot.answering.retrieve import LiveIndex, open_retriever
 from bot.config import STATS_MIN_USERS, Settings
 from bot.dialogue import obligations
 from bot.dialogue.quiz_flow import QuizFlow
@@ -23,6 +23,7 @@ from bot.text.clean import REGION_MAX, clean_region, scrub, strip_controls
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
+WARM_QUESTION = "职业健康检查的费用由谁承担？"  # answered once by every index before it serves (lazy loading)
 COMMANDS: list[tuple[str, str]] = [
     ("start", "开始，选择身份"),
     ("help", "使用说明"),
@@ -79,17 +80,30 @@ class Dialogue:
     """Turns (user, message) into replies; thread-safe as long as State is."""
 
     def __init__(self, retriever, state: State, settings: Settings) -> None:
-        self.retriever = retriever
+        """`retriever`: a Retriever, or a LiveIndex (what serving processes hold: a newer build of the
+        index is swapped in without a restart)."""
+        self.index = retriever if isinstance(retriever, LiveIndex) else None
+        self._retriever = retriever
         self.state = state
         self.settings = settings
         self.taxonomy = load_taxonomy(settings.knowledge_dir)
-        regions = {d.get("region") for d in retriever.docs.values()} - {None, "全国"}
-        self.regions = sorted(r for r in regions if r)
         self.roles: dict[str, str] = self.taxonomy["roles"]
         self.ob_hazards = self_check_hazards(self.taxonomy)
         self.ob_headcounts = self_check_options(self.taxonomy, "headcounts")
         self.ob_situations = self_check_options(self.taxonomy, "situations")
         self.quiz = QuizFlow(state, bank_by_id(settings.knowledge_dir), self.taxonomy, seed=settings.quiz_seed)
+
+    @property
+    def retriever(self):
+        """The index to answer from now: read once per question, so one question uses one index."""
+        return self.index.current if self.index is not None else self._retriever
+
+    @property
+    def regions(self) -> list[str]:
+        """The local regions of the index's documents, sorted (the /region picker's choices; made
+        each time, from a few hundred documents, so that no old index is kept alive for them)."""
+        found = {d.get("region") for d in self.retriever.docs.values()} - {None, "全国"}
+        return sorted(r for r in found if r)
 
     # ---- entry point -------------------------------------------------------------------------
     def handle(self, user_key: str, message: Message) -> list[Reply]:
@@ -267,8 +281,9 @@ class Dialogue:
                 user.pending = {"step": "region_text"}
                 self.state.save_user(user)
                 return [Reply("请输入你所在的区县或城市名称：")]
-            if value.isdecimal() and int(value) < len(self.regions):
-                return self.set_region(user, self.regions[int(value)])
+            regions = self.regions
+            if value.isdecimal() and int(value) < len(regions):
+                return self.set_region(user, regions[int(value)])
         if kind == "more" and value.isdecimal():
             return self.more(user, int(value))
         if kind == "fb":
@@ -380,4 +395,6 @@ class Dialogue:
 def open_dialogue(settings: Settings, build_if_missing: bool = True) -> Dialogue:
     """Load the index (building it on first run if allowed) and the state database."""
     retriever = open_retriever(settings, build_if_missing=build_if_missing)
-    return Dialogue(retriever, open_state(settings), settings)
+    index = LiveIndex(retriever, settings.index_dir, settings.model, settings.backend, cache_dir=settings.models_dir,
+                      warm=lambda new: answer(new, WARM_QUESTION))
+    return Dialogue(index, open_state(settings), settings)

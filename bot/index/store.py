@@ -1,7 +1,11 @@
 """The index on disk: SQLite (documents, chunks, cached vectors, manifest) + FAISS + BM25.
 
-Layout of DATA_DIR/index/: index.db, dense.faiss, dense.npy, bm25/, words.sqlite. A build writes a
-new folder and swaps it in at the end, so a failed build never damages the index that is being served.
+Layout of DATA_DIR/index/: index.db, dense.faiss, dense.npy, bm25/, words.sqlite. DATA_DIR/index is
+a symbolic link to one complete version, DATA_DIR/index.versions/<UTC time>-<pid>/: a build writes a
+new version beside the served one and then replaces the link in one rename (`publish`), so a reader
+resolves either the old or the new index, never half of one, and a failed build changes nothing.
+Serving processes notice the new link and swap the new version in (bot/answering/retrieve.py,
+`LiveIndex`). The current and the previous version are kept; older ones are removed.
 
 Serving reads the dense vectors from dense.npy (float32, one row per chunk in index order) and the
 BM25 arrays of bm25/, both memory-mapped, without importing faiss, bm25s or scipy (~0.6 s and
@@ -15,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,16 +163,103 @@ def write_index(
     db.close()
 
 
-def swap_in(new: Path, target: Path) -> None:
-    """Replace `target` by `new` (both folders), keeping the old one until the new is in place."""
-    old = target.with_name(target.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
+def versions_dir(index_dir: Path) -> Path:
+    """Where the versions of the index at `index_dir` live: DATA_DIR/index.versions/."""
+    return index_dir.with_name(index_dir.name + ".versions")
+
+
+def build_folder(index_dir: Path) -> Path:
+    """A fresh folder path for a build of the index at `index_dir` to write into (not created; removed
+    first when a crashed build of this process id left it), on the same file system as the versions."""
+    folder = versions_dir(index_dir) / f".building-{os.getpid()}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def index_signature(index_dir: Path) -> tuple[int, int, int, int]:
+    """What identifies the index a path leads to now: device, inode, size and mtime of its index.db
+    (one stat, following the link; a new version is a new file). OSError when there is none."""
+    st = os.stat(index_dir / "index.db")
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename inside `folder` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish(built: Path, index_dir: Path, keep: int = 2) -> Path:
+    """Make the complete index in `built` (from `build_folder`) the one at `index_dir`: it becomes the
+    version DATA_DIR/index.versions/<UTC time>-<pid>, and the link `index_dir` is replaced by one to it
+    in a single rename, atomic for readers. An index folder from before versions (a real directory)
+    becomes the previous version first (the one moment `index_dir` is missing lasts two renames).
+    Then every version but the newest `keep` (the current one always among them) is removed, and
+    build folders of processes that no longer run. Returns the new version's folder."""
+    versions = versions_dir(index_dir)
+    versions.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    version = versions / f"{stamp}-{os.getpid()}"
+    built.rename(version)
+    link = index_dir.with_name(f".{index_dir.name}.link-{os.getpid()}")
+    if os.path.lexists(link):
+        link.unlink()
+    os.symlink(os.path.relpath(version, index_dir.parent), link)
+    if index_dir.is_dir() and not index_dir.is_symlink():
+        index_dir.rename(versions / f"{stamp}-0")  # sorts just before the new version: the previous one
+    os.replace(link, index_dir)
+    _fsync_dir(index_dir.parent)
+    prune(index_dir, keep)
+    return version
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (on this host)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune(index_dir: Path, keep: int = 2) -> list[Path]:
+    """Remove the versions of the index at `index_dir` but the current one and the newest others up to
+    `keep` in all, and build folders left by processes that no longer run; returns what was removed.
+    A serving process that still answers from a removed version is unaffected (its files are open or
+    memory-mapped; POSIX frees them when it lets go) and swaps to the current one at its next check."""
+    versions = versions_dir(index_dir)
+    if not versions.is_dir():
+        return []
+    current = index_dir.resolve()
+    removed = []
+    done = sorted((p for p in versions.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+    kept = [p for p in done if p.resolve() == current]
+    for folder in done:
+        if folder.resolve() == current:
+            continue
+        if len(kept) < keep:
+            kept.append(folder)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    for folder in versions.glob(".building-*"):
+        pid = folder.name.rpartition("-")[2]
+        if pid.isdecimal() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def read_manifest(folder: Path, schemas: tuple[int, ...] = (SCHEMA_VERSION,)) -> dict:

@@ -49,10 +49,11 @@ def warm_up(dialogue: Any) -> None:
     """Answer one question before serving: the first answer pays for lazy loading (the tokenizer's
     dictionary, the model's first run), which must not eat a user's 5-second passive window."""
     from bot.answering.answer import answer
+    from bot.dialogue.core import WARM_QUESTION
 
     started = time.monotonic()
     try:
-        answer(dialogue.retriever, "职业健康检查的费用由谁承担？")
+        answer(dialogue.retriever, WARM_QUESTION)
     except Exception as exc:  # the service still starts; /healthz tells whether the index works
         log.warning("warm-up question failed: %s: %s", type(exc).__name__, exc)
     log.info("warm-up answer in %.1f s", time.monotonic() - started)

@@ -17,6 +17,7 @@ from sqlalchemy import insert
 
 from bot.awareness.campaigns import campaign_report, respondent_results
 from bot.awareness.report import MISSING, build_report
+from bot.awareness.report_sql import _ties
 from bot.awareness.stats import point_biserial, upper_lower_discrimination
 from bot.quiz import forms as quiz
 from bot.storage.state import State
@@ -185,3 +186,13 @@ def test_upper_lower_ties_follow_form_order(state_url):
     assert item["discrimination"] == expected
     # the same rest scores in the reverse completion order give another D: the order is what decides
     assert upper_lower_discrimination(xs[::-1], ys[::-1]) != expected
+
+    # a whole bank asks for hundreds of tied scores at once (SQLite caps UNION ALL at 500 terms)
+    wanted = [("A", y, side, m) for y, size in ((0.0, 10), (1.0, 30)) for side in ("lower", "upper")
+              for m in range(1, size + 1)] * 8
+    assert len(wanted) > 500
+    with state.read() as conn:
+        got = _ties(conn, "T", None, wanted)
+    for item, y, side, m in wanted:
+        tied = [x for x, rest in zip(xs, ys) if rest == y]
+        assert got[(item, y, side, m)] == sum(tied[:m] if side == "lower" else tied[-m:])

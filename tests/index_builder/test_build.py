@@ -665,7 +665,10 @@ def test_failed_build_leaves_the_previous_index_intact(small_copy, encoder, monk
     report = build(k, index_dir, encoder)
     assert report.errors == [] and report.removed_chunks == 3
     assert {c.doc_id for c in read_index(index_dir)[0]} == {"doc-b", "doc-c", "doc-d"}
-    assert sorted(p.name for p in index_dir.parent.iterdir()) == ["index"]  # no half-written folder left
+    assert sorted(p.name for p in index_dir.parent.iterdir()) == ["index", "index.versions"]
+    versions = store.versions_dir(index_dir)
+    assert not [p for p in versions.iterdir() if p.name.startswith(".")]  # no half-written folder left
+    assert index_dir.resolve().parent == versions.resolve()
 
 
 # --------------------------------------------------------------------------- search
