@@ -84,15 +84,16 @@ def main() -> int:
         api.send_text(1, "职业健康检查的钱要我自己出吗")  # warm-up, outside the measurement
         api.wait_for(1, timeout=60)
         bench = Bench(api, args.users)
-        cpu = sum(cpu_seconds(p.pid) for p, _ in procs)
+        cpu, own = sum(cpu_seconds(p.pid) for p, _ in procs), cpu_seconds(os.getpid())
         n, elapsed, lat = bench.closed_loop(closed_q)
-        cpu = sum(cpu_seconds(p.pid) for p, _ in procs) - cpu
+        cpu, own = sum(cpu_seconds(p.pid) for p, _ in procs) - cpu, cpu_seconds(os.getpid()) - own
         lat.sort()
         p95 = lat[int(0.95 * len(lat)) - 1] * 1000
         rate = n / elapsed
         print(f"closed loop on 2 workers: {args.users} users, {n} updates in {elapsed:.2f} s = {rate:.1f} updates/s; "
               f"reply latency p50 {statistics.median(lat) * 1000:.0f} ms, p95 {p95:.0f} ms, "
-              f"max {lat[-1] * 1000:.0f} ms; workers' CPU {cpu / n * 1000:.1f} ms/update")
+              f"max {lat[-1] * 1000:.0f} ms; workers' CPU {cpu / n * 1000:.1f} ms/update, this process's "
+              f"(fake Telegram and the users) {own / n * 1000:.1f} ms/update; {os.cpu_count()} cores")
         problems = bench.check()
         retried = sum(1 for e in api.webhook_log if e["status"] != 200)
         print(f"check: {'OK: none lost, none answered twice, all in order' if not problems else 'PROBLEMS:'}; "
