@@ -181,13 +181,16 @@ def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: s
     pool = body + extra
     own = len(pool)
     origin: list[Candidate] = []  # the unit of each neighbour sentence, in pool order from `own`
+    seen = set().union(*(words(x) for x in pool))  # words already in the pool (per sentence: cached)
     for other in (others or [])[:NEIGHBOURS]:
         if other.position == candidate.position:
             continue
         for x in sentences(section_text(retriever, other)):
-            if not overlaps(x, "".join(pool), 0.5):
+            mine = words(x)
+            if mine and len(mine & seen) / len(mine) < 0.5:  # not a restatement of what is there
                 pool.append(x)
                 origin.append(other)
+                seen |= mine
     v = pick_verdict(query, candidate, body) if verdict is None else -1
     distinct = frozenset(w for w in set(query.expanded) | words(query.focus) if retriever.idf(w) >= DISTINCT_IDF)
     detail_ix = pick_detail(query, pool, v, own=len(body), neighbours=own, distinct=distinct)

@@ -32,18 +32,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     DateTime,
     Float,
-    Integer,
     Text,
-    and_,
     case,
     cast,
-    column,
     distinct,
     func,
-    or_,
     select,
     text,
-    values,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -151,32 +146,59 @@ def _histogram(conn: Connection, campaign: str, region: str | None, by: Sequence
     return [tuple(r) for r in conn.execute(query).all()]
 
 
-def _ties(conn: Connection, campaign: str, region: str | None,
-          wanted: Sequence[tuple[str, float, str, int]]) -> dict[tuple[str, float, str, int], int]:
+def _ties(conn: Connection, campaign: str, region: str | None, wanted: Sequence[tuple[str, float, str, int]],
+          per_item: Mapping[str, Mapping[tuple[int, int, int], int]] | None = None,
+          ) -> dict[tuple[str, float, str, int], int]:
     """For each (item, rest score, side, m): of the first ("lower") or last ("upper") m respondents, in
-    form order, who answered the item with that rest score, how many answered it right. The requests go
-    in as one VALUES list (a CTE: SQLite caps UNION ALL at 500 terms, not VALUES rows)."""
+    form order, who answered the item with that rest score, how many answered it right.
+
+    per_item: the item histogram (`_histogram` without `by`; read here when not given). It names the
+    (answer, form correct, form answered) kinds of answer that make up each tied score and the size of
+    each: only those answers are read, numbered in form order within their score (row_number) with the
+    running count right (sum … over), and only the rows at the wanted positions come back (the upper m
+    are the group's right answers less those among its first size − m)."""
     if not wanted:
         return {}
+    if per_item is None:
+        per_item = defaultdict(dict)
+        for item, x, c, a, n in _histogram(conn, campaign, region, ()):
+            per_item[item][(int(x), int(c), int(a))] = int(n)  # type: ignore[index]
+    members: dict[tuple[str, float], list[tuple[int, int, int]]] = defaultdict(list)
+    for item in {w[0] for w in wanted}:
+        for x, c, a in per_item[item]:
+            if a > 1:
+                members[(item, (c - x) / (a - 1))].append((x, c, a))
+    size = {g: sum(per_item[g[0]][k] for k in kinds) for g, kinds in members.items()}
+    right = {g: sum(per_item[g[0]][k] for k in kinds if k[0]) for g, kinds in members.items()}
+    position = {spec: spec[3] if spec[2] == "lower" else size[spec[:2]] - spec[3] for spec in wanted}
+
     s = _scored(conn, campaign, "counted", region, (), rank=True)
     x = _is_correct(responses.c.correct)
     rest = cast(s.c.correct - x, Float) / (s.c.answered - 1)
-    specs = (values(column("j", Integer), column("item", Text), column("score", Float), column("lower", Integer),
-                    column("m", Integer), name="w")
-             .data([(j, item, score, 1 if side == "lower" else 0, m) for j, (item, score, side, m) in enumerate(wanted)])
-             .cte("w"))
-    rows = (select(specs.c.j, x.label("x"),
-                   func.row_number().over(partition_by=specs.c.j, order_by=s.c.rank).label("rn"),
-                   func.count().over(partition_by=specs.c.j).label("cnt"))
-            .select_from(responses.join(s, responses.c.form == s.c.form)
-                         .join(specs, and_(responses.c.item_id == specs.c.item, rest == specs.c.score)))
-            .where(responses.c.campaign == campaign, s.c.answered > 1)).subquery("t")
-    inside = or_(and_(specs.c.lower == 1, rows.c.rn <= specs.c.m),
-                 and_(specs.c.lower == 0, rows.c.rn > rows.c.cnt - specs.c.m))
-    query = (select(specs.c.j, func.coalesce(func.sum(case((inside, rows.c.x), else_=0)), 0))
-             .select_from(specs.outerjoin(rows, rows.c.j == specs.c.j)).group_by(specs.c.j))
-    got = {int(j): int(n) for j, n in conn.execute(query).all()}
-    return {spec: got.get(j, 0) for j, spec in enumerate(wanted)}
+    kind = (responses.c.item_id + "|" + cast(x, Text) + "|" + cast(s.c.correct, Text) + "|"
+            + cast(s.c.answered, Text))
+    kinds = sorted({f"{item}|{k[0]}|{k[1]}|{k[2]}" for (item, y) in {w[:2] for w in wanted}
+                    for k in members[(item, y)]})
+    group = (responses.c.item_id, rest)
+    rows = (select(responses.c.item_id.label("item"), (s.c.correct - x).label("rc"), s.c.answered.label("a"),
+                   func.row_number().over(partition_by=group, order_by=s.c.rank).label("rn"),
+                   func.sum(x).over(partition_by=group, order_by=s.c.rank, rows=(None, 0)).label("cum"))
+            .select_from(responses.join(s, responses.c.form == s.c.form))
+            .where(responses.c.campaign == campaign, s.c.answered > 1, kind.in_(kinds))).subquery("t")
+    spots = sorted({f"{spec[0]}|{p}" for spec, p in position.items() if p > 0})
+    cum: dict[tuple[str, float, int], int] = {}
+    if spots:
+        query = select(rows.c.item, rows.c.rc, rows.c.a, rows.c.rn, rows.c.cum).where(
+            (rows.c.item + "|" + cast(rows.c.rn, Text)).in_(spots))
+        for item, rc, a, rn, total in conn.execute(query).all():
+            cum[(item, int(rc) / (int(a) - 1), int(rn))] = int(total)
+    out = {}
+    for spec in wanted:
+        item, y, side, m = spec
+        p = position[spec]
+        before = cum[(item, y, p)] if p > 0 else 0
+        out[spec] = before if side == "lower" else right[(item, y)] - before
+    return out
 
 
 def _item_stats(conn: Connection, campaign: str, region: str | None,
@@ -203,7 +225,7 @@ def _item_stats(conn: Connection, campaign: str, region: str | None,
     usable = {item for item, g in groups.items() if sum(a + b for _, a, b in g) >= MIN_N_DISCRIMINATION}
     for item in usable:  # first pass: which tied scores does D need ordered?
         upper_lower_discrimination_grouped(groups[item], record(item))
-    resolved = _ties(conn, campaign, region, wanted)
+    resolved = _ties(conn, campaign, region, wanted, per_item)
     out = []
     for item, hist in per_item.items():
         d = pb = None

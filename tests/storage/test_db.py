@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, text, update
 
 from bot.cli import main
@@ -17,6 +18,7 @@ from bot.errors import ConfigError, DatabaseUnavailable
 from bot.storage import migrate
 from bot.storage.db import (
     advisory_lock,
+    autocommit,
     connect,
     database_url,
     insert_ignore,
@@ -93,6 +95,68 @@ def test_pre_ping_replaces_a_connection_killed_while_idle(pg_url: str, pg_admin,
             with pytest.raises(DatabaseUnavailable, match="lost the connection to the database"):
                 pooled_pid(engine)
             assert pooled_pid(engine) != pid  # the broken connection was discarded, the next one works
+
+
+class SentStatements:
+    """What a PostgreSQL engine's connections send, from libpq's protocol trace: the simple queries
+    (BEGIN, COMMIT, ROLLBACK, a ping's ";") and the statements parsed, one line each."""
+
+    def __init__(self, engine, tmp_path: Path) -> None:
+        self.path = tmp_path / "libpq.trace"
+        self.file = self.path.open("w")
+        engine.dispose()  # connections made from now on are traced
+        sqlalchemy_event.listen(engine, "connect", lambda dbapi, _record: dbapi.pgconn.trace(self.file.fileno()))
+        self.seen = 0
+
+    def since_last(self) -> list[str]:
+        """The messages sent since the previous call (Query and Parse only, their text shortened)."""
+        self.file.flush()
+        lines = self.path.read_text().splitlines()
+        new, self.seen = lines[self.seen:], len(lines)
+        return [line.split("\t", 3)[3][:30] for line in new
+                if "\tF\t" in line and line.split("\t")[3].startswith(("Query", "Parse"))]
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_is_checked_without_a_query(pg_url: str, engine_for, tmp_path: Path) -> None:
+    """The checkout check reads the socket (the previous test shows it still catches a dead
+    connection): a healthy pooled connection costs no round trip before the request's own."""
+    engine = engine_for(pg_url, pool_size=1, max_overflow=0)
+    sent = SentStatements(engine, tmp_path)
+    for _ in range(3):
+        with connect(engine) as conn:
+            conn.execute(text("select 41 + 1")).scalar_one()
+    sent.since_last()
+    with connect(engine) as conn:
+        assert conn.execute(text("select 41 + 1")).scalar_one() == 42
+    queries = sent.since_last()
+    assert len(queries) == 3 and "41 + 1" in queries[1], queries  # BEGIN, the statement, ROLLBACK: no ping
+
+
+@pytest.mark.postgres
+def test_autocommit_sends_each_statement_alone(pg_url: str, engine_for, tmp_path: Path) -> None:
+    """One statement, one round trip: no BEGIN before it, no COMMIT or ROLLBACK after it; each
+    statement commits by itself (another connection sees the row before the block ends)."""
+    engine, observer = engine_for(pg_url, pool_size=1), engine_for(pg_url, pool_size=1)
+    migrate.upgrade(engine)
+    sent = SentStatements(engine, tmp_path)
+    with autocommit(engine, write=True) as conn:
+        conn.execute(users.insert(), {"key": "u1"})
+        with connect(observer) as other:
+            assert other.execute(select(users.c.key)).scalars().all() == ["u1"]
+    with autocommit(engine, write=False) as conn:
+        assert conn.execute(select(users.c.key)).scalars().all() == ["u1"]
+    queries = sent.since_last()
+    assert len(queries) == 2 and "INSERT INTO users" in queries[0] and "SELECT users.key" in queries[1], queries
+
+
+def test_autocommit_write_keeps_what_it_wrote_on_both_backends(db_url: str, engine_for) -> None:
+    engine = engine_for(db_url)
+    migrate.upgrade(engine)
+    with autocommit(engine, write=True) as conn:
+        conn.execute(users.insert(), {"key": "kept"})
+    with autocommit(engine, write=False) as conn:
+        assert conn.execute(select(users.c.key)).scalars().all() == ["kept"]
 
 
 # ---- transactions ------------------------------------------------------------------------------
