@@ -396,26 +396,34 @@ class TelegramChannel:
         if not shared:
             yield True
             return
-        from bot.storage.channels import mark_handled, was_handled
-        from bot.storage.db import backend, hold_lock, release_lock
+        from bot.storage.channels import begin_turn, end_turn, mark_handled, was_handled
+        from bot.storage.db import backend, release_lock
 
         state = self.dialogue.state
         key = str(update.update_id)
         async with self.handling:
-            held = None
-            if backend(state.engine) == "postgresql":
-                name = f"ohbot:user:{self.user_key(user_id)}"
-                while (held := await asyncio.to_thread(hold_lock, state.engine, name)) is None:
-                    await asyncio.sleep(LOCK_POLL)  # another worker handles this user's update
-            try:
+            if backend(state.engine) != "postgresql":  # one process (SQLite): no lock across workers
                 if await asyncio.to_thread(was_handled, state, "telegram", key):
                     yield False
                     return
                 yield True
                 await asyncio.to_thread(mark_handled, state, "telegram", key)
-            finally:
-                if held is not None:
-                    await asyncio.to_thread(release_lock, held)
+                return
+            # PostgreSQL: lock and check on one connection, one thread hop; the record of the
+            # update and the lock's release in one commit (bot/storage/channels.py)
+            name = f"ohbot:user:{self.user_key(user_id)}"
+            while (turn := await asyncio.to_thread(begin_turn, state, name, "telegram", key)) is None:
+                await asyncio.sleep(LOCK_POLL)  # another worker handles this user's update
+            held, handled = turn
+            try:
+                yield not handled
+            except BaseException:
+                await asyncio.to_thread(release_lock, held)
+                raise
+            if handled:
+                await asyncio.to_thread(release_lock, held)
+            else:
+                await asyncio.to_thread(end_turn, state, held, "telegram", key)
 
     async def run_dialogue(self, user_id: int, incoming: Message, shared: bool = False) -> list[Reply]:
         """The dialogue's replies; an apology if it failed, except that a webhook worker (`shared`)

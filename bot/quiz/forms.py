@@ -14,12 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, Text, bindparam, func, select, update
 
 from bot.config import AWARE_THRESHOLD, FORM_SIZE
 from bot.errors import CampaignError
 from bot.quiz.bank import Item, load_bank
-from bot.storage.db import insert_ignore
+from bot.storage.db import autocommit, backend, insert_ignore
 from bot.storage.state import State, now
 from bot.storage.tables import PROFILE_FIELDS, campaigns, forms, responses
 
@@ -196,24 +196,47 @@ def to_bank_letters(entry: dict, shown: str) -> str:
     return "".join(sorted({order[LETTERS.index(c)] for c in shown if c in LETTERS[: len(order)]}))
 
 
+# record_answer's statements, built once (building and keying a statement costs more client CPU than
+# running it): advance the form from one position, only while unfinished; then the answer row
+_ADVANCE = (update(forms).where(forms.c.id == bindparam("form_id"), forms.c.position == bindparam("at"),
+                                forms.c.completed_at.is_(None))
+            .values(position=bindparam("to"), completed_at=bindparam("finished")))
+_ANSWER_COLUMNS = ("campaign", "user", "item_id", "answer", "correct", "answered_at")
+_RECORD = responses.insert()
+# PostgreSQL, both in one statement: the answer row exists exactly when the form advanced (a
+# statement is atomic by itself), and a returned row means this call recorded it
+_ADVANCED = _ADVANCE.returning(forms.c.id).cte("advanced")
+_ADVANCE_AND_RECORD = (responses.insert().from_select(
+    ["form", *_ANSWER_COLUMNS],
+    select(_ADVANCED.c.id, *(bindparam(f"a_{c}", type_=Integer if c == "correct" else Text) for c in _ANSWER_COLUMNS)))
+    .returning(responses.c.id))
+
+
 def record_answer(state: State, form: Form, position: int, answer: str, item: Item) -> bool | None:
     """Store the answer to item `position` (bank letters) at once; returns whether it was correct,
     or None when that item was already answered (a repeated button press changes nothing).
 
-    The form advances by a conditional UPDATE (only from `position`, only while unfinished): of two
-    presses that reach two processes at once exactly one updates a row and records its answer; the
-    other waits for that row's lock and then matches nothing."""
+    The form advances by a conditional UPDATE (only from `position`, only while unfinished), and the
+    answer is inserted only if it did, all or nothing: of two presses that reach two processes at
+    once exactly one updates a row and records its answer; the other waits for that row's lock and
+    then matches nothing. On PostgreSQL both are one statement (`WITH advanced AS (UPDATE forms …
+    RETURNING id) INSERT INTO responses SELECT … FROM advanced`: one round trip, no BEGIN/COMMIT);
+    on SQLite two in one BEGIN IMMEDIATE transaction."""
     correct = answer == item.answer
-    finished = now() if position + 1 >= len(form.items) else None
-    with state.write() as conn:
-        advanced = conn.execute(
-            update(forms).where(forms.c.id == form.id, forms.c.position == position, forms.c.completed_at.is_(None))
-            .values(position=position + 1, completed_at=finished)).rowcount
-        if advanced != 1:
-            return None  # nothing written: the empty transaction just ends
-        conn.execute(responses.insert(), {"form": form.id, "campaign": form.campaign, "user": form.user,
-                                          "item_id": item.id, "answer": answer, "correct": int(correct),
-                                          "answered_at": now()})
+    stamp = now()
+    finished = stamp if position + 1 >= len(form.items) else None
+    advance = {"form_id": form.id, "at": position, "to": position + 1, "finished": finished}
+    row = {"campaign": form.campaign, "user": form.user, "item_id": item.id, "answer": answer,
+           "correct": int(correct), "answered_at": stamp}
+    if backend(state.engine) == "postgresql":
+        with autocommit(state.engine, write=True) as conn:
+            if conn.execute(_ADVANCE_AND_RECORD, {**advance, **{f"a_{c}": v for c, v in row.items()}}).first() is None:
+                return None
+    else:
+        with state.write() as conn:
+            if conn.execute(_ADVANCE, advance).rowcount != 1:
+                return None  # nothing written: the empty transaction just ends
+            conn.execute(_RECORD, {"form": form.id, **row})
     form.position = position + 1
     form.completed_at = finished
     return correct

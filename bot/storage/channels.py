@@ -17,11 +17,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from bot.dialogue.types import Button
-from bot.errors import OhbotError
-from bot.storage.db import insert_ignore, upsert
+from bot.errors import DatabaseUnavailable, OhbotError
+from bot.storage.db import autocommit, hold_lock, insert_ignore, lost_connection, release_lock, upsert
 from bot.storage.state import State, now
 from bot.storage.tables import access_tokens, channel_inbox, text_menus
 
@@ -200,16 +200,61 @@ class DbMenus:
 
 def was_handled(state: State, channel: str, key: str) -> bool:
     """Whether a platform update (Telegram update_id) was handled to the end by some process."""
-    inbox = channel_inbox.c
-    with state.read() as conn:
-        return conn.execute(select(inbox.reply).where(inbox.channel == channel, inbox.msg_key == key)).scalar() \
-            is not None
+    with autocommit(state.engine, write=False) as conn:
+        return _handled(conn, channel, key)
+
+
+_HANDLED = select(channel_inbox.c.reply).where(channel_inbox.c.channel == bindparam("channel"),
+                                               channel_inbox.c.msg_key == bindparam("key"))
+
+
+def _handled(conn: Connection, channel: str, key: str) -> bool:
+    return conn.execute(_HANDLED, {"channel": channel, "key": key}).scalar() is not None
+
+
+def _handled_row(channel: str, key: str, clock: Callable[[], float]) -> dict:
+    return {"channel": channel, "msg_key": key, "received_at": int(clock()), "reply": ""}
 
 
 def mark_handled(state: State, channel: str, key: str, clock: Callable[[], float] = time.time) -> None:
     """Record that a platform update was handled (its replies sent): a retried delivery, whichever
     process it reaches, is then confirmed without a second answer. Rows older than
     INBOX_KEEP_SECONDS are pruned by Inbox.claim's periodic DELETE over the same table."""
-    upsert_row = {"channel": channel, "msg_key": key, "received_at": int(clock()), "reply": ""}
-    with state.write() as conn:
-        upsert(conn, channel_inbox, upsert_row, on=["channel", "msg_key"], update=["reply"])
+    with autocommit(state.engine, write=True) as conn:  # one statement: one round trip on PostgreSQL
+        upsert(conn, channel_inbox, _handled_row(channel, key, clock), on=["channel", "msg_key"], update=["reply"])
+
+
+def begin_turn(state: State, lock: str, channel: str, key: str) -> tuple[Connection, bool] | None:
+    """PostgreSQL, a webhook worker about to handle update `key` of one user: take the user's lock
+    (`hold_lock`: held by the returned connection's transaction) and, on that same connection, ask
+    whether the update was handled already (by another worker: a retried delivery). None, with
+    nothing held, when another process holds the lock. Give the connection to `end_turn`, or to
+    `release_lock` when the handling failed."""
+    held = hold_lock(state.engine, lock)
+    if held is None:
+        return None
+    try:
+        with lost_connection(state.engine):
+            return held, _handled(held, channel, key)
+    except BaseException:
+        release_lock(held)
+        raise
+
+
+def end_turn(state: State, held: Connection, channel: str, key: str, clock: Callable[[], float] = time.time) -> None:
+    """The update of `begin_turn` was handled: record it in the lock's own transaction, whose commit
+    makes the record visible and releases the lock at once (whoever takes the lock next sees it).
+    A lock connection lost meanwhile (its lock went with it) is replaced: the record is written on
+    a fresh connection, as `mark_handled` does; DatabaseUnavailable when that fails too."""
+    try:
+        with lost_connection(state.engine):
+            upsert(held, channel_inbox, _handled_row(channel, key, clock), on=["channel", "msg_key"], update=["reply"])
+            held.commit()
+    except DatabaseUnavailable:
+        release_lock(held)
+        mark_handled(state, channel, key, clock)
+        return
+    except BaseException:
+        release_lock(held)
+        raise
+    release_lock(held)

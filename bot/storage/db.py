@@ -4,7 +4,7 @@ Design (issue #14)
 ------------------
 - One URL picks the backend: `OHBOT_DATABASE_URL` / `--database-url`, default `sqlite:///DATA_DIR/ohbot.db`
   (bot/config.py `Settings.state_url`). `make_engine` turns it into a SQLAlchemy 2 Core engine:
-  psycopg 3 for `postgresql://` (pool pre-ping, a small pool per worker, connect timeout), the
+  psycopg 3 for `postgresql://` (a liveness check at checkout, a small pool per worker, connect timeout), the
   standard sqlite3 module for `sqlite:///` (WAL, busy timeout, BEGIN issued by us, not by sqlite3).
 - One schema: `bot/storage/tables.py` (Core `Table` objects, what queries are written with) and the
   Alembic revisions in `bot/storage/migrations/` (what `ohbot db upgrade` applies; see
@@ -18,7 +18,12 @@ Design (issue #14)
   write lock the transaction already holds).
 - Failures are one line: an unreachable database or a connection lost mid-query raises
   `bot.errors.DatabaseUnavailable` (a web worker answers 503 so the platform retries); the pool's
-  pre-ping replaces connections that died while idle (a PostgreSQL restart), without an error.
+  checkout check replaces connections that died while idle (a PostgreSQL restart), without an error.
+- Round trips are the cost of the write path (issue #14: the server is on another core, or another
+  host): on PostgreSQL the checkout check reads the socket instead of sending a query, and
+  `autocommit(engine)` runs statements that are each complete by themselves (one read, one
+  INSERT … ON CONFLICT, one conditional UPDATE, a data-modifying WITH) without BEGIN and COMMIT:
+  one round trip instead of three.
 
 How the queries are written (bot/storage/state.py, channels.py, bot/quiz/forms.py, bot/awareness/):
 - Core expressions on tables.py's objects, or `text()` with `:name` parameters; `user` and `end` are
@@ -33,12 +38,14 @@ How the queries are written (bot/storage/state.py, channels.py, bot/quiz/forms.p
 from __future__ import annotations
 
 import hashlib
+import select
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, func
+from sqlalchemy import ColumnElement, Connection, Engine, Table, TextClause, create_engine, event, func, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -95,9 +102,10 @@ def make_engine(url: str | URL, *, pool_size: int = POOL_SIZE, max_overflow: int
                 pre_ping: bool = True, echo: bool = False) -> Engine:
     """An engine for a state database URL (see `database_url`).
 
-    PostgreSQL: psycopg 3, `pool_pre_ping` (a connection that died while idle, e.g. after a server
-    restart or `pg_terminate_backend`, is replaced before use instead of failing the request), a
-    bounded pool, connect timeout and `application_name=ohbot` (visible in pg_stat_activity).
+    PostgreSQL: psycopg 3; with `pre_ping`, a connection that died while idle (a server restart,
+    `pg_terminate_backend`, a proxy that closed it) is replaced before use instead of failing the
+    request — told by its socket (`_idle_connection_alive`), not by a query, so the check costs no
+    round trip; a bounded pool, connect timeout and `application_name=ohbot` (pg_stat_activity).
     SQLite: the parent folder is created; WAL and synchronous=NORMAL as today's `State`; sqlite3's
     own transaction handling is switched off and `transaction()` emits BEGIN IMMEDIATE itself.
     No connection is made here: an unreachable server shows at first use (DatabaseUnavailable)."""
@@ -106,15 +114,49 @@ def make_engine(url: str | URL, *, pool_size: int = POOL_SIZE, max_overflow: int
         connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
         if "application_name" not in parsed.query:
             connect_args["application_name"] = "ohbot"
-        return create_engine(parsed, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=max_overflow,
-                             pool_timeout=POOL_TIMEOUT, pool_recycle=POOL_RECYCLE, connect_args=connect_args,
-                             echo=echo)
+        engine = create_engine(parsed, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT,
+                               pool_recycle=POOL_RECYCLE, connect_args=connect_args, echo=echo)
+        if pre_ping:
+            _check_on_checkout(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False},
                            echo=echo)
     _take_over_sqlite_transactions(engine)
     return engine
+
+
+def _idle_connection_alive(dbapi_connection: Any) -> bool:
+    """Whether an idle psycopg connection is still usable, without a round trip: between two
+    requests the server sends nothing, so a readable socket means it closed the connection (a
+    restart, `pg_terminate_backend` — which sends its FATAL message, then closes) or sent something
+    we never asked for; either way the connection is replaced. What this cannot see, a peer gone
+    without closing (a cable pulled), a `SELECT 1` would not see either: it would hang as long."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return False
+    try:
+        fd = dbapi_connection.fileno()
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return not poller.poll(0)
+        readable, _, _ = select.select([fd], [], [], 0)
+        return not readable
+    except (OSError, ValueError):
+        return False
+
+
+def _check_on_checkout(engine: Engine) -> None:
+    """Pessimistic disconnect handling (SQLAlchemy's checkout-event recipe) with `_idle_connection_alive`
+    instead of `pool_pre_ping`'s `SELECT 1`: a dead connection invalidates the pool's older
+    connections too (as a failed pre-ping does: after a restart they are all dead) and the pool
+    connects anew, up to twice, before the request sees an error."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if not _idle_connection_alive(dbapi_connection):
+            raise sa_exc.InvalidatePoolError()
 
 
 def _take_over_sqlite_transactions(engine: Engine) -> None:
@@ -162,7 +204,7 @@ def _checkout(engine: Engine) -> Connection:
 
 
 @contextmanager
-def _lost_connection(engine: Engine) -> Iterator[None]:
+def lost_connection(engine: Engine) -> Iterator[None]:
     """A connection that breaks mid-transaction (server restart, network cut) becomes DatabaseUnavailable;
     SQLAlchemy has already invalidated it, so the pool will not hand it out again."""
     try:
@@ -179,7 +221,7 @@ def connect(engine: Engine) -> Iterator[Connection]:
     """A connection for reads (and, with `conn.commit()`, ad-hoc writes); returned to the pool on exit,
     an open transaction rolled back. On SQLite its reads see one snapshot per transaction (WAL)."""
     conn = _checkout(engine)
-    with conn, _lost_connection(engine):
+    with conn, lost_connection(engine):
         yield conn
 
 
@@ -192,11 +234,29 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     (what `State.write()` does today). PostgreSQL: a normal READ COMMITTED transaction; writes that
     must happen once rely on unique indexes (`insert_ignore`, `upsert`) or `advisory_lock`."""
     conn = _checkout(engine)
-    with conn, _lost_connection(engine):
+    with conn, lost_connection(engine):
         if backend(conn) == "sqlite":
             conn.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def autocommit(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """A connection for statements each complete by itself: reads, or (`write`) one write that is
+    atomic on its own (an INSERT … ON CONFLICT, a conditional UPDATE, a data-modifying WITH).
+    PostgreSQL: no transaction around them (each statement commits as it ends), so one round trip
+    per statement instead of BEGIN, statement, COMMIT/ROLLBACK; never for two writes that must
+    happen together, nor for streamed results (a server-side cursor needs a transaction).
+    SQLite, where a round trip is a function call: `transaction(engine)` for a write (the write
+    lock, as before), `connect(engine)` for reads."""
+    if backend(engine) != "postgresql":
+        with (transaction(engine) if write else connect(engine)) as conn:
+            yield conn
+        return
+    conn = _checkout(engine)
+    with conn, lost_connection(engine):
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 # ---- portable INSERT … ON CONFLICT ------------------------------------------------------------------
@@ -214,7 +274,7 @@ def _rows(rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[Mapping
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-                  on: Sequence[str], where: ColumnElement[bool] | None = None) -> int:
+                  on: Sequence[str], where: ColumnElement[bool] | TextClause | None = None) -> int:
     """INSERT … ON CONFLICT (on) [WHERE where] DO NOTHING; returns how many rows were inserted (0 for a
     row whose key exists, also when another process inserted it a moment earlier: the unique index
     decides). `on` names the columns of a primary key or unique index of `table`; `where` is the
@@ -222,9 +282,29 @@ def insert_ignore(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequ
     batch = _rows(rows)
     if not batch:
         return 0
+    if where is not None:  # inline, never a parameter: PostgreSQL matches a partial index only to a predicate
+        # it can prove, and a parameter is unknown once psycopg prepares the statement (its 6th run on a
+        # connection: "no unique or exclusion constraint matching the ON CONFLICT specification")
+        where = text(str(where.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
     stmt = insert(conn, table).on_conflict_do_nothing(index_elements=list(on), index_where=where)
     returned = [table.c[c] for c in on]
     return len(conn.execute(stmt.returning(*returned), batch).all())
+
+
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # the drivers' positional placeholders
+
+
+def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT of many rows given as tuples in `columns` order, handed to the driver's executemany as
+    they are: no dict per row and no per-row parameter processing by SQLAlchemy, which took more
+    CPU than the database itself for the 10^6 answers of a CSV import. Only for columns whose
+    types need no conversion (Text, Integer): the values go to the driver unchanged."""
+    if not rows:
+        return
+    prep = conn.dialect.identifier_preparer
+    marks = ", ".join([_MARKS[conn.dialect.paramstyle]] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)}) "
+                         f"VALUES ({marks})", list(rows))
 
 
 def upsert(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
@@ -237,14 +317,21 @@ def upsert(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequence[Ma
     batch = _rows(rows)
     if not batch:
         return
-    stmt = insert(conn, table)
-    columns = update if update is not None else [c for c in batch[0] if c not in on]
+    columns = tuple(update if update is not None else [c for c in batch[0] if c not in on])
+    conn.execute(_upsert_statement(backend(conn), table, tuple(on), columns, tuple(keep_when_null)), batch)
+
+
+@lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: Table, on: tuple[str, ...], columns: tuple[str, ...],
+                      keep_when_null: tuple[str, ...]) -> Any:
+    """`upsert`'s statement, built once per shape: building and keying a statement costs more
+    client CPU than running it (the rows are the execution's parameters, never part of it)."""
+    stmt = pg_dialect.insert(table) if dialect == "postgresql" else sqlite_dialect.insert(table)
     if not columns:
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=list(on)), batch)
-        return
+        return stmt.on_conflict_do_nothing(index_elements=list(on))
     set_ = {c: func.coalesce(stmt.excluded[c], table.c[c]) if c in keep_when_null else stmt.excluded[c]
             for c in columns}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(on), set_=set_), batch)
+    return stmt.on_conflict_do_update(index_elements=list(on), set_=set_)
 
 
 # ---- locks --------------------------------------------------------------------------------------
@@ -290,7 +377,7 @@ def hold_lock(engine: Engine, name: str) -> Connection | None:
     the lock, at once. PostgreSQL only (on SQLite use `transaction`, whose write lock is the lock)."""
     conn = _checkout(engine)
     try:
-        with _lost_connection(engine):
+        with lost_connection(engine):
             conn.begin()
             if conn.execute(func.pg_try_advisory_xact_lock(lock_key(name)).select()).scalar():
                 return conn

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, distinct, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, distinct, func, insert, select, text, update
 
 from bot.errors import ConfigError
 from bot.storage import migrate
-from bot.storage.db import backend, connect, make_engine, transaction, upsert
+from bot.storage.db import autocommit, backend, connect, make_engine, transaction, upsert
 from bot.storage.secretfile import create_secret, read_secret
 from bot.storage.tables import PROFILE_FIELDS, TABLES, answers, conversation, feedback, unanswered, users
 from bot.text.normalize import normalize
@@ -144,12 +144,11 @@ class State:
             return hashlib.sha256(f"{self.salt}:{channel}:{user_id}".encode()).hexdigest()[:32]
         return hmac.new(self._key, f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
-    # get_user and save_user are on every message's path: one statement each
+    # get_user and save_user are on every message's path: one statement each, built once, and on
+    # PostgreSQL one round trip each (no BEGIN/COMMIT around it: `autocommit`)
     def get_user(self, key: str) -> User:
-        columns = [users.c[f] for f in PROFILE_FIELDS]
-        with self.read() as conn:
-            row = conn.execute(select(*columns, users.c.pending, users.c.consent)
-                               .where(users.c.key == key)).first()
+        with autocommit(self.engine, write=False) as conn:
+            row = conn.execute(_GET_USER, {"user_key": key}).first()
         if row is None:
             return User(key=key)
         profile = dict(zip(PROFILE_FIELDS, row[: len(PROFILE_FIELDS)]))
@@ -159,7 +158,7 @@ class State:
         stamp = now()
         row = {"key": user.key, **{f: user.profile.get(f) for f in PROFILE_FIELDS}, "consent": int(user.consent),
                "pending": json.dumps(user.pending, ensure_ascii=False), "created": stamp, "updated": stamp}
-        with self.write() as conn:
+        with autocommit(self.engine, write=True) as conn:
             upsert(conn, users, row, on=["key"], update=[*PROFILE_FIELDS, "consent", "pending", "updated"])
 
     def forget(self, key: str) -> None:
@@ -275,6 +274,10 @@ class State:
         """The optional reason of a 👎."""
         with self.write() as conn:
             conn.execute(update(feedback).where(feedback.c.id == feedback_id).values(reason=reason[:500]))
+
+
+_GET_USER = (select(*(users.c[f] for f in PROFILE_FIELDS), users.c.pending, users.c.consent)
+             .where(users.c.key == bindparam("user_key")))
 
 
 def _dicts(result: Any) -> list[dict[str, Any]]:

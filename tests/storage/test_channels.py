@@ -134,3 +134,46 @@ def test_menus_round_trip_and_are_forgotten_with_the_user(two_processes):
     menus.set("user-2", buttons)
     menus.set("user-2", [])
     assert menus.get("user-2") == []
+
+
+@pytest.mark.postgres
+def test_a_users_turn_is_one_lock_and_its_record_released_together(pg_url, pg_admin, engine_for) -> None:
+    """Two webhook workers and one user's update (bot/storage/channels.py begin_turn/end_turn): the
+    second waits while the first handles it; once the first has ended its turn the second gets the
+    lock and sees the update handled (a retried delivery is not answered twice)."""
+    from sqlalchemy import text
+
+    from bot.storage import migrate
+    from bot.storage.channels import begin_turn, end_turn, was_handled
+    from bot.storage.db import release_lock
+
+    migrate.upgrade(engine_for(pg_url))
+    first, second = State(pg_url, "salt"), State(pg_url, "salt")
+    try:
+        turn = begin_turn(first, "ohbot:user:u1", "telegram", "100")
+        assert turn is not None and turn[1] is False
+        assert begin_turn(second, "ohbot:user:u1", "telegram", "100") is None  # the user's lock is taken
+        other = begin_turn(second, "ohbot:user:u2", "telegram", "200")  # another user's is not
+        assert other is not None
+        release_lock(other[0])
+        assert not was_handled(second, "telegram", "100")
+        end_turn(first, turn[0], "telegram", "100")
+        again = begin_turn(second, "ohbot:user:u1", "telegram", "100")
+        assert again is not None and again[1] is True  # handled: the retry is confirmed, not answered
+        release_lock(again[0])
+
+        # the lock's connection dies while the update is handled (pg_terminate_backend, a restart):
+        # the record is still written, on a fresh connection
+        turn = begin_turn(first, "ohbot:user:u1", "telegram", "101")
+        assert turn is not None
+        pid = turn[0].execute(text("select pg_backend_pid()")).scalar_one()
+        with pg_admin.begin() as conn:
+            conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        end_turn(first, turn[0], "telegram", "101")
+        assert was_handled(second, "telegram", "101")
+        later = begin_turn(second, "ohbot:user:u1", "telegram", "102")  # and the lock died with it
+        assert later is not None and later[1] is False
+        release_lock(later[0])
+    finally:
+        first.close()
+        second.close()

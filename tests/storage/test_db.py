@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.cli import main
 from bot.config import load_settings
@@ -17,9 +19,11 @@ from bot.errors import ConfigError, DatabaseUnavailable
 from bot.storage import migrate
 from bot.storage.db import (
     advisory_lock,
+    autocommit,
     connect,
     database_url,
     insert_ignore,
+    insert_tuples,
     lock_key,
     redact,
     transaction,
@@ -95,6 +99,68 @@ def test_pre_ping_replaces_a_connection_killed_while_idle(pg_url: str, pg_admin,
             assert pooled_pid(engine) != pid  # the broken connection was discarded, the next one works
 
 
+class SentStatements:
+    """What a PostgreSQL engine's connections send, from libpq's protocol trace: the simple queries
+    (BEGIN, COMMIT, ROLLBACK, a ping's ";") and the statements parsed, one line each."""
+
+    def __init__(self, engine, tmp_path: Path) -> None:
+        self.path = tmp_path / "libpq.trace"
+        self.file = self.path.open("w")
+        engine.dispose()  # connections made from now on are traced
+        sqlalchemy_event.listen(engine, "connect", lambda dbapi, _record: dbapi.pgconn.trace(self.file.fileno()))
+        self.seen = 0
+
+    def since_last(self) -> list[str]:
+        """The messages sent since the previous call (Query and Parse only, their text shortened)."""
+        self.file.flush()
+        lines = self.path.read_text().splitlines()
+        new, self.seen = lines[self.seen:], len(lines)
+        return [line.split("\t", 3)[3][:30] for line in new
+                if "\tF\t" in line and line.split("\t")[3].startswith(("Query", "Parse"))]
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_is_checked_without_a_query(pg_url: str, engine_for, tmp_path: Path) -> None:
+    """The checkout check reads the socket (the previous test shows it still catches a dead
+    connection): a healthy pooled connection costs no round trip before the request's own."""
+    engine = engine_for(pg_url, pool_size=1, max_overflow=0)
+    sent = SentStatements(engine, tmp_path)
+    for _ in range(3):
+        with connect(engine) as conn:
+            conn.execute(text("select 41 + 1")).scalar_one()
+    sent.since_last()
+    with connect(engine) as conn:
+        assert conn.execute(text("select 41 + 1")).scalar_one() == 42
+    queries = sent.since_last()
+    assert len(queries) == 3 and "41 + 1" in queries[1], queries  # BEGIN, the statement, ROLLBACK: no ping
+
+
+@pytest.mark.postgres
+def test_autocommit_sends_each_statement_alone(pg_url: str, engine_for, tmp_path: Path) -> None:
+    """One statement, one round trip: no BEGIN before it, no COMMIT or ROLLBACK after it; each
+    statement commits by itself (another connection sees the row before the block ends)."""
+    engine, observer = engine_for(pg_url, pool_size=1), engine_for(pg_url, pool_size=1)
+    migrate.upgrade(engine)
+    sent = SentStatements(engine, tmp_path)
+    with autocommit(engine, write=True) as conn:
+        conn.execute(users.insert(), {"key": "u1"})
+        with connect(observer) as other:
+            assert other.execute(select(users.c.key)).scalars().all() == ["u1"]
+    with autocommit(engine, write=False) as conn:
+        assert conn.execute(select(users.c.key)).scalars().all() == ["u1"]
+    queries = sent.since_last()
+    assert len(queries) == 2 and "INSERT INTO users" in queries[0] and "SELECT users.key" in queries[1], queries
+
+
+def test_autocommit_write_keeps_what_it_wrote_on_both_backends(db_url: str, engine_for) -> None:
+    engine = engine_for(db_url)
+    migrate.upgrade(engine)
+    with autocommit(engine, write=True) as conn:
+        conn.execute(users.insert(), {"key": "kept"})
+    with autocommit(engine, write=False) as conn:
+        assert conn.execute(select(users.c.key)).scalars().all() == ["kept"]
+
+
 # ---- transactions ------------------------------------------------------------------------------
 def test_transaction_commits_or_rolls_back_as_a_whole(db_url: str, engine_for) -> None:
     engine = engine_for(db_url)
@@ -122,6 +188,24 @@ def test_upsert_updates_and_keeps_values_the_new_row_leaves_empty(db_url: str, e
     with connect(engine) as conn:
         rows = conn.execute(select(users.c.key, users.c.role, users.c.region, users.c.updated).order_by(users.c.key)).all()
     assert rows == [("u", "worker", "湖南省", "2"), ("v", None, None, "3")]
+
+
+def test_insert_tuples_writes_rows_as_given_on_both_backends(db_url: str, engine_for) -> None:
+    """The driver-level bulk insert of the CSV import: placeholders of each driver, the quoted "user"
+    column (a reserved word on PostgreSQL), NULLs and non-ASCII text, in one transaction."""
+    engine = engine_for(db_url)
+    migrate.upgrade(engine)
+    columns = ("form", "campaign", "user", "item_id", "answer", "correct", "answered_at")
+    rows = [("f1", "c", "u1", "q1", "A", 1, "2024-03-05T02:00:00+00:00"),
+            ("f1", "c", "u1", "q2", "对", 0, None)]
+    with transaction(engine) as conn:
+        insert_tuples(conn, responses, columns, rows)
+        insert_tuples(conn, responses, columns, [])  # nothing to write: no statement
+    with connect(engine) as conn:
+        stored = conn.execute(select(*(responses.c[c] for c in columns)).order_by(responses.c.item_id)).all()
+    assert [tuple(r) for r in stored] == rows
+    with pytest.raises(IntegrityError), transaction(engine) as conn:  # the unique (form, item) index holds
+        insert_tuples(conn, responses, columns, rows[:1])
 
 
 def test_insert_ignore_counts_only_new_rows(db_url: str, engine_for) -> None:
