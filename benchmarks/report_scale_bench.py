@@ -9,6 +9,7 @@ so respondent g has 10 + g mod 7 of 20 right (threshold 0.6: 5 in 7 are aware).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -50,6 +51,9 @@ select 'f' || g, 'bench', 'u' || g, (cast(:ids as text[]))[i], 'A', case when (7
        '2024-01-01T00:00:00+00:00'
 from generate_series(1, :n) g, generate_series(1, :items) i"""
 
+#: migration 0010's back-fill: forms.answered and forms.correct from the answers generated above
+SCORES = importlib.import_module("bot.storage.migrations.versions.0010_form_score").BACKFILL
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -73,6 +77,7 @@ def main() -> None:
                               "'2024-01-01T00:00:00+00:00')"), {"items": ITEMS})
             for statement in (USERS, FORMS, RESPONSES):
                 conn.execute(text(statement), {"n": args.respondents, "items": ITEMS, "ids": ids})
+            conn.execute(text(SCORES))  # each form's stored score, as the quiz and the import write it
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("analyze"))
         engine.dispose()

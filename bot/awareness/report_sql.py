@@ -6,11 +6,13 @@ for the campaign's forms loaded one by one (`bot.awareness.campaigns.respondent_
 what `ohbot report`, the console and the bot's /stats show (`campaigns.campaign_report`).
 
 Why: a province-wide campaign has 10^6 respondents × 20 answers; loading them as objects took minutes
-and gigabytes. Here the database scores each form (a GROUP BY over the campaign's answers) and returns:
-- cells: counted non-empty forms grouped by (the profile fields the report needs, the enterprise,
-  month, correct, answered) with a count: a few thousand rows, not one per respondent;
-- the item histogram: answers grouped by (the `by` values, item, correct, form score, form length),
-  from which per-item difficulty, point-biserial and upper–lower D on the rest score follow, and per
+and gigabytes. Each form's score is stored on its row (forms.answered, forms.correct: migration 0010,
+written with the answers), so no query re-totals the answers. The database returns:
+- cells: counted non-empty forms (the forms table alone) grouped by (the profile fields the report
+  needs, the enterprise, month, correct, answered) with a count: a few thousand rows, not one per
+  respondent;
+- the item histogram: one pass over the answers joined to their forms, grouped by (the `by` values,
+  item, correct, form score, form length), from which per-item difficulty, point-biserial and upper–lower D on the rest score follow, and per
   group the most-missed items;
 - the order of tied respondents where the upper–lower D needs it: D ranks respondents by rest score
   with ties in form order (completion time, then first stored answer, then form id: the order of
@@ -89,21 +91,21 @@ def _binary(conn: Connection, column: Any) -> Any:
 
 def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fields: Sequence[str],
             rank: bool = False) -> Subquery:
-    """The completed forms of a kind, one row each: form, user, answered, correct, month, `fields`
-    (as answered with: forms' own profile) and, with `rank`, the form order (1, 2, …)."""
-    per_form = (select(responses.c.form, func.count().label("answered"),
-                       func.sum(_is_correct(responses.c.correct)).label("correct"),
-                       func.min(responses.c.id).label("first"))
-                .where(responses.c.campaign == campaign).group_by(responses.c.form).subquery("a"))
+    """The completed forms of a kind, one row each: form, user, answered, correct (the score stored on
+    the form, migration 0010), month, `fields` (as answered with: forms' own profile) and, with `rank`,
+    the form order (1, 2, …), which needs each form's first stored answer (a pass over the answers)."""
     columns: list[Any] = [forms.c.id.label("form"), forms.c.user.label("user"),
-                          func.coalesce(per_form.c.answered, 0).label("answered"),
-                          func.coalesce(per_form.c.correct, 0).label("correct"), _month(conn).label("month"),
-                          *(forms.c[f].label(f) for f in fields)]
+                          forms.c.answered.label("answered"), forms.c.correct.label("correct"),
+                          _month(conn).label("month"), *(forms.c[f].label(f) for f in fields)]
+    source: Any = forms
     if rank:  # completion time, then first stored answer (forms without one last), then form id
+        first = (select(responses.c.form, func.min(responses.c.id).label("first"))
+                 .where(responses.c.campaign == campaign).group_by(responses.c.form).subquery("a"))
+        source = forms.outerjoin(first, first.c.form == forms.c.id)
         columns.append(func.row_number().over(order_by=(
-            _binary(conn, forms.c.completed_at), case((per_form.c.first.is_(None), 1), else_=0),
-            per_form.c.first, _binary(conn, forms.c.id))).label("rank"))
-    query = (select(*columns).select_from(forms.outerjoin(per_form, per_form.c.form == forms.c.id))
+            _binary(conn, forms.c.completed_at), case((first.c.first.is_(None), 1), else_=0),
+            first.c.first, _binary(conn, forms.c.id))).label("rank"))
+    query = (select(*columns).select_from(source)
              .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == kind))
     if region:
         query = query.where(forms.c.region == region)

@@ -13,8 +13,9 @@ took 750 MB. Here each row is checked as it is read and written to a staging SQL
 private temporary folder beside the database (deleted afterwards); the checks across rows (an item
 answered twice, a profile value that changes between rows, a respondent already counted) are SQL
 over that file, and the accepted rows go into the state database (SQLite or PostgreSQL) in batches
-read from that file, inside one write transaction. Memory stays flat whatever the length of the file (10^6 rows: ≈ 12 s of CPU,
-≈ 120 MB peak; benchmarks/responses_bench.py); the state database is locked for writing only during
+read from that file as tuples and handed to the driver's executemany (`insert_tuples`), inside one
+write transaction. Memory stays flat whatever the length of the file (10^6 rows: ≈ 18 s of CPU,
+≈ 140 MB peak; benchmarks/responses_bench.py); the state database is locked for writing only during
 that last step.
 """
 from __future__ import annotations
@@ -46,7 +47,7 @@ from bot.awareness.campaigns import (
 from bot.errors import InputError
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
-from bot.storage.db import advisory_lock, upsert
+from bot.storage.db import advisory_lock, insert_tuples, upsert
 from bot.storage.state import State, now
 from bot.storage.tables import forms, responses, users
 from bot.text.encoding import detect_encoding
@@ -57,6 +58,9 @@ BATCH = 5000  # rows per executemany
 MAX_ERRORS = 1000  # problems listed; the rest are counted
 _CACHE_LIMIT = 200_000  # memoised times before the cache is emptied (a file of unique times stays small)
 _SQL_IN = 500  # keys per `in (...)` query on the state database
+_FORM_COLUMNS = ("id", "campaign", "user", "kind", "items", "position", "started_at", "completed_at", "source",
+                 "answered", "correct", *PROFILE_COLUMNS)
+_RESPONSE_COLUMNS = ("form", "campaign", "user", "item_id", "answer", "correct", "answered_at")
 
 
 def respondent_key(state: State, campaign: str, raw_id: str, link_campaigns: bool = False) -> str:
@@ -132,7 +136,7 @@ _STAGE_DDL = (
     f"CREATE TABLE rows (seq INTEGER PRIMARY KEY, line INTEGER, rid TEXT, item TEXT, answer TEXT, correct INTEGER, "
     f"answered_at TEXT, ok INTEGER, {_PROFILE_SQL})",
     f"CREATE TABLE people (rid TEXT PRIMARY KEY, first INTEGER, key TEXT, form TEXT, layout TEXT, n INTEGER, "
-    f"started TEXT, completed TEXT, {_PROFILE_SQL})",
+    f"n_right INTEGER, started TEXT, completed TEXT, {_PROFILE_SQL})",
 )
 _ROW_INSERT = (f"INSERT INTO rows (line, rid, item, answer, correct, answered_at, ok, "
                f"{', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * (7 + len(PROFILE_COLUMNS)))})")
@@ -363,18 +367,20 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
     profile_sql = ", ".join(f'min("{c}"), max("{c}")' for c in PROFILE_COLUMNS)
     enterprise = PROFILE_COLUMNS.index("enterprise")
     enterprises: dict[str, str] = {}
+    fragments: dict[str, str] = {}
     stage.execute("CREATE TABLE flagged (rid TEXT PRIMARY KEY)")
-    insert = (f"INSERT INTO people (rid, first, key, form, layout, n, started, completed, "
-              f"{', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * (8 + len(PROFILE_COLUMNS)))})")
+    insert = (f"INSERT INTO people (rid, first, key, form, layout, n, n_right, started, completed, "
+              f"{', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * (9 + len(PROFILE_COLUMNS)))})")
     building = not errors
     batch: list[tuple] = []
     flagged: list[tuple[str]] = []
     cursor = stage.execute(
         f"SELECT rid, min(seq), min(line) != max(line), sum(ok) != count(DISTINCT CASE WHEN ok THEN item END), "
-        f"group_concat(seq || ':' || item), min(answered_at), max(answered_at), count(*), {profile_sql} "
+        f"group_concat(seq || ':' || item), min(answered_at), max(answered_at), count(*), "
+        f"sum(CASE WHEN coalesce(correct, 0) != 0 THEN 1 ELSE 0 END), {profile_sql} "
         "FROM rows GROUP BY rid")
     width = 2 * len(PROFILE_COLUMNS)
-    for rid, first, lines_differ, repeated, items, started, completed, n, *bounds in cursor:
+    for rid, first, lines_differ, repeated, items, started, completed, n, right, *bounds in cursor:
         profile = list(bounds[0:width:2])
         disagree = any(bounds[k] != bounds[k + 1] for k in range(0, width, 2))
         if (wide and lines_differ) or (not wide and (repeated or disagree)):
@@ -383,12 +389,14 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
         if not building:
             continue
         order = sorted((int(seq), item) for seq, _, item in (x.partition(":") for x in items.split(",")))
-        layout = [{"id": item, "order": list(bank[item].options)} for _, item in order]
+        # json.dumps of the list of {"id", "order"} dicts, joined from each item's own (made once)
+        layout = "[" + ", ".join(fragments.get(item) or fragments.setdefault(
+            item, json.dumps({"id": item, "order": list(bank[item].options)})) for _, item in order) + "]"
         code = profile[enterprise]
         if code is not None:
-            profile[enterprise] = enterprises.setdefault(code, enterprise_key(state, code))
+            profile[enterprise] = enterprises.get(code) or enterprises.setdefault(code, enterprise_key(state, code))
         batch.append((rid, first, respondent_key(state, campaign, rid, link_campaigns), secrets.token_hex(8),
-                      json.dumps(layout), n, started, completed, *profile))
+                      layout, n, right, started, completed, *profile))
         if len(batch) >= BATCH:
             stage.executemany(insert, batch)
             batch = []
@@ -431,29 +439,25 @@ def _write(state: State, stage: sqlite3.Connection, campaign: str, errors: _Erro
         if errors:
             return 0
         stamp = now()
-        people = f"SELECT key, form, layout, n, started, completed, {', '.join(PROFILE_COLUMNS)} FROM people"
-        for batch in _batched(stage.execute(people + " ORDER BY first")):
-            upsert(db, users, [{"key": key, **dict(zip(PROFILE_COLUMNS, profile)), "consent": 0, "pending": "{}",
-                                "created": stamp, "updated": stamp} for key, _, _, _, _, _, *profile in batch],
+        # forms and answers go in as the staging file's own tuples (insert_tuples: no dict per row)
+        # with the form's score (migration 0010): its answers (n) and how many are right
+        people = stage.execute(f"SELECT form, ?, key, 'counted', layout, n, started, completed, 'import', n, n_right, "
+                               f"{', '.join(PROFILE_COLUMNS)} FROM people ORDER BY first", (campaign,))
+        while batch := people.fetchmany(BATCH):
+            upsert(db, users, [{"key": row[2], **dict(zip(PROFILE_COLUMNS, row[11:])), "consent": 0, "pending": "{}",
+                                "created": stamp, "updated": stamp} for row in batch],
                    on=["key"], update=[*PROFILE_COLUMNS, "updated"], keep_when_null=PROFILE_COLUMNS)
-            db.execute(forms.insert(), [
-                {"id": form, "campaign": campaign, "user": key, "kind": "counted", "items": layout, "position": n,
-                 "started_at": started, "completed_at": completed, "source": "import",
-                 **dict(zip(PROFILE_COLUMNS, profile))}
-                for key, form, layout, n, started, completed, *profile in batch])
+            insert_tuples(db, forms, _FORM_COLUMNS, batch)
             # each form keeps the profile it was answered with: the file's, and for a column the file
             # leaves empty, what is known of the respondent (a linked respondent's earlier answer)
             known = {c: func.coalesce(forms.c[c], select(users.c[c]).where(users.c.key == forms.c.user)
                                       .scalar_subquery()) for c in PROFILE_COLUMNS}
-            db.execute(update(forms).where(forms.c.id.in_([row[1] for row in batch])).values(known))
+            db.execute(update(forms).where(forms.c.id.in_([row[0] for row in batch])).values(known))
         written = 0
-        for batch in _batched(stage.execute(
-                "SELECT p.form, p.key, r.item, r.answer, r.correct, r.answered_at "
-                "FROM rows r JOIN people p ON p.rid = r.rid ORDER BY r.seq")):
-            db.execute(responses.insert(), [
-                {"form": form, "campaign": campaign, "user": key, "item_id": item, "answer": answer,
-                 "correct": correct, "answered_at": answered_at}
-                for form, key, item, answer, correct, answered_at in batch])
+        answers = stage.execute("SELECT p.form, ?, p.key, r.item, r.answer, r.correct, r.answered_at "
+                                "FROM rows r JOIN people p ON p.rid = r.rid ORDER BY r.seq", (campaign,))
+        while batch := answers.fetchmany(BATCH):
+            insert_tuples(db, responses, _RESPONSE_COLUMNS, batch)
             written += len(batch)
         return written
 
@@ -494,8 +498,7 @@ def import_file(state: State, campaign: str, path: Path, bank: Iterable[Item] | 
                 reader = csv.reader(f)
                 rows = reader_state.wide(reader) if wide else reader_state.long(reader)
                 try:
-                    for batch in _batched(rows):
-                        stage.executemany(_ROW_INSERT, batch)
+                    stage.executemany(_ROW_INSERT, rows)  # streamed: sqlite3 pulls the rows one by one
                 except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
                     errors.add(reader.line_num, f"{'column *: ' if wide else ''}cannot read the CSV: {exc}")
             stage.commit()

@@ -14,7 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, func, select, update
+from sqlalchemy import Integer, Text, bindparam, case, func, select, update
+from sqlalchemy.engine import Connection
 
 from bot.config import AWARE_THRESHOLD, FORM_SIZE
 from bot.errors import CampaignError
@@ -200,7 +201,9 @@ def to_bank_letters(entry: dict, shown: str) -> str:
 # running it): advance the form from one position, only while unfinished; then the answer row
 _ADVANCE = (update(forms).where(forms.c.id == bindparam("form_id"), forms.c.position == bindparam("at"),
                                 forms.c.completed_at.is_(None))
-            .values(position=bindparam("to"), completed_at=bindparam("finished")))
+            .values(position=bindparam("to"), completed_at=bindparam("finished"),
+                    # the form's score (migration 0010) moves with its answer, in the same statement
+                    answered=forms.c.answered + 1, correct=forms.c.correct + bindparam("right", type_=Integer)))
 _ANSWER_COLUMNS = ("campaign", "user", "item_id", "answer", "correct", "answered_at")
 _RECORD = responses.insert()
 # PostgreSQL, both in one statement: the answer row exists exactly when the form advanced (a
@@ -225,7 +228,7 @@ def record_answer(state: State, form: Form, position: int, answer: str, item: It
     correct = answer == item.answer
     stamp = now()
     finished = stamp if position + 1 >= len(form.items) else None
-    advance = {"form_id": form.id, "at": position, "to": position + 1, "finished": finished}
+    advance = {"form_id": form.id, "at": position, "to": position + 1, "finished": finished, "right": int(correct)}
     row = {"campaign": form.campaign, "user": form.user, "item_id": item.id, "answer": answer,
            "correct": int(correct), "answered_at": stamp}
     if backend(state.engine) == "postgresql":
@@ -251,3 +254,18 @@ def form_score(state: State, form_id: str) -> tuple[int, int]:
 
 def bank_by_id(knowledge_dir: Path) -> dict[str, Item]:
     return {i.id: i for i in load_bank(knowledge_dir)}
+
+
+def rescore_forms(conn: Connection, campaign: str) -> None:
+    """Score a campaign's forms again from their stored answers (forms.answered, forms.correct: an
+    answer is right when its `correct` is neither 0 nor NULL), in one UPDATE … FROM (GROUP BY), the
+    statement of migration 0010 for one campaign. For answers written other than by `record_answer`
+    or the CSV import, which keep the score themselves."""
+    scores = (select(responses.c.form, func.count().label("answered"),
+                     func.sum(case((func.coalesce(responses.c.correct, 0) != 0, 1), else_=0)).label("correct"))
+              .where(responses.c.campaign == campaign).group_by(responses.c.form).subquery("s"))
+    conn.execute(update(forms).where(forms.c.id == scores.c.form, forms.c.campaign == campaign)
+                 .values(answered=scores.c.answered, correct=scores.c.correct))
+    conn.execute(update(forms).where(forms.c.campaign == campaign,
+                                     ~select(responses.c.id).where(responses.c.form == forms.c.id).exists())
+                 .values(answered=0, correct=0))

@@ -69,6 +69,11 @@ forms = Table(
     Column("started_at", Text),
     Column("completed_at", Text),
     Column("source", Text),  # bot | import
+    # the form's score (migration 0010), written with its answers (quiz.record_answer, the CSV import):
+    # answers stored, and of them right (responses.correct neither 0 nor NULL); reports read these
+    # instead of re-totalling every form's answers
+    Column("answered", Integer, nullable=False, server_default="0"),
+    Column("correct", Integer, nullable=False, server_default="0"),
     # the profile the form was answered with (migration 0009): reports group by these, so a later
     # change of the user's profile, or the same respondent id imported into another campaign, never
     # changes this form's report

@@ -20,6 +20,7 @@ from bot.awareness.report import MISSING, build_report
 from bot.awareness.report_sql import _ties
 from bot.awareness.stats import point_biserial, upper_lower_discrimination
 from bot.quiz import forms as quiz
+from bot.quiz.forms import rescore_forms
 from bot.storage.state import State
 from bot.storage.tables import forms, responses
 
@@ -59,6 +60,8 @@ def make_campaign(state: State, seed: int, n: int = 160) -> list[dict]:
     with state.write() as conn:
         conn.execute(insert(forms), made + [other])
         conn.execute(insert(responses), answers)
+        rescore_forms(conn, "R")  # answers written directly: the stored scores follow them
+        rescore_forms(conn, "X")
     for form in made:
         form["answers"] = [(a["item_id"], bool(a["correct"])) for a in answers if a["form"] == form["id"]]
     first = {}
@@ -179,6 +182,7 @@ def test_upper_lower_ties_follow_form_order(state_url):
     with state.write() as conn:
         conn.execute(insert(forms), made)
         conn.execute(insert(responses), answers)
+        rescore_forms(conn, "T")
     xs = [a["correct"] == 1 for a in answers if a["item_id"] == "A"]
     ys = [float(a["correct"]) for a in answers if a["item_id"] == "B"]
     expected = upper_lower_discrimination(xs, ys)

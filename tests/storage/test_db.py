@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.cli import main
 from bot.config import load_settings
@@ -22,6 +23,7 @@ from bot.storage.db import (
     connect,
     database_url,
     insert_ignore,
+    insert_tuples,
     lock_key,
     redact,
     transaction,
@@ -186,6 +188,24 @@ def test_upsert_updates_and_keeps_values_the_new_row_leaves_empty(db_url: str, e
     with connect(engine) as conn:
         rows = conn.execute(select(users.c.key, users.c.role, users.c.region, users.c.updated).order_by(users.c.key)).all()
     assert rows == [("u", "worker", "湖南省", "2"), ("v", None, None, "3")]
+
+
+def test_insert_tuples_writes_rows_as_given_on_both_backends(db_url: str, engine_for) -> None:
+    """The driver-level bulk insert of the CSV import: placeholders of each driver, the quoted "user"
+    column (a reserved word on PostgreSQL), NULLs and non-ASCII text, in one transaction."""
+    engine = engine_for(db_url)
+    migrate.upgrade(engine)
+    columns = ("form", "campaign", "user", "item_id", "answer", "correct", "answered_at")
+    rows = [("f1", "c", "u1", "q1", "A", 1, "2024-03-05T02:00:00+00:00"),
+            ("f1", "c", "u1", "q2", "对", 0, None)]
+    with transaction(engine) as conn:
+        insert_tuples(conn, responses, columns, rows)
+        insert_tuples(conn, responses, columns, [])  # nothing to write: no statement
+    with connect(engine) as conn:
+        stored = conn.execute(select(*(responses.c[c] for c in columns)).order_by(responses.c.item_id)).all()
+    assert [tuple(r) for r in stored] == rows
+    with pytest.raises(IntegrityError), transaction(engine) as conn:  # the unique (form, item) index holds
+        insert_tuples(conn, responses, columns, rows[:1])
 
 
 def test_insert_ignore_counts_only_new_rows(db_url: str, engine_for) -> None:
