@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import IndexUnavailable  # noqa: F401  (re-exported: store.IndexUnavailable)
+from bot.storage.secretfile import fsync_dir
 
 SCHEMA_VERSION = 5  # 4: dense.npy, words.sqlite and checksums; 5: every unit's questions, table rows, card refs
 REUSABLE_SCHEMAS = (3, 4, 5)  # indexes whose vectors and tokens a build may reuse (same tables)
@@ -185,20 +186,6 @@ def index_signature(index_dir: Path) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename inside `folder` durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def publish(built: Path, index_dir: Path, keep: int = 2) -> Path:
     """Make the complete index in `built` (from `build_folder`) the one at `index_dir`: it becomes the
     version DATA_DIR/index.versions/<UTC time>-<pid>, and the link `index_dir` is replaced by one to it
@@ -218,7 +205,7 @@ def publish(built: Path, index_dir: Path, keep: int = 2) -> Path:
     if index_dir.is_dir() and not index_dir.is_symlink():
         index_dir.rename(versions / f"{stamp}-0")  # sorts just before the new version: the previous one
     os.replace(link, index_dir)
-    _fsync_dir(index_dir.parent)
+    fsync_dir(index_dir.parent)
     prune(index_dir, keep)
     return version
 

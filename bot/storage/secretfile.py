@@ -50,7 +50,7 @@ def create_secret(path: Path, value: str | None = None) -> str:
             if existing is None:  # removed in between: try once more
                 return create_secret(path, value)
             return existing
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return value
     finally:
         try:
@@ -59,8 +59,9 @@ def create_secret(path: Path, value: str | None = None) -> str:
             pass
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a new directory entry durable (best effort: not every file system allows it)."""
+def fsync_dir(folder: Path) -> None:
+    """Make a new directory entry or a rename inside `folder` durable (best effort: not every file system
+    allows it; also used by the index's publish step)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
