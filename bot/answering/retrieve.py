@@ -388,6 +388,13 @@ class LiveIndex:
         finally:
             self._lock.release()
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the background load started by `check` (if any) has swapped or refused its index.
+        A load may finish before its `check` returns, so read the thread once rather than assert on it."""
+        thread = self.loading
+        if thread is not None:
+            thread.join(timeout)
+
     def _load(self) -> None:
         """Load the index the link leads to now and swap it in, or refuse it (background thread)."""
         old = self._current

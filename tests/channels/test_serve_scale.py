@@ -336,10 +336,15 @@ def test_fifty_users_on_two_workers_survive_an_outage_cut_connections_and_a_kill
     with engine.connect() as conn:
         forms = conn.execute(text("select kind, count(*), sum(case when completed_at is null then 0 else 1 end) "
                                   "from forms where campaign = :c group by kind"), {"c": CAMPAIGN}).all()
-        answers = conn.execute(text("select count(*), count(distinct form || ':' || item_id) from responses "
-                                    "where campaign = :c"), {"c": CAMPAIGN}).one()
+        answers = conn.execute(text("select count(*), count(distinct r.form || ':' || r.item_id) from responses r "
+                                    "join forms f on f.id = r.form where r.campaign = :c and f.kind = 'counted'"),
+                               {"c": CAMPAIGN}).one()
     engine.dispose()
-    assert forms == [("counted", USERS, USERS)]  # each user counted once, every form completed
+    by_kind = {kind: (n, done) for kind, n, done in forms}
+    assert by_kind.pop("counted") == (USERS, USERS)  # each user counted once, every counted form completed
+    # A user whose summary went with a failed delivery types /quiz again after the counted form was
+    # complete: that starts a practice form, as it would for a person. Only such retries may leave one.
+    assert set(by_kind) <= {"practice"} and by_kind.get("practice", (0, 0))[0] <= sum(results.values()), forms
     assert tuple(answers) == (USERS * SIZE, USERS * SIZE)  # every answer in the database once
     report = json.loads(cluster.ohbot("report", "--campaign", CAMPAIGN, "--json").stdout)
     assert report["overall"]["n"] == USERS

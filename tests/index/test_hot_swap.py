@@ -93,8 +93,7 @@ def test_a_rebuilt_index_is_swapped_in_while_a_question_in_flight_keeps_the_old(
     assert not in_flight.index_dir.exists()
     with caplog.at_level(logging.INFO, logger="bot.answering.retrieve"):
         assert live.current is in_flight  # the check starts a background load and answers from the old
-        assert live.loading is not None
-        live.loading.join(60)
+        live.join(60)
     swapped = live.current
     assert swapped is not in_flight and swapped.index_dir == index_dir.resolve()
     assert answer(swapped, QUESTION).faq_id == CARD["id"]
@@ -120,8 +119,7 @@ def test_a_damaged_new_index_is_refused_once_and_the_old_one_keeps_serving(knowl
     store.publish(broken, index_dir)
     with caplog.at_level(logging.INFO, logger="bot.answering.retrieve"):
         assert live.check() is True
-        assert live.loading is not None
-        live.loading.join(60)
+        live.join(60)
         assert live.current is serving
         assert live.check() is False and live.loading is None  # refused once, not tried at every check
     assert [r.levelname for r in caplog.records] == ["WARNING"]
@@ -131,6 +129,5 @@ def test_a_damaged_new_index_is_refused_once_and_the_old_one_keeps_serving(knowl
     add_card(knowledge)
     build(knowledge, index_dir, encoder)  # the next good build is taken
     assert live.check() is True
-    assert live.loading is not None
-    live.loading.join(60)
+    live.join(60)
     assert answer(live.current, QUESTION).faq_id == CARD["id"]
