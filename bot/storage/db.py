@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import hashlib
 import select
+import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -159,6 +161,22 @@ def _check_on_checkout(engine: Engine) -> None:
             raise sa_exc.InvalidatePoolError()
 
 
+def _set_wal(cursor: sqlite3.Cursor, timeout: float = SQLITE_BUSY_TIMEOUT) -> None:
+    """PRAGMA journal_mode=WAL, waiting (up to the busy timeout) while another connection writes.
+    Turning a new database file to WAL needs its exclusive lock, and SQLite answers "database is
+    locked" at once instead of calling the busy handler, so two processes opening one new database
+    (a deploy's `ohbot db upgrade` beside a starting worker) would fail without this wait."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _take_over_sqlite_transactions(engine: Engine) -> None:
     """SQLAlchemy's documented recipe: sqlite3 issues no BEGIN of its own (isolation_level None), we
     emit BEGIN (reads) or BEGIN IMMEDIATE (`transaction()`: the write lock at once, so a
@@ -169,7 +187,7 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
         """Per new sqlite3 connection: no implicit transactions; WAL so readers never wait for writers."""
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA secure_delete=ON")  # a deleted row (/forget) is zeroed, not left in a free page
         cursor.close()

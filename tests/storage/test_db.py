@@ -25,6 +25,7 @@ from bot.storage.db import (
     insert_ignore,
     insert_tuples,
     lock_key,
+    make_engine,
     redact,
     transaction,
     try_advisory_lock,
@@ -359,3 +360,28 @@ def test_locks_need_a_write_transaction(db_url: str, engine_for) -> None:
         advisory_lock(conn, "x")
     assert lock_key("token-refresh") == lock_key("token-refresh") != lock_key("token-refresh2")
     assert -(2**63) <= lock_key("token-refresh") < 2**63
+
+
+def test_a_new_sqlite_database_opened_while_another_connection_writes_waits_for_it(tmp_path: Path) -> None:
+    """Turning a new database to WAL needs its exclusive lock and SQLite does not call the busy handler
+    for it: a second process opening a new database during another's first write (a deploy's
+    `db upgrade` beside a starting worker) must wait for the writer, not fail with "database is locked"."""
+    import sqlite3
+
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("create table t (x)")  # the file is still in rollback-journal mode, write-locked
+    commit = threading.Timer(0.5, lambda: writer.execute("COMMIT"))
+    commit.start()
+    started = time.monotonic()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with connect(engine) as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("select count(*) from t")).scalar() == 0
+    finally:
+        commit.join()
+        writer.close()
+        engine.dispose()
+    assert time.monotonic() - started >= 0.4  # it waited for the writer's commit
