@@ -1,7 +1,7 @@
 """Campaign data in and out of the state database: awareness reports, CSV import and export.
 
-What: `respondent_results` turns the forms and responses of one campaign into the input of
-`bot.awareness.report.build_report`; `campaign_report` runs it with the campaign's threshold;
+What: `campaign_report` reports a campaign with its threshold, aggregated in the database
+(bot.awareness.report_sql → bot.awareness.report.report_from_data);
 `import_responses` loads paper or third-party answers from a CSV file (all or nothing; streamed by
 bot.awareness.responses, long or wide layout); `export_responses` writes the counted answers back
 out in the same CSV format (bot.awareness.exports also writes XLSX, SPSS and Stata files).
@@ -40,12 +40,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from bot.awareness.report import AnswerRecord, ItemInfo, RespondentResult, check_arguments, report_from_data
+from bot.awareness.report import ItemInfo, check_arguments, report_from_data
 from bot.awareness.report_sql import report_data
 from bot.config import AWARENESS_TARGET, MIN_GROUP_N
 from bot.quiz import forms as quiz
 from bot.quiz.bank import Item
-from bot.storage.state import PROFILE_FIELDS, State
+from bot.storage.state import State
 from bot.taxonomy import field_labels, profile_fields
 from bot.text.clean import clean_region, strip_controls
 
@@ -96,57 +96,6 @@ def label_report(report: Mapping[str, Any], taxonomy: Mapping[str, Any]) -> dict
 
 
 # ---- database → report -----------------------------------------------------------------------
-def _local(iso: str) -> datetime:
-    return datetime.fromisoformat(iso).astimezone(TZ)
-
-
-
-
-def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResult], list[RespondentResult]]:
-    """(counted, practice) completed forms of a campaign as report inputs.
-
-    counted: one per user, their earliest completed counted form; practice: every completed practice form.
-    completed_at is in China time, so report months are local months. Forms come in completion order,
-    ties in the order their first answers were stored (responses.id: insertion order on both backends,
-    as SQLite's rowid gave before; the upper–lower discrimination index depends on the order of
-    respondents with equal scores). Two indexed scans (forms, then
-    responses by campaign) instead of a sorted join: this is most of a report's database time.
-    """
-    with state.read() as conn:
-        fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
-        forms = conn.execute(text(  # with the profile each form was answered with (migration 0009)
-            f'select id, "user", kind, completed_at, {fields} from forms where campaign = :campaign '
-            "and completed_at is not null and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
-        rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),
-                            {"campaign": campaign}).all()
-    records: dict[str, list[AnswerRecord]] = {f[0]: [] for f in forms}
-    first: dict[str, int] = {}  # form → position of its first stored answer
-    shared: tuple[dict[str, AnswerRecord], dict[str, AnswerRecord]] = ({}, {})  # frozen: one object per answer kind
-    for n, (form_id, item_id, correct) in enumerate(rows):
-        answers = records.get(form_id)
-        if answers is None:  # an unfinished form
-            continue
-        if not answers:
-            first[form_id] = n
-        cache = shared[1 if correct else 0]
-        a = cache.get(item_id)
-        if a is None:
-            a = cache[item_id] = AnswerRecord(item_id, bool(correct))
-        answers.append(a)
-    counted: list[RespondentResult] = []
-    practice: list[RespondentResult] = []
-    seen: set[str] = set()
-    last = len(rows)
-    for form_id, user, kind, completed_at, *profile in sorted(forms, key=lambda f: (f[3], first.get(f[0], last), f[0])):
-        if kind == "counted":
-            if user in seen:  # a second counted form (should not happen): never count anybody twice
-                continue
-            seen.add(user)
-        result = RespondentResult(user, dict(zip(PROFILE_FIELDS, profile)), _local(completed_at), records[form_id])
-        (counted if kind == "counted" else practice).append(result)
-    return counted, practice
-
-
 def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[str, ItemInfo],
                     by: Sequence[str] = (), min_n: int = MIN_GROUP_N, target: float = AWARENESS_TARGET,
                     strata: Sequence[str] = (), population: Population | None = None,
@@ -154,8 +103,8 @@ def campaign_report(state: State, campaign: str, bank: Iterable[Item] | Mapping[
     """The awareness report of a campaign (see `bot.awareness.report.build_report`), threshold from the
     campaign; strata and population (post-stratification counts) as build_report takes them.
     `region`: only respondents whose profile region is that one (a console analyst limited to a region).
-    Aggregated in the database (bot.awareness.report_sql): the figures `build_report` gives for
-    `respondent_results`, without loading the answers."""
+    Aggregated in the database (bot.awareness.report_sql): the figures `build_report` gives for the
+    campaign's forms loaded one by one (tests/awareness/reference.py), without loading the answers."""
     c = quiz.get_campaign(state, campaign)
     items = bank if isinstance(bank, Mapping) else item_infos(bank)
     check_arguments(c.threshold, target, list(by), strata)

@@ -2,7 +2,7 @@
 
 What: `report_data(state, campaign, by, strata, population, region)` returns the `ReportData` that
 `bot.awareness.report.report_from_data` turns into the report, the same figures `build_report` gives
-for the campaign's forms loaded one by one (`bot.awareness.campaigns.respondent_results`), which is
+for the campaign's forms loaded one by one (the reference in tests/awareness/reference.py); this is
 what `ohbot report`, the console and the bot's /stats show (`campaigns.campaign_report`).
 
 Why: a province-wide campaign has 10^6 respondents × 20 answers; loading them as objects took minutes
@@ -15,8 +15,8 @@ written with the answers), so no query re-totals the answers. The database retur
   item, correct, form score, form length), from which per-item difficulty, point-biserial and upper–lower D on the rest score follow, and per
   group the most-missed items;
 - the order of tied respondents where the upper–lower D needs it: D ranks respondents by rest score
-  with ties in form order (completion time, then first stored answer, then form id: the order of
-  `respondent_results`); only when the 27 % boundary splits a score that has both right and wrong
+  with ties in form order (completion time, then first stored answer, then form id: the order the
+  form-by-form reading gave); only when the 27 % boundary splits a score that has both right and wrong
   answers is the order inside that score asked for (row_number() over the form order, SQLite ≥ 3.25
   and PostgreSQL).
 

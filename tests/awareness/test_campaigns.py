@@ -22,7 +22,6 @@ from bot.awareness.campaigns import (  # noqa: E402
     export_responses,
     import_responses,
     normalize_answer,
-    respondent_results,
 )
 from bot.awareness.responses import respondent_key
 from bot.config import load_settings
@@ -30,6 +29,7 @@ from bot.quiz import forms as quiz  # noqa: E402
 from bot.quiz.bank import load_bank
 from bot.storage.state import State, load_pseudonym_key  # noqa: E402
 from bot.taxonomy import load_taxonomy  # noqa: E402
+from tests.awareness.reference import respondent_results
 from tests.helpers import REPO_ROOT as REPO
 from tests.helpers import count as count_rows  # noqa: E402
 from tests.helpers import run_cli, sql, wilson_by_hand  # noqa: E402

@@ -1,0 +1,62 @@
+"""The form-by-form reading of a campaign that reports used before they were aggregated in the database
+(bot/awareness/report_sql.py): every completed form and answer loaded as an object. Kept here as the
+reference the SQL path is checked against (`build_report(*respondent_results(...))` must give the
+figures `campaign_report` gives), not used by the product."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import text
+
+from bot.awareness.campaigns import TZ
+from bot.awareness.report import AnswerRecord, RespondentResult
+from bot.storage.state import PROFILE_FIELDS, State
+
+
+def _local(iso: str) -> datetime:
+    return datetime.fromisoformat(iso).astimezone(TZ)
+
+
+def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResult], list[RespondentResult]]:
+    """(counted, practice) completed forms of a campaign as report inputs.
+
+    counted: one per user, their earliest completed counted form; practice: every completed practice form.
+    completed_at is in China time, so report months are local months. Forms come in completion order,
+    ties in the order their first answers were stored (responses.id: insertion order on both backends,
+    as SQLite's rowid gave before; the upper–lower discrimination index depends on the order of
+    respondents with equal scores). Two indexed scans (forms, then
+    responses by campaign) instead of a sorted join: this is most of a report's database time.
+    """
+    with state.read() as conn:
+        fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
+        forms = conn.execute(text(  # with the profile each form was answered with (migration 0009)
+            f'select id, "user", kind, completed_at, {fields} from forms where campaign = :campaign '
+            "and completed_at is not null and kind in ('counted', 'practice')"), {"campaign": campaign}).all()
+        rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),
+                            {"campaign": campaign}).all()
+    records: dict[str, list[AnswerRecord]] = {f[0]: [] for f in forms}
+    first: dict[str, int] = {}  # form → position of its first stored answer
+    shared: tuple[dict[str, AnswerRecord], dict[str, AnswerRecord]] = ({}, {})  # frozen: one object per answer kind
+    for n, (form_id, item_id, correct) in enumerate(rows):
+        answers = records.get(form_id)
+        if answers is None:  # an unfinished form
+            continue
+        if not answers:
+            first[form_id] = n
+        cache = shared[1 if correct else 0]
+        a = cache.get(item_id)
+        if a is None:
+            a = cache[item_id] = AnswerRecord(item_id, bool(correct))
+        answers.append(a)
+    counted: list[RespondentResult] = []
+    practice: list[RespondentResult] = []
+    seen: set[str] = set()
+    last = len(rows)
+    for form_id, user, kind, completed_at, *profile in sorted(forms, key=lambda f: (f[3], first.get(f[0], last), f[0])):
+        if kind == "counted":
+            if user in seen:  # a second counted form (should not happen): never count anybody twice
+                continue
+            seen.add(user)
+        result = RespondentResult(user, dict(zip(PROFILE_FIELDS, profile)), _local(completed_at), records[form_id])
+        (counted if kind == "counted" else practice).append(result)
+    return counted, practice
