@@ -14,8 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, case, func, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Integer, Text, bindparam, func, select, update
 
 from bot.config import AWARE_THRESHOLD, FORM_SIZE
 from bot.errors import CampaignError
@@ -254,18 +253,3 @@ def form_score(state: State, form_id: str) -> tuple[int, int]:
 
 def bank_by_id(knowledge_dir: Path) -> dict[str, Item]:
     return {i.id: i for i in load_bank(knowledge_dir)}
-
-
-def rescore_forms(conn: Connection, campaign: str) -> None:
-    """Score a campaign's forms again from their stored answers (forms.answered, forms.correct: an
-    answer is right when its `correct` is neither 0 nor NULL), in one UPDATE … FROM (GROUP BY), the
-    statement of migration 0010 for one campaign. For answers written other than by `record_answer`
-    or the CSV import, which keep the score themselves."""
-    scores = (select(responses.c.form, func.count().label("answered"),
-                     func.sum(case((func.coalesce(responses.c.correct, 0) != 0, 1), else_=0)).label("correct"))
-              .where(responses.c.campaign == campaign).group_by(responses.c.form).subquery("s"))
-    conn.execute(update(forms).where(forms.c.id == scores.c.form, forms.c.campaign == campaign)
-                 .values(answered=scores.c.answered, correct=scores.c.correct))
-    conn.execute(update(forms).where(forms.c.campaign == campaign,
-                                     ~select(responses.c.id).where(responses.c.form == forms.c.id).exists())
-                 .values(answered=0, correct=0))

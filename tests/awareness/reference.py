@@ -1,16 +1,19 @@
 """The form-by-form reading of a campaign that reports used before they were aggregated in the database
 (bot/awareness/report_sql.py): every completed form and answer loaded as an object. Kept here as the
 reference the SQL path is checked against (`build_report(*respondent_results(...))` must give the
-figures `campaign_report` gives), not used by the product."""
+figures `campaign_report` gives), not used by the product; and `rescore_forms`, the stored scores of
+answers a test wrote into the tables directly."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import case, func, select, text, update
+from sqlalchemy.engine import Connection
 
 from bot.awareness.campaigns import TZ
 from bot.awareness.report import AnswerRecord, RespondentResult
 from bot.storage.state import PROFILE_FIELDS, State
+from bot.storage.tables import forms, responses
 
 
 def _local(iso: str) -> datetime:
@@ -60,3 +63,18 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
         result = RespondentResult(user, dict(zip(PROFILE_FIELDS, profile)), _local(completed_at), records[form_id])
         (counted if kind == "counted" else practice).append(result)
     return counted, practice
+
+
+def rescore_forms(conn: Connection, campaign: str) -> None:
+    """Score a campaign's forms again from their stored answers (forms.answered, forms.correct: an
+    answer is right when its `correct` is neither 0 nor NULL), in one UPDATE … FROM (GROUP BY), the
+    statement of migration 0010 for one campaign. For answers a test wrote directly: `record_answer`
+    and the CSV import keep the score themselves."""
+    scores = (select(responses.c.form, func.count().label("answered"),
+                     func.sum(case((func.coalesce(responses.c.correct, 0) != 0, 1), else_=0)).label("correct"))
+              .where(responses.c.campaign == campaign).group_by(responses.c.form).subquery("s"))
+    conn.execute(update(forms).where(forms.c.id == scores.c.form, forms.c.campaign == campaign)
+                 .values(answered=scores.c.answered, correct=scores.c.correct))
+    conn.execute(update(forms).where(forms.c.campaign == campaign,
+                                     ~select(responses.c.id).where(responses.c.form == forms.c.id).exists())
+                 .values(answered=0, correct=0))

@@ -20,10 +20,9 @@ from bot.awareness.report import MISSING, build_report
 from bot.awareness.report_sql import _ties
 from bot.awareness.stats import point_biserial, upper_lower_discrimination
 from bot.quiz import forms as quiz
-from bot.quiz.forms import rescore_forms
 from bot.storage.state import State
 from bot.storage.tables import forms, responses
-from tests.awareness.reference import respondent_results
+from tests.awareness.reference import rescore_forms, respondent_results
 
 ITEMS = [f"Q{i:02d}" for i in range(12)]
 REGIONS = ["柳南区", "柳北区", "城中区", None, "", " "]
