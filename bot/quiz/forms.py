@@ -245,10 +245,10 @@ def record_answer(state: State, form: Form, position: int, answer: str, item: It
 
 
 def form_score(state: State, form_id: str) -> tuple[int, int]:
+    """(right, answered) of a form: the score its row keeps with every recorded answer (migration 0010)."""
     with state.read() as conn:
-        c, n = conn.execute(select(func.sum(responses.c.correct), func.count())
-                            .where(responses.c.form == form_id)).one()
-    return int(c or 0), int(n or 0)
+        row = conn.execute(select(forms.c.correct, forms.c.answered).where(forms.c.id == form_id)).first()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
 def bank_by_id(knowledge_dir: Path) -> dict[str, Item]:
