@@ -281,9 +281,12 @@ def autocommit(engine: Engine, *, write: bool) -> Iterator[Connection]:
 def insert(conn: Connection | Engine, table: Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
     """The dialect's INSERT construct for `table`, with `.on_conflict_do_nothing(index_elements=…)`,
     `.on_conflict_do_update(index_elements=…, set_=…)` and `.excluded` — same API on both backends."""
-    if backend(conn) == "postgresql":
-        return pg_dialect.insert(table)
-    return sqlite_dialect.insert(table)
+    return _dialect_insert(backend(conn), table)
+
+
+def _dialect_insert(dialect: str, table: Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+    """`insert` by dialect name (for statements built once and cached per dialect)."""
+    return pg_dialect.insert(table) if dialect == "postgresql" else sqlite_dialect.insert(table)
 
 
 def _rows(rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -344,7 +347,7 @@ def _upsert_statement(dialect: str, table: Table, on: tuple[str, ...], columns: 
                       keep_when_null: tuple[str, ...]) -> Any:
     """`upsert`'s statement, built once per shape: building and keying a statement costs more
     client CPU than running it (the rows are the execution's parameters, never part of it)."""
-    stmt = pg_dialect.insert(table) if dialect == "postgresql" else sqlite_dialect.insert(table)
+    stmt = _dialect_insert(dialect, table)
     if not columns:
         return stmt.on_conflict_do_nothing(index_elements=list(on))
     set_ = {c: func.coalesce(stmt.excluded[c], table.c[c]) if c in keep_when_null else stmt.excluded[c]
