@@ -19,10 +19,10 @@ import numpy as np
 
 from bot.index import store
 from bot.index.encoder import Encoder, load_encoder
-from bot.text import use_dictionaries
+from bot.text import reload_dictionaries, use_dictionaries
 from bot.text.normalize import normalize, to_display
 from bot.text.regions import region_label
-from bot.text.tokenize import tokens, write_cache
+from bot.text.tokenize import dictionary_fingerprint, domain_words, tokens, write_cache
 from index_builder.cards import Card, load_cards, load_variants
 from index_builder.clean import clean_text
 from index_builder.ingest import Document, load_documents
@@ -164,6 +164,17 @@ def variant_targets(ref: str, chunks: list[store.ChunkRow]) -> list[store.ChunkR
     return [c for c in chunks if c.doc_id == doc_id and c.section == section and c.kind != "row"] if section else []
 
 
+def copy_dictionaries(source: Path, target: Path) -> None:
+    """The dictionary folder a build used, copied into the new version (`target`, not existing yet):
+    a serving process answers from a version with the words it was built with (README "Running at
+    scale"). Only files: the folder holds no subfolders; none at all gives an empty folder."""
+    target.mkdir()
+    if source.is_dir():
+        for path in sorted(source.iterdir()):
+            if path.is_file():
+                shutil.copy2(path, target / path.name)
+
+
 def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[str, list[str]], set[int], list[str]]:
     """Vectors and tokens of the current index by chunk hash (empty when unusable), its chunk ids."""
     notes: list[str] = []
@@ -180,6 +191,10 @@ def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[
     except Exception as exc:  # a damaged file: build from scratch, say so
         notes.append(f"previous index not reused ({type(exc).__name__}: {exc})")
         return {}, {}, set(), notes
+    # a chunk's tokens depend on the domain words too: reused only when they are the same
+    if store.words_fingerprint(index_dir) != dictionary_fingerprint(domain_words()):
+        notes.append("domain words changed: every chunk is tokenised again")
+        return vectors, {}, {c.id for c in chunks}, notes
     return vectors, {c.hash: c.tokens for c in chunks}, {c.id for c in chunks}, notes
 
 
@@ -213,7 +228,9 @@ def build_index(
     """Build (or update) the index of `knowledge_dir` into `index_dir`; returns the report.
     `progress`: show progress bars (documents read, chunks embedded) on standard error."""
     started = time.perf_counter()
-    use_dictionaries(Path(knowledge_dir) / "dict")
+    dictionaries = Path(knowledge_dir) / "dict"
+    use_dictionaries(dictionaries)
+    reload_dictionaries()  # the files may have changed since this process read them
     report = BuildReport()
     documents, ingest_errors = load_documents(knowledge_dir)
     report.errors += [str(e) for e in ingest_errors]
@@ -321,7 +338,8 @@ def build_index(
     texts = [c.search_text for c in chunks]
     try:
         store.write_index(tmp, manifest, doc_rows, chunks, vectors, questions,
-                          extras={store.WORDS: lambda path: write_cache(path, texts)})
+                          extras={store.WORDS: lambda path: write_cache(path, texts),
+                                  store.DICTIONARIES: lambda path: copy_dictionaries(dictionaries, path)})
         store.publish(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,7 @@ from bot.answering.compose import DRAFT_NOTE, Composed, compose, needs_review_no
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide
 from bot.answering.query import Query, analyse
 from bot.answering.rank import Candidate, rank
-from bot.answering.retrieve import Passage, Retriever, UnitScores
+from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
 
 __all__ = ["Answer", "REFUSAL", "DRAFT_NOTE", "answer", "answer_query"]
 
@@ -57,6 +57,7 @@ def to_passage(c: Candidate) -> Passage:
     return Passage(chunk=c.chunk, doc=c.doc, score=c.score, bm25=c.bm25, dense=c.dense)
 
 
+@in_its_dictionaries
 def answer(retriever: Retriever, question: str, role: str | None = None, region: str | None = None,
            context: str | None = None, top_k: int = 3) -> Answer:
     """Answer one question (already checked for length and emptiness by the dialogue); `context`
@@ -76,6 +77,7 @@ def catalogue_of(retriever: Retriever) -> Catalogue:
     return catalogue
 
 
+@in_its_dictionaries
 def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: float | None = None) -> Answer:
     """The stages after analysis, for an already analysed question."""
     if not query.normalized:

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from bot.answering.query import Query, has_answer
 from bot.answering.rank import Candidate
-from bot.answering.retrieve import Retriever
+from bot.answering.retrieve import Retriever, in_its_dictionaries
 from bot.text.normalize import normalize
 from bot.text.regions import is_local, region_label
 from bot.text.tokenize import tokens
@@ -221,6 +221,7 @@ def needs_review_note(candidate: Candidate, composed: Composed | None = None) ->
     return bool(composed and composed.from_section and composed.section_doc.get("status") == "draft")
 
 
+@in_its_dictionaries
 def full_section(retriever: Retriever, chunk_id: int) -> str | None:
     """What "更多" shows: the whole section (or card) of a unit, with its source line; None when the
     id is not in the index (e.g. an old button after a rebuild)."""

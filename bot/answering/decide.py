@@ -18,7 +18,7 @@ import yaml
 
 from bot.answering.query import Query, has_answer
 from bot.answering.rank import Candidate
-from bot.text import dict_dir
+from bot.text import cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 
 DOORS = ("labour", "medical", "injury", "environment")
@@ -93,6 +93,9 @@ def _cue_words(folder: Path) -> dict[str, tuple[str, ...]]:
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     return {k: tuple(dict.fromkeys(normalize(str(w)) for w in (v or []) if str(w).strip()))
             for k, v in (table or {}).items()}
+
+
+cached_by_folder(_cue_words.cache_clear)
 
 
 def cues_in(text: str) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.text import dict_dir
+from bot.text import cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 from bot.text.tokenize import query_tokens, tokens
 
@@ -125,6 +125,10 @@ def _has_answer(folder: Path, kind: str, text: str) -> bool:
     """has_answer with the dictionaries of `folder` (cached: knowledge-base sentences recur across questions)."""
     found = next((k for k in _answer_kinds(folder) if k.name == kind), None)
     return bool(found and found.answer.search(text))
+
+
+cached_by_folder(_answer_kinds.cache_clear)
+cached_by_folder(_has_answer.cache_clear)
 
 
 def analyse(question: str, encode: Callable[[str], np.ndarray], context: str | None = None, role: str | None = None,

@@ -14,15 +14,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
 from bot.answering.query import Query
 from bot.index import store
 from bot.index.encoder import Encoder, load_encoder
-from bot.text import use_dictionaries
+from bot.text import dict_dir, reading, use_dictionaries
 from bot.text.normalize import normalize
 from bot.text.regions import is_local, names_region
 from bot.text.tokenize import query_tokens
@@ -45,6 +46,19 @@ QUERY_CACHE = 4096  # query vectors kept (2 KB each)
 CHECK_SECONDS = 2.0  # how often a serving process looks for a newer index (one stat)
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def in_its_dictionaries(function: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """`function(retriever, …)` (or a Retriever method) run with the dictionaries of that retriever's
+    index version (`Retriever.dict_dir`): a question is tokenised with the words its index was built
+    with, whichever version other threads of the process are answering from."""
+    @wraps(function)
+    def wrapper(retriever: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with reading(retriever.dict_dir):
+            return function(retriever, *args, **kwargs)
+    return wrapper
 
 
 @dataclass
@@ -141,6 +155,10 @@ class Retriever:
             raise store.IndexUnavailable(f"the index at {index_dir} is inconsistent: run `ohbot build-index --full`")
         self.index_dir = index_dir
         self.manifest = manifest
+        # the dictionaries this version was built with (its copy of knowledge/dict); an index from
+        # before versions held them has none: the process's (knowledge/dict), as it was then
+        own = index_dir / store.DICTIONARIES
+        self.dict_dir = own if own.is_dir() else dict_dir()
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self.by_faq = {c.faq_id: c for c in self.chunks if c.faq_id}
         if encoder is None and previous is not None:
@@ -178,11 +196,12 @@ class Retriever:
         self.cache_lock = threading.Lock()
         if previous is not None and previous.encoder is self.encoder:  # same model: same vectors
             self.query_cache, self.cache_lock = previous.query_cache, previous.cache_lock
-        # last, once the index passed every check: the tokenizer is process-wide (the same dictionary
-        # in every version of one knowledge folder; the file only says which entries to read up front)
-        use_tokenizer_cache(index_dir / store.WORDS)
+        # last, once the index passed every check: the tokenizer of this version's dictionary folder
+        # reads its dictionary from this version's file (another version's tokenizer is not touched)
+        use_tokenizer_cache(index_dir / store.WORDS, self.dict_dir)
         self.warm_up()
 
+    @in_its_dictionaries
     def warm_up(self) -> None:
         """Make the tokenizer and run the model once now, at start (each under its lock), so that
         the first requests, however many arrive at once, find both ready."""
@@ -203,6 +222,7 @@ class Retriever:
             return None
         return np.array([filters.allows(self.docs.get(c.doc_id, {})) for c in self.chunks], dtype=bool)
 
+    @in_its_dictionaries
     def bm25_scores(self, query: str) -> np.ndarray:
         toks = [t for t in query_tokens(query) if t in self.vocab]
         if not toks:
@@ -265,9 +285,11 @@ class Retriever:
         """The unit vector of an already normalised text (cached)."""
         return self.query_vector(normalized)
 
+    @in_its_dictionaries
     def dense_scores(self, query: str) -> np.ndarray:
         return matvec(self.matrix, self.query_vector(normalize(query)))
 
+    @in_its_dictionaries
     def closest_card(self, query: str) -> tuple[store.ChunkRow | None, float]:
         """The FAQ card with a question (or variant) most similar to the query, and that cosine."""
         if not self.question_chunks:
@@ -296,6 +318,7 @@ class Retriever:
         """The top passages for `query` by "hybrid" (weighted RRF of both), "bm25" or "dense"."""
         return self.search_scored(query, top_k, filters, method)[0]
 
+    @in_its_dictionaries
     def search_scored(self, query: str, top_k: int = 5, filters: Filters | None = None,
                       method: str = "hybrid") -> tuple[list[Passage], float, float]:
         """The top passages, plus the best dense cosine and best BM25 score over the whole index

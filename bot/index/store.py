@@ -1,6 +1,6 @@
 """The index on disk: SQLite (documents, chunks, cached vectors, manifest) + FAISS + BM25.
 
-Layout of DATA_DIR/index/: index.db, dense.faiss, dense.npy, bm25/, words.sqlite. DATA_DIR/index is
+Layout of DATA_DIR/index/: index.db, dense.faiss, dense.npy, bm25/, words.sqlite, dict/. DATA_DIR/index is
 a symbolic link to one complete version, DATA_DIR/index.versions/<UTC time>-<pid>/: a build writes a
 new version beside the served one and then replaces the link in one rename (`publish`), so a reader
 resolves either the old or the new index, never half of one, and a failed build changes nothing.
@@ -10,7 +10,9 @@ Serving processes notice the new link and swap the new version in (bot/answering
 Serving reads the dense vectors from dense.npy (float32, one row per chunk in index order) and the
 BM25 arrays of bm25/, both memory-mapped, without importing faiss, bm25s or scipy (~0.6 s and
 ~30 MB per process); dense.faiss holds the same vectors for FAISS tools (`Retriever.dense_index`).
-words.sqlite is the tokenizer's dictionary (bot/text/tokenize.py). The manifest records a sha256
+words.sqlite is the tokenizer's dictionary (bot/text/tokenize.py); dict/ is the copy of the
+dictionary folder (knowledge/dict) the version was built with, which a process answering from the
+version reads its dictionaries from (bot/text `reading`). The manifest records a sha256
 of every file but index.db (which holds the manifest), checked at every load: a damaged or
 swapped file is refused with the fix instead of answering from garbage.
 """
@@ -37,6 +39,7 @@ SCHEMA_VERSION = 5  # 4: dense.npy, words.sqlite and checksums; 5: every unit's 
 REUSABLE_SCHEMAS = (3, 4, 5)  # indexes whose vectors and tokens a build may reuse (same tables)
 DENSE_MATRIX = "dense.npy"
 WORDS = "words.sqlite"
+DICTIONARIES = "dict"  # the copy of knowledge/dict the version was built with (read by serving)
 QUESTIONS_BM25 = "bm25-questions"  # BM25 over the unit questions (FAQ questions, headings, variants)
 BM25_METHODS = ("robertson", "lucene", "atire")  # bm25s methods without a non-occurrence array
 
@@ -98,6 +101,20 @@ def checksums(folder: Path) -> dict[str, str]:
         p.relative_to(folder).as_posix(): sha256_file(p)
         for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "index.db"
     }
+
+
+def words_fingerprint(folder: Path) -> str | None:
+    """The dictionary fingerprint (bot/text/tokenize.py) the index at `folder` was tokenised with, from
+    its words.sqlite; None when there is none or it is unreadable."""
+    try:
+        db = sqlite3.connect(f"file:{folder / WORDS}?mode=ro", uri=True)
+        try:
+            row = db.execute("select value from meta where key = 'fingerprint'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
 
 
 def write_index(

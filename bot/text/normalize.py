@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 import opencc
 import yaml
+
+from bot.text import cached_by_folder, dict_dir
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t\u3000\u00a0]+(?=[{_CJK}])")
@@ -23,11 +26,10 @@ def _converter() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-@lru_cache(maxsize=1)
-def _phrases() -> tuple[re.Pattern | None, dict[str, str]]:
-    from bot.text import dict_dir
-
-    path = dict_dir() / "phrases.yaml"
+@lru_cache(maxsize=4)
+def _phrases(folder: Path) -> tuple[re.Pattern | None, dict[str, str]]:
+    """phrases.yaml of one dictionary folder, compiled once."""
+    path = folder / "phrases.yaml"
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     table = {str(k): str(v) for k, v in (table or {}).items()}
     if not table:
@@ -39,7 +41,7 @@ def _phrases() -> tuple[re.Pattern | None, dict[str, str]]:
 def to_simplified(text: str) -> str:
     """Traditional → Simplified characters, then the Taiwan-term fixes of phrases.yaml."""
     text = _converter().convert(text)
-    pattern, table = _phrases()
+    pattern, table = _phrases(dict_dir())
     return pattern.sub(lambda m: table[m.group(0)], text) if pattern else text
 
 
@@ -58,5 +60,8 @@ def normalize(text: str) -> str:
 
 
 def clear_caches() -> None:
-    """Forget the phrase table (the dictionary folder changed)."""
+    """Forget the phrase tables (a dictionary folder's files changed)."""
     _phrases.cache_clear()
+
+
+cached_by_folder(clear_caches)

@@ -10,6 +10,11 @@ once (tens of milliseconds), any other word is looked up in the file when a ques
 it and remembered. The tokens are exactly jieba's (same frequencies, same total; a test compares
 them on the whole knowledge base). The cache is used only while the domain words it was made
 with are still those of the dictionary folder; otherwise the tokenizer is built as before.
+
+There is one tokenizer per dictionary folder (`bot.text.dict_dir`: an index version's own copy
+while answering from it), so a serving process that swaps in a new version keeps tokenising the
+questions still on the old one with the old words; the tokenizers of the last MAX_FOLDERS folders
+are kept.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bot.text import dict_dir
+from bot.text import cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 
 
@@ -62,15 +67,17 @@ STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[0-9a-z\u3400-\u9fff]")
 MAX_ABSENT = 200_000  # remembered misses of a cached tokenizer before they are forgotten
+MAX_FOLDERS = 4  # tokenizers kept, one per dictionary folder (the served version, the previous one, …)
 
 _lock = threading.Lock()
-_tokenizer: jieba.Tokenizer | None = None
-_cache_path: Path | None = None
+_tokenizers: dict[Path, jieba.Tokenizer] = {}  # by dictionary folder, oldest first
+_cache_paths: dict[Path, Path] = {}  # dictionary folder → the cache file (words.sqlite) made with it
 
 
-def domain_words() -> list[str]:
-    """The normalised words of domain_words.txt, in file order (comments and blanks skipped)."""
-    path = dict_dir() / "domain_words.txt"
+def domain_words(folder: Path | None = None) -> list[str]:
+    """The normalised words of domain_words.txt (of `folder`, else of the dictionaries in use), in
+    file order (comments and blanks skipped)."""
+    path = (folder or dict_dir()) / "domain_words.txt"
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     return [w for w in (normalize(line.split("#")[0]) for line in lines) if w]
 
@@ -157,38 +164,46 @@ def _cached_tokenizer(path: Path, fingerprint: str) -> jieba.Tokenizer | None:
     return tk
 
 
-def _make_tokenizer() -> jieba.Tokenizer:
-    """The cached tokenizer when a matching cache is in use, else the full jieba one."""
-    words = domain_words()
-    if _cache_path is not None and _cache_path.exists():
-        cached = _cached_tokenizer(_cache_path, dictionary_fingerprint(words))
+def _make_tokenizer(folder: Path) -> jieba.Tokenizer:
+    """The cached tokenizer when a cache matching the folder's domain words is in use, else the full
+    jieba one."""
+    words = domain_words(folder)
+    cache = _cache_paths.get(folder)
+    if cache is not None and cache.exists():
+        cached = _cached_tokenizer(cache, dictionary_fingerprint(words))
         if cached is not None:
             return cached
     return _full_tokenizer(words)
 
 
 def tokenizer() -> jieba.Tokenizer:
-    """The process's tokenizer, made once under a lock: parallel first requests wait for the one
-    being made instead of each making their own (16 at once stalled replies for 8–10 s)."""
-    global _tokenizer
-    tk = _tokenizer
+    """The tokenizer of the dictionaries in use, made once under a lock: parallel first requests wait
+    for the one being made instead of each making their own (16 at once stalled replies for 8–10 s)."""
+    folder = dict_dir()
+    tk = _tokenizers.get(folder)
     if tk is None:
         with _lock:
-            if _tokenizer is None:
-                _tokenizer = _make_tokenizer()
-            tk = _tokenizer
+            tk = _tokenizers.get(folder)
+            if tk is None:
+                tk = _tokenizers[folder] = _make_tokenizer(folder)
+                while len(_tokenizers) > MAX_FOLDERS:
+                    del _tokenizers[next(iter(_tokenizers))]
     return tk
 
 
-def use_cache(path: Path | None) -> None:
-    """Read the dictionary from the cache file at `path` (an index folder's, see `write_cache`) from
-    now on; None: build it from jieba's dictionary and the domain words."""
-    global _cache_path, _tokenizer
+def use_cache(path: Path | None, folder: Path | None = None) -> None:
+    """Read the dictionary of the dictionary folder `folder` (default: the one in use) from the cache
+    file at `path` (an index folder's, see `write_cache`) from now on; None: build it from jieba's
+    dictionary and the folder's domain words."""
+    folder = Path(folder) if folder is not None else dict_dir()
     path = Path(path) if path is not None else None
     with _lock:
-        if path != _cache_path:
-            _cache_path = path
-            _tokenizer = None
+        if path != _cache_paths.get(folder):
+            if path is None:
+                del _cache_paths[folder]
+            else:
+                _cache_paths[folder] = path
+            _tokenizers.pop(folder, None)
 
 
 def write_cache(path: Path, texts: Iterable[str]) -> None:
@@ -224,10 +239,15 @@ def write_cache(path: Path, texts: Iterable[str]) -> None:
         db.close()
 
 
-@lru_cache(maxsize=1)
 def synonyms() -> dict[str, list[str]]:
-    """Colloquial word → the documents' terms (synonyms.yaml), normalised."""
-    path = dict_dir() / "synonyms.yaml"
+    """Colloquial word → the documents' terms (synonyms.yaml of the dictionaries in use), normalised."""
+    return _synonyms(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _synonyms(folder: Path) -> dict[str, list[str]]:
+    """synonyms.yaml of one dictionary folder, read once."""
+    path = folder / "synonyms.yaml"
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     return {normalize(str(k)): [normalize(str(v)) for v in vs] for k, vs in (table or {}).items()}
 
@@ -246,15 +266,21 @@ def query_tokens(query: str, base: list[str] | None = None) -> list[str]:
     (`base`: the question's tokens when the caller has them already)."""
     base = tokens(query) if base is None else list(base)
     text = normalize(query)
-    found = [k for k in synonyms() if (k in text if len(k) > 1 else k in base)]
-    extra = dict.fromkeys(t for k in found for s in synonyms()[k] for t in tokens(s))
+    table = synonyms()
+    found = [k for k in table if (k in text if len(k) > 1 else k in base)]
+    extra = dict.fromkeys(t for k in found for s in table[k] for t in tokens(s))
     return base + [t for t in extra if t not in base]
 
 
-@lru_cache(maxsize=1)
 def domain_cues() -> tuple[str, ...]:
     """Work/health cue words (domain_cues.txt), normalised: a question with one is about work."""
-    path = dict_dir() / "domain_cues.txt"
+    return _domain_cues(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _domain_cues(folder: Path) -> tuple[str, ...]:
+    """domain_cues.txt of one dictionary folder, read once."""
+    path = folder / "domain_cues.txt"
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     return tuple(normalize(line) for line in lines if line.strip() and not line.startswith("#"))
 
@@ -266,9 +292,11 @@ def warm_up() -> None:
 
 
 def clear_caches() -> None:
-    """Forget the tokenizer, synonyms and cue words (the dictionary folder changed)."""
-    global _tokenizer
+    """Forget the tokenizers, synonyms and cue words (a dictionary folder's files changed)."""
     with _lock:
-        _tokenizer = None
-    synonyms.cache_clear()
-    domain_cues.cache_clear()
+        _tokenizers.clear()
+    _synonyms.cache_clear()
+    _domain_cues.cache_clear()
+
+
+cached_by_folder(clear_caches)

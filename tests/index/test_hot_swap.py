@@ -131,3 +131,79 @@ def test_a_damaged_new_index_is_refused_once_and_the_old_one_keeps_serving(knowl
     assert live.check() is True
     live.join(60)
     assert answer(live.current, QUESTION).faq_id == CARD["id"]
+
+
+NEW_WORD = "噪声作业"  # in the noise material, cut in two by jieba until it is a domain word
+SLANG = "蓝鲸检"  # an invented colloquial word (test data only), mapped to the documents' term
+SLANG_QUESTION = f"{SLANG}的费用由谁承担？"
+
+
+def edit_dictionaries(knowledge: Path) -> None:
+    """A new domain word and a new synonym in the knowledge folder's dictionaries."""
+    with open(knowledge / "dict" / "domain_words.txt", "a", encoding="utf-8") as f:
+        f.write(f"\n{NEW_WORD}\n")
+    synonyms = knowledge / "dict" / "synonyms.yaml"
+    table = yaml.safe_load(synonyms.read_text(encoding="utf-8"))
+    table[SLANG] = ["职业健康检查"]
+    synonyms.write_text(yaml.safe_dump(table, allow_unicode=True), encoding="utf-8")
+
+
+def question_tokens(retriever: Retriever, text: str) -> list[str]:
+    """A question's expanded tokens as `retriever` reads them (with its index version's dictionaries)."""
+    from bot.text import reading
+    from bot.text.tokenize import query_tokens
+
+    with reading(retriever.dict_dir):
+        return query_tokens(text)
+
+
+def test_the_dictionaries_are_swapped_with_the_index_and_questions_on_the_old_keep_the_old(knowledge, tmp_path,
+                                                                                            encoder):
+    from bot.text import dict_dir
+
+    index_dir = tmp_path / "data" / "index"
+    build(knowledge, index_dir, encoder)
+    live = LiveIndex(Retriever(index_dir, MODEL, BACKEND, encoder=encoder), index_dir, MODEL, BACKEND,
+                     check_seconds=0.0)
+    old = live.current
+    assert old.dict_dir == index_dir.resolve() / "dict"  # its own copy, not the knowledge folder's
+    assert NEW_WORD not in old.vocab and not old.bm25_scores(SLANG).any()  # the word alone: no match
+
+    edit_dictionaries(knowledge)  # the served version's copy is not touched by the edit
+    build(knowledge, index_dir, encoder)
+    assert live.check() is True
+    live.join(60)
+    new = live.current
+    assert new is not old and new.dict_dir == new.index_dir / "dict"
+    # the new version: tokenised with the new domain word (the chunks' tokens were not reused) and
+    # questions read with it and with the new synonym
+    assert NEW_WORD in new.vocab and NEW_WORD in question_tokens(new, f"{NEW_WORD}要注意什么")
+    assert "职业健康检查" in question_tokens(new, SLANG_QUESTION)
+    assert new.bm25_scores(SLANG).max() > 0
+    assert "职业健康检查" in answer(new, SLANG_QUESTION).draft  # the best unit is found by the new word
+    # the old version, still answering questions in flight, reads them with its own dictionaries
+    assert NEW_WORD not in question_tokens(old, f"{NEW_WORD}要注意什么")
+    assert "职业健康检查" not in question_tokens(old, SLANG_QUESTION) and not old.bm25_scores(SLANG).any()
+    assert dict_dir() == knowledge / "dict"  # outside any question: the process's (the build's) folder
+
+
+def test_an_index_without_a_dictionary_copy_reads_the_knowledge_folders(knowledge, tmp_path, encoder):
+    """An index version built before versions held their dictionaries: the process's (knowledge/dict)."""
+    import json
+    import sqlite3
+
+    from bot.text import use_dictionaries
+
+    index_dir = tmp_path / "index"
+    build(knowledge, index_dir, encoder)
+    folder = index_dir.resolve()
+    shutil.rmtree(folder / "dict")
+    with sqlite3.connect(folder / "index.db") as db:
+        (value,) = db.execute("select value from manifest where key = 'checksums'").fetchone()
+        kept = {k: v for k, v in json.loads(value).items() if not k.startswith("dict/")}
+        db.execute("update manifest set value = ? where key = 'checksums'", (json.dumps(kept),))
+    db.close()
+    use_dictionaries(knowledge / "dict")
+    retriever = Retriever(index_dir, MODEL, BACKEND, encoder=encoder)
+    assert retriever.dict_dir == knowledge / "dict"
+    assert answer(retriever, "体检费谁出").found
