@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
+from bot.awareness import report_sql
 from bot.awareness.campaigns import campaign_report
 from bot.awareness.report import MISSING, build_report
-from bot.awareness import report_sql
 from bot.awareness.report_sql import _ties
 from bot.awareness.stats import point_biserial, upper_lower_discrimination
 from bot.quiz import forms as quiz

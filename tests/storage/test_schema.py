@@ -224,3 +224,22 @@ def test_opening_a_current_database_does_not_import_alembic(db_url: str, engine_
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.split("\n")[:2] == [migrate.head(), "[]"]
+
+
+def test_postgresql_keeps_statistics_on_the_reports_day(pg_url: str, engine_for) -> None:
+    """Migration 0011: statistics on the expression the report groups tied answers by (its day), computed
+    at the upgrade; the report's expression is spelled as the statistics' (else PostgreSQL ignores them)."""
+    import importlib
+
+    from bot.awareness.report_sql import _day
+
+    engine = engine_for(pg_url)
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT pg_get_statisticsobjdef_expressions(oid)::text FROM pg_statistic_ext "
+                                  "WHERE stxname = 'forms_completed_day' "
+                                  "AND stxnamespace = current_schema()::regnamespace")).scalar()
+    revision = importlib.import_module("bot.storage.migrations.versions.0011_form_day_statistics")
+    assert found == "{\"" + revision.DAY + "\"}"
+    compiled = str(_day().compile(engine, compile_kwargs={"literal_binds": True}))
+    assert compiled == revision.DAY.replace("completed_at", "forms.completed_at")
