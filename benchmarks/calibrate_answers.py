@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.answering import decide as D  # noqa: E402
 from bot.answering.answer import catalogue_of, compose_answer  # noqa: E402
+from bot.answering.compose import compose  # noqa: E402
 from bot.answering.evaluate_answers import judge, load_items  # noqa: E402
 from bot.answering.query import analyse  # noqa: E402
 from bot.answering.rank import rank  # noqa: E402
@@ -47,8 +48,9 @@ def rows(retriever: Retriever, extra: list[Path]) -> tuple[list[dict], list[str]
             if lookup is not None and lookup.section is not None:
                 continue  # answered by a lookup in the catalogue, not by the confidence
             cues = D.cues_in(query.normalized)
-            x = D.features(query, ranked, D.topic_of(cues, ranked))
-            draft, _ = compose_answer(retriever, query, ranked[0], [], None, ranked[1:])
+            composed = compose(retriever, query, ranked[0], None, ranked[1:])
+            draft, _ = compose_answer(retriever, query, ranked[0], [], None, ranked[1:], composed)
+            x = D.features(query, ranked, D.topic_of(cues, ranked), composed.verdict)
             right = judge(item, "answer", draft, 0.0).correct
             names = list(x)
             out.append({"x": [x[k] for k in names], "y": float(right), "oh": item.scope == "oh",

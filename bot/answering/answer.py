@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
-from bot.answering.compose import DRAFT_NOTE, compose, needs_review_note, source_line
+from bot.answering.compose import DRAFT_NOTE, Composed, compose, needs_review_note, source_line
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide
 from bot.answering.query import Query, analyse
 from bot.answering.rank import Candidate, rank
@@ -82,7 +82,10 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
         return Answer(query.original, REFUSAL, False, 0.0)
     scores = retriever.unit_scores(query)
     ranked = rank(retriever, query, scores, top_k=10)
-    decision = decide(query, ranked, retriever.vocab, **({"threshold": threshold} if threshold is not None else {}))
+    # the best unit's answer is composed before deciding: whether its verdict holds an answer of the
+    # asked kind is one of the confidence's features
+    composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
+    decision = decide(query, ranked, retriever.vocab, threshold, composed.verdict if composed else None)
     lookup = catalogue_of(retriever).lookup(query) if decision.kind != "refer" or decision.cues.get("oh") else None
     verdict, extra = None, []
     if lookup is not None and lookup.section is not None:
@@ -90,8 +93,9 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
         decision = Decision("answer", max(decision.confidence, LOOKUP_CONFIDENCE), None, decision.notes, decision.cues)
         if not lookup.listed:
             verdict, extra = unlisted_verdict(lookup.name), nearest_line(retriever, lookup)
+        composed = None  # another unit or verdict: composed again
     shown = [to_passage(c) for c in ranked[:top_k]]
-    draft, more = (compose_answer(retriever, query, ranked[0], extra + decision.notes, verdict, ranked[1:])
+    draft, more = (compose_answer(retriever, query, ranked[0], extra + decision.notes, verdict, ranked[1:], composed)
                    if ranked else ("", False))
     if decision.kind != "answer":
         return refusal_or_referral(query, decision, shown, draft)
@@ -120,11 +124,13 @@ def nearest_line(retriever: Retriever, lookup: Lookup) -> list[str]:
 
 
 def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: list[str],
-                   verdict: str | None = None, others: list[Candidate] | None = None) -> tuple[str, bool]:
+                   verdict: str | None = None, others: list[Candidate] | None = None,
+                   composed: Composed | None = None) -> tuple[str, bool]:
     """The answer text from the best unit (and sentences of the next units, `others`): verdict and
     detail, the review note for draft material, further lines (a pointer, door notes), the source
-    line naming every unit shown; and whether "更多" has more."""
-    composed = compose(retriever, query, top, verdict, others)
+    line naming every unit shown; and whether "更多" has more. `composed`: compose's result for
+    these same arguments, when the caller already has it."""
+    composed = composed or compose(retriever, query, top, verdict, others)
     parts = [composed.verdict + composed.detail]
     if needs_review_note(top, composed):
         parts.append(DRAFT_NOTE)

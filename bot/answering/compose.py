@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bot.answering.query import Query
+from bot.answering.query import Query, has_answer
 from bot.answering.rank import Candidate
 from bot.answering.retrieve import Retriever
 from bot.text.normalize import normalize
@@ -35,9 +35,11 @@ DISTINCT_IDF = 1.2
 DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
 SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
 CLAUSE = re.compile(r"[^，,、：:]+[，,、：:]?")
-FIGURE = re.compile(r"\d|[一二三四五六七八九十百千万]+[个项种类家条年月日天%]|%|‰|≥|≤")
 YES_NO = re.compile(r"[吗么嘛][?？!！。]*$|能不能|可不可以|是不是|算不算|要不要|有没有|是否|行不行|对不对|合不合法|能否|可否")
-ASKS_FIGURE = re.compile(r"多少|几|目标|比例|百分之|多久|多长|多高|多大|哪年|什么时候")
+# A sentence holding an answer of the kind the question asks for (Query.asks: a duration for 多久, an
+# amount for 多少, an authority for 谁/哪个部门 …, knowledge/dict/answer_types.yaml) counts as this many
+# more shared words when the verdict and detail are picked (before: figures first for 多少/几/目标 only).
+ASKED_BONUS = 1.5
 
 
 def sentences(text: str) -> list[str]:
@@ -90,9 +92,15 @@ def _shorten(sentence: str, limit: int) -> str:
     return (out.rstrip("，,、：:") + "……") if out else sentence[:limit] + "……"
 
 
+def _asked_bonus(query: Query, sentence: str) -> float:
+    """ASKED_BONUS when the sentence holds an answer of the kind the question asks for, else 0."""
+    return ASKED_BONUS if has_answer(query.asks, sentence) else 0.0
+
+
 def pick_verdict(query: Query, candidate: Candidate, body: list[str]) -> int:
     """Index of the verdict sentence: the opening sentence when the unit answers the user's question
-    (a card, a section whose heading matches, a table row), else the sentence closest to it."""
+    (a card, a section whose heading matches, a table row), else the sentence closest to it (an
+    answer of the asked kind counts ASKED_BONUS more)."""
     if not body:
         return -1
     if candidate.chunk.kind in ("faq", "row") or candidate.q_dense >= HEADING_MATCH:
@@ -103,24 +111,23 @@ def pick_verdict(query: Query, candidate: Candidate, body: list[str]) -> int:
             return 1
         return 0
     wanted = set(query.expanded) | words(query.focus)
-    figure = bool(ASKS_FIGURE.search(query.focus))
-    scored = [(_overlap(wanted, s) + (1.5 if figure and FIGURE.search(s) else 0), -i) for i, s in enumerate(body)]
+    scored = [(_overlap(wanted, s) + _asked_bonus(query, s), -i) for i, s in enumerate(body)]
     return -max(scored)[1]
 
 
 def pick_detail(query: Query, body: list[str], verdict: int, limit: int = DETAIL_CHARS,
                 own: int | None = None, neighbours: int | None = None,
                 distinct: frozenset[str] = frozenset()) -> list[int]:
-    """Indices of the detail sentences: those sharing most words with the question (figures first
-    when it asks 多少/几/目标), in their own order, within `limit` characters. The first `own`
-    sentences (the unit's own, before those of a card's section) go first; sentences from index
+    """Indices of the detail sentences: those sharing most words with the question (an answer of
+    the kind it asks for counts ASKED_BONUS more: figures for 多少, an authority for 谁 …), in their
+    own order, within `limit` characters. The first `own` sentences (the unit's own, before those
+    of a card's section) go first; sentences from index
     `neighbours` on (other units') only fill what is left, and only with a `distinct` word."""
     wanted = set(query.expanded) | words(query.focus)
-    figure = bool(ASKS_FIGURE.search(query.focus))
     own = len(body) if own is None else own
     ranked = sorted(
         (i for i in range(len(body)) if i != verdict and len(body[i]) >= BARE),
-        key=lambda i: (i >= own, -(_overlap(wanted, body[i]) + (1.5 if figure and FIGURE.search(body[i]) else 0)),
+        key=lambda i: (i >= own, -(_overlap(wanted, body[i]) + _asked_bonus(query, body[i])),
                        abs(i - verdict)),
     )
     chosen, total = [], 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.answering.query import Query
+from bot.answering.query import Query, has_answer
 from bot.answering.rank import Candidate
 from bot.text import dict_dir
 from bot.text.normalize import normalize
@@ -63,9 +63,10 @@ DOOR_NOTES = {
 
 # The confidence model and threshold, fitted and chosen by benchmarks/calibrate_answers.py on the
 # authored sets (materials-a/b, the shared dev set, ood, near-ood); README "Answering".
-COEFFICIENTS = {"agree": 1.910, "lead": 3.083, "topic": 3.579}
-INTERCEPT = -4.342
-THRESHOLD = 0.58
+COEFFICIENTS = {"agree": 2.561, "lead": 2.152, "topic": 3.613, "kind": 0.750}
+INTERCEPT = -5.053
+THRESHOLD = 0.50
+KIND_UNASKED = 0.5  # the `kind` feature of a question whose interrogative names no kind of answer
 WITHOUT_TOPIC = 0.85
 INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word  # a question without any occupational-health topic word needs this much
 
@@ -99,20 +100,24 @@ def cues_in(text: str) -> dict[str, list[str]]:
     return {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
 
 
-def features(query: Query, ranked: list[Candidate], has_topic: bool) -> dict[str, float]:
+def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: str | None = None) -> dict[str, float]:
     """What the confidence is computed from (measured on the question sets, README "Answering"):
     how far the three measurements agree on the best unit (mean of 1/rank by the unit's dense
-    score, its question match and its BM25 alone), how far it stands above the fifth unit, and
-    whether the question has an occupational-health topic word. Absolute similarities separate
-    right from wrong answers less well: long questions that tell a story score low everywhere."""
+    score, its question match and its BM25 alone), how far it stands above the fifth unit,
+    whether the question has an occupational-health topic word, and whether the `verdict` to be
+    shown holds an answer of the kind the question asks for (Query.asks: a duration for 多久, an
+    authority for 谁 …; KIND_UNASKED when it asks for none). Absolute similarities separate right
+    from wrong answers less well: long questions that tell a story score low everywhere."""
     top = ranked[0]
     ranks = top.ranks or {"bm25": 10, "dense": 10, "q_dense": 10}
     fifth = sorted((c.score for c in ranked), reverse=True)[min(4, len(ranked) - 1)]
-    return {
+    out = {
         "agree": sum(1.0 / r for r in ranks.values()) / len(ranks),
         "lead": max(0.0, min(top.score - fifth, 1.0)),
         "topic": 1.0 if has_topic else 0.0,
     }
+    out["kind"] = KIND_UNASKED if query.asks is None else float(has_answer(query.asks, verdict or ""))
+    return out
 
 
 def confidence_of(x: dict[str, float]) -> float:
@@ -147,14 +152,16 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
 
 
 def decide(query: Query, ranked: list[Candidate], vocab: set[str],
-           threshold: float = THRESHOLD) -> Decision:
-    """Answer, refer or refuse, from the cue words and the confidence of the best unit. A question
-    sent to another door by its cue words has confidence 0: no occupational-health answer applies."""
+           threshold: float | None = None, verdict: str | None = None) -> Decision:
+    """Answer, refer or refuse, from the cue words and the confidence of the best unit (`verdict`:
+    the verdict sentence composed from it, see `features`). A question sent to another door by its
+    cue words has confidence 0: no occupational-health answer applies."""
     cues = cues_in(query.normalized)
     has_topic = topic_of(cues, ranked)
     at_work = bool(cues.get("workplace"))
     top = ranked[0] if ranked else None
-    confidence = confidence_of(features(query, ranked, has_topic)) if top is not None else 0.0
+    threshold = THRESHOLD if threshold is None else threshold
+    confidence = confidence_of(features(query, ranked, has_topic, verdict)) if top is not None else 0.0
     if top is not None and top.exact:  # the user typed a reviewed card's own question
         return Decision("answer", 1.0, None, [], cues)
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+import yaml
 
+from bot.text import dict_dir
 from bot.text.normalize import normalize
 from bot.text.tokenize import query_tokens, tokens
 
@@ -45,6 +49,7 @@ class Query:
     context: str | None = None  # the previous question, when this one is read as its follow-up
     role: str | None = None
     region: str | None = None
+    asks: str | None = None  # the kind of answer its interrogative asks for (asked_kind): duration, amount …
 
     @property
     def is_follow_up(self) -> bool:
@@ -74,6 +79,54 @@ def focus_of(question: str) -> str:
     return "".join(sentences[asking[0]:]) if asking[0] > 0 else text
 
 
+@dataclass(frozen=True)
+class AnswerKind:
+    """One kind of answer (knowledge/dict/answer_types.yaml): the interrogatives that ask for it and
+    what a sentence holding such an answer contains."""
+    name: str
+    asks: re.Pattern
+    answer: re.Pattern
+
+
+def answer_kinds() -> tuple[AnswerKind, ...]:
+    """The kinds of answer of the dictionaries in use, in the order they are tried."""
+    return _answer_kinds(dict_dir())
+
+
+@lru_cache(maxsize=4)
+def _answer_kinds(folder: Path) -> tuple[AnswerKind, ...]:
+    """answer_types.yaml of one dictionary folder, read and compiled once."""
+    path = folder / "answer_types.yaml"
+    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return tuple(
+        AnswerKind(name, re.compile("|".join(f"(?:{normalize(str(p))})" for p in spec["asks"])),
+                   re.compile("|".join(f"(?:{p})" for p in spec["answer"])))
+        for name, spec in (table or {}).items() if spec.get("asks") and spec.get("answer"))
+
+
+def asked_kind(question: str) -> str | None:
+    """The kind of answer a question asks for, by its interrogative (多久 → duration, 多少 → amount,
+    谁/哪个部门 → authority, 能不能/吗 → yesno, 怎么办/如何 → procedure, 哪些/什么 → list); None when
+    it has none of them. Read on the asking part of a long question (focus_of)."""
+    text = normalize(question).strip()
+    for kind in answer_kinds():
+        if kind.asks.search(text):
+            return kind.name
+    return None
+
+
+def has_answer(kind: str | None, text: str) -> bool:
+    """Whether a text (a sentence, a unit) holds an answer of the kind; False for no kind."""
+    return kind is not None and _has_answer(dict_dir(), kind, text)
+
+
+@lru_cache(maxsize=16384)
+def _has_answer(folder: Path, kind: str, text: str) -> bool:
+    """has_answer with the dictionaries of `folder` (cached: knowledge-base sentences recur across questions)."""
+    found = next((k for k in _answer_kinds(folder) if k.name == kind), None)
+    return bool(found and found.answer.search(text))
+
+
 def analyse(question: str, encode: Callable[[str], np.ndarray], context: str | None = None, role: str | None = None,
             region: str | None = None) -> Query:
     """The question analysed once. `encode(normalised text) → unit vector` (the retriever's cached
@@ -89,9 +142,10 @@ def analyse(question: str, encode: Callable[[str], np.ndarray], context: str | N
     else:
         vector = encode(normalized)
     words = tokens(normalized)
+    focus = normalize(question) if use_context else focus_of(question)
     return Query(
         original=question, text=text, normalized=normalized, tokens=tuple(words),
         expanded=tuple(query_tokens(normalized, words)), vector=vector,
-        focus=normalize(question) if use_context else focus_of(question),
-        context=context if use_context else None, role=role, region=region,
+        focus=focus, context=context if use_context else None, role=role, region=region,
+        asks=asked_kind(focus),
     )

@@ -1,0 +1,100 @@
+"""The kind of answer a question asks for (query.asked_kind, knowledge/dict/answer_types.yaml): read
+from its interrogative, preferred when the answer's sentences are picked (compose) and one of the
+confidence's features (decide)."""
+from __future__ import annotations
+
+import pytest
+
+from bot.answering.query import answer_kinds, asked_kind, has_answer
+
+KINDS = ("duration", "amount", "authority", "yesno", "procedure", "list")
+
+
+def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
+    assert tuple(k.name for k in answer_kinds()) == KINDS
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("申请要等多久", "duration"),
+    ("多長時間能拿到結果？", "duration"),  # Traditional script
+    ("需要提前几天通知", "duration"),  # 几天 is a duration before it is an amount
+    ("什么时候开始算", "duration"),  # 什么时候 a time before 什么 a definition
+    ("这种情况罚多少钱", "amount"),
+    ("標準是多少", "amount"),
+    ("这个费用谁出", "authority"),
+    ("應該去哪個部門反映？", "authority"),  # 哪个部门: an authority before 哪 a list
+    ("这样能不能拒绝", "yesno"),
+    ("這樣算不算違法", "yesno"),
+    ("单位可以这么做吗？", "yesno"),
+    ("遇到这种事怎么办", "procedure"),
+    ("如何申請", "procedure"),
+    ("有哪些要求", "list"),
+    ("甚麼是這個意思", "list"),
+    ("我在厂里干了三年，今天头疼。", None),  # a statement asks for nothing
+])
+def test_the_interrogative_names_the_kind_of_answer(question, kind):
+    assert asked_kind(question) == kind
+
+
+def test_a_sentence_holds_an_answer_of_a_kind_by_its_form():
+    assert has_answer("duration", "应当自收到申请之日起30日内作出决定。")
+    assert has_answer("duration", "每三年至少进行一次检测。")
+    assert not has_answer("duration", "用人单位应当为劳动者提供防护用品。")
+    assert has_answer("amount", "处五万元以上二十万元以下的罚款。")
+    assert has_answer("authority", "由卫生健康主管部门责令限期改正。")
+    assert not has_answer("authority", "工作时应当佩戴耳塞。")
+    assert not has_answer(None, "由卫生健康主管部门责令限期改正。")
+
+
+def test_a_query_carries_the_kind_its_asking_part_asks_for(retriever):
+    from bot.answering.query import analyse
+
+    story = "我在车间做了五年电焊，最近总觉得咳嗽，厂里也没有安排过体检。职业病诊断需要多长时间？"
+    assert analyse(story, retriever.encode).asks == "duration"
+    assert analyse("职业健康检查的费用由谁承担", retriever.encode).asks == "authority"
+    follow_up = analyse("那要多少钱呢", retriever.encode, context="职业病诊断去哪里做")
+    assert follow_up.is_follow_up and follow_up.asks == "amount"  # the follow-up's own interrogative
+
+
+def test_the_detail_prefers_sentences_with_an_answer_of_the_asked_kind(retriever):
+    from bot.answering.compose import pick_detail
+    from bot.answering.query import analyse
+
+    body = ["复查应当在三十日内安排完成。", "复查由用人单位负责安排。"]  # as many of the question's words each
+    when = analyse("复查要多久安排", retriever.encode)
+    who = analyse("复查找谁安排", retriever.encode)
+    plain = analyse("复查安排", retriever.encode)
+    assert (when.asks, who.asks, plain.asks) == ("duration", "authority", None)
+    # room for one sentence only: the one that holds the asked kind of answer, in either order
+    assert pick_detail(when, body, verdict=-1, limit=15) == [0]
+    assert pick_detail(when, body[::-1], verdict=-1, limit=15) == [1]
+    assert pick_detail(who, body, verdict=-1, limit=15) == [1]
+    assert pick_detail(who, body[::-1], verdict=-1, limit=15) == [0]
+    assert pick_detail(plain, body, verdict=-1, limit=15) == pick_detail(plain, body[::-1], verdict=-1, limit=15) == [0]
+
+
+def test_the_confidence_weighs_whether_the_verdict_holds_the_asked_kind(retriever):
+    from bot.answering.decide import COEFFICIENTS, KIND_UNASKED, confidence_of, features
+    from bot.answering.query import analyse
+    from bot.answering.rank import rank
+
+    query = analyse("职业病诊断需要多长时间", retriever.encode)
+    ranked = rank(retriever, query, retriever.unit_scores(query))
+    held = features(query, ranked, True, "应当自受理之日起30日内作出诊断结论。")
+    missing = features(query, ranked, True, "职业病诊断应当由医疗卫生机构承担。")
+    assert held["kind"] == 1.0 and missing["kind"] == 0.0
+    assert COEFFICIENTS["kind"] > 0 and confidence_of(held) > confidence_of(missing)
+    statement = analyse("我在厂里干了三年电焊", retriever.encode)
+    assert statement.asks is None
+    assert features(statement, ranked, True, "任何句子。")["kind"] == KIND_UNASKED
+
+
+def test_answers_are_decided_on_the_verdict_they_show(retriever):
+    from bot.answering.answer import answer
+    from bot.answering.compose import sentences
+    from bot.answering.decide import THRESHOLD
+
+    result = answer(retriever, "职业健康检查的费用由谁承担？")
+    assert result.decision == "answer" and result.confidence >= THRESHOLD
+    verdict = sentences(result.text.split("\n\n来源：")[0])[0]
+    assert has_answer("authority", verdict)
