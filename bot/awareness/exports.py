@@ -84,8 +84,9 @@ def answer_rows(state: State, campaign: str, region: str | None = None) -> Itera
                'FROM forms f JOIN responses r ON r.form = f.id '
                "WHERE f.campaign = :campaign AND f.kind = 'counted' AND f.completed_at IS NOT NULL "
                + _region_sql(region, "f") +
-               # completion order, ties in the order of the forms' first stored answers (as the reports)
-               "ORDER BY f.completed_at, min(r.id) OVER (PARTITION BY f.id), r.id")
+               # the reports' form order (completion time, then form id: bot.awareness.report_sql), so an
+               # export imported again (its form ids sort in import order) orders its ties as before
+               "ORDER BY f.completed_at, f.id, r.id")
     with state.read() as conn:
         yield from conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
             sql, {"campaign": campaign, "region": region})

@@ -421,7 +421,10 @@ def build_report(
 ) -> dict[str, Any]:
     """Build the campaign report as a JSON-ready dict.
 
-    respondents: counted forms only, one per respondent (first completed form).
+    respondents: counted forms only, one per respondent (first completed form), in the order that
+        breaks ties of the upper–lower index (a stable sort by rest score); ohbot's reports use form
+        order: completion time (completed_at as stored), then form id, both by code point
+        (bot.awareness.report_sql, tests/awareness/reference.py).
     items: quiz bank metadata by item id (items missing here still count, with
         dimension "未知").
     by: grouping keys from GROUP_KEYS, combined as a cross product of the values present

@@ -11,14 +11,19 @@ written with the answers), so no query re-totals the answers. The database retur
 - cells: counted non-empty forms (the forms table alone) grouped by (the profile fields the report
   needs, the enterprise, month, correct, answered) with a count: a few thousand rows, not one per
   respondent;
-- the item histogram: one pass over the answers joined to their forms, grouped by (the `by` values,
-  item, correct, form score, form length), from which per-item difficulty, point-biserial and upper–lower D on the rest score follow, and per
-  group the most-missed items;
-- the order of tied respondents where the upper–lower D needs it: D ranks respondents by rest score
-  with ties in form order (completion time, then first stored answer, then form id: the order the
-  form-by-form reading gave); only when the 27 % boundary splits a score that has both right and wrong
-  answers is the order inside that score asked for (row_number() over the form order, SQLite ≥ 3.25
-  and PostgreSQL).
+- the item histogram: the one pass over the answers, joined to their forms, grouped by (item,
+  correct, form score, form length, completion day, the `by` values), from which per-item
+  difficulty, point-biserial and upper–lower D on the rest score follow, and per group the
+  most-missed items;
+- the order of tied respondents where the upper–lower D needs it. D ranks respondents by rest score
+  with ties in **form order: completion time (forms.completed_at as stored), then form id, both
+  compared by code point** (a documented, deterministic order; `build_report` gets its forms in this
+  order from tests/awareness/reference.py). Only when the 27 % boundary splits a score that has both
+  right and wrong answers is the order inside that score needed, and the histogram's days (buckets of
+  the form order: a text's prefix never sorts after a later text's) already say how many tied
+  respondents, and how many right, come before the boundary's day; only the tied forms of that one
+  day (filtered by their integer scores, the item's answer found by the (form, item) index) are read
+  and ordered (`_ties`).
 
 Portable: SQLAlchemy Core on SQLite and PostgreSQL. Months are the China-time month of completed_at
 (Asia/Shanghai has had no daylight saving since 1991, so SQLite adds 8 hours; PostgreSQL converts with
@@ -33,12 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     DateTime,
-    Float,
-    Text,
     case,
     cast,
     distinct,
     func,
+    literal_column,
     select,
     text,
 )
@@ -69,6 +73,9 @@ TZ_HOURS = 8
 #: PostgreSQL memory per sort or hash of the report's queries: the per-form scores of 10^6 forms
 #: fit, instead of spilling to disk (set for the report's transaction only).
 PG_WORK_MEM = "256MB"
+#: Characters of forms.completed_at that make a form's day ("YYYY-MM-DD"): the buckets of the form order
+#: in the item histogram, so that tied respondents are read only for the day the 27 % cut falls in.
+DAY_CHARS = 10
 
 
 def _is_correct(column: Any) -> ColumnElement[int]:
@@ -84,32 +91,25 @@ def _month(conn: Connection) -> ColumnElement[str]:
     return func.strftime("%Y-%m", forms.c.completed_at, f"+{TZ_HOURS} hours")
 
 
-def _binary(conn: Connection, column: Any) -> Any:
-    """Text ordered by code point, as Python orders str (PostgreSQL's default collation may not)."""
-    return column.collate("C") if backend(conn) == "postgresql" else column
-
-
-def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fields: Sequence[str],
-            rank: bool = False) -> Subquery:
+def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fields: Sequence[str]) -> Subquery:
     """The completed forms of a kind, one row each: form, user, answered, correct (the score stored on
-    the form, migration 0010), month, `fields` (as answered with: forms' own profile) and, with `rank`,
-    the form order (1, 2, …), which needs each form's first stored answer (a pass over the answers)."""
+    the form, migration 0010), month, day (the bucket of the form order: `_day`) and `fields` (as
+    answered with: forms' own profile)."""
     columns: list[Any] = [forms.c.id.label("form"), forms.c.user.label("user"),
                           forms.c.answered.label("answered"), forms.c.correct.label("correct"),
-                          _month(conn).label("month"), *(forms.c[f].label(f) for f in fields)]
-    source: Any = forms
-    if rank:  # completion time, then first stored answer (forms without one last), then form id
-        first = (select(responses.c.form, func.min(responses.c.id).label("first"))
-                 .where(responses.c.campaign == campaign).group_by(responses.c.form).subquery("a"))
-        source = forms.outerjoin(first, first.c.form == forms.c.id)
-        columns.append(func.row_number().over(order_by=(
-            _binary(conn, forms.c.completed_at), case((first.c.first.is_(None), 1), else_=0),
-            first.c.first, _binary(conn, forms.c.id))).label("rank"))
-    query = (select(*columns).select_from(source)
+                          _month(conn).label("month"), _day().label("day"), *(forms.c[f].label(f) for f in fields)]
+    query = (select(*columns)
              .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == kind))
     if region:
         query = query.where(forms.c.region == region)
     return query.subquery("s")
+
+
+def _day() -> ColumnElement[str]:
+    """The first DAY_CHARS characters of forms.completed_at (its UTC date): a bucket of the form order
+    (completion time, then form id): a text's prefix never sorts after the prefix of a later text."""
+    # literals, not parameters: PostgreSQL's statistics on the expression (migration 0011) must match it
+    return func.substr(forms.c.completed_at, literal_column("1"), literal_column(str(DAY_CHARS)))
 
 
 def _cells(conn: Connection, campaign: str, region: str | None, fields: Sequence[str]) -> tuple[list[FormCell], int]:
@@ -138,73 +138,133 @@ def _practice(conn: Connection, campaign: str, region: str | None) -> dict[str, 
     return {"forms": int(n_forms), "respondents": int(n_users), "mean_score_rate": mean}
 
 
-def _histogram(conn: Connection, campaign: str, region: str | None, by: Sequence[str]) -> list[tuple]:
-    """Answers of counted forms by (`by` values…, item, correct, form's correct, form's answered)."""
+#: One item's answers of counted forms: {(x, form correct, form answered): answers}, x = 1 when right.
+ItemHistogram = dict[tuple[int, int, int], int]
+
+
+def _histogram(conn: Connection, campaign: str, region: str | None, by: Sequence[str],
+               ) -> tuple[dict[str, ItemHistogram], list[tuple]]:
+    """The answers of counted forms counted in one pass over the answers, grouped by (item, x, form
+    correct, form answered, `by` values…): (per item its histogram, and with `by` the rows (`by`
+    values…, item, x, answers) of the groups' most-missed lists)."""
     s = _scored(conn, campaign, "counted", region, [k for k in by if k != "month"])
     x = _is_correct(responses.c.correct)
-    keys = [s.c[k] for k in by] + [responses.c.item_id, x, s.c.correct, s.c.answered]
-    query = (select(*keys, func.count()).select_from(responses.join(s, responses.c.form == s.c.form))
-             .where(responses.c.campaign == campaign).group_by(*keys))
-    return [tuple(r) for r in conn.execute(query).all()]
+    keys = [responses.c.item_id, x, s.c.correct, s.c.answered]
+    grouped = [s.c[k] for k in by]
+    query = (select(*keys, *grouped, func.count()).select_from(responses.join(s, responses.c.form == s.c.form))
+             .where(responses.c.campaign == campaign).group_by(*keys, *grouped))
+    per_item: dict[str, ItemHistogram] = defaultdict(lambda: defaultdict(int))
+    missed: dict[tuple, int] = defaultdict(int)
+    for i, xv, c, a, *values, n in conn.execute(query):
+        per_item[i][(int(xv), int(c), int(a))] += int(n)
+        if by:
+            missed[(*values, i, int(xv))] += int(n)
+    return per_item, [(*k, n) for k, n in missed.items()]
+
+
+def _tied_forms(conn: Connection, campaign: str, region: str | None, kinds: set[tuple[int, int, int]],
+                days: Sequence[str] | None = None) -> Any:
+    """The answers of counted forms whose (correct, answered) is among `kinds`' (x, correct, answered):
+    forms filtered on their integer scores (and with `days`, their day), their answers found by the
+    (form, item) index. Not filtered on items (an IN list of hundreds of items made SQLite probe that
+    index once per item and form): the callers keep the items they want. Returns (query, x, day)."""
+    day = _day()
+    x = _is_correct(responses.c.correct)
+    query = (select().select_from(forms.join(responses, responses.c.form == forms.c.id))
+             .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == "counted",
+                    forms.c.answered > 1, forms.c.correct.in_(sorted({c for _, c, _ in kinds})),
+                    forms.c.answered.in_(sorted({a for _, _, a in kinds}))))
+    if days is not None:
+        query = query.where(day.in_(sorted(days)))
+    if region:
+        query = query.where(forms.c.region == region)
+    return query, x, day
 
 
 def _ties(conn: Connection, campaign: str, region: str | None, wanted: Sequence[tuple[str, float, str, int]],
-          per_item: Mapping[str, Mapping[tuple[int, int, int], int]] | None = None,
-          ) -> dict[tuple[str, float, str, int], int]:
+          per_item: Mapping[str, ItemHistogram] | None = None) -> dict[tuple[str, float, str, int], int]:
     """For each (item, rest score, side, m): of the first ("lower") or last ("upper") m respondents, in
     form order, who answered the item with that rest score, how many answered it right.
 
     per_item: the item histogram (`_histogram` without `by`; read here when not given). It names the
-    (answer, form correct, form answered) kinds of answer that make up each tied score and the size of
-    each: only those answers are read, numbered in form order within their score (row_number) with the
-    running count right (sum … over), and only the rows at the wanted positions come back (the upper m
-    are the group's right answers less those among its first size − m)."""
+    (x, form correct, form answered) kinds of answer that make up each tied score. The tied answers
+    are then counted by day (the first DAY_CHARS characters of completed_at: buckets of the form order,
+    a text's prefix never sorting after a later text's), which tells how many tied respondents, and how
+    many right, come before the day the m-th falls in; only when it falls inside a day (not at its
+    end) are that day's tied answers of the item read and ordered here, by (completion time, form id).
+    No sort or window over all tied answers, and no text keys: forms are filtered on integer scores."""
     if not wanted:
         return {}
     if per_item is None:
-        per_item = defaultdict(dict)
-        for item, x, c, a, n in _histogram(conn, campaign, region, ()):
-            per_item[item][(int(x), int(c), int(a))] = int(n)  # type: ignore[index]
+        per_item = _histogram(conn, campaign, region, ())[0]
     members: dict[tuple[str, float], list[tuple[int, int, int]]] = defaultdict(list)
     for item in {w[0] for w in wanted}:
         for x, c, a in per_item[item]:
             if a > 1:
                 members[(item, (c - x) / (a - 1))].append((x, c, a))
-    size = {g: sum(per_item[g[0]][k] for k in kinds) for g, kinds in members.items()}
-    right = {g: sum(per_item[g[0]][k] for k in kinds if k[0]) for g, kinds in members.items()}
-    position = {spec: spec[3] if spec[2] == "lower" else size[spec[:2]] - spec[3] for spec in wanted}
+    groups = {w[:2] for w in wanted}
+    kinds = {k for g in groups for k in members[g]}
+    query, x, day = _tied_forms(conn, campaign, region, kinds)
+    by_day: dict[tuple[str, int, int, int], list[tuple[str, int]]] = defaultdict(list)
+    keys = [responses.c.item_id, x, forms.c.correct, forms.c.answered, day]
+    for item, xv, c, a, d, n in conn.execute(query.add_columns(*keys, func.count()).group_by(*keys)):
+        by_day[(item, int(xv), int(c), int(a))].append((d, int(n)))  # kinds of other items: not looked up
+    # per tied score: [(day, answers, right answers)] in day order
+    days: dict[tuple[str, float], list[tuple[str, int, int]]] = {}
+    for group in groups:
+        size: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for kind in members[group]:
+            for d, n in by_day.get((group[0], *kind), ()):
+                size[d][0] += n
+                size[d][1] += n if kind[0] else 0
+        days[group] = [(d, n, r) for d, (n, r) in sorted(size.items())]
 
-    s = _scored(conn, campaign, "counted", region, (), rank=True)
-    x = _is_correct(responses.c.correct)
-    rest = cast(s.c.correct - x, Float) / (s.c.answered - 1)
-    kind = (responses.c.item_id + "|" + cast(x, Text) + "|" + cast(s.c.correct, Text) + "|"
-            + cast(s.c.answered, Text))
-    kinds = sorted({f"{item}|{k[0]}|{k[1]}|{k[2]}" for (item, y) in {w[:2] for w in wanted}
-                    for k in members[(item, y)]})
-    group = (responses.c.item_id, rest)
-    rows = (select(responses.c.item_id.label("item"), (s.c.correct - x).label("rc"), s.c.answered.label("a"),
-                   func.row_number().over(partition_by=group, order_by=s.c.rank).label("rn"),
-                   func.sum(x).over(partition_by=group, order_by=s.c.rank, rows=(None, 0)).label("cum"))
-            .select_from(responses.join(s, responses.c.form == s.c.form))
-            .where(responses.c.campaign == campaign, s.c.answered > 1, kind.in_(kinds))).subquery("t")
-    spots = sorted({f"{spec[0]}|{p}" for spec, p in position.items() if p > 0})
-    cum: dict[tuple[str, float, int], int] = {}
-    if spots:
-        query = select(rows.c.item, rows.c.rc, rows.c.a, rows.c.rn, rows.c.cum).where(
-            (rows.c.item + "|" + cast(rows.c.rn, Text)).in_(spots))
-        for item, rc, a, rn, total in conn.execute(query).all():
-            cum[(item, int(rc) / (int(a) - 1), int(rn))] = int(total)
-    out = {}
+    def locate(group: tuple[str, float], p: int) -> tuple[int, str | None, int]:
+        """(right answers before position p's day, the day when p falls inside it, p within that day)."""
+        before = right = 0
+        for day, n, r in days[group]:
+            if p <= before + n:
+                return (right + r, None, 0) if p == before + n else (right, day, p - before)
+            before, right = before + n, right + r
+        return right, None, 0
+
+    located = {}
     for spec in wanted:
         item, y, side, m = spec
-        p = position[spec]
-        before = cum[(item, y, p)] if p > 0 else 0
-        out[spec] = before if side == "lower" else right[(item, y)] - before
+        total = sum(n for _, n, _ in days[(item, y)])
+        located[spec] = locate((item, y), m if side == "lower" else total - m)
+    inside = {(spec[0], bucket) for spec, (_, bucket, _) in located.items() if bucket is not None}
+    ordered = _tied_answers(conn, campaign, region, inside,
+                            {k for spec in located if located[spec][1] is not None for k in members[spec[:2]]})
+    out = {}
+    for spec, (right, bucket, p) in located.items():
+        item, y, side, m = spec
+        if bucket is not None:
+            tied = [xv for c, a, xv in ordered.get((item, bucket), ()) if (c - xv) / (a - 1) == y]
+            right += sum(tied[:p])
+        total_right = sum(r for _, _, r in days[(item, y)])
+        out[spec] = right if side == "lower" else total_right - right
     return out
 
 
+def _tied_answers(conn: Connection, campaign: str, region: str | None, inside: set[tuple[str, str]],
+                  kinds: set[tuple[int, int, int]]) -> dict[tuple[str, str], list[tuple[int, int, int]]]:
+    """{(item, day): [(form correct, form answered, x)] in form order} of the counted forms completed
+    that day whose score is among `kinds`' (x, correct, answered), for each (item, day) in `inside`."""
+    if not inside:
+        return {}
+    query, x, day = _tied_forms(conn, campaign, region, kinds, sorted({d for _, d in inside}))
+    query = query.add_columns(responses.c.item_id, day, forms.c.completed_at, forms.c.id, forms.c.correct,
+                              forms.c.answered, x)
+    rows: dict[tuple[str, str], list[tuple[str, str, int, int, int]]] = defaultdict(list)
+    for item, d, completed_at, form, c, a, xv in conn.execute(query):
+        if (item, d) in inside:
+            rows[(item, d)].append((completed_at, form, int(c), int(a), int(xv)))
+    return {key: [r[2:] for r in sorted(found)] for key, found in rows.items()}  # code point order, as "C"
+
+
 def _item_stats(conn: Connection, campaign: str, region: str | None,
-                per_item: Mapping[str, Mapping[tuple[int, int, int], int]]) -> list[ItemStats]:
+                per_item: Mapping[str, ItemHistogram]) -> list[ItemStats]:
     """Per item from its histogram {(x, form correct, form answered): answers}: n, correct, D, r."""
     groups: dict[str, list[tuple[float, int, int]]] = {}
     pairs: dict[str, list[tuple[bool, float, int]]] = {}
@@ -253,16 +313,14 @@ def report_data(state: State, campaign: str, by: Sequence[str] = (), strata: Seq
             conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
             conn.execute(text("SET LOCAL jit = off"))  # compiling costs more than these scans gain
         cells, empty = _cells(conn, campaign, region, fields)
-        per_item: dict[str, dict[tuple[int, int, int], int]] = defaultdict(lambda: defaultdict(int))
+        per_item, by_group = _histogram(conn, campaign, region, by)
         missed: dict[tuple[str, ...], dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-        for *values, item, x, c, a, n in _histogram(conn, campaign, region, by):
-            per_item[item][(int(x), int(c), int(a))] += n
-            if by:
-                month = values[by.index("month")] if "month" in by else ""
-                profile = dict(zip(by, values))
-                counts = missed[tuple(_value(profile, month, k) for k in by)][item]
-                counts[0] += n if x else 0
-                counts[1] += n
+        for *values, item, x, n in by_group:
+            month = values[by.index("month")] if "month" in by else ""
+            profile = dict(zip(by, values))
+            counts = missed[tuple(_value(profile, month, k) for k in by)][item]
+            counts[0] += n if x else 0
+            counts[1] += n
         items = _item_stats(conn, campaign, region, per_item)
         practice = _practice(conn, campaign, region)
     return ReportData(cells, items, {g: {i: (c, n) for i, (c, n) in m.items()} for g, m in missed.items()},

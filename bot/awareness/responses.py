@@ -25,6 +25,7 @@ import json
 import secrets
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -368,6 +369,10 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
     enterprise = PROFILE_COLUMNS.index("enterprise")
     enterprises: dict[str, str] = {}
     fragments: dict[str, str] = {}
+    # form ids that sort in import order: this import's start time, then the respondent's first line
+    # (reports order respondents tied on completion time by form id: bot.awareness.report_sql), so an
+    # export imported again orders its ties as before; random bytes keep concurrent imports apart
+    started_ns = f"{time.time_ns():016x}"
     stage.execute("CREATE TABLE flagged (rid TEXT PRIMARY KEY)")
     insert = (f"INSERT INTO people (rid, first, key, form, layout, n, n_right, started, completed, "
               f"{', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * (9 + len(PROFILE_COLUMNS)))})")
@@ -395,7 +400,8 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
         code = profile[enterprise]
         if code is not None:
             profile[enterprise] = enterprises.get(code) or enterprises.setdefault(code, enterprise_key(state, code))
-        batch.append((rid, first, respondent_key(state, campaign, rid, link_campaigns), secrets.token_hex(8),
+        batch.append((rid, first, respondent_key(state, campaign, rid, link_campaigns),
+                      f"{started_ns}{int(first):09x}{secrets.token_hex(4)}",
                       layout, n, right, started, completed, *profile))
         if len(batch) >= BATCH:
             stage.executemany(insert, batch)

@@ -8,11 +8,14 @@ and the same TimedOut / NetworkError exceptions, so PTB's retries and error hand
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # PTB's HTTPXRequest sends the same
 
 
 class AiohttpRequest(BaseRequest):
@@ -54,7 +57,8 @@ class AiohttpRequest(BaseRequest):
         pool = self._pool if isinstance(pool_timeout, DefaultValue) else pool_timeout
         # aiohttp has no separate write timeout; a stalled upload is caught by the read timeout
         timeout = aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
-        data: aiohttp.FormData | dict | None = None
+        data: aiohttp.FormData | bytes | None = None
+        headers = None
         if request_data is not None:
             files = request_data.multipart_data
             if files:
@@ -65,10 +69,10 @@ class AiohttpRequest(BaseRequest):
                     filename, content, mimetype = part if len(part) == 3 else (part[0], part[1], None)
                     form.add_field(name, content, filename=filename, content_type=mimetype)
                 data = form
-            else:
-                data = request_data.json_parameters
+            else:  # encoded here: aiohttp's FormData for a dict costs more than the rest of the request
+                data, headers = urlencode(request_data.json_parameters).encode("ascii"), _FORM
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as response:
+            async with self._session.request(method, url, data=data, headers=headers, timeout=timeout) as response:
                 status, body = response.status, await response.read()
         except TimeoutError as err:
             raise TimedOut from err

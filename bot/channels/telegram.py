@@ -29,6 +29,7 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -279,6 +280,87 @@ def open_inbox(settings: Settings, dialogue: Any) -> TelegramInbox:
     return TelegramInbox(dialogue.state.engine)
 
 
+# --------------------------------------------------------------------------- webhook updates
+
+
+@dataclass(frozen=True, slots=True)
+class WebUser:
+    """A webhook update's sender (Telegram's User): its id."""
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebChat:
+    """A webhook update's chat: its id and type ("private", "group", …)."""
+    id: int
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebMessage:
+    """A webhook update's message: its text (None for a sticker, a photo …) and chat."""
+    text: str | None
+    chat: WebChat
+
+    @property
+    def chat_id(self) -> int:
+        return self.chat.id
+
+
+@dataclass(frozen=True, slots=True)
+class WebCallback:
+    """A webhook update's button press: the query's id (to stop the spinner) and the button's data."""
+    id: str
+    data: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebUpdate:
+    """The fields of a webhook update that `TelegramChannel.handle_update` reads, with python-telegram-bot's
+    names (`message`, `callback_query`, `effective_user`, `effective_chat`), taken from the JSON
+    without building PTB's object tree: `Update.de_json` cost a webhook worker a tenth of its CPU
+    per update (issue #14). Any other kind of update has neither a message nor a button press."""
+    update_id: int
+    message: WebMessage | None = None
+    callback_query: WebCallback | None = None
+    effective_user: WebUser | None = None
+    effective_chat: WebChat | None = None
+
+
+def _web_chat(data: Any) -> WebChat:
+    return WebChat(_int(data["id"]), str(data["type"]))
+
+
+def _web_user(data: Any) -> WebUser | None:
+    return WebUser(_int(data["id"])) if data else None
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"not an integer: {value!r}")
+    return value
+
+
+def web_update(data: Any) -> WebUpdate:
+    """A Telegram update (the webhook's JSON body) as a `WebUpdate`; TypeError, KeyError or
+    ValueError for a body that is no update (the route answers 400)."""
+    if not isinstance(data, dict):
+        raise TypeError("an update is a JSON object")
+    update_id = _int(data["update_id"])
+    if isinstance(message := data.get("message"), dict):
+        text = message.get("text")
+        chat = _web_chat(message["chat"])
+        return WebUpdate(update_id, message=WebMessage(text if isinstance(text, str) else None, chat),
+                         effective_user=_web_user(message.get("from")), effective_chat=chat)
+    if isinstance(query := data.get("callback_query"), dict):
+        button = query.get("data")
+        shown = query.get("message")
+        return WebUpdate(update_id, callback_query=WebCallback(str(query["id"]), button if isinstance(button, str) else None),
+                         effective_user=_web_user(query["from"]),
+                         effective_chat=_web_chat(shown["chat"]) if isinstance(shown, dict) and "chat" in shown else None)
+    return WebUpdate(update_id)
+
+
 # --------------------------------------------------------------------------- the channel
 
 
@@ -337,7 +419,7 @@ class TelegramChannel:
     async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.callback(update, context.bot)
 
-    async def message(self, update: Update, bot: Any, shared: bool = False) -> None:
+    async def message(self, update: Update | WebUpdate, bot: Any, shared: bool = False) -> None:
         """A text message: the dialogue's replies. `shared` (webhook workers on one database): the
         user's lock in the database around the handling, and the update recorded as handled."""
         message, user = update.message, update.effective_user
@@ -346,16 +428,13 @@ class TelegramChannel:
         verdict = self.limiter.check(user.id)  # decided on arrival, before any await
         if verdict == "drop":
             return
-        async with self.locks.hold(user.id), self.across_workers(update, user.id, shared) as fresh:
-            if not fresh:
-                return  # handled already by another worker: a retried delivery
-            if verdict == "notice":
-                await self.send(bot, message.chat_id, [Reply(RATE_NOTICE)])
-            else:
-                incoming = Message(text=message.text, is_admin=user.id in self.settings.admin_ids)
-                await self.send(bot, message.chat_id, await self.run_dialogue(user.id, incoming, shared))
+        incoming = None if verdict == "notice" else Message(text=message.text,
+                                                            is_admin=user.id in self.settings.admin_ids)
+        async with self.locks.hold(user.id), self.turn(update, user.id, incoming, shared) as replies:
+            if replies is not None:  # None: handled already by another worker (a retried delivery)
+                await self.send(bot, message.chat_id, replies)
 
-    async def callback(self, update: Update, bot: Any, shared: bool = False) -> None:
+    async def callback(self, update: Update | WebUpdate, bot: Any, shared: bool = False) -> None:
         """A button press: stop its spinner, then the dialogue's replies (see `message`)."""
         query, user = update.callback_query, update.effective_user
         if query is None or user is None:
@@ -366,17 +445,14 @@ class TelegramChannel:
             await self.call(answer, "answerCallbackQuery", attempts=2)
             return
         chat_id = update.effective_chat.id if update.effective_chat else user.id
-        async with self.locks.hold(user.id), self.across_workers(update, user.id, shared) as fresh:
+        incoming = None if verdict == "notice" else Message(callback=query.data,
+                                                            is_admin=user.id in self.settings.admin_ids)
+        async with self.locks.hold(user.id), self.turn(update, user.id, incoming, shared) as replies:
             await self.call(answer, "answerCallbackQuery", attempts=2)  # a stale query does not matter
-            if not fresh:
-                return
-            if verdict == "notice":
-                await self.send(bot, chat_id, [Reply(RATE_NOTICE)])
-            else:
-                incoming = Message(callback=query.data, is_admin=user.id in self.settings.admin_ids)
-                await self.send(bot, chat_id, await self.run_dialogue(user.id, incoming, shared))
+            if replies is not None:
+                await self.send(bot, chat_id, replies)
 
-    async def handle_update(self, update: Update, bot: Any) -> None:
+    async def handle_update(self, update: Update | WebUpdate, bot: Any) -> None:
         """One webhook update in `ohbot serve`, handled before the request is answered (so that an
         update is confirmed to Telegram only once handled): private messages and button presses,
         in order per user across workers, once per update_id. DatabaseUnavailable propagates (the
@@ -388,52 +464,91 @@ class TelegramChannel:
             await self.callback(update, bot, shared=True)
 
     @asynccontextmanager
-    async def across_workers(self, update: Update, user_id: int, shared: bool) -> AsyncIterator[bool]:
-        """Around one update of a webhook worker: the user's advisory lock in PostgreSQL (so the
-        user's updates are handled one at a time whichever worker they reach), then whether the
-        update is still to be handled (False: another worker handled it, this is a retry); recorded
-        as handled when the block ends without an error. Does nothing outside `shared` handling."""
+    async def turn(self, update: Update | WebUpdate, user_id: int, incoming: Message | None,
+                   shared: bool) -> AsyncIterator[list[Reply] | None]:
+        """One update's turn: yields the replies to send (the dialogue's to `incoming`, or the rate
+        notice when `incoming` is None), or None when the update was handled already (`shared` only).
+
+        `shared` (webhook workers on one database): on PostgreSQL one worker thread takes the user's
+        advisory lock (so the user's updates are handled one at a time whichever worker they reach),
+        checks on the lock's connection that the update is not handled yet (else releases the lock:
+        a retried delivery) and runs the dialogue, all in one thread hop; once the block has sent
+        the replies, a second hop records the update as handled in the lock's own transaction, whose
+        commit releases the lock. Recording before sending would lose the replies of a worker killed
+        in between; this way such an update is handled again (README "Running at scale"). On SQLite
+        (one process) the check and the dialogue share a hop the same way."""
+        slow = self.settings.test_slow_reply  # tests only: an answer that takes this long
+        if slow and incoming is not None and incoming.text and slow[0] in incoming.text:
+            await asyncio.sleep(slow[1])
         if not shared:
-            yield True
+            yield [Reply(RATE_NOTICE)] if incoming is None else await asyncio.to_thread(
+                self.replies, user_id, incoming, False)
             return
-        from bot.storage.channels import begin_turn, end_turn, mark_handled, was_handled
+        from bot.storage.channels import end_turn, mark_handled
         from bot.storage.db import backend, release_lock
 
         state = self.dialogue.state
         key = str(update.update_id)
         async with self.handling:
             if backend(state.engine) != "postgresql":  # one process (SQLite): no lock across workers
-                if await asyncio.to_thread(was_handled, state, "telegram", key):
-                    yield False
-                    return
-                yield True
-                await asyncio.to_thread(mark_handled, state, "telegram", key)
+                replies = await asyncio.to_thread(self.unhandled_replies, key, user_id, incoming)
+                yield replies
+                if replies is not None:
+                    await asyncio.to_thread(mark_handled, state, "telegram", key)
                 return
-            # PostgreSQL: lock and check on one connection, one thread hop; the record of the
-            # update and the lock's release in one commit (bot/storage/channels.py)
             name = f"ohbot:user:{self.user_key(user_id)}"
-            while (turn := await asyncio.to_thread(begin_turn, state, name, "telegram", key)) is None:
+            while (turn := await asyncio.to_thread(self.locked_replies, name, key, user_id, incoming)) is None:
                 await asyncio.sleep(LOCK_POLL)  # another worker handles this user's update
-            held, handled = turn
+            held, replies = turn
+            if held is None:  # handled already: the lock was released in the same hop
+                yield None
+                return
             try:
-                yield not handled
+                yield replies
             except BaseException:
                 await asyncio.to_thread(release_lock, held)
                 raise
-            if handled:
-                await asyncio.to_thread(release_lock, held)
-            else:
-                await asyncio.to_thread(end_turn, state, held, "telegram", key)
+            await asyncio.to_thread(end_turn, state, held, "telegram", key)
 
-    async def run_dialogue(self, user_id: int, incoming: Message, shared: bool = False) -> list[Reply]:
-        """The dialogue's replies; an apology if it failed, except that a webhook worker (`shared`)
-        lets DatabaseUnavailable through, so the update is delivered again instead of apologised for."""
-        key = self.user_key(user_id)
-        slow = self.settings.test_slow_reply  # tests only: an answer that takes this long
-        if slow and incoming.text and slow[0] in incoming.text:
-            await asyncio.sleep(slow[1])
+    def locked_replies(self, lock: str, key: str, user_id: int,
+                       incoming: Message | None) -> tuple[Any, list[Reply] | None] | None:
+        """In a worker thread (PostgreSQL): the user's lock, the "handled?" check and the dialogue.
+        None when another worker holds the lock (nothing held); (None, None) when the update was
+        handled already (lock released); else (the lock's connection, for `end_turn`, and the replies).
+        An error releases the lock before it propagates."""
+        from bot.storage.channels import begin_turn
+        from bot.storage.db import release_lock
+
+        turn = begin_turn(self.dialogue.state, lock, "telegram", key)
+        if turn is None:
+            return None
+        held, handled = turn
+        if handled:
+            release_lock(held)
+            return None, None
         try:
-            return await asyncio.to_thread(self.dialogue.handle, key, incoming)
+            return held, self.replies(user_id, incoming, True)
+        except BaseException:
+            release_lock(held)
+            raise
+
+    def unhandled_replies(self, key: str, user_id: int, incoming: Message | None) -> list[Reply] | None:
+        """In a worker thread (SQLite): None when the update was handled already, else the replies."""
+        from bot.storage.channels import was_handled
+
+        if was_handled(self.dialogue.state, "telegram", key):
+            return None
+        return self.replies(user_id, incoming, True)
+
+    def replies(self, user_id: int, incoming: Message | None, shared: bool) -> list[Reply]:
+        """In a worker thread: the dialogue's replies to `incoming` (the rate notice for None); an
+        apology if it failed, except that a webhook worker (`shared`) lets DatabaseUnavailable
+        through, so the update is delivered again instead of apologised for."""
+        if incoming is None:
+            return [Reply(RATE_NOTICE)]
+        key = self.user_key(user_id)
+        try:
+            return self.dialogue.handle(key, incoming)
         except DatabaseUnavailable:
             if shared:
                 raise

@@ -208,6 +208,10 @@ _HANDLED = select(channel_inbox.c.reply).where(channel_inbox.c.channel == bindpa
                                                channel_inbox.c.msg_key == bindparam("key"))
 
 
+# the same, as the column of `hold_lock`'s statement: the lock and the check in one round trip
+_HANDLED_REPLY = _HANDLED.scalar_subquery()
+
+
 def _handled(conn: Connection, channel: str, key: str) -> bool:
     return conn.execute(_HANDLED, {"channel": channel, "key": key}).scalar() is not None
 
@@ -230,15 +234,10 @@ def begin_turn(state: State, lock: str, channel: str, key: str) -> tuple[Connect
     whether the update was handled already (by another worker: a retried delivery). None, with
     nothing held, when another process holds the lock. Give the connection to `end_turn`, or to
     `release_lock` when the handling failed."""
-    held = hold_lock(state.engine, lock)
-    if held is None:
+    turn = hold_lock(state.engine, lock, _HANDLED_REPLY, {"channel": channel, "key": key})
+    if turn is None:
         return None
-    try:
-        with lost_connection(state.engine):
-            return held, _handled(held, channel, key)
-    except BaseException:
-        release_lock(held)
-        raise
+    return turn[0], turn[1] is not None
 
 
 def end_turn(state: State, held: Connection, channel: str, key: str, clock: Callable[[], float] = time.time) -> None:

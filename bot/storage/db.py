@@ -47,7 +47,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, TextClause, create_engine, event, func, text
+from sqlalchemy import ColumnElement, Connection, Engine, Table, TextClause, create_engine, event, func, sql, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -390,24 +390,38 @@ def try_advisory_lock(conn: Connection, name: str) -> bool:
 
 
 
-def hold_lock(engine: Engine, name: str) -> Connection | None:
+def hold_lock(engine: Engine, name: str, read: ColumnElement[Any] | None = None,
+              params: Mapping[str, Any] | None = None) -> tuple[Connection, Any] | None:
     """Try to take the lock `name` for as long as the caller keeps the returned connection (an open
     transaction holding pg_try_advisory_xact_lock); None, with nothing held, when another process
     has it. Never waits, so a caller polls with its own sleeps (a worker thread is not parked on
     the lock). Give it back with `release_lock`. A worker that dies loses its connection and with it
-    the lock, at once. PostgreSQL only (on SQLite use `transaction`, whose write lock is the lock)."""
+    the lock, at once. PostgreSQL only (on SQLite use `transaction`, whose write lock is the lock).
+
+    Returns (the connection, the value of `read`): `read`, a scalar subquery (with `params`), is
+    evaluated in the statement that tries the lock, so a caller that needs to look at something
+    once it holds the lock spends no second round trip (its value is meaningless without the lock,
+    which is then not taken)."""
     conn = _checkout(engine)
     try:
         with lost_connection(engine):
             conn.begin()
-            if conn.execute(func.pg_try_advisory_xact_lock(lock_key(name)).select()).scalar():
-                return conn
+            row = conn.execute(_try_lock_statement(read), {"ohbot_lock": lock_key(name), **(params or {})}).one()
+            if row[0]:
+                return conn, row[1]
         conn.rollback()
     except BaseException:
         conn.close()
         raise
     conn.close()
     return None
+
+
+@lru_cache(maxsize=16)
+def _try_lock_statement(read: ColumnElement[Any] | None) -> Any:
+    """`hold_lock`'s statement, built once per `read` (a module's constant; the lock's key is a parameter)."""
+    return sql.select(func.pg_try_advisory_xact_lock(sql.bindparam("ohbot_lock")),
+                      read if read is not None else sql.null())
 
 
 def release_lock(conn: Connection) -> None:

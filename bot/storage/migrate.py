@@ -8,21 +8,29 @@ Adoption: a SQLite ohbot.db made before migrations (by schema.py's `CREATE TABLE
 has the tables but no `alembic_version`. `upgrade` recognises the revisions whose tables all exist
 (each revision lists them in `creates`), stamps the newest of those and applies only the rest;
 then every table of tables.py must have exactly its columns, or nothing is committed.
+
+Start-up is light: the check that a database is at the newest revision reads `alembic_version` with
+one query and the revision files' `revision =` / `down_revision =` lines; Alembic (with Mako and
+Pygments, about a third of `ohbot report`'s import time) is imported only to migrate or to explain an
+outdated schema.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 
 from bot.errors import SchemaOutdated
 from bot.storage.db import advisory_lock, backend, connect, redact, transaction
 from bot.storage.tables import metadata
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import Script, ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 MIGRATION_LOCK = "ohbot:migrations"
@@ -47,6 +55,8 @@ class UpgradeResult:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration without an ini file: our script folder, and the connection env.py uses."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -55,20 +65,35 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def scripts() -> ScriptDirectory:
     """The revisions shipped with this code."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
+_REVISION_LINE = re.compile(r'^(down_revision|revision)\s*=\s*(None|"([^"]+)")', re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
 def head() -> str:
-    """The newest revision: what this code's queries expect."""
-    newest = scripts().get_current_head()
-    if newest is None:  # pragma: no cover - the package always ships revision 0001
-        raise RuntimeError(f"no migrations in {MIGRATIONS}")
-    return newest
+    """The newest revision: what this code's queries expect. Read from the revision files' own
+    `revision = "…"` and `down_revision = "…"` lines (the one revision no other revises), without
+    importing Alembic; tests/storage/test_schema.py checks it is Alembic's head."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("[0-9]*.py"):
+        for key, _, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (revisions if key == "revision" else revised).add(value)
+    heads = revisions - revised
+    if len(heads) != 1:  # pragma: no cover - the package ships one linear history
+        raise RuntimeError(f"not one newest revision in {MIGRATIONS}: {sorted(heads)}")
+    return heads.pop()
 
 
 def _revision(conn: Connection) -> str | None:
     """The revision recorded in the database (None: no alembic_version table or no row)."""
-    return MigrationContext.configure(conn).get_current_revision()
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def current(engine: Engine) -> str | None:
@@ -135,6 +160,8 @@ def upgrade(engine: Engine) -> UpgradeResult:
     """Bring the database to the newest revision (creating every table of an empty one), adopting
     a pre-migration SQLite database. One transaction (PostgreSQL and SQLite DDL are transactional):
     a failing migration leaves the database as it was. Concurrent upgrades wait for each other."""
+    from alembic import command
+
     with transaction(engine) as conn:
         advisory_lock(conn, MIGRATION_LOCK)
         before = _revision(conn)

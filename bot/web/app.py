@@ -187,7 +187,7 @@ async def telegram(request: Request) -> Response:
     """/telegram: one update from Telegram, checked by its secret token and handled before the answer:
     200 once its replies are sent (or it was handled already, by this or another worker), 503 while
     the database is unavailable, so that Telegram delivers it again (to any worker)."""
-    from telegram import Update
+    from bot.channels.telegram import web_update
 
     found = services(request)
     if found.telegram is None:
@@ -196,7 +196,7 @@ async def telegram(request: Request) -> Response:
         log.warning("Telegram webhook: wrong or missing secret token")
         return PlainTextResponse("forbidden", status_code=403)
     try:
-        update = Update.de_json(await request.json(), found.telegram.bot)
+        update = web_update(await request.json())
     except Exception as exc:
         log.warning("Telegram webhook: unreadable update (%s)", type(exc).__name__)
         return PlainTextResponse("bad request", status_code=400)

@@ -24,11 +24,9 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     """(counted, practice) completed forms of a campaign as report inputs.
 
     counted: one per user, their earliest completed counted form; practice: every completed practice form.
-    completed_at is in China time, so report months are local months. Forms come in completion order,
-    ties in the order their first answers were stored (responses.id: insertion order on both backends,
-    as SQLite's rowid gave before; the upper–lower discrimination index depends on the order of
-    respondents with equal scores). Two indexed scans (forms, then
-    responses by campaign) instead of a sorted join: this is most of a report's database time.
+    completed_at is in China time, so report months are local months. Forms come in the reports' form
+    order: completion time (the stored text), then form id, both by code point (the upper–lower
+    discrimination index depends on the order of respondents with equal scores; bot.awareness.report_sql).
     """
     with state.read() as conn:
         fields = ", ".join(f'"{f}"' for f in PROFILE_FIELDS)
@@ -38,14 +36,11 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
         rows = conn.execute(text("select form, item_id, correct from responses where campaign = :campaign order by id"),
                             {"campaign": campaign}).all()
     records: dict[str, list[AnswerRecord]] = {f[0]: [] for f in forms}
-    first: dict[str, int] = {}  # form → position of its first stored answer
     shared: tuple[dict[str, AnswerRecord], dict[str, AnswerRecord]] = ({}, {})  # frozen: one object per answer kind
-    for n, (form_id, item_id, correct) in enumerate(rows):
+    for form_id, item_id, correct in rows:
         answers = records.get(form_id)
         if answers is None:  # an unfinished form
             continue
-        if not answers:
-            first[form_id] = n
         cache = shared[1 if correct else 0]
         a = cache.get(item_id)
         if a is None:
@@ -54,8 +49,7 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
     counted: list[RespondentResult] = []
     practice: list[RespondentResult] = []
     seen: set[str] = set()
-    last = len(rows)
-    for form_id, user, kind, completed_at, *profile in sorted(forms, key=lambda f: (f[3], first.get(f[0], last), f[0])):
+    for form_id, user, kind, completed_at, *profile in sorted(forms, key=lambda f: (f[3], f[0])):
         if kind == "counted":
             if user in seen:  # a second counted form (should not happen): never count anybody twice
                 continue

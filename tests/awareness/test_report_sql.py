@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
+from bot.awareness import report_sql
 from bot.awareness.campaigns import campaign_report
 from bot.awareness.report import MISSING, build_report
 from bot.awareness.report_sql import _ties
@@ -56,7 +57,7 @@ def make_campaign(state: State, seed: int, n: int = 160) -> list[dict]:
              "industry": None, "enterprise": None}
     answers.append({"form": "x1", "campaign": "X", "user": "u1", "item_id": ITEMS[0], "answer": "A",
                     "correct": 0, "answered_at": times[0]})
-    rnd.shuffle(answers)  # first stored answer order ≠ form order: it breaks ties of completion time
+    rnd.shuffle(answers)  # stored answer order ≠ form order: it must not matter
     with state.write() as conn:
         conn.execute(insert(forms), made + [other])
         conn.execute(insert(responses), answers)
@@ -64,11 +65,6 @@ def make_campaign(state: State, seed: int, n: int = 160) -> list[dict]:
         rescore_forms(conn, "X")
     for form in made:
         form["answers"] = [(a["item_id"], bool(a["correct"])) for a in answers if a["form"] == form["id"]]
-    first = {}
-    for position, a in enumerate(answers):
-        first.setdefault(a["form"], position)
-    for form in made:
-        form["first"] = first.get(form["id"], len(answers))
     return made
 
 
@@ -85,7 +81,7 @@ def reference(made: list[dict], region: str | None = None) -> dict:
     """The report's counts and item statistics, computed plainly."""
     counted = [f for f in made if f["kind"] == "counted" and f["completed_at"]
                and (region is None or f["region"] == region)]
-    counted.sort(key=lambda f: (f["completed_at"], f["first"], f["id"]))
+    counted.sort(key=lambda f: (f["completed_at"], f["id"]))  # the form order: completion time, then id
     kept = [f for f in counted if f["answers"]]
 
     def aware(f: dict) -> bool:
@@ -163,9 +159,15 @@ def test_sql_report_matches_plain_python(state_url, seed):
               build_report("R", THRESHOLD, counted, {}, by=by, practice=practice, strata=strata))
 
 
-def test_upper_lower_ties_follow_form_order(state_url):
+@pytest.mark.parametrize("day_chars", [report_sql.DAY_CHARS, 1, 13, 16])
+def test_upper_lower_ties_follow_form_order(state_url, monkeypatch, day_chars):
     """Many respondents with the same rest score, right and wrong mixed: the 27 % boundary falls inside
-    them, and which of them are in the lower and upper groups is decided by completion order."""
+    them, and which of them are in the lower and upper groups is decided by completion order.
+
+    day_chars: buckets of the form order of any size give the same figures (1: one bucket, so every
+    position is ordered inside it; 13: hours; 16: minutes, one form each, so no position falls inside
+    a bucket and no tied answer is read)."""
+    monkeypatch.setattr(report_sql, "DAY_CHARS", day_chars)
     state = State(state_url, "salt")
     quiz.create_campaign(state, "T", "2024-01-01", "2024-12-31", threshold=THRESHOLD)
     made, answers = [], []

@@ -32,7 +32,8 @@ Design notes
   balancer); a delivery that gets no 2xx (an error status, a refused or dropped connection, a
   timeout) stays pending and is delivered again, to the next URL, after ``retry_delay``. Up to
   ``connections`` deliveries run at once (Telegram's max_connections), one at a time per chat, in
-  update_id order, so a chat's updates arrive in order unless a delivery is retried.
+  update_id order, so a chat's updates arrive in order unless a delivery is retried. Each of those
+  deliverers keeps its connection to a URL alive between deliveries, as Telegram does.
   ``webhook_log`` lists every attempt.
 """
 
@@ -61,6 +62,7 @@ MAX_LONG_POLL = 30.0  # seconds; upper bound for getUpdates' ``timeout``
 MAX_MESSAGE_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
 IDLE_SOCKET_TIMEOUT = 60.0  # keep-alive connections idle longer than this are closed
+WEBHOOK_REUSE_IDLE = 2.0  # seconds: a webhook connection idle longer is not used again (uvicorn closes at 5)
 
 # Form/multipart fields that are plain strings; every other field is JSON-decoded when
 # possible (PTB JSON-encodes ints, bools, lists and dicts but sends strings verbatim).
@@ -417,41 +419,59 @@ class FakeBotAPI:
         return int((message.get("chat") or query.get("from") or {}).get("id", 0))
 
     def _deliver_loop(self, timeout: float, retry_delay: float) -> None:
-        """One of `connections` delivery threads."""
-        import urllib.error
-        import urllib.request
+        """One of `connections` delivery threads. Like Telegram (and a load balancer keeping its
+        upstream connections alive), it keeps one connection per URL open between deliveries; one
+        idle longer than WEBHOOK_REUSE_IDLE (less than uvicorn's 5 s keep-alive) is replaced, and
+        one that failed is closed: the next delivery connects anew."""
+        import http.client
+        from urllib.parse import urlsplit
 
-        while True:
-            with self._cond:
-                picked = None
-                while not self._stopped and (picked := self._next_delivery_in_order()) is None:
-                    self._cond.wait(0.05)
-                if self._stopped or picked is None:
-                    return
-                update, url = picked
-                secret = self._webhook_secret
-            status, error = None, ""
-            request = urllib.request.Request(url, data=json.dumps(update).encode(), headers={
-                "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    status = response.status
-            except urllib.error.HTTPError as exc:
-                status = exc.code
-            except (OSError, ValueError) as exc:  # refused, reset, timed out
-                error = f"{type(exc).__name__}: {exc}"
-            with self._cond:
-                uid = update["update_id"]
-                self.webhook_log.append({"update_id": uid, "chat": self._update_chat(update), "url": url,
-                                         "status": status, "error": error, "at": time.monotonic()})
-                self._in_flight.discard(uid)
-                self._busy_chats.discard(self._update_chat(update))
-                if status is not None and 200 <= status < 300:
-                    self._updates = [u for u in self._updates if u["update_id"] != uid]
-                    self._not_before.pop(uid, None)
-                else:
-                    self._not_before[uid] = time.monotonic() + retry_delay
-                self._cond.notify_all()
+        kept: dict[str, tuple[http.client.HTTPConnection, float]] = {}
+        try:
+            while True:
+                with self._cond:
+                    picked = None
+                    while not self._stopped and (picked := self._next_delivery_in_order()) is None:
+                        self._cond.wait(0.05)
+                    if self._stopped or picked is None:
+                        return
+                    update, url = picked
+                    secret = self._webhook_secret
+                status, error = None, ""
+                conn, used = kept.pop(url, (None, 0.0))
+                if conn is not None and time.monotonic() - used > WEBHOOK_REUSE_IDLE:
+                    conn.close()
+                    conn = None
+                parts = urlsplit(url)
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+                    conn.request("POST", parts.path or "/", body=json.dumps(update).encode(), headers={
+                        "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+                    with conn.getresponse() as response:
+                        response.read()
+                        status = response.status
+                        if not response.will_close:
+                            kept[url] = (conn, time.monotonic())
+                except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, reset, timed out
+                    error = f"{type(exc).__name__}: {exc}"
+                if conn is not None and kept.get(url, (None,))[0] is not conn:
+                    conn.close()
+                with self._cond:
+                    uid = update["update_id"]
+                    self.webhook_log.append({"update_id": uid, "chat": self._update_chat(update), "url": url,
+                                             "status": status, "error": error, "at": time.monotonic()})
+                    self._in_flight.discard(uid)
+                    self._busy_chats.discard(self._update_chat(update))
+                    if status is not None and 200 <= status < 300:
+                        self._updates = [u for u in self._updates if u["update_id"] != uid]
+                        self._not_before.pop(uid, None)
+                    else:
+                        self._not_before[uid] = time.monotonic() + retry_delay
+                    self._cond.notify_all()
+        finally:
+            for conn, _ in kept.values():
+                conn.close()
 
     def _next_delivery_in_order(self) -> tuple[dict, str] | None:
         """Under the lock: the oldest pending update of a chat with no delivery running, if its
