@@ -28,6 +28,9 @@ DEFAULT_LISTEN = "127.0.0.1"  # what `serve` and the Telegram webhook bind: loop
 # Generous because a factory's workers may all share one public IP; 0 switches the limit off.
 WEBCHAT_RATE_LIMIT = 60
 WEBCHAT_RATE_WINDOW = 60  # seconds
+# The console's report pages (bot/web/report_cache.py): seconds a page waits for figures of new data
+# before it shows the previous figures, marked with their time, while the new ones are computed.
+REPORT_WAIT = 0.5
 
 # The web console (issue #13; bot/storage/staff.py, bot/web/console.py).
 SESSION_IDLE_SECONDS = 2 * 3600  # a console session ends after two hours without a request
@@ -94,6 +97,7 @@ class Settings:
     # the sites allowed to show it in an iframe (OHBOT_WEBCHAT_EMBED_ORIGINS; none: this site only)
     webchat_rate_limit: int = WEBCHAT_RATE_LIMIT
     webchat_embed_origins: tuple[str, ...] = ()
+    report_wait: float = REPORT_WAIT  # OHBOT_REPORT_WAIT: see REPORT_WAIT
     # tests only (OHBOT_TEST_SLOW_REPLY="MARKER:SECONDS"): text containing MARKER is answered that late
     test_slow_reply: tuple[str, float] | None = None
 
@@ -208,6 +212,7 @@ def load_settings(
         **_wechat_settings(env),
         webchat_rate_limit=_count(env.get("OHBOT_WEBCHAT_RATE_LIMIT"), WEBCHAT_RATE_LIMIT, "OHBOT_WEBCHAT_RATE_LIMIT"),
         webchat_embed_origins=_origins(env.get("OHBOT_WEBCHAT_EMBED_ORIGINS")),
+        report_wait=_seconds(env.get("OHBOT_REPORT_WAIT"), REPORT_WAIT, "OHBOT_REPORT_WAIT"),
         test_slow_reply=_slow_reply(env.get("OHBOT_TEST_SLOW_REPLY")),
     )
 
@@ -220,6 +225,20 @@ def _count(value: str | None, default: int, name: str) -> int:
     if not value.isdecimal():
         raise ConfigError(f"{name} must be a whole number ≥ 0, not {value!r}")
     return int(value)
+
+
+def _seconds(value: str | None, default: float, name: str) -> float:
+    """A number of seconds ≥ 0 from the environment, the default when unset."""
+    value = (value or "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds ≥ 0, not {value!r}")
+    return seconds
 
 
 def _origins(value: str | None) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ import secrets
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +45,7 @@ from bot.config import AWARE_THRESHOLD, FORM_SIZE, UPLOAD_MAX_BYTES, Settings
 from bot.errors import OhbotError
 from bot.storage.staff import ROLE_LABELS, ROLES, LoginFailed, LoginLocked, Session, Staff, StaffStore, new_password
 from bot.web import charts
+from bot.web.report_cache import ReportCache, Snapshot
 
 log = logging.getLogger("ohbot.console")
 
@@ -98,7 +99,7 @@ class Console:
         self._bank: Any = None
         self._taxonomy: Any = None
         self._lock = threading.RLock()
-        self._reports: dict[tuple, dict[str, Any]] = {}  # insertion order: the oldest is dropped first
+        self._reports: ReportCache[dict[str, Any]] = ReportCache(REPORT_CACHE_SIZE)
         self.templates = Jinja2Templates(env=_environment())
 
     # ---- lazily opened resources --------------------------------------------------------------------
@@ -142,26 +143,21 @@ class Console:
                 self._taxonomy = load_taxonomy(self.settings.knowledge_dir)
             return self._taxonomy
 
-    # ---- reports, cached per data version ----------------------------------------------------------
-    def report(self, name: str, by: Sequence[str], region: str | None) -> dict[str, Any]:
-        """`campaign_report(state, name, bank, by=by, region=region)`, kept while the campaign's data are
-        unchanged: a report of 10^5 respondents takes seconds to compute, a page view must not. The key
-        holds a fingerprint of everything the report reads (the campaign's completed forms and answers,
-        the respondents' profiles), so a new answer, an import or a /forget shows at the next view."""
+    # ---- reports, kept per data version ------------------------------------------------------------
+    def report(self, name: str, by: Sequence[str], region: str | None,
+               wait: float | None = None) -> Snapshot[dict[str, Any]]:
+        """`campaign_report(state, name, bank, by=by, region=region)` as a `Snapshot`, kept while the
+        campaign's data are unchanged: a report of 10^5 respondents takes seconds to compute, a page view
+        must not. The version holds a fingerprint of everything the report reads (the campaign's forms
+        and answers, the respondents' profiles), so a new answer, an import or a /forget is computed for
+        the next view. `wait`: seconds a page waits for that computation before the previous figures are
+        shown, marked with their time (bot/web/report_cache.py); None (downloads): the current data."""
         from bot.awareness.campaigns import campaign_report
 
-        key = (name, tuple(by), region, report_fingerprint(self.state, name))
-        with self._lock:
-            hit = self._reports.get(key)
-        if hit is not None:
-            return hit
         _, infos = self.bank
-        report = campaign_report(self.state, name, infos, by=list(by), region=region)
-        with self._lock:
-            if len(self._reports) >= REPORT_CACHE_SIZE:
-                self._reports.pop(next(iter(self._reports)))
-            self._reports[key] = report
-        return report
+        return self._reports.get((name, tuple(by), region), report_fingerprint(self.state, name),
+                                 lambda: campaign_report(self.state, name, infos, by=list(by), region=region),
+                                 wait)
 
     # ---- rendering ----------------------------------------------------------------------------------
     def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,
@@ -309,6 +305,14 @@ def _headline(report: dict[str, Any]) -> dict[str, Any]:
             "designed": low != "ci_low"}
 
 
+def _as_of(snapshot: Snapshot[dict[str, Any]]) -> dict[str, Any]:
+    """When the figures shown were computed (China time) and whether newer data are being computed."""
+    from bot.awareness.campaigns import TZ
+
+    return {"time": datetime.fromtimestamp(snapshot.computed_at, TZ).strftime("%Y-%m-%d %H:%M:%S"),
+            "fresh": snapshot.fresh}
+
+
 def overview_data(console: Console, account: Staff) -> list[dict[str, Any]]:
     """Every open campaign with its headline figures (the account's region only, if it has one)."""
     from bot.quiz import forms as quiz
@@ -317,8 +321,10 @@ def overview_data(console: Console, account: Staff) -> list[dict[str, Any]]:
     for c in quiz.list_campaigns(console.state):
         if c.status != "open":
             continue
-        report = console.report(c.name, (), account.region)
+        snapshot = console.report(c.name, (), account.region, wait=console.settings.report_wait)
+        report = snapshot.value
         out.append({"campaign": c, "overall": _headline(report), "target": report["target"],
+                    "as_of": _as_of(snapshot),
                     "chart": charts.rate_bars([("总体", _headline(report), "overall")], report["target"],
                                               ("shown_low", "shown_high"))})
     return out
@@ -434,7 +440,8 @@ def report_data(console: Console, name: str, by: str, account: Staff) -> dict[st
     from bot.quiz import forms as quiz
 
     campaign = quiz.get_campaign(console.state, name)
-    report = console.report(name, (by,), account.region)
+    snapshot = console.report(name, (by,), account.region, wait=console.settings.report_wait)
+    report = snapshot.value
     labelled = label_report(report, console.taxonomy)
     low, high = _ci_keys(report)
     target = report["target"]
@@ -448,7 +455,7 @@ def report_data(console: Console, name: str, by: str, account: Staff) -> dict[st
         "group_chart": charts.rate_bars(rows, target, (low, high)),
         "trend_chart": charts.trend(labelled["months"], target, (low, high)),
         "fields": [(k, labels.get(k, k)) for k in GROUP_KEYS], "by_label": labels.get(by, by),
-        "min_n": report["min_n"],
+        "min_n": report["min_n"], "as_of": _as_of(snapshot),
     }
 
 
@@ -458,7 +465,7 @@ def report_file(console: Console, name: str, by: str, account: Staff, kind: str)
     from bot.awareness.campaigns import label_report
     from bot.awareness.report import write_outputs
 
-    report = console.report(name, (by,), account.region)
+    report = console.report(name, (by,), account.region).value  # the current data, however long it takes
     folder = tempfile.TemporaryDirectory(prefix="ohbot-report-")
     try:
         paths = write_outputs(label_report(report, console.taxonomy), Path(folder.name))

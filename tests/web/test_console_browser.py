@@ -49,6 +49,9 @@ def browser(downloads):
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OHBOT_", "WECHAT_", "WECOM_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    # the report shown right after an upload must be of the new data however loaded the machine is
+    # (by default a page waits 0.5 s, then shows the previous figures: tests/web/test_console.py)
+    env["OHBOT_REPORT_WAIT"] = "60"
     return env
 
 
