@@ -226,7 +226,15 @@ telegram_inbox = Table(  # Telegram updates from receipt until handled (bot/stor
     Index("idx_telegram_inbox_handled", "handled_at"),
 )
 
+report_snapshots = Table(  # the console's last computed report of each key (bot/web/report_cache.py, issue #13)
+    "report_snapshots", metadata,
+    Column("key", Text, primary_key=True),  # JSON of [campaign, grouping, region]
+    Column("version", Text, nullable=False),  # the data version (fingerprint) it was computed for
+    Column("computed_at", Float, nullable=False),  # epoch seconds
+    Column("body", Text, nullable=False),  # the report as JSON: aggregates only, no user ids
+)
+
 # Every table in the order a copy fills them (no foreign keys today; kept stable for reports and tests).
 TABLES: tuple[Table, ...] = (users, unanswered, campaigns, forms, responses, channel_inbox, access_tokens,
                              text_menus, conversation, answers, feedback, rate_limits, staff, staff_sessions,
-                             staff_login_failures, staff_audit, telegram_inbox)
+                             staff_login_failures, staff_audit, telegram_inbox, report_snapshots)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import logging
 import re
 import secrets
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ class Console:
         self._bank: Any = None
         self._taxonomy: Any = None
         self._lock = threading.RLock()
-        self._reports: ReportCache[dict[str, Any]] = ReportCache(REPORT_CACHE_SIZE)
+        self._reports: ReportCache[dict[str, Any]] = ReportCache(REPORT_CACHE_SIZE, StoredReports(self))
         self.templates = Jinja2Templates(env=_environment())
 
     # ---- lazily opened resources --------------------------------------------------------------------
@@ -155,7 +156,9 @@ class Console:
         from bot.awareness.campaigns import campaign_report
 
         _, infos = self.bank
-        return self._reports.get((name, tuple(by), region), report_fingerprint(self.state, name),
+        key = json.dumps([name, list(by), region], ensure_ascii=False)
+        version = json.dumps(report_fingerprint(self.state, name), default=str)
+        return self._reports.get(key, version,
                                  lambda: campaign_report(self.state, name, infos, by=list(by), region=region),
                                  wait)
 
@@ -168,6 +171,35 @@ class Console:
         response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
         response.headers.update(SECURITY_HEADERS)
         return response
+
+
+class StoredReports:
+    """The last computed report of each key in the state database (table report_snapshots), so a worker
+    that has computed nothing yet (after a restart, or another worker) shows it at once, marked with its
+    time, while it computes the current one. Keys and versions are JSON text; bodies the report's JSON."""
+
+    def __init__(self, console: Console) -> None:
+        """The console whose state database holds the table."""
+        self.console = console
+
+    def load(self, key: Hashable) -> tuple[Hashable, float, dict[str, Any]] | None:
+        """(version, computed_at, report) stored for `key`, or None."""
+        from sqlalchemy import select
+
+        from bot.storage.tables import report_snapshots as t
+
+        with self.console.state.read() as conn:
+            row = conn.execute(select(t.c.version, t.c.computed_at, t.c.body).where(t.c.key == key)).first()
+        return None if row is None else (row.version, float(row.computed_at), json.loads(row.body))
+
+    def save(self, key: Hashable, version: Hashable, computed_at: float, value: dict[str, Any]) -> None:
+        """Replace the stored report of `key`."""
+        from bot.storage.db import upsert
+        from bot.storage.tables import report_snapshots as t
+
+        body = json.dumps(value, ensure_ascii=False)
+        with self.console.state.write() as conn:
+            upsert(conn, t, {"key": key, "version": version, "computed_at": computed_at, "body": body}, on=["key"])
 
 
 def report_fingerprint(state: Any, campaign: str) -> tuple:

@@ -5,8 +5,11 @@ for `version` when there is one; otherwise it starts `compute` in a background t
 per key, however many pages ask) and waits up to `wait` seconds for it. When it is not
 done by then and an older snapshot of the same key exists, that older one is returned, marked
 `fresh=False` with the time it was computed, and the new one replaces it when done. With no older
-snapshot (the first view of that report in this process) or `wait=None` the caller waits for the
-computation.
+snapshot or `wait=None` the caller waits for the computation. With a `store` (the console: table
+report_snapshots of the state database) every computed snapshot is saved, and a key this process has
+not computed yet starts from the stored one: a restarted worker, or another worker behind the load
+balancer, shows the last computed figures at once (current, or marked with their time while it
+computes), so only the very first computation of a report is waited for.
 
 Why: a campaign of 10^5 respondents takes seconds to aggregate (issue #13), and every new answer
 changes its data version. Staff opening the page should see figures at once, labelled with their
@@ -24,7 +27,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from itertools import count
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger("ohbot.console")
 
@@ -41,12 +44,25 @@ class Snapshot(Generic[T]):
     fresh: bool
 
 
-class ReportCache(Generic[T]):
-    """Snapshots by key, at most `size` keys (the oldest dropped first), computed in daemon threads."""
+class SnapshotStore(Protocol[T]):
+    """Where snapshots outlive the process and are shared by workers (the console: a database table)."""
 
-    def __init__(self, size: int) -> None:
+    def load(self, key: Hashable) -> tuple[Hashable, float, T] | None:
+        """(version, computed_at, value) last saved for `key`, or None."""
+
+    def save(self, key: Hashable, version: Hashable, computed_at: float, value: T) -> None:
+        """Keep this snapshot of `key` (replacing the one saved before)."""
+
+
+class ReportCache(Generic[T]):
+    """Snapshots by key, at most `size` keys (the oldest dropped first), computed in daemon threads;
+    with a `store`, a key this process has not computed yet starts from the stored snapshot (shown as
+    the previous figures when its version is not the current one) and every computation is saved."""
+
+    def __init__(self, size: int, store: SnapshotStore[T] | None = None) -> None:
         """An empty cache of at most `size` keys."""
         self.size = size
+        self.store = store
         self._lock = threading.Lock()
         self._done: dict[Hashable, tuple[Hashable, int, Snapshot[T]]] = {}  # key -> (version, start, snapshot)
         self._starts = count()  # a later start holds later data: an earlier one finishing last is not kept
@@ -56,6 +72,11 @@ class ReportCache(Generic[T]):
             wait: float | None) -> Snapshot[T]:
         """The snapshot of `key` for `version` (see the module docstring); `wait`: seconds to wait for
         a new computation before an older snapshot is shown (None: wait for one of `version`)."""
+        if self.store is not None:
+            with self._lock:
+                known = key in self._done
+            if not known:
+                self._adopt(key)
         with self._lock:
             done = self._done.get(key)
             if done is not None and done[0] == version:
@@ -77,6 +98,28 @@ class ReportCache(Generic[T]):
             return Snapshot(older.value, older.computed_at, fresh=False)
         return snapshot if same else Snapshot(snapshot.value, snapshot.computed_at, fresh=False)
 
+    def _adopt(self, key: Hashable) -> None:
+        """Take the stored snapshot of `key`, if any, as this process's (a store that fails is logged
+        and treated as empty: the report is then computed as without one)."""
+        assert self.store is not None
+        try:
+            stored = self.store.load(key)
+        except Exception as exc:  # noqa: BLE001 - a cache: the report can always be computed instead
+            log.warning("stored report %r not read: %s", key, exc)
+            return
+        if stored is None:
+            return
+        version, computed_at, value = stored
+        with self._lock:
+            if key not in self._done:  # start −1: any computation of this process is newer
+                self._trim()
+                self._done[key] = (version, -1, Snapshot(value, computed_at, fresh=True))
+
+    def _trim(self) -> None:
+        """Drop the oldest keys until one more fits (called with the lock held)."""
+        while len(self._done) >= self.size:
+            self._done.pop(next(iter(self._done)))
+
     def _compute(self, key: Hashable, version: Hashable, start: int, compute: Callable[[], T],
                  future: Future[Snapshot[T]]) -> None:
         """Run `compute`, keep its snapshot for (key, version) and hand it (or its error) to the waiters."""
@@ -93,11 +136,16 @@ class ReportCache(Generic[T]):
             if self._running.get(key, (None, None))[1] is future:
                 del self._running[key]
             kept = self._done.get(key)
-            if kept is None or kept[1] < start:
+            newest = kept is None or kept[1] < start
+            if newest:
                 self._done.pop(key, None)
-                while len(self._done) >= self.size:
-                    self._done.pop(next(iter(self._done)))
+                self._trim()
                 self._done[key] = (version, start, snapshot)
+        if newest and self.store is not None:
+            try:
+                self.store.save(key, version, snapshot.computed_at, snapshot.value)
+            except Exception as exc:  # noqa: BLE001 - the report is shown all the same
+                log.warning("report %r not stored: %s", key, exc)
         future.set_result(snapshot)
 
     def clear(self) -> None:

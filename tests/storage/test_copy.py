@@ -85,7 +85,8 @@ def test_a_pilot_moves_to_postgresql_and_back_unchanged(tmp_path: Path, pg_url: 
                       "responses": (USERS + USERS // 3) * FORM_SIZE - 2,
                       "channel_inbox": 1, "access_tokens": 1, "text_menus": 1,
                       "conversation": 1, "answers": 1, "feedback": 1, "rate_limits": 0,
-                      "staff": 1, "staff_sessions": 0, "staff_login_failures": 0, "staff_audit": 1, "telegram_inbox": 0}
+                      "staff": 1, "staff_sessions": 0, "staff_login_failures": 0, "staff_audit": 1, "telegram_inbox": 0,
+                      "report_snapshots": 0}
     assert migrate.check_schema(target) == migrate.head()
     assert rows_of(target) == rows_of(source)
     with transaction(target) as conn:  # new answers continue after the copied ids

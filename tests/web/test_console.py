@@ -466,3 +466,48 @@ def test_a_report_of_new_data_not_ready_in_time_shows_the_previous_figures(site,
         assert groups.status_code == 200 and ",3," in groups.text  # a download waits for the current data
         fresh = client.get(report).text
         assert 'class="n" data-value="3"' in fresh and 'id="as-of-stale"' not in fresh
+
+
+def test_a_new_worker_shows_the_stored_report_at_once_and_its_age_after_a_change(site, upload_campaign,
+                                                                                  monkeypatch) -> None:
+    """The last computed report is kept in the database (report_snapshots): a worker that has computed
+    nothing yet shows it without computing while the data are unchanged, and marked with its time
+    while it computes the current one after a change."""
+    from bot.awareness import campaigns
+
+    report = f"/console/campaigns/{quote(upload_campaign, safe='')}?by=industry"
+    with TestClient(create_app(site, dialogue=SimpleNamespace()), base_url="http://testserver") as first:
+        csrf = logged_in(first, "ana")
+        good = _upload(first, csrf, "answers.csv", _csv(site, [("construction", "城中区", 9, 4)], "w"), upload_campaign)
+        assert good.status_code == 200
+        computed = first.get(report).text
+    assert 'class="n" data-value="4"' in computed
+
+    gate = threading.Event()
+    real = campaigns.campaign_report
+    calls = []
+
+    def gated(*args, **kwargs):  # the real report, held back until the test opens the gate
+        calls.append((args[1], kwargs.get("by")))
+        assert gate.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(campaigns, "campaign_report", gated)
+    settings = replace(site, report_wait=0.0)
+    with TestClient(create_app(settings, dialogue=SimpleNamespace()), base_url="http://testserver") as worker:
+        csrf = logged_in(worker, "ana")
+        shown = worker.get(report).text  # another worker, nothing computed: the stored report, current
+        assert (upload_campaign, ["industry"]) not in calls
+        strip = re.compile(r'<p class="meta" id="as-of">.*?</p>|name="csrf" value="[^"]+"')
+        assert strip.sub("", shown) == strip.sub("", computed)
+        more = _upload(worker, csrf, "answers.csv", _csv(site, [("construction", "城中区", 9, 2)], "x"), upload_campaign)
+        assert more.status_code == 200
+        stale = worker.get(report).text  # the stored figures, said to be older, while it computes
+        assert 'class="n" data-value="4"' in stale and 'id="as-of-stale"' in stale
+        gate.set()
+        for _ in range(300):
+            page = worker.get(report).text
+            if 'id="as-of-stale"' not in page:
+                break
+            threading.Event().wait(0.1)
+        assert 'class="n" data-value="6"' in page

@@ -100,3 +100,45 @@ def test_at_most_size_keys_are_kept_the_oldest_dropped_first() -> None:
     assert cache.get("a", 1, again, wait=None).value == "a again" and again.calls == 1
     kept = Gated("unused")
     assert cache.get("c", 1, kept, wait=None).value == "c" and kept.calls == 0
+
+
+class MemoryStore:
+    """A SnapshotStore in a dict (the console's is a database table: tests/web/test_console.py)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[object, tuple[object, float, object]] = {}
+
+    def load(self, key):
+        return self.rows.get(key)
+
+    def save(self, key, version, computed_at, value) -> None:
+        self.rows[key] = (version, computed_at, value)
+
+
+def test_a_new_cache_starts_from_the_stored_snapshot() -> None:
+    store = MemoryStore()
+    first: ReportCache[object] = ReportCache(4, store)
+    kept = first.get("k", 1, Gated("v1"), wait=None)
+    assert store.rows["k"] == (1, kept.computed_at, "v1")
+    again: ReportCache[object] = ReportCache(4, store)  # another process
+    unused = Gated("unused")
+    assert again.get("k", 1, unused, wait=0.0).value == "v1" and unused.calls == 0
+    slow = Gated("v2", open_=False)
+    shown = again.get("k", 2, slow, wait=0.0)
+    assert (shown.value, shown.fresh, shown.computed_at) == ("v1", False, kept.computed_at)
+    slow.gate.set()
+    assert again.get("k", 2, Gated("unused"), wait=None).value == "v2"
+    assert store.rows["k"][0] == 2
+
+
+def test_a_store_that_fails_is_worked_around() -> None:
+    class Broken:
+        def load(self, key):
+            raise OSError("disk gone")
+
+        def save(self, key, version, computed_at, value) -> None:
+            raise OSError("disk gone")
+
+    cache: ReportCache[object] = ReportCache(4, Broken())
+    assert cache.get("k", 1, Gated("v1"), wait=0.0).value == "v1"
+    assert cache.get("k", 1, Gated("unused"), wait=0.0).value == "v1"
