@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Generic, Protocol, TypeVar
 
@@ -95,8 +95,8 @@ class ReportCache(Generic[T]):
             snapshot = future.result(timeout=None if older is None or wait is None else wait)
         except FutureTimeout:
             assert older is not None
-            return Snapshot(older.value, older.computed_at, fresh=False)
-        return snapshot if same else Snapshot(snapshot.value, snapshot.computed_at, fresh=False)
+            return replace(older, fresh=False)
+        return snapshot if same else replace(snapshot, fresh=False)
 
     def _adopt(self, key: Hashable) -> None:
         """Take the stored snapshot of `key`, if any, as this process's (a store that fails is logged
@@ -127,14 +127,12 @@ class ReportCache(Generic[T]):
             snapshot = Snapshot(compute(), time.time(), fresh=True)
         except BaseException as exc:  # handed to the callers waiting; with none waiting only logged
             with self._lock:
-                if self._running.get(key, (None, None))[1] is future:
-                    del self._running[key]
+                self._finished(key, future)
             future.set_exception(exc)
             log.warning("report %r could not be computed: %s", key, exc)
             return
         with self._lock:
-            if self._running.get(key, (None, None))[1] is future:
-                del self._running[key]
+            self._finished(key, future)
             kept = self._done.get(key)
             newest = kept is None or kept[1] < start
             if newest:
@@ -148,7 +146,8 @@ class ReportCache(Generic[T]):
                 log.warning("report %r not stored: %s", key, exc)
         future.set_result(snapshot)
 
-    def clear(self) -> None:
-        """Forget every snapshot (computations under way still finish and are kept)."""
-        with self._lock:
-            self._done.clear()
+    def _finished(self, key: Hashable, future: Future[Snapshot[T]]) -> None:
+        """`future`'s computation of `key` is no longer running (called with the lock held); a newer one
+        started for another version (a download) stays registered."""
+        if self._running.get(key, (None, None))[1] is future:
+            del self._running[key]
