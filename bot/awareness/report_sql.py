@@ -93,11 +93,10 @@ def _month(conn: Connection) -> ColumnElement[str]:
 
 def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fields: Sequence[str]) -> Subquery:
     """The completed forms of a kind, one row each: form, user, answered, correct (the score stored on
-    the form, migration 0010), month, day (the bucket of the form order: `_day`) and `fields` (as
-    answered with: forms' own profile)."""
+    the form, migration 0010), month and `fields` (as answered with: forms' own profile)."""
     columns: list[Any] = [forms.c.id.label("form"), forms.c.user.label("user"),
                           forms.c.answered.label("answered"), forms.c.correct.label("correct"),
-                          _month(conn).label("month"), _day().label("day"), *(forms.c[f].label(f) for f in fields)]
+                          _month(conn).label("month"), *(forms.c[f].label(f) for f in fields)]
     query = (select(*columns)
              .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == kind))
     if region:
