@@ -18,7 +18,7 @@ import yaml
 
 from bot.answering.query import Query, has_answer
 from bot.answering.rank import Candidate
-from bot.text import cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 
 DOORS = ("labour", "medical", "injury", "environment")
@@ -86,7 +86,7 @@ def cue_words() -> dict[str, tuple[str, ...]]:
     return _cue_words(dict_dir())
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=MAX_FOLDERS)
 def _cue_words(folder: Path) -> dict[str, tuple[str, ...]]:
     """doors.yaml of one dictionary folder, read once and normalised."""
     path = folder / "doors.yaml"

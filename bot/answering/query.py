@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.text import cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 from bot.text.tokenize import query_tokens, tokens
 
@@ -93,7 +93,7 @@ def answer_kinds() -> tuple[AnswerKind, ...]:
     return _answer_kinds(dict_dir())
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=MAX_FOLDERS)
 def _answer_kinds(folder: Path) -> tuple[AnswerKind, ...]:
     """answer_types.yaml of one dictionary folder, read and compiled once."""
     path = folder / "answer_types.yaml"

@@ -17,6 +17,10 @@ from pathlib import Path
 
 from bot.config import DEFAULT_KNOWLEDGE_DIR
 
+#: dictionary folders whose contents (tokenizer, synonyms, cue words …) each cache keeps: the served
+#: index version's, the previous one's while questions finish on it, the knowledge folder's, one spare
+MAX_FOLDERS = 4
+
 _dict_dir: Path = DEFAULT_KNOWLEDGE_DIR / "dict"
 _reading: ContextVar[Path | None] = ContextVar("dictionaries", default=None)
 _caches: list[Callable[[], object]] = []  # what reload_dictionaries clears

@@ -13,7 +13,7 @@ from pathlib import Path
 import opencc
 import yaml
 
-from bot.text import cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t\u3000\u00a0]+(?=[{_CJK}])")
@@ -26,7 +26,7 @@ def _converter() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=MAX_FOLDERS)
 def _phrases(folder: Path) -> tuple[re.Pattern | None, dict[str, str]]:
     """phrases.yaml of one dictionary folder, compiled once."""
     path = folder / "phrases.yaml"

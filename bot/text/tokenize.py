@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bot.text import cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 
 
@@ -67,7 +67,6 @@ STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[0-9a-z\u3400-\u9fff]")
 MAX_ABSENT = 200_000  # remembered misses of a cached tokenizer before they are forgotten
-MAX_FOLDERS = 4  # tokenizers kept, one per dictionary folder (the served version, the previous one, …)
 
 _lock = threading.Lock()
 _tokenizers: dict[Path, jieba.Tokenizer] = {}  # by dictionary folder, oldest first
