@@ -432,22 +432,32 @@ def test_gaps_most_frequent_first_and_a_reviewer_drafts_a_faq_card(site, tmp_pat
     assert not [e for e in errors if "console-drafts" in e]
 
 
-def test_a_report_of_new_data_not_ready_in_time_shows_the_previous_figures(site, upload_campaign, monkeypatch) -> None:
-    """A page waits `report_wait` for the figures of new data, then shows the previous ones with their
-    time and a refresh; the downloads wait for the current data; the page shows the new figures once
-    they are computed."""
+@pytest.fixture
+def held_back_reports(monkeypatch):
+    """The real campaign report, held back while `.gate` is closed (closed at first), with each call's
+    (campaign, by) in `.calls`: the test decides when a computation ends, not the machine's speed."""
     from bot.awareness import campaigns
 
-    settings = replace(site, report_wait=0.0)
-    gate = threading.Event()
-    gate.set()
+    held = SimpleNamespace(gate=threading.Event(), calls=[])
     real = campaigns.campaign_report
 
-    def gated(*args, **kwargs):  # the real report, held back while the gate is closed
-        assert gate.wait(30)
+    def gated(*args, **kwargs):
+        held.calls.append((args[1], kwargs.get("by")))
+        assert held.gate.wait(30)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(campaigns, "campaign_report", gated)
+    return held
+
+
+def test_a_report_of_new_data_not_ready_in_time_shows_the_previous_figures(site, upload_campaign,
+                                                                            held_back_reports) -> None:
+    """A page waits `report_wait` for the figures of new data, then shows the previous ones with their
+    time and a refresh; the downloads wait for the current data; the page shows the new figures once
+    they are computed."""
+    settings = replace(site, report_wait=0.0)
+    gate = held_back_reports.gate
+    gate.set()
     with TestClient(create_app(settings, dialogue=SimpleNamespace()), base_url="http://testserver") as client:
         csrf = logged_in(client, "ana")
         report = f"/console/campaigns/{quote(upload_campaign, safe='')}?by=industry"
@@ -469,13 +479,13 @@ def test_a_report_of_new_data_not_ready_in_time_shows_the_previous_figures(site,
 
 
 def test_a_new_worker_shows_the_stored_report_at_once_and_its_age_after_a_change(site, upload_campaign,
-                                                                                  monkeypatch) -> None:
+                                                                                  held_back_reports) -> None:
     """The last computed report is kept in the database (report_snapshots): a worker that has computed
     nothing yet shows it without computing while the data are unchanged, and marked with its time
     while it computes the current one after a change."""
-    from bot.awareness import campaigns
-
     report = f"/console/campaigns/{quote(upload_campaign, safe='')}?by=industry"
+    gate, calls = held_back_reports.gate, held_back_reports.calls
+    gate.set()  # the first worker computes freely
     with TestClient(create_app(site, dialogue=SimpleNamespace()), base_url="http://testserver") as first:
         csrf = logged_in(first, "ana")
         good = _upload(first, csrf, "answers.csv", _csv(site, [("construction", "城中区", 9, 4)], "w"), upload_campaign)
@@ -483,16 +493,8 @@ def test_a_new_worker_shows_the_stored_report_at_once_and_its_age_after_a_change
         computed = first.get(report).text
     assert 'class="n" data-value="4"' in computed
 
-    gate = threading.Event()
-    real = campaigns.campaign_report
-    calls = []
-
-    def gated(*args, **kwargs):  # the real report, held back until the test opens the gate
-        calls.append((args[1], kwargs.get("by")))
-        assert gate.wait(30)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(campaigns, "campaign_report", gated)
+    gate.clear()  # from here on the test says when a computation ends
+    calls.clear()
     settings = replace(site, report_wait=0.0)
     with TestClient(create_app(settings, dialogue=SimpleNamespace()), base_url="http://testserver") as worker:
         csrf = logged_in(worker, "ana")
