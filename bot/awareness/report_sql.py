@@ -11,10 +11,12 @@ written with the answers), so no query re-totals the answers. The database retur
 - cells: counted non-empty forms (the forms table alone) grouped by (the profile fields the report
   needs, the enterprise, month, correct, answered) with a count: a few thousand rows, not one per
   respondent;
-- the item histogram: the one pass over the answers, joined to their forms, grouped by (item,
-  correct, form score, form length, completion day, the `by` values), from which per-item
-  difficulty, point-biserial and upper–lower D on the rest score follow, and per group the
-  most-missed items;
+- the item histogram: the one pass over the answers, joined to their forms and grouped by (item,
+  correct, form score, form length, completion day), from which per-item difficulty, point-biserial
+  and upper–lower D on the rest score follow (summed over days), and the days of tied respondents
+  (below); rows: items × kinds of answer × days, not one per answer;
+- with `by`, a second pass grouped by (the `by` values, item, correct) for each group's most-missed
+  items (crossed with the days, the `by` values would multiply the histogram's rows);
 - the order of tied respondents where the upper–lower D needs it. D ranks respondents by rest score
   with ties in **form order: completion time (forms.completed_at as stored), then form id, both
   compared by code point** (a documented, deterministic order; `build_report` gets its forms in this
@@ -22,8 +24,14 @@ written with the answers), so no query re-totals the answers. The database retur
   right and wrong answers is the order inside that score needed, and the histogram's days (buckets of
   the form order: a text's prefix never sorts after a later text's) already say how many tied
   respondents, and how many right, come before the boundary's day; only the tied forms of that one
-  day (filtered by their integer scores, the item's answer found by the (form, item) index) are read
-  and ordered (`_ties`).
+  day (filtered by their day and integer scores, the item's answer found by the (form, item) index)
+  are read and ordered (`_ties`).
+
+Cost at province scale (10^6 forms, 2×10^7 answers, PostgreSQL): the join of the answers to their
+forms is nearly all of it (one backend: a scan of the answers alone 1.3 s of CPU, the join 11–14 s,
+grouping with days 4 s more; issue #14, README "Running at scale"). Reading the answers once instead
+of twice (the tied scores' days used to be a second join) is what this layout gains; less than one
+join needs aggregates kept as forms complete.
 
 Portable: SQLAlchemy Core on SQLite and PostgreSQL. Months are the China-time month of completed_at
 (Asia/Shanghai has had no daylight saving since 1991, so SQLite adds 8 hours; PostgreSQL converts with
@@ -91,12 +99,16 @@ def _month(conn: Connection) -> ColumnElement[str]:
     return func.strftime("%Y-%m", forms.c.completed_at, f"+{TZ_HOURS} hours")
 
 
-def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fields: Sequence[str]) -> Subquery:
+def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fields: Sequence[str],
+            day: bool = False) -> Subquery:
     """The completed forms of a kind, one row each: form, user, answered, correct (the score stored on
-    the form, migration 0010), month and `fields` (as answered with: forms' own profile)."""
+    the form, migration 0010), month, `fields` (as answered with: forms' own profile) and with `day`
+    the form's day (`_day()`)."""
     columns: list[Any] = [forms.c.id.label("form"), forms.c.user.label("user"),
                           forms.c.answered.label("answered"), forms.c.correct.label("correct"),
                           _month(conn).label("month"), *(forms.c[f].label(f) for f in fields)]
+    if day:
+        columns.append(_day().label("day"))
     query = (select(*columns)
              .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == kind))
     if region:
@@ -137,34 +149,46 @@ def _practice(conn: Connection, campaign: str, region: str | None) -> dict[str, 
     return {"forms": int(n_forms), "respondents": int(n_users), "mean_score_rate": mean}
 
 
-#: One item's answers of counted forms: {(x, form correct, form answered): answers}, x = 1 when right.
-ItemHistogram = dict[tuple[int, int, int], int]
+#: One item's answers of counted forms by day: {(x, form correct, form answered): {form day: answers}},
+#: x = 1 when right; the day is `_day()`'s, a bucket of the form order.
+ItemDays = dict[tuple[int, int, int], dict[str, int]]
 
 
-def _histogram(conn: Connection, campaign: str, region: str | None, by: Sequence[str],
-               ) -> tuple[dict[str, ItemHistogram], list[tuple]]:
-    """The answers of counted forms counted in one pass over the answers, grouped by (item, x, form
-    correct, form answered, `by` values…): (per item its histogram, and with `by` the rows (`by`
-    values…, item, x, answers) of the groups' most-missed lists)."""
+def _histogram(conn: Connection, campaign: str, region: str | None) -> dict[str, ItemDays]:
+    """The one pass over the answers of counted forms, joined to their forms and grouped by (item, x,
+    form correct, form answered, form day): per item its answers by kind and day. Summed over days,
+    the item histogram; by day, where the upper–lower index's tied respondents fall (`_ties`)."""
+    s = _scored(conn, campaign, "counted", region, (), day=True)
+    keys = [responses.c.item_id, _is_correct(responses.c.correct), s.c.correct, s.c.answered, s.c.day]
+    query = (select(*keys, func.count()).select_from(responses.join(s, responses.c.form == s.c.form))
+             .where(responses.c.campaign == campaign).group_by(*keys))
+    per_item: dict[str, ItemDays] = defaultdict(lambda: defaultdict(dict))
+    row: Any
+    for row in conn.execute(query):
+        i, xv, c, a, d, n = row
+        per_item[i][(int(xv), int(c), int(a))][d] = int(n)
+    return per_item
+
+
+def _totals(days: ItemDays) -> dict[tuple[int, int, int], int]:
+    """An item's histogram {(x, form correct, form answered): answers}: its answers summed over days."""
+    return {kind: sum(by_day.values()) for kind, by_day in days.items()}
+
+
+def _missed(conn: Connection, campaign: str, region: str | None, by: Sequence[str]) -> list[tuple]:
+    """With `by`, the rows (`by` values…, item, x, answers) of the groups' most-missed lists: a second
+    pass over the answers, grouped by the `by` values (their days would multiply the histogram's rows)."""
     s = _scored(conn, campaign, "counted", region, [k for k in by if k != "month"])
-    x = _is_correct(responses.c.correct)
-    keys = [responses.c.item_id, x, s.c.correct, s.c.answered]
-    grouped = [s.c[k] for k in by]
-    query = (select(*keys, *grouped, func.count()).select_from(responses.join(s, responses.c.form == s.c.form))
-             .where(responses.c.campaign == campaign).group_by(*keys, *grouped))
-    per_item: dict[str, ItemHistogram] = defaultdict(lambda: defaultdict(int))
-    missed: dict[tuple, int] = defaultdict(int)
-    for i, xv, c, a, *values, n in conn.execute(query):
-        per_item[i][(int(xv), int(c), int(a))] += int(n)
-        if by:
-            missed[(*values, i, int(xv))] += int(n)
-    return per_item, [(*k, n) for k, n in missed.items()]
+    keys = [*(s.c[k] for k in by), responses.c.item_id, _is_correct(responses.c.correct)]
+    query = (select(*keys, func.count()).select_from(responses.join(s, responses.c.form == s.c.form))
+             .where(responses.c.campaign == campaign).group_by(*keys))
+    return [(*values, i, int(xv), int(n)) for *values, i, xv, n in conn.execute(query)]
 
 
 def _tied_forms(conn: Connection, campaign: str, region: str | None, kinds: set[tuple[int, int, int]],
-                days: Sequence[str] | None = None) -> Any:
-    """The answers of counted forms whose (correct, answered) is among `kinds`' (x, correct, answered):
-    forms filtered on their integer scores (and with `days`, their day), their answers found by the
+                days: Sequence[str]) -> Any:
+    """The answers of counted forms completed on `days` whose (correct, answered) is among `kinds`' (x,
+    correct, answered): forms filtered on their day and integer scores, their answers found by the
     (form, item) index. Not filtered on items (an IN list of hundreds of items made SQLite probe that
     index once per item and form): the callers keep the items they want. Returns (query, x, day)."""
     day = _day()
@@ -172,48 +196,39 @@ def _tied_forms(conn: Connection, campaign: str, region: str | None, kinds: set[
     query = (select().select_from(forms.join(responses, responses.c.form == forms.c.id))
              .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == "counted",
                     forms.c.answered > 1, forms.c.correct.in_(sorted({c for _, c, _ in kinds})),
-                    forms.c.answered.in_(sorted({a for _, _, a in kinds}))))
-    if days is not None:
-        query = query.where(day.in_(sorted(days)))
+                    forms.c.answered.in_(sorted({a for _, _, a in kinds})), day.in_(sorted(days))))
     if region:
         query = query.where(forms.c.region == region)
     return query, x, day
 
 
 def _ties(conn: Connection, campaign: str, region: str | None, wanted: Sequence[tuple[str, float, str, int]],
-          per_item: Mapping[str, ItemHistogram] | None = None) -> dict[tuple[str, float, str, int], int]:
+          per_item: Mapping[str, ItemDays] | None = None) -> dict[tuple[str, float, str, int], int]:
     """For each (item, rest score, side, m): of the first ("lower") or last ("upper") m respondents, in
     form order, who answered the item with that rest score, how many answered it right.
 
-    per_item: the item histogram (`_histogram` without `by`; read here when not given). It names the
-    (x, form correct, form answered) kinds of answer that make up each tied score. The tied answers
-    are then counted by day (the first DAY_CHARS characters of completed_at: buckets of the form order,
-    a text's prefix never sorting after a later text's), which tells how many tied respondents, and how
-    many right, come before the day the m-th falls in; only when it falls inside a day (not at its
-    end) are that day's tied answers of the item read and ordered here, by (completion time, form id).
-    No sort or window over all tied answers, and no text keys: forms are filtered on integer scores."""
+    per_item: the item histogram by day (`_histogram`; read here when not given). It names the (x, form
+    correct, form answered) kinds of answer that make up each tied score, and counts them by day (the
+    first DAY_CHARS characters of completed_at: buckets of the form order, a text's prefix never
+    sorting after a later text's), which tells how many tied respondents, and how many right, come
+    before the day the m-th falls in; only when it falls inside a day (not at its end) are that day's
+    tied answers of the item read and ordered here, by (completion time, form id). No sort or window
+    over all tied answers, and no second pass over the answers."""
     if not wanted:
         return {}
     if per_item is None:
-        per_item = _histogram(conn, campaign, region, ())[0]
+        per_item = _histogram(conn, campaign, region)
     members: dict[tuple[str, float], list[tuple[int, int, int]]] = defaultdict(list)
     for item in {w[0] for w in wanted}:
         for x, c, a in per_item[item]:
             if a > 1:
                 members[(item, (c - x) / (a - 1))].append((x, c, a))
-    groups = {w[:2] for w in wanted}
-    kinds = {k for g in groups for k in members[g]}
-    query, x, day = _tied_forms(conn, campaign, region, kinds)
-    by_day: dict[tuple[str, int, int, int], list[tuple[str, int]]] = defaultdict(list)
-    keys = [responses.c.item_id, x, forms.c.correct, forms.c.answered, day]
-    for item, xv, c, a, d, n in conn.execute(query.add_columns(*keys, func.count()).group_by(*keys)):
-        by_day[(item, int(xv), int(c), int(a))].append((d, int(n)))  # kinds of other items: not looked up
     # per tied score: [(day, answers, right answers)] in day order
     days: dict[tuple[str, float], list[tuple[str, int, int]]] = {}
-    for group in groups:
+    for group in {w[:2] for w in wanted}:
         size: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for kind in members[group]:
-            for d, n in by_day.get((group[0], *kind), ()):
+            for d, n in per_item[group[0]][kind].items():
                 size[d][0] += n
                 size[d][1] += n if kind[0] else 0
         days[group] = [(d, n, r) for d, (n, r) in sorted(size.items())]
@@ -263,11 +278,12 @@ def _tied_answers(conn: Connection, campaign: str, region: str | None, inside: s
 
 
 def _item_stats(conn: Connection, campaign: str, region: str | None,
-                per_item: Mapping[str, ItemHistogram]) -> list[ItemStats]:
-    """Per item from its histogram {(x, form correct, form answered): answers}: n, correct, D, r."""
+                per_item: Mapping[str, ItemDays]) -> list[ItemStats]:
+    """Per item from its histogram by day (`_histogram`): n, correct, D, r."""
+    totals = {item: _totals(days) for item, days in per_item.items()}
     groups: dict[str, list[tuple[float, int, int]]] = {}
     pairs: dict[str, list[tuple[bool, float, int]]] = {}
-    for item, hist in per_item.items():
+    for item, hist in totals.items():
         scores: dict[float, list[int]] = defaultdict(lambda: [0, 0])
         for (x, c, a), n in hist.items():
             if a > 1:  # a rest score needs at least one other item
@@ -288,7 +304,7 @@ def _item_stats(conn: Connection, campaign: str, region: str | None,
         upper_lower_discrimination_grouped(groups[item], record(item))
     resolved = _ties(conn, campaign, region, wanted, per_item)
     out = []
-    for item, hist in per_item.items():
+    for item, hist in totals.items():
         d = pb = None
         if item in usable:
             def known(score: float, side: str, m: int, item: str = item) -> int:
@@ -312,7 +328,8 @@ def report_data(state: State, campaign: str, by: Sequence[str] = (), strata: Seq
             conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
             conn.execute(text("SET LOCAL jit = off"))  # compiling costs more than these scans gain
         cells, empty = _cells(conn, campaign, region, fields)
-        per_item, by_group = _histogram(conn, campaign, region, by)
+        per_item = _histogram(conn, campaign, region)
+        by_group = _missed(conn, campaign, region, by) if by else []
         missed: dict[tuple[str, ...], dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
         for *values, item, x, n in by_group:
             month = values[by.index("month")] if "month" in by else ""
