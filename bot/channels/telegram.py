@@ -45,6 +45,7 @@ from bot.config import TELEGRAM_CONFLICT_SECONDS, Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
 from bot.errors import ChannelError, ConfigError, DatabaseUnavailable
 from bot.storage.inbox import STALE_AFTER, TelegramInbox
+from bot.storage.state import User
 
 log = logging.getLogger("ohbot.telegram")
 T = TypeVar("T")
@@ -520,12 +521,13 @@ class TelegramChannel:
             if replies is not None:
                 mark_handled(state, "telegram", key)
             return True
-        turn = begin_turn(state, f"ohbot:user:{self.user_key(user_id)}", "telegram", key)
+        user_key = self.user_key(user_id)
+        turn = begin_turn(state, f"ohbot:user:{user_key}", "telegram", key, user_key)
         if turn is None:
             return False
-        held, handled = turn
+        held, handled, user = turn
         try:
-            replies = None if handled else self.replies(user_id, incoming, True)
+            replies = None if handled else self.replies(user_id, incoming, True, user)
         except BaseException:
             release_lock(held)
             raise
@@ -541,15 +543,16 @@ class TelegramChannel:
         end_turn(state, held, "telegram", key)
         return True
 
-    def replies(self, user_id: int, incoming: Message | None, shared: bool) -> list[Reply]:
+    def replies(self, user_id: int, incoming: Message | None, shared: bool, user: User | None = None) -> list[Reply]:
         """In a worker thread: the dialogue's replies to `incoming` (the rate notice for None); an
         apology if it failed, except that a webhook worker (`shared`) lets DatabaseUnavailable
-        through, so the update is delivered again instead of apologised for."""
+        through, so the update is delivered again instead of apologised for. `user`: the user's
+        stored state when the caller read it already (`begin_turn`, with the user's lock)."""
         if incoming is None:
             return [Reply(RATE_NOTICE)]
         key = self.user_key(user_id)
         try:
-            return self.dialogue.handle(key, incoming)
+            return self.dialogue.handle(key, incoming, user)
         except DatabaseUnavailable:
             if shared:
                 raise
