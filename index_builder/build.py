@@ -22,7 +22,7 @@ from bot.index.encoder import Encoder, load_encoder
 from bot.text import reload_dictionaries, use_dictionaries
 from bot.text.normalize import normalize, to_display
 from bot.text.regions import region_label
-from bot.text.tokenize import dictionary_fingerprint, domain_words, tokens, write_cache
+from bot.text.tokenize import cache_fingerprint, dictionary_fingerprint, domain_words, tokens, write_cache
 from index_builder.cards import Card, load_cards, load_variants
 from index_builder.clean import clean_text
 from index_builder.ingest import Document, load_documents
@@ -192,7 +192,7 @@ def _previous(index_dir: Path, model: str) -> tuple[dict[str, np.ndarray], dict[
         notes.append(f"previous index not reused ({type(exc).__name__}: {exc})")
         return {}, {}, set(), notes
     # a chunk's tokens depend on the domain words too: reused only when they are the same
-    if store.words_fingerprint(index_dir) != dictionary_fingerprint(domain_words()):
+    if cache_fingerprint(index_dir / store.WORDS) != dictionary_fingerprint(domain_words()):
         notes.append("domain words changed: every chunk is tokenised again")
         return vectors, {}, {c.id for c in chunks}, notes
     return vectors, {c.hash: c.tokens for c in chunks}, {c.id for c in chunks}, notes

@@ -7,6 +7,7 @@ code under test, so a test that compares the two can fail.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import signal
@@ -76,6 +77,24 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 20.0) -> int | 
         proc.kill()
         proc.wait(5)
         return None
+
+
+def post_webhook(url: str, update: dict, headers: dict | None = None, timeout: float = 20.0) -> int:
+    """POST a Telegram update as JSON to a webhook once its server listens (a process just started may
+    not yet); the HTTP status, an error status included. Raises the connection error after `timeout`."""
+    request = urllib.request.Request(url, data=json.dumps(update).encode(), headers={
+        "Content-Type": "application/json", **(headers or {})})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:  # not listening yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def sql(state, query: str, **params) -> list[dict]:

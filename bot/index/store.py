@@ -103,20 +103,6 @@ def checksums(folder: Path) -> dict[str, str]:
     }
 
 
-def words_fingerprint(folder: Path) -> str | None:
-    """The dictionary fingerprint (bot/text/tokenize.py) the index at `folder` was tokenised with, from
-    its words.sqlite; None when there is none or it is unreadable."""
-    try:
-        db = sqlite3.connect(f"file:{folder / WORDS}?mode=ro", uri=True)
-        try:
-            row = db.execute("select value from meta where key = 'fingerprint'").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
-    return row[0] if row else None
-
-
 def write_index(
     folder: Path, manifest: dict, documents: list[dict], chunks: list[ChunkRow],
     vectors: dict[str, np.ndarray], questions: Sequence[QuestionRow] = (),

@@ -144,6 +144,19 @@ class _Words(dict):
         return default if freq is None else freq
 
 
+def cache_fingerprint(path: Path) -> str | None:
+    """The dictionary fingerprint a cache file (`write_cache`) was made with; None when there is no
+    readable one (a build then tokenises every chunk again)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return dict(db.execute("select key, value from meta")).get("fingerprint")
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+
+
 def _cached_tokenizer(path: Path, fingerprint: str) -> jieba.Tokenizer | None:
     """A tokenizer over the cache file at `path`, or None when there is none for these domain words."""
     try:

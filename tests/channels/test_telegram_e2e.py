@@ -14,8 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from bot.channels.telegram import (
     utf16_len,
 )
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.helpers import REPO_ROOT, private_data_dir, stop_process
+from tests.helpers import REPO_ROOT, post_webhook, private_data_dir, stop_process
 
 OHBOT = Path(sys.executable).parent / "ohbot"
 TOKEN = "987654321:AAH-ohbotTestToken_x9YqZ3kLmN0pQrStUvW"
@@ -337,23 +335,8 @@ def test_webhook_mode_checks_the_secret_token(bot_data_dir, tmp_path):
             secret = call["params"]["secret_token"]
             update = api.send_text(8008, "/help")  # registers the chat; delivered by POST below
 
-            def post(headers: dict) -> int:
-                request = urllib.request.Request(url, data=json.dumps(update).encode(), headers={
-                    "Content-Type": "application/json", **headers})
-                deadline = time.monotonic() + 10
-                while True:
-                    try:
-                        with urllib.request.urlopen(request, timeout=5) as response:
-                            return response.status
-                    except urllib.error.HTTPError as exc:
-                        return exc.code
-                    except OSError:  # the webhook server is not listening yet
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.2)
-
-            assert post({}) == 403  # no secret: refused
-            assert post({"X-Telegram-Bot-Api-Secret-Token": secret}) == 200
+            assert post_webhook(url, update, timeout=10) == 403  # no secret: refused
+            assert post_webhook(url, update, {"X-Telegram-Bot-Api-Secret-Token": secret}, timeout=10) == 200
             assert "职业健康知识助手" in api.wait_for(8008, timeout=REPLY_TIMEOUT)[0]["text"]
         finally:
             code = stop_process(running.proc)
