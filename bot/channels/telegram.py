@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -45,7 +45,9 @@ from bot.config import TELEGRAM_CONFLICT_SECONDS, Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
 from bot.errors import ChannelError, ConfigError, DatabaseUnavailable
 from bot.storage.inbox import STALE_AFTER, TelegramInbox
-from bot.storage.state import User
+
+if TYPE_CHECKING:
+    from bot.storage.state import User
 
 log = logging.getLogger("ohbot.telegram")
 T = TypeVar("T")
