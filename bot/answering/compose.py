@@ -35,7 +35,7 @@ DISTINCT_IDF = 1.2
 DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
 SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
 CLAUSE = re.compile(r"[^，,、：:]+[，,、：:]?")
-YES_NO = re.compile(r"[吗么嘛][?？!！。]*$|能不能|可不可以|是不是|算不算|要不要|有没有|是否|行不行|对不对|合不合法|能否|可否")
+YES_NO = re.compile(r"(?<![什怎这那多])[吗么嘛][?？!！。]*$|能不能|可不可以|是不是|算不算|要不要|有没有|是否|行不行|对不对|合不合法|能否|可否")
 # A sentence holding an answer of the kind the question asks for (Query.asks: a duration for 多久, an
 # amount for 多少, an authority for 谁/哪个部门 …, knowledge/dict/answer_types.yaml) counts as this many
 # more shared words when the verdict and detail are picked (before: figures first for 多少/几/目标 only).

@@ -139,9 +139,10 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     """Whether the question is about occupational health by its words (and, for a work-injury
     question, by the best unit); `cues` gains the `oh` words that made it so."""
     labour = labour_words(cues)
-    # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word
-    if not cues.get("oh") and cues.get("oh_weak") and not labour:
-        cues["oh"] = cues["oh_weak"]
+    # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word;
+    # a health check (体检) only without an ordinary illness: 乙肝 found at a check is not our topic
+    if not cues.get("oh"):
+        cues["oh"] = ([] if labour else cues.get("oh_weak", [])) + ([] if cues.get("medical") else cues.get("oh_check", []))
     if cues.get("oh"):
         return True
     # a work-injury question (工伤认定, 劳动能力鉴定) is ours where the best unit is about that very

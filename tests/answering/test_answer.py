@@ -92,6 +92,9 @@ def test_refusal_points_to_help(retriever):
     ("尘肺病人去世了家属能领什么补助", "injury", "社会保险行政部门"),
     ("干活时手指被机器压断了怎么办", "injury", "社会保险行政部门"),  # an accident at work
     ("厂里每天让干12个小时合法吗", "labour", "劳动保障监察"),
+    # an ordinary illness found at a health check is not an occupational-health question
+    ("入职体检查出小三阳，公司不录用我怎么办", "labour", "12333"),
+    ("体检查出血压高是怎么回事", "medical", "医院"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
@@ -102,6 +105,11 @@ def test_questions_outside_occupational_health_go_to_the_right_door(retriever, q
 
 def test_a_group_word_alone_keeps_a_question_ours(retriever):
     result = answer(retriever, "孕期女职工不能从事哪些有毒作业")
+    assert result.decision == "answer" and result.found
+
+
+def test_a_health_check_without_an_ordinary_illness_stays_ours(retriever):
+    result = answer(retriever, "体检费要我自己出吗")
     assert result.decision == "answer" and result.found
 
 

@@ -30,6 +30,7 @@ def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
     ("如何申請", "procedure"),
     ("有哪些要求", "list"),
     ("甚麼是這個意思", "list"),
+    ("夏天干活要注意什么", "list"),  # the 么 of 什么 at the end is not the question particle 么
     ("我在厂里干了三年，今天头疼。", None),  # a statement asks for nothing
 ])
 def test_the_interrogative_names_the_kind_of_answer(question, kind):
