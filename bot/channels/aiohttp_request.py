@@ -8,14 +8,13 @@ and the same TimedOut / NetworkError exceptions, so PTB's retries and error hand
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-_FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # PTB's HTTPXRequest sends the same
+from bot.channels.sync_request import FORM, form_body
 
 
 class AiohttpRequest(BaseRequest):
@@ -69,8 +68,8 @@ class AiohttpRequest(BaseRequest):
                     filename, content, mimetype = part if len(part) == 3 else (part[0], part[1], None)
                     form.add_field(name, content, filename=filename, content_type=mimetype)
                 data = form
-            else:  # encoded here: aiohttp's FormData for a dict costs more than the rest of the request
-                data, headers = urlencode(request_data.json_parameters).encode("ascii"), _FORM
+            else:
+                data, headers = form_body(request_data), FORM
         try:
             async with self._session.request(method, url, data=data, headers=headers, timeout=timeout) as response:
                 status, body = response.status, await response.read()

@@ -27,11 +27,11 @@ import signal
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -40,10 +40,14 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.split import split_parts
+from bot.channels.sync_request import SyncRequest
 from bot.config import TELEGRAM_CONFLICT_SECONDS, Settings
 from bot.dialogue.core import COMMANDS, Message, Reply
 from bot.errors import ChannelError, ConfigError, DatabaseUnavailable
 from bot.storage.inbox import STALE_AFTER, TelegramInbox
+
+if TYPE_CHECKING:
+    from bot.storage.state import User
 
 log = logging.getLogger("ohbot.telegram")
 T = TypeVar("T")
@@ -56,6 +60,8 @@ BUTTON_RATE_FACTOR = 3  # button presses: three times as many
 SEND_ATTEMPTS = 6  # first try + 5 retries: 0.5 + 1 + 2 + 4 + 8 s of back-off
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+READ_TIMEOUT = 20.0  # seconds a Bot API request waits for the answer (getUpdates: see build_application)
+CONNECT_TIMEOUT = 10.0  # seconds to connect to the Bot API
 APOLOGY = "抱歉，处理你的消息时出错了，请稍后再试。"
 RATE_NOTICE = "你发消息太快了，请稍等一分钟再发。"
 REJECTED_STOP_DELAY = 0.5  # seconds
@@ -378,6 +384,7 @@ class TelegramChannel:
         # twenty quick taps, and the buttons on offer are the bot's own
         self.button_limiter = RateLimiter(rate_limit * BUTTON_RATE_FACTOR, rate_window)
         self.locks = KeyedLocks()
+        self.api: SyncRequest | None = None  # webhook workers send from their worker threads (`turn_now`)
         # webhook workers hold one pooled connection per user being handled (the user's lock): at
         # most this many at once, so the dialogue's own queries always find a free connection
         self.handling = asyncio.Semaphore(SHARED_HANDLING)
@@ -420,8 +427,8 @@ class TelegramChannel:
         await self.callback(update, context.bot)
 
     async def message(self, update: Update | WebUpdate, bot: Any, shared: bool = False) -> None:
-        """A text message: the dialogue's replies. `shared` (webhook workers on one database): the
-        user's lock in the database around the handling, and the update recorded as handled."""
+        """A text message: the dialogue's replies. `shared` (webhook workers on one database): handled
+        by `shared_turn`."""
         message, user = update.message, update.effective_user
         if message is None or user is None:
             return
@@ -430,9 +437,11 @@ class TelegramChannel:
             return
         incoming = None if verdict == "notice" else Message(text=message.text,
                                                             is_admin=user.id in self.settings.admin_ids)
-        async with self.locks.hold(user.id), self.turn(update, user.id, incoming, shared) as replies:
-            if replies is not None:  # None: handled already by another worker (a retried delivery)
-                await self.send(bot, message.chat_id, replies)
+        if shared:
+            await self.shared_turn(update.update_id, user.id, incoming, message.chat_id)
+            return
+        async with self.locks.hold(user.id):
+            await self.send(bot, message.chat_id, await self.turn(user.id, incoming))
 
     async def callback(self, update: Update | WebUpdate, bot: Any, shared: bool = False) -> None:
         """A button press: stop its spinner, then the dialogue's replies (see `message`)."""
@@ -447,10 +456,13 @@ class TelegramChannel:
         chat_id = update.effective_chat.id if update.effective_chat else user.id
         incoming = None if verdict == "notice" else Message(callback=query.data,
                                                             is_admin=user.id in self.settings.admin_ids)
-        async with self.locks.hold(user.id), self.turn(update, user.id, incoming, shared) as replies:
+        if shared:
+            await self.shared_turn(update.update_id, user.id, incoming, chat_id, query.id)
+            return
+        async with self.locks.hold(user.id):
+            replies = await self.turn(user.id, incoming)
             await self.call(answer, "answerCallbackQuery", attempts=2)  # a stale query does not matter
-            if replies is not None:
-                await self.send(bot, chat_id, replies)
+            await self.send(bot, chat_id, replies)
 
     async def handle_update(self, update: Update | WebUpdate, bot: Any) -> None:
         """One webhook update in `ohbot serve`, handled before the request is answered (so that an
@@ -463,92 +475,86 @@ class TelegramChannel:
         elif update.callback_query is not None:
             await self.callback(update, bot, shared=True)
 
-    @asynccontextmanager
-    async def turn(self, update: Update | WebUpdate, user_id: int, incoming: Message | None,
-                   shared: bool) -> AsyncIterator[list[Reply] | None]:
-        """One update's turn: yields the replies to send (the dialogue's to `incoming`, or the rate
-        notice when `incoming` is None), or None when the update was handled already (`shared` only).
-
-        `shared` (webhook workers on one database): on PostgreSQL one worker thread takes the user's
-        advisory lock (so the user's updates are handled one at a time whichever worker they reach),
-        checks on the lock's connection that the update is not handled yet (else releases the lock:
-        a retried delivery) and runs the dialogue, all in one thread hop; once the block has sent
-        the replies, a second hop records the update as handled in the lock's own transaction, whose
-        commit releases the lock. Recording before sending would lose the replies of a worker killed
-        in between; this way such an update is handled again (README "Running at scale"). On SQLite
-        (one process) the check and the dialogue share a hop the same way."""
-        slow = self.settings.test_slow_reply  # tests only: an answer that takes this long
+    async def _slow(self, incoming: Message | None) -> None:
+        """Tests only (OHBOT_TEST_SLOW_REPLY): an answer to a marked text takes this long."""
+        slow = self.settings.test_slow_reply
         if slow and incoming is not None and incoming.text and slow[0] in incoming.text:
             await asyncio.sleep(slow[1])
-        if not shared:
-            yield [Reply(RATE_NOTICE)] if incoming is None else await asyncio.to_thread(
-                self.replies, user_id, incoming, False)
-            return
-        from bot.storage.channels import end_turn, mark_handled
+
+    async def turn(self, user_id: int, incoming: Message | None) -> list[Reply]:
+        """One update's replies in this process alone (polling, PTB's webhook server, a replayed
+        update): the dialogue's to `incoming`, or the rate notice when `incoming` is None."""
+        await self._slow(incoming)
+        return await asyncio.to_thread(self.replies, user_id, incoming, False)
+
+    async def shared_turn(self, update_id: int, user_id: int, incoming: Message | None, chat_id: int,
+                          query_id: str | None = None) -> None:
+        """One webhook update's turn (workers on one database), in one worker thread (`turn_now`):
+        the user's lock, the "handled?" check, the dialogue, the replies sent (and a pressed button's
+        spinner stopped) and the update recorded as handled. While another worker holds the user's
+        lock the thread returns at once and the turn is tried again LOCK_POLL seconds later."""
+        async with self.locks.hold(user_id):
+            await self._slow(incoming)
+            async with self.handling:
+                while not await asyncio.to_thread(self.turn_now, str(update_id), user_id, incoming, chat_id,
+                                                  query_id):
+                    await asyncio.sleep(LOCK_POLL)  # another worker handles this user's update
+
+    def turn_now(self, key: str, user_id: int, incoming: Message | None, chat_id: int,
+                 query_id: str | None) -> bool:
+        """In a worker thread: `shared_turn`'s work; False, with nothing done, when another worker holds
+        the user's lock.
+
+        On PostgreSQL the user's advisory lock is taken (the user's updates are handled one at a time
+        whichever worker they reach) in the statement that also asks whether update `key` was handled
+        already (a retried delivery: the lock is released, nothing is sent again); the replies are sent
+        while the lock is held, and only then is the update recorded as handled, in the lock's own
+        transaction, whose commit releases the lock. Recording before sending would lose the replies of
+        a worker killed in between; this way such an update is handled again (README "Running at
+        scale"). On SQLite (one process) the check, the dialogue, the sending and the record follow
+        one another the same way."""
+        from bot.storage.channels import begin_turn, end_turn, mark_handled, was_handled
         from bot.storage.db import backend, release_lock
 
         state = self.dialogue.state
-        key = str(update.update_id)
-        async with self.handling:
-            if backend(state.engine) != "postgresql":  # one process (SQLite): no lock across workers
-                replies = await asyncio.to_thread(self.unhandled_replies, key, user_id, incoming)
-                yield replies
-                if replies is not None:
-                    await asyncio.to_thread(mark_handled, state, "telegram", key)
-                return
-            name = f"ohbot:user:{self.user_key(user_id)}"
-            while (turn := await asyncio.to_thread(self.locked_replies, name, key, user_id, incoming)) is None:
-                await asyncio.sleep(LOCK_POLL)  # another worker handles this user's update
-            held, replies = turn
-            if held is None:  # handled already: the lock was released in the same hop
-                yield None
-                return
-            try:
-                yield replies
-            except BaseException:
-                await asyncio.to_thread(release_lock, held)
-                raise
-            await asyncio.to_thread(end_turn, state, held, "telegram", key)
-
-    def locked_replies(self, lock: str, key: str, user_id: int,
-                       incoming: Message | None) -> tuple[Any, list[Reply] | None] | None:
-        """In a worker thread (PostgreSQL): the user's lock, the "handled?" check and the dialogue.
-        None when another worker holds the lock (nothing held); (None, None) when the update was
-        handled already (lock released); else (the lock's connection, for `end_turn`, and the replies).
-        An error releases the lock before it propagates."""
-        from bot.storage.channels import begin_turn
-        from bot.storage.db import release_lock
-
-        turn = begin_turn(self.dialogue.state, lock, "telegram", key)
+        if backend(state.engine) != "postgresql":  # one process: no lock across workers
+            replies = None if was_handled(state, "telegram", key) else self.replies(user_id, incoming, True)
+            self.deliver_now(chat_id, replies, query_id)
+            if replies is not None:
+                mark_handled(state, "telegram", key)
+            return True
+        user_key = self.user_key(user_id)
+        turn = begin_turn(state, f"ohbot:user:{user_key}", "telegram", key, user_key)
         if turn is None:
-            return None
-        held, handled = turn
-        if handled:
-            release_lock(held)
-            return None, None
+            return False
+        held, handled, user = turn
         try:
-            return held, self.replies(user_id, incoming, True)
+            replies = None if handled else self.replies(user_id, incoming, True, user)
         except BaseException:
             release_lock(held)
             raise
+        if replies is None:
+            release_lock(held)
+            self.deliver_now(chat_id, None, query_id)
+            return True
+        try:
+            self.deliver_now(chat_id, replies, query_id)
+        except BaseException:
+            release_lock(held)
+            raise
+        end_turn(state, held, "telegram", key)
+        return True
 
-    def unhandled_replies(self, key: str, user_id: int, incoming: Message | None) -> list[Reply] | None:
-        """In a worker thread (SQLite): None when the update was handled already, else the replies."""
-        from bot.storage.channels import was_handled
-
-        if was_handled(self.dialogue.state, "telegram", key):
-            return None
-        return self.replies(user_id, incoming, True)
-
-    def replies(self, user_id: int, incoming: Message | None, shared: bool) -> list[Reply]:
+    def replies(self, user_id: int, incoming: Message | None, shared: bool, user: User | None = None) -> list[Reply]:
         """In a worker thread: the dialogue's replies to `incoming` (the rate notice for None); an
         apology if it failed, except that a webhook worker (`shared`) lets DatabaseUnavailable
-        through, so the update is delivered again instead of apologised for."""
+        through, so the update is delivered again instead of apologised for. `user`: the user's
+        stored state when the caller read it already (`begin_turn`, with the user's lock)."""
         if incoming is None:
             return [Reply(RATE_NOTICE)]
         key = self.user_key(user_id)
         try:
-            return self.dialogue.handle(key, incoming)
+            return self.dialogue.handle(key, incoming, user)
         except DatabaseUnavailable:
             if shared:
                 raise
@@ -603,49 +609,105 @@ class TelegramChannel:
 
     # ---- sending ---------------------------------------------------------------------------
     async def send(self, bot: Any, chat_id: int, replies: list[Reply]) -> None:
-        for reply in replies:
-            markup = keyboard(reply)
-            text = reply.text if reply.text.strip() else (BUTTONS_ONLY if markup else "")
-            parts = split_text(text)
-            for n, part in enumerate(parts):
-                last = n == len(parts) - 1
+        """Send the replies on the event loop (python-telegram-bot's `Bot`), stopping at the first
+        message that cannot be delivered."""
+        for text, markup in outgoing(replies):
+            def send_part(text: str = text, markup: Any = markup) -> Awaitable[Any]:
+                return bot.send_message(chat_id, text, reply_markup=markup)
 
-                def send_part(part: str = part, last: bool = last, markup: Any = markup) -> Awaitable[Any]:
-                    return bot.send_message(chat_id, part, reply_markup=markup if last else None)
+            if await self.call(send_part, "sendMessage") is None:
+                return  # undeliverable (blocked, gone, or the network stayed down): stop here
 
-                if await self.call(send_part, "sendMessage") is None:
-                    return  # undeliverable (blocked, gone, or the network stayed down): stop here
+    def deliver_now(self, chat_id: int, replies: list[Reply] | None, query_id: str | None) -> None:
+        """In a worker thread (`turn_now`), through `self.api`: stop the pressed button's spinner
+        (`query_id`), then send the replies (None: nothing to send), as `send` does."""
+        api = self.api
+        if api is None:
+            raise RuntimeError("the channel has no SyncRequest (build_application makes it)")
+        if query_id is not None:  # a stale query does not matter
+            self.call_now(lambda: api.call("answerCallbackQuery", callback_query_id=query_id),
+                          "answerCallbackQuery", attempts=2)
+        for text, markup in outgoing(replies or []):
+            def send_part(text: str = text, markup: Any = markup) -> Any:
+                return api.call("sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
+
+            if self.call_now(send_part, "sendMessage") is None:
+                return
 
     async def call(self, request: Callable[[], Awaitable[T]], what: str,
                    attempts: int = SEND_ATTEMPTS) -> T | None:
         """Run a Bot API request; retry network errors with exponential back-off and flood
-        control after the time Telegram asks for. None (logged in one line) if it failed."""
-        delay = BACKOFF_FIRST
-        for attempt in range(1, attempts + 1):
+        control after the time Telegram asks for (`Attempts`). None (logged in one line) if it failed."""
+        tries = Attempts(what, attempts)
+        while True:
             try:
                 return await request()
-            except RetryAfter as exc:
-                wait = retry_after_seconds(exc) + 0.5
-                log.warning("%s: flood control, retrying in %.1f s (attempt %d/%d)", what, wait, attempt, attempts)
-            except InvalidToken as exc:
-                log.error("%s: invalid token: %s", what, exc)
-                return None
-            except BadRequest as exc:  # checked before NetworkError, its base class in PTB
-                log.warning("%s rejected: %s", what, exc)
-                return None
-            except NetworkError as exc:  # includes TimedOut and HTTP 5xx from the Bot API
-                wait = delay
-                delay = min(delay * 2, BACKOFF_MAX)
-                log.warning("%s: %s: %s; retrying in %.1f s (attempt %d/%d)",
-                            what, type(exc).__name__, exc, wait, attempt, attempts)
-            except Forbidden as exc:
-                log.info("%s refused: %s", what, exc)  # e.g. the user blocked the bot
-                return None
             except TelegramError as exc:
-                log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
+                wait = tries.failed(exc)
+            if wait is None:
                 return None
-            if attempt < attempts:
-                await asyncio.sleep(wait)
+            await asyncio.sleep(wait)
+
+    def call_now(self, request: Callable[[], T], what: str, attempts: int = SEND_ATTEMPTS) -> T | None:
+        """`call` for a blocking request in a worker thread (bot/channels/sync_request.py)."""
+        tries = Attempts(what, attempts)
+        while True:
+            try:
+                return request()
+            except TelegramError as exc:
+                wait = tries.failed(exc)
+            if wait is None:
+                return None
+            time.sleep(wait)
+
+
+def outgoing(replies: list[Reply]) -> Iterator[tuple[str, InlineKeyboardMarkup | None]]:
+    """The messages that send these replies: each reply's text in parts of Telegram's length, its
+    buttons on its last part."""
+    for reply in replies:
+        markup = keyboard(reply)
+        text = reply.text if reply.text.strip() else (BUTTONS_ONLY if markup else "")
+        parts = split_text(text)
+        for n, part in enumerate(parts):
+            yield part, markup if n == len(parts) - 1 else None
+
+
+class Attempts:
+    """The attempts of one Bot API request: which failures are tried again and after how long."""
+
+    def __init__(self, what: str, attempts: int) -> None:
+        """`what`: the method's name, for the log; `attempts`: at most this many tries."""
+        self.what, self.attempts = what, attempts
+        self.attempt = 0
+        self.delay = BACKOFF_FIRST
+
+    def failed(self, exc: TelegramError) -> float | None:
+        """One failed try (logged in one line): seconds to wait before the next, or None to give up.
+        Network errors (TimedOut, HTTP 5xx) back off exponentially, flood control waits as long as
+        Telegram asks; a rejected request, a refused chat or token is not tried again."""
+        self.attempt += 1
+        what, attempt, attempts = self.what, self.attempt, self.attempts
+        if isinstance(exc, RetryAfter):
+            wait = retry_after_seconds(exc) + 0.5
+            log.warning("%s: flood control, retrying in %.1f s (attempt %d/%d)", what, wait, attempt, attempts)
+        elif isinstance(exc, InvalidToken):
+            log.error("%s: invalid token: %s", what, exc)
+            return None
+        elif isinstance(exc, BadRequest):  # checked before NetworkError, its base class in PTB
+            log.warning("%s rejected: %s", what, exc)
+            return None
+        elif isinstance(exc, NetworkError):  # includes TimedOut and HTTP 5xx from the Bot API
+            wait, self.delay = self.delay, min(self.delay * 2, BACKOFF_MAX)
+            log.warning("%s: %s: %s; retrying in %.1f s (attempt %d/%d)",
+                        what, type(exc).__name__, exc, wait, attempt, attempts)
+        elif isinstance(exc, Forbidden):
+            log.info("%s refused: %s", what, exc)  # e.g. the user blocked the bot
+            return None
+        else:
+            log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
+            return None
+        if attempt < attempts:
+            return wait
         log.warning("%s: giving up after %d attempts", what, attempts)
         return None
 
@@ -667,10 +729,10 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     inbox = open_inbox(settings, dialogue)
     channel = TelegramChannel(dialogue, settings, rate_limit, rate_window, inbox=inbox)
-    requests = (AiohttpRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0, pool_timeout=10.0,
-                               on_rejected=channel.token_rejected),
+    requests = (AiohttpRequest(connection_pool_size=8, read_timeout=READ_TIMEOUT, connect_timeout=CONNECT_TIMEOUT,
+                               pool_timeout=10.0, on_rejected=channel.token_rejected),
                 # the read timeout of getUpdates is added to the long-poll timeout by PTB
-                AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=10.0, pool_timeout=10.0,
+                AiohttpRequest(connection_pool_size=1, read_timeout=10.0, connect_timeout=CONNECT_TIMEOUT, pool_timeout=10.0,
                                on_rejected=channel.token_rejected))
     builder = (
         Application.builder()
@@ -686,6 +748,10 @@ def build_application(settings: Settings, dialogue: Any, *, rate_limit: int = RA
             file_url(settings.telegram_api_base_url)
         )
     application = builder.build()
+    # webhook workers (`ohbot serve`) send from the thread that handled the update, with the same timeouts;
+    # under `ohbot serve` token_rejected only logs (no `stop`), so calling it from a thread is safe
+    channel.api = SyncRequest(application.bot.base_url, read_timeout=READ_TIMEOUT, connect_timeout=CONNECT_TIMEOUT,
+                              on_rejected=channel.token_rejected)
     application.bot_data["channel"] = channel
     application.bot_data["requests"] = requests  # closed by `run` also when PTB never finished initialising
     application.add_handler(

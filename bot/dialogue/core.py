@@ -106,9 +106,12 @@ class Dialogue:
         return sorted(r for r in found if r)
 
     # ---- entry point -------------------------------------------------------------------------
-    def handle(self, user_key: str, message: Message) -> list[Reply]:
+    def handle(self, user_key: str, message: Message, user: User | None = None) -> list[Reply]:
+        """The replies to one message of the user `user_key`. `user`: the user's stored state when the
+        caller has read it already (a webhook worker reads it on the connection holding the user's lock)."""
         message = Message(text=scrub(message.text), callback=scrub(message.callback), is_admin=message.is_admin)
-        user = self.state.get_user(user_key)
+        if user is None:
+            user = self.state.get_user(user_key)
         if message.callback is not None:
             return self.on_button(user, message.callback, message.is_admin)
         text = strip_controls(message.text or "").strip()  # a \x00 must not reach reports (bot/text/clean.py)

@@ -16,13 +16,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from bot.dialogue.types import Button
 from bot.errors import DatabaseUnavailable, OhbotError
-from bot.storage.db import autocommit, hold_lock, insert_ignore, lost_connection, release_lock, upsert
-from bot.storage.state import State, now
+from bot.storage.db import autocommit, hold_lock, insert_ignore, pipelined, release_lock, upsert, upsert_statement
+from bot.storage.state import GET_USER, State, User, now, user_from_row
 from bot.storage.tables import access_tokens, channel_inbox, text_menus
 
 log = logging.getLogger(__name__)
@@ -208,10 +209,6 @@ _HANDLED = select(channel_inbox.c.reply).where(channel_inbox.c.channel == bindpa
                                                channel_inbox.c.msg_key == bindparam("key"))
 
 
-# the same, as the column of `hold_lock`'s statement: the lock and the check in one round trip
-_HANDLED_REPLY = _HANDLED.scalar_subquery()
-
-
 def _handled(conn: Connection, channel: str, key: str) -> bool:
     return conn.execute(_HANDLED, {"channel": channel, "key": key}).scalar() is not None
 
@@ -228,27 +225,35 @@ def mark_handled(state: State, channel: str, key: str, clock: Callable[[], float
         upsert(conn, channel_inbox, _handled_row(channel, key, clock), on=["channel", "msg_key"], update=["reply"])
 
 
-def begin_turn(state: State, lock: str, channel: str, key: str) -> tuple[Connection, bool] | None:
+def begin_turn(state: State, lock: str, channel: str, key: str,
+               user_key: str | None = None) -> tuple[Connection, bool, User | None] | None:
     """PostgreSQL, a webhook worker about to handle update `key` of one user: take the user's lock
-    (`hold_lock`: held by the returned connection's transaction) and, on that same connection, ask
-    whether the update was handled already (by another worker: a retried delivery). None, with
-    nothing held, when another process holds the lock. Give the connection to `end_turn`, or to
-    `release_lock` when the handling failed."""
-    turn = hold_lock(state.engine, lock, _HANDLED_REPLY, {"channel": channel, "key": key})
+    (`hold_lock`: held by the returned connection's transaction) and, in the same round trip, once
+    it is held, ask whether the update was handled already (by another worker: a retried delivery)
+    and read the user `user_key`'s stored state (for the dialogue). None, with nothing held, when
+    another process holds the lock; else (the connection, handled?, the user or None when no
+    `user_key`). Give the connection to `end_turn`, or to `release_lock` when the handling failed."""
+    reads: list[tuple[Any, dict[str, Any]]] = [(_HANDLED, {"channel": channel, "key": key})]
+    if user_key is not None:
+        reads.append((GET_USER, {"user_key": user_key}))
+    turn = hold_lock(state.engine, lock, reads)
     if turn is None:
         return None
-    return turn[0], turn[1] is not None
+    held, rows = turn
+    return held, rows[0] is not None, None if user_key is None else user_from_row(user_key, rows[1])
+
+
+_MARK_HANDLED = upsert_statement("postgresql", channel_inbox, ["channel", "msg_key"], ["reply"])
 
 
 def end_turn(state: State, held: Connection, channel: str, key: str, clock: Callable[[], float] = time.time) -> None:
-    """The update of `begin_turn` was handled: record it in the lock's own transaction, whose commit
-    makes the record visible and releases the lock at once (whoever takes the lock next sees it).
-    A lock connection lost meanwhile (its lock went with it) is replaced: the record is written on
-    a fresh connection, as `mark_handled` does; DatabaseUnavailable when that fails too."""
+    """The update of `begin_turn` was handled: record it in the lock's own transaction and commit, in
+    one round trip; the commit makes the record visible and releases the lock at once (whoever takes
+    the lock next sees it). A lock connection lost meanwhile (its lock went with it) is replaced: the
+    record is written on a fresh connection, as `mark_handled` does; DatabaseUnavailable when that
+    fails too."""
     try:
-        with lost_connection(state.engine):
-            upsert(held, channel_inbox, _handled_row(channel, key, clock), on=["channel", "msg_key"], update=["reply"])
-            held.commit()
+        pipelined(held, [(_MARK_HANDLED, _handled_row(channel, key, clock))], commit=True)
     except DatabaseUnavailable:
         release_lock(held)
         mark_handled(state, channel, key, clock)

@@ -42,12 +42,25 @@ import select
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, TextClause, create_engine, event, func, sql, text
+from sqlalchemy import (
+    BigInteger,
+    ClauseElement,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    TextClause,
+    create_engine,
+    event,
+    func,
+    sql,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -342,6 +355,11 @@ def upsert(conn: Connection, table: Table, rows: Mapping[str, Any] | Sequence[Ma
     conn.execute(_upsert_statement(backend(conn), table, tuple(on), columns, tuple(keep_when_null)), batch)
 
 
+def upsert_statement(dialect: str, table: Table, on: Sequence[str], update: Sequence[str]) -> Any:
+    """`upsert`'s statement for one dialect ("postgresql", "sqlite"), e.g. a module's constant for `pipelined`."""
+    return _upsert_statement(dialect, table, tuple(on), tuple(update), ())
+
+
 @lru_cache(maxsize=256)
 def _upsert_statement(dialect: str, table: Table, on: tuple[str, ...], columns: tuple[str, ...],
                       keep_when_null: tuple[str, ...]) -> Any:
@@ -390,25 +408,24 @@ def try_advisory_lock(conn: Connection, name: str) -> bool:
 
 
 
-def hold_lock(engine: Engine, name: str, read: ColumnElement[Any] | None = None,
-              params: Mapping[str, Any] | None = None) -> tuple[Connection, Any] | None:
+def hold_lock(engine: Engine, name: str,
+              reads: Sequence[tuple[ClauseElement, Mapping[str, Any]]] = ()) -> tuple[Connection, list[Any]] | None:
     """Try to take the lock `name` for as long as the caller keeps the returned connection (an open
     transaction holding pg_try_advisory_xact_lock); None, with nothing held, when another process
     has it. Never waits, so a caller polls with its own sleeps (a worker thread is not parked on
     the lock). Give it back with `release_lock`. A worker that dies loses its connection and with it
     the lock, at once. PostgreSQL only (on SQLite use `transaction`, whose write lock is the lock).
 
-    Returns (the connection, the value of `read`): `read`, a scalar subquery (with `params`), is
-    evaluated in the statement that tries the lock, so a caller that needs to look at something
-    once it holds the lock spends no second round trip (its value is meaningless without the lock,
-    which is then not taken)."""
+    Returns (the connection, the first row of each of `reads`): statements run right after the one
+    that takes the lock, in the same round trip (`pipelined`), so each sees everything committed
+    before the lock was taken; a caller that needs to look at something once it holds the lock
+    spends no second round trip (the rows are dropped when the lock was not taken)."""
     conn = _checkout(engine)
     try:
-        with lost_connection(engine):
-            conn.begin()
-            row = conn.execute(_try_lock_statement(read), {"ohbot_lock": lock_key(name), **(params or {})}).one()
-            if row[0]:
-                return conn, row[1]
+        conn.begin()
+        rows = pipelined(conn, [(_TRY_LOCK, {"ohbot_lock": lock_key(name)}), *reads])
+        if rows[0][0]:
+            return conn, rows[1:]
         conn.rollback()
     except BaseException:
         conn.close()
@@ -417,11 +434,46 @@ def hold_lock(engine: Engine, name: str, read: ColumnElement[Any] | None = None,
     return None
 
 
-@lru_cache(maxsize=16)
-def _try_lock_statement(read: ColumnElement[Any] | None) -> Any:
-    """`hold_lock`'s statement, built once per `read` (a module's constant; the lock's key is a parameter)."""
-    return sql.select(func.pg_try_advisory_xact_lock(sql.bindparam("ohbot_lock")),
-                      read if read is not None else sql.null())
+_TRY_LOCK = sql.select(func.pg_try_advisory_xact_lock(sql.bindparam("ohbot_lock", type_=BigInteger)))
+
+
+def pipelined(conn: Connection, statements: Sequence[tuple[ClauseElement, Mapping[str, Any]]], *,
+              commit: bool = False) -> list[Any]:
+    """PostgreSQL: run `statements` (each with one row's parameters) in `conn`'s transaction and, with
+    `commit`, commit it, all in one round trip: psycopg's pipeline mode sends them together; the
+    server runs them one after the other, each with its own snapshot (READ COMMITTED), so a statement
+    sees what was committed before the one ahead of it ended (e.g. once that one took a lock).
+    Returns the first row of each (None when it returns no rows). They go to the driver's connection
+    compiled once (SQLAlchemy's own execution waits for each result in turn); a lost connection is
+    DatabaseUnavailable, and the connection is not used again."""
+    import psycopg  # PostgreSQL's driver, imported by the engine already
+
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with lost_connection(conn.engine), (driver.pipeline() if psycopg.Pipeline.is_supported() else nullcontext()):
+            cursors = [driver.execute(*_driver_statement(conn.dialect, statement, params))
+                       for statement, params in statements]
+            if commit:
+                conn.commit()
+    except psycopg.OperationalError as error:  # the driver's own error: SQLAlchemy did not see it
+        conn.invalidate()
+        raise DatabaseUnavailable(f"lost the connection to the database {redact(conn.engine.url)}: "
+                                  f"{first_line(error)}") from error
+    return [cursor.fetchone() if cursor.description is not None else None for cursor in cursors]
+
+
+def _driver_statement(dialect: Any, statement: ClauseElement, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A statement as the driver takes it: its SQL (compiled once per statement and parameter names)
+    and its parameters."""
+    compiled = _compiled(dialect, statement, tuple(params))
+    return compiled.string, compiled.construct_params(params)
+
+
+@lru_cache(maxsize=64)
+def _compiled(dialect: Any, statement: ClauseElement, keys: tuple[str, ...]) -> Any:
+    """`_driver_statement`'s compilation (the statements are module constants or cached: few)."""
+    return statement.compile(dialect=dialect, column_keys=list(keys))
 
 
 def release_lock(conn: Connection) -> None:

@@ -147,12 +147,9 @@ class State:
     # get_user and save_user are on every message's path: one statement each, built once, and on
     # PostgreSQL one round trip each (no BEGIN/COMMIT around it: `autocommit`)
     def get_user(self, key: str) -> User:
+        """The user's stored profile, pending step and consent (a new `User` when there is none)."""
         with autocommit(self.engine, write=False) as conn:
-            row = conn.execute(_GET_USER, {"user_key": key}).first()
-        if row is None:
-            return User(key=key)
-        profile = dict(zip(PROFILE_FIELDS, row[: len(PROFILE_FIELDS)]))
-        return User(key=key, profile=profile, pending=json.loads(row[-2] or "{}"), consent=bool(row[-1]))
+            return user_from_row(key, conn.execute(GET_USER, {"user_key": key}).first())
 
     def save_user(self, user: User) -> None:
         stamp = now()
@@ -276,8 +273,17 @@ class State:
             conn.execute(update(feedback).where(feedback.c.id == feedback_id).values(reason=reason[:500]))
 
 
-_GET_USER = (select(*(users.c[f] for f in PROFILE_FIELDS), users.c.pending, users.c.consent)
-             .where(users.c.key == bindparam("user_key")))
+# one user's stored state, parameter "user_key"; its row read by `user_from_row`
+GET_USER = (select(*(users.c[f] for f in PROFILE_FIELDS), users.c.pending, users.c.consent)
+            .where(users.c.key == bindparam("user_key")))
+
+
+def user_from_row(key: str, row: Any) -> User:
+    """The `User` of a GET_USER row (a new one for None)."""
+    if row is None:
+        return User(key=key)
+    profile = dict(zip(PROFILE_FIELDS, row[: len(PROFILE_FIELDS)]))
+    return User(key=key, profile=profile, pending=json.loads(row[-2] or "{}"), consent=bool(row[-1]))
 
 
 def _dicts(result: Any) -> list[dict[str, Any]]:

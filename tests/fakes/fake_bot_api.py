@@ -365,13 +365,8 @@ class FakeBotAPI:
                 cond.notify_all()
         self._server.shutdown()
         with self._cond:
-            connections = list(self._connections)
             threads = list(self._handler_threads)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.close_connections()
         self._server.server_close()
         deadline = time.monotonic() + timeout
         for thread in [self._thread, *threads, *self._deliverers]:
@@ -379,6 +374,16 @@ class FakeBotAPI:
                 thread.join(max(0.0, deadline - time.monotonic()))
         self._server = None
         self._thread = None
+
+    def close_connections(self) -> None:
+        """Close every open client connection, as a server restart or an idle timeout does to kept-alive ones."""
+        with self._cond:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # ------------------------------------------------------------------ webhook delivery
 

@@ -177,3 +177,36 @@ def test_a_users_turn_is_one_lock_and_its_record_released_together(pg_url, pg_ad
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.postgres
+def test_a_turn_reads_the_user_as_the_previous_turn_left_it(pg_url, engine_for) -> None:
+    """begin_turn reads the user's stored state with the lock, in the same round trip: a user never seen
+    is a new User; the next turn of the same user, in another worker, sees what the previous turn
+    saved and recorded before it released the lock."""
+    from bot.storage import migrate
+    from bot.storage.channels import begin_turn, end_turn
+    from bot.storage.db import release_lock
+    from bot.storage.state import User
+
+    migrate.upgrade(engine_for(pg_url))
+    first, second = State(pg_url, "salt"), State(pg_url, "salt")
+    try:
+        turn = begin_turn(first, "ohbot:user:u9", "telegram", "900", "u9")
+        assert turn is not None and turn[1] is False and turn[2] == User(key="u9")
+        first.save_user(User(key="u9", profile={"role": "worker", "region": "广东省"}, pending={"step": "fb_reason"},
+                             consent=True))
+        assert begin_turn(second, "ohbot:user:u9", "telegram", "901", "u9") is None  # still held
+        end_turn(first, turn[0], "telegram", "900")
+        turn = begin_turn(second, "ohbot:user:u9", "telegram", "901", "u9")
+        assert turn is not None and turn[1] is False
+        user = turn[2]
+        assert user is not None and (user.role, user.profile["region"], user.pending, user.consent) == (
+            "worker", "广东省", {"step": "fb_reason"}, True)
+        release_lock(turn[0])
+        handled = begin_turn(second, "ohbot:user:u9", "telegram", "900")  # no user asked for: None
+        assert handled is not None and handled[1:] == (True, None)
+        release_lock(handled[0])
+    finally:
+        first.close()
+        second.close()
