@@ -184,12 +184,12 @@ class TorchEncoder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(get_dim())
 
-    def encode(self, texts: list[str], batch_size: int = 8,
-               progress: Callable[[int], object] | None = None) -> np.ndarray:
-        """Unit-length float32 vectors, as the runtime Encoder returns them."""
+    def encode(self, texts: list[str], progress: Callable[[int], object] | None = None) -> np.ndarray:
+        """Unit-length float32 vectors, as the runtime Encoder returns them (each text alone, as it
+        runs them: see `bot.index.encoder.Encoder.encode`)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
-        vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+        vectors = self.model.encode(texts, batch_size=1, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)
         if progress is not None:
             progress(len(texts))

@@ -71,6 +71,16 @@ def test_the_index_holds_the_runtime_vectors(built_index: tuple, encoder: Encode
     assert min_cosine(np.stack([fresh[c.search_text] for c in chunks]), np.asarray(matrix)) >= 0.99999
 
 
+def test_a_texts_vector_does_not_depend_on_the_texts_encoded_with_it(encoder: Encoder) -> None:
+    """A text encoded with others (a full build) gets exactly the vector it gets alone (an incremental
+    build, a question): the int8 model's activation ranges are per run, so batch-mates used to shift it."""
+    short = "噪声作业工人多久体检一次"
+    others = ["职业病诊断需要带哪些材料？用人单位不提供职业史和职业病危害接触史怎么办？" * 4, "粉尘", "高温津贴"]
+    together = encoder.encode([*others, short])
+    assert np.array_equal(together[-1], encoder.encode([short])[0])
+    assert np.array_equal(together[0], encoder.encode(others[:1])[0])
+
+
 @pytest.mark.parametrize("mode", ["cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"])
 def test_pooling_follows_the_model_folder_configuration(export_dir: Path, tmp_path: Path, mode: str) -> None:
     """Change the pooling of a copy of the export: the runtime follows the config as ST does."""
