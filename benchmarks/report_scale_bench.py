@@ -3,8 +3,10 @@ PostgreSQL database, then the real `ohbot report --campaign … --json` process 
 
 Usage: .venv/bin/python benchmarks/report_scale_bench.py --database-url postgresql://… [--respondents 1000000]
 Targets (issue #14): ≤ 10 s and RSS ≤ 1 GB for 1,000,000 respondents. The schema is dropped afterwards.
-Answers are deterministic: respondent g answers item i correctly when (7 i + 13 g) mod 20 < 10 + g mod 7,
-so respondent g has 10 + g mod 7 of 20 right (threshold 0.6: 5 in 7 are aware).
+Answers are deterministic: respondent g's i-th item is bank item 1 + (37 g + 17 i) mod B (B items in use,
+--bank-items; so forms hold different items, as drawn forms do), answered correctly when
+(7 i + 13 g) mod 20 < 10 + g mod 7, so respondent g has 10 + g mod 7 of 20 right (threshold 0.6: 5 in 7
+are aware). Forms complete over 300 days.
 """
 from __future__ import annotations
 
@@ -47,12 +49,14 @@ from (select g, to_char(timestamp '2024-01-01' + (g % 300) * interval '1 day' + 
       from generate_series(1, :n) g) s"""
 RESPONSES = """
 insert into responses (form, campaign, "user", item_id, answer, correct, answered_at)
-select 'f' || g, 'bench', 'u' || g, (cast(:ids as text[]))[i], 'A', case when (7 * i + 13 * g) % 20 < 10 + g % 7 then 1 else 0 end,
+select 'f' || g, 'bench', 'u' || g, (cast(:ids as text[]))[1 + (37 * g + 17 * i) % :bank], 'A', case when (7 * i + 13 * g) % 20 < 10 + g % 7 then 1 else 0 end,
        '2024-01-01T00:00:00+00:00'
 from generate_series(1, :n) g, generate_series(1, :items) i"""
 
 #: migration 0010's back-fill: forms.answered and forms.correct from the answers generated above
 SCORES = importlib.import_module("bot.storage.migrations.versions.0010_form_score").BACKFILL
+#: migration 0013's: forms.marks from the answers generated above
+MARKS = importlib.import_module("bot.storage.migrations.versions.0013_form_marks").BACKFILL["postgresql"]
 
 
 def main() -> None:
@@ -62,8 +66,12 @@ def main() -> None:
     parser.add_argument("--keep", metavar="SCHEMA", help="generate into this schema once and keep it (reused "
                         "when it exists: later runs time the report only; drop it yourself)")
     parser.add_argument("--repeat", type=int, default=1, help="time the report this many times")
+    parser.add_argument("--bank-items", type=int, help="draw each form's 20 items from this many items of the "
+                        "bank (default: every item in use, as a campaign does; 20: everybody the same items)")
     args = parser.parse_args()
-    ids = [i.id for i in load_bank(ROOT / "knowledge") if not i.retired][:ITEMS]
+    ids = [i.id for i in load_bank(ROOT / "knowledge") if not i.retired][:args.bank_items]
+    if len(ids) < ITEMS or len(ids) % 17 == 0:  # 17 · i mod len(ids) must give ITEMS different items
+        parser.error(f"--bank-items must be at least {ITEMS} and not a multiple of 17")
     schema = args.keep or f"ohbot_bench_report_{os.getpid()}"
     admin = make_engine(args.database_url, pool_size=1)
     with admin.begin() as conn:
@@ -96,13 +104,15 @@ def generate(engine: Engine, respondents: int, ids: list[str]) -> None:
                           "values ('bench', '2024-01-01', '2024-12-31', 0.6, :items, 'open', "
                           "'2024-01-01T00:00:00+00:00')"), {"items": ITEMS})
         for statement in (USERS, FORMS, RESPONSES):
-            conn.execute(text(statement), {"n": respondents, "items": ITEMS, "ids": ids})
+            conn.execute(text(statement), {"n": respondents, "items": ITEMS, "ids": ids, "bank": len(ids)})
         # the back-fill groups the answers by form: with the default 4 MB it spilled to disk for over
         # 50 minutes at 10^6 respondents on the loaded machine
         conn.execute(text("SET LOCAL work_mem = '1GB'"))
         conn.execute(text(SCORES))  # each form's stored score, as the quiz and the import write it
+        conn.execute(text(MARKS))  # and its answers' marks
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("analyze"))
+        # as autovacuum leaves it: the two back-fills rewrote every form row
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("vacuum analyze"))
     print(f"generated {respondents:,} respondents × {ITEMS} answers with SQL in "
           f"{time.perf_counter() - t:.1f} s")
 

@@ -6,32 +6,29 @@ for the campaign's forms loaded one by one (the reference in tests/awareness/ref
 what `ohbot report`, the console and the bot's /stats show (`campaigns.campaign_report`).
 
 Why: a province-wide campaign has 10^6 respondents × 20 answers; loading them as objects took minutes
-and gigabytes. Each form's score is stored on its row (forms.answered, forms.correct: migration 0010,
-written with the answers), so no query re-totals the answers. The database returns:
-- cells: counted non-empty forms (the forms table alone) grouped by (the profile fields the report
-  needs, the enterprise, month, correct, answered) with a count: a few thousand rows, not one per
-  respondent;
-- the item histogram: the one pass over the answers, joined to their forms and grouped by (item,
-  correct, form score, form length, completion day), from which per-item difficulty, point-biserial
-  and upper–lower D on the rest score follow (summed over days), and the days of tied respondents
-  (below); rows: items × kinds of answer × days, not one per answer;
-- with `by`, a second pass grouped by (the `by` values, item, correct) for each group's most-missed
-  items (crossed with the days, the `by` values would multiply the histogram's rows);
+and gigabytes. Each form's score is stored on its row (forms.answered, forms.correct: migration 0010)
+and so are its answers' marks (forms.marks, migration 0013: a JSON array of "1<item id>" right and
+"0<item id>" wrong), written with the answers, so no query reads the answers table. The database returns:
+- cells: counted non-empty forms grouped by (the profile fields the report needs, the enterprise,
+  month, correct, answered) with a count: a few thousand rows, not one per respondent;
+- the item histogram: the one pass over the counted forms with their marks unnested (`_each_mark`),
+  grouped by (mark, form score, form length, completion bucket), from which per-item difficulty,
+  point-biserial and upper–lower D on the rest score follow (summed over buckets), and the buckets of
+  tied respondents (below); rows: items × kinds of answer × buckets, not one per answer;
+- with `by`, a second pass grouped by (the `by` values, mark) for each group's most-missed items
+  (crossed with the buckets, the `by` values would multiply the histogram's rows);
 - the order of tied respondents where the upper–lower D needs it. D ranks respondents by rest score
   with ties in **form order: completion time (forms.completed_at as stored), then form id, both
   compared by code point** (a documented, deterministic order; `build_report` gets its forms in this
   order from tests/awareness/reference.py). Only when the 27 % boundary splits a score that has both
-  right and wrong answers is the order inside that score needed, and the histogram's days (buckets of
-  the form order: a text's prefix never sorts after a later text's) already say how many tied
-  respondents, and how many right, come before the boundary's day; only the tied forms of that one
-  day (filtered by their day and integer scores, the item's answer found by the (form, item) index)
-  are read and ordered (`_ties`).
+  right and wrong answers is the order inside that score needed, and the histogram's buckets (a prefix
+  of completed_at: a text's prefix never sorts after a later text's) already say how many tied
+  respondents, and how many right, come before the boundary's bucket; only the tied forms of that one
+  bucket (filtered by their bucket and integer scores) are read and ordered (`_ties`).
 
-Cost at province scale (10^6 forms, 2×10^7 answers, PostgreSQL): the join of the answers to their
-forms is nearly all of it (one backend: a scan of the answers alone 1.3 s of CPU, the join 11–14 s,
-grouping the joined rows by day 7 s more; issue #14, README "Running at scale"). Reading the answers once instead
-of twice (the tied scores' days used to be a second join) is what this layout gains; less than one
-join needs aggregates kept as forms complete.
+Cost at province scale (10^6 forms × 20 answers, PostgreSQL, 2 cores): joining the 2×10^7 answers to
+their forms took 11–14 s of one backend's CPU, and the whole report 19–24 s; reading the forms with
+their marks instead, the report takes about 5 s (issue #14, README "Running at scale").
 
 Portable: SQLAlchemy Core on SQLite and PostgreSQL. Months are the China-time month of completed_at
 (Asia/Shanghai has had no daylight saving since 1991, so SQLite adds 8 hours; PostgreSQL converts with
@@ -45,14 +42,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    JSON,
     DateTime,
-    case,
     cast,
     distinct,
     func,
     literal_column,
     select,
     text,
+    true,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -67,7 +65,7 @@ from bot.awareness.report import (
 )
 from bot.awareness.stats import point_biserial_grouped, upper_lower_discrimination_grouped
 from bot.storage.db import backend
-from bot.storage.tables import forms, responses
+from bot.storage.tables import forms
 
 if TYPE_CHECKING:
     from bot.awareness.population import Population
@@ -81,14 +79,12 @@ TZ_HOURS = 8
 #: PostgreSQL memory per sort or hash of the report's queries: the per-form scores of 10^6 forms
 #: fit, instead of spilling to disk (set for the report's transaction only).
 PG_WORK_MEM = "256MB"
-#: Characters of forms.completed_at that make a form's day ("YYYY-MM-DD"): the buckets of the form order
-#: in the item histogram, so that tied respondents are read only for the day the 27 % cut falls in.
-DAY_CHARS = 10
-
-
-def _is_correct(column: Any) -> ColumnElement[int]:
-    """1 for a correct answer (responses.correct not 0 and not NULL: `bool(correct)`), else 0."""
-    return case((func.coalesce(column, 0) != 0, 1), else_=0)
+#: Prefix lengths of forms.completed_at that bucket the form order, coarse to fine: the item histogram
+#: counts tied answers by UTC month ("YYYY-MM": items × kinds × months rows, not × days), then inside
+#: the month where a 27 % cut falls by day ("YYYY-MM-DD"), and only that day's tied forms are read and
+#: ordered. A text's prefix never sorts after the prefix of a later text, so any prefixes give the same
+#: figures (tests/awareness/test_report_sql.py); these keep every step's rows few at 10^6 forms.
+BUCKET_CHARS: tuple[int, ...] = (7, 10)
 
 
 def _month(conn: Connection) -> ColumnElement[str]:
@@ -100,15 +96,17 @@ def _month(conn: Connection) -> ColumnElement[str]:
 
 
 def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fields: Sequence[str],
-            day: bool = False) -> Subquery:
+            bucket: int | None = None, marks: bool = False) -> Subquery:
     """The completed forms of a kind, one row each: form, user, answered, correct (the score stored on
-    the form, migration 0010), month, `fields` (as answered with: forms' own profile) and with `day`
-    the form's day (`_day()`)."""
+    the form, migration 0010), month, `fields` (as answered with: forms' own profile), with `bucket` the
+    form's bucket of that many characters (`_bucket`) and with `marks` its answers' marks (migration 0013)."""
     columns: list[Any] = [forms.c.id.label("form"), forms.c.user.label("user"),
                           forms.c.answered.label("answered"), forms.c.correct.label("correct"),
                           _month(conn).label("month"), *(forms.c[f].label(f) for f in fields)]
-    if day:
-        columns.append(_day().label("day"))
+    if bucket is not None:
+        columns.append(_bucket(bucket).label("bucket"))
+    if marks:
+        columns.append(forms.c.marks.label("marks"))
     query = (select(*columns)
              .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == kind))
     if region:
@@ -116,11 +114,25 @@ def _scored(conn: Connection, campaign: str, kind: str, region: str | None, fiel
     return query.subquery("s")
 
 
-def _day() -> ColumnElement[str]:
-    """The first DAY_CHARS characters of forms.completed_at (its UTC date): a bucket of the form order
-    (completion time, then form id): a text's prefix never sorts after the prefix of a later text."""
-    # literals, not parameters: PostgreSQL's statistics on the expression (migration 0011) must match it
-    return func.substr(forms.c.completed_at, literal_column("1"), literal_column(str(DAY_CHARS)))
+def _bucket(chars: int) -> ColumnElement[str]:
+    """The first `chars` characters of forms.completed_at: a bucket of the form order (completion
+    time, then form id): a text's prefix never sorts after the prefix of a later text."""
+    # literals, not parameters: PostgreSQL's statistics on the day expression (migration 0011) must match it
+    return func.substr(forms.c.completed_at, literal_column("1"), literal_column(str(chars)))
+
+
+def _each_mark(conn: Connection, marks: Any) -> Any:
+    """The marks of a form's JSON array `marks` (migration 0013) as a table of one column `value` ("1"
+    or "0", then the item id) to join to the form: json_each on SQLite, json_array_elements_text on
+    PostgreSQL (a set-returning function in FROM may read the rows before it: no LATERAL needed)."""
+    if backend(conn) == "postgresql":
+        return func.json_array_elements_text(cast(marks, JSON)).table_valued("value").alias("m")
+    return func.json_each(marks).table_valued("value").alias("m")
+
+
+def _mark(value: str) -> tuple[str, int]:
+    """(item id, x) of a mark: x = 1 when the answer was right."""
+    return value[1:], int(value[0])
 
 
 def _cells(conn: Connection, campaign: str, region: str | None, fields: Sequence[str]) -> tuple[list[FormCell], int]:
@@ -149,24 +161,26 @@ def _practice(conn: Connection, campaign: str, region: str | None) -> dict[str, 
     return {"forms": int(n_forms), "respondents": int(n_users), "mean_score_rate": mean}
 
 
-#: One item's answers of counted forms by day: {(x, form correct, form answered): {form day: answers}},
-#: x = 1 when right; the day is `_day()`'s, a bucket of the form order.
+#: One item's answers of counted forms by bucket: {(x, form correct, form answered): {bucket: answers}},
+#: x = 1 when right; the buckets are `_bucket(BUCKET_CHARS[0])`'s, of the form order.
 ItemDays = dict[tuple[int, int, int], dict[str, int]]
 
 
 def _histogram(conn: Connection, campaign: str, region: str | None) -> dict[str, ItemDays]:
-    """The one pass over the answers of counted forms, joined to their forms and grouped by (item, x,
-    form correct, form answered, form day): per item its answers by kind and day. Summed over days,
-    the item histogram; by day, where the upper–lower index's tied respondents fall (`_ties`)."""
-    s = _scored(conn, campaign, "counted", region, (), day=True)
-    keys = [responses.c.item_id, _is_correct(responses.c.correct), s.c.correct, s.c.answered, s.c.day]
-    query = (select(*keys, func.count()).select_from(responses.join(s, responses.c.form == s.c.form))
-             .where(responses.c.campaign == campaign).group_by(*keys))
+    """The one pass over the counted forms' answers (their marks: migration 0013, no join to the
+    answers table), grouped by (mark, form correct, form answered, form bucket): per item its answers by
+    kind and bucket. Summed over buckets, the item histogram; by bucket, where the upper–lower index's
+    tied respondents fall (`_ties`)."""
+    s = _scored(conn, campaign, "counted", region, (), bucket=BUCKET_CHARS[0], marks=True)
+    m = _each_mark(conn, s.c.marks)
+    keys = [m.c.value, s.c.correct, s.c.answered, s.c.bucket]
+    query = select(*keys, func.count()).select_from(s.join(m, true())).group_by(*keys)
     per_item: dict[str, ItemDays] = defaultdict(lambda: defaultdict(dict))
     row: Any
     for row in conn.execute(query):
-        i, xv, c, a, d, n = row
-        per_item[i][(int(xv), int(c), int(a))][d] = int(n)
+        value, c, a, b, n = row
+        i, xv = _mark(value)
+        per_item[i][(xv, int(c), int(a))][b] = int(n)
     return per_item
 
 
@@ -178,29 +192,39 @@ def _totals(days: ItemDays) -> dict[tuple[int, int, int], int]:
 
 def _missed(conn: Connection, campaign: str, region: str | None, by: Sequence[str]) -> list[tuple]:
     """With `by`, the rows (`by` values…, item, x, answers) of the groups' most-missed lists: a second
-    pass over the answers, grouped by the `by` values (their days would multiply the histogram's rows)."""
-    s = _scored(conn, campaign, "counted", region, [k for k in by if k != "month"])
-    keys = [*(s.c[k] for k in by), responses.c.item_id, _is_correct(responses.c.correct)]
-    query = (select(*keys, func.count()).select_from(responses.join(s, responses.c.form == s.c.form))
-             .where(responses.c.campaign == campaign).group_by(*keys))
-    return [(*values, i, int(xv), int(n)) for *values, i, xv, n in conn.execute(query)]
+    pass over the marks, grouped by the `by` values (their days would multiply the histogram's rows)."""
+    s = _scored(conn, campaign, "counted", region, [k for k in by if k != "month"], marks=True)
+    m = _each_mark(conn, s.c.marks)
+    keys = [*(s.c[k] for k in by), m.c.value]
+    query = select(*keys, func.count()).select_from(s.join(m, true())).group_by(*keys)
+    return [(*values, *_mark(value), int(n)) for *values, value, n in conn.execute(query)]
+
+
+def _locate(buckets: Sequence[tuple[str, int, int]], p: int) -> tuple[int, str | None, int]:
+    """Position p (1-based) among tied answers given as [(bucket, answers, right answers)] in bucket
+    order: (right answers before p's bucket, the bucket when p falls inside it, p within that bucket);
+    when p ends a bucket (or is past them all) the right answers up to p and no bucket."""
+    before = right = 0
+    for bucket, n, r in buckets:
+        if p <= before + n:
+            return (right + r, None, 0) if p == before + n else (right, bucket, p - before)
+        before, right = before + n, right + r
+    return right, None, 0
 
 
 def _tied_forms(conn: Connection, campaign: str, region: str | None, kinds: set[tuple[int, int, int]],
-                days: Sequence[str]) -> Any:
-    """The answers of counted forms completed on `days` whose (correct, answered) is among `kinds`' (x,
-    correct, answered): forms filtered on their day and integer scores, their answers found by the
-    (form, item) index. Not filtered on items (an IN list of hundreds of items made SQLite probe that
-    index once per item and form): the callers keep the items they want. Returns (query, x, day)."""
-    day = _day()
-    x = _is_correct(responses.c.correct)
-    query = (select().select_from(forms.join(responses, responses.c.form == forms.c.id))
+                chars: int, buckets: set[str]) -> Any:
+    """The counted forms whose bucket of `chars` characters is in `buckets` and whose (correct, answered)
+    is among `kinds`' (x, correct, answered), joined to their marks: (query, mark table)."""
+    m = _each_mark(conn, forms.c.marks)
+    query = (select().select_from(forms.join(m, true()))
              .where(forms.c.campaign == campaign, forms.c.completed_at.is_not(None), forms.c.kind == "counted",
                     forms.c.answered > 1, forms.c.correct.in_(sorted({c for _, c, _ in kinds})),
-                    forms.c.answered.in_(sorted({a for _, _, a in kinds})), day.in_(sorted(days))))
+                    forms.c.answered.in_(sorted({a for _, _, a in kinds})),
+                    _bucket(chars).in_(sorted(buckets))))
     if region:
         query = query.where(forms.c.region == region)
-    return query, x, day
+    return query, m
 
 
 def _ties(conn: Connection, campaign: str, region: str | None, wanted: Sequence[tuple[str, float, str, int]],
@@ -208,13 +232,13 @@ def _ties(conn: Connection, campaign: str, region: str | None, wanted: Sequence[
     """For each (item, rest score, side, m): of the first ("lower") or last ("upper") m respondents, in
     form order, who answered the item with that rest score, how many answered it right.
 
-    per_item: the item histogram by day (`_histogram`; read here when not given). It names the (x, form
-    correct, form answered) kinds of answer that make up each tied score, and counts them by day (the
-    first DAY_CHARS characters of completed_at: buckets of the form order, a text's prefix never
-    sorting after a later text's), which tells how many tied respondents, and how many right, come
-    before the day the m-th falls in; only when it falls inside a day (not at its end) are that day's
-    tied answers of the item read and ordered here, by (completion time, form id). No sort or window
-    over all tied answers, and no second pass over the answers."""
+    per_item: the item histogram by bucket (`_histogram`; read here when not given). It names the (x,
+    form correct, form answered) kinds of answer that make up each tied score, and counts them by
+    bucket (BUCKET_CHARS: prefixes of completed_at, a text's prefix never sorting after a later
+    text's), which tells how many tied respondents, and how many right, come before the bucket the
+    m-th falls in. When it falls inside a bucket (not at its end), that bucket's tied answers are
+    counted by the next, finer bucket, and so on; only the finest bucket's tied answers of the item are
+    read and ordered, by (completion time, form id). No sort or window over all tied answers."""
     if not wanted:
         return {}
     if per_item is None:
@@ -224,63 +248,77 @@ def _ties(conn: Connection, campaign: str, region: str | None, wanted: Sequence[
         for x, c, a in per_item[item]:
             if a > 1:
                 members[(item, (c - x) / (a - 1))].append((x, c, a))
-    # per tied score: [(day, answers, right answers)] in day order
-    days: dict[tuple[str, float], list[tuple[str, int, int]]] = {}
-    for group in {w[:2] for w in wanted}:
+
+    def by_bucket(group: tuple[str, float], counts: Mapping[tuple[int, int, int], Mapping[str, int]],
+                  within: str = "") -> list[tuple[str, int, int]]:
+        """A tied score's [(bucket, answers, right answers)] in bucket order, of the buckets in `within`."""
         size: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for kind in members[group]:
-            for d, n in per_item[group[0]][kind].items():
-                size[d][0] += n
-                size[d][1] += n if kind[0] else 0
-        days[group] = [(d, n, r) for d, (n, r) in sorted(size.items())]
+            for b, n in counts.get(kind, {}).items():
+                if b.startswith(within):
+                    size[b][0] += n
+                    size[b][1] += n if kind[0] else 0
+        return [(b, n, r) for b, (n, r) in sorted(size.items())]
 
-    def locate(group: tuple[str, float], p: int) -> tuple[int, str | None, int]:
-        """(right answers before position p's day, the day when p falls inside it, p within that day)."""
-        before = right = 0
-        for day, n, r in days[group]:
-            if p <= before + n:
-                return (right + r, None, 0) if p == before + n else (right, day, p - before)
-            before, right = before + n, right + r
-        return right, None, 0
-
-    located = {}
+    groups = {w[:2] for w in wanted}
+    buckets = {group: by_bucket(group, per_item[group[0]]) for group in groups}
+    located: dict[tuple[str, float, str, int], tuple[int, str | None, int]] = {}
     for spec in wanted:
         item, y, side, m = spec
-        total = sum(n for _, n, _ in days[(item, y)])
-        located[spec] = locate((item, y), m if side == "lower" else total - m)
-    inside = {(spec[0], bucket) for spec, (_, bucket, _) in located.items() if bucket is not None}
-    ordered = _tied_answers(conn, campaign, region, inside,
-                            {k for spec in located if located[spec][1] is not None for k in members[spec[:2]]})
+        total = sum(n for _, n, _ in buckets[spec[:2]])
+        located[spec] = _locate(buckets[spec[:2]], m if side == "lower" else total - m)
+    for coarse, chars in zip(BUCKET_CHARS, BUCKET_CHARS[1:]):  # into the finer buckets of the cut's bucket
+        inside = {spec for spec, (_, b, _) in located.items() if b is not None}
+        if not inside:
+            break
+        kinds = {k for spec in inside for k in members[spec[:2]]}
+        query, mk = _tied_forms(conn, campaign, region, kinds, coarse, {located[spec][1] or "" for spec in inside})
+        keys = [mk.c.value, forms.c.correct, forms.c.answered, _bucket(chars)]
+        finer: dict[str, dict[tuple[int, int, int], dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+        for value, c, a, b, n in conn.execute(query.add_columns(*keys, func.count()).group_by(*keys)):
+            item, xv = _mark(value)
+            finer[item][(xv, int(c), int(a))][b] = int(n)
+        for spec in inside:
+            right, bucket, p = located[spec]
+            more, bucket, p = _locate(by_bucket(spec[:2], finer[spec[0]], bucket or ""), p)
+            located[spec] = (right + more, bucket, p)
+    inside = {spec for spec, (_, b, _) in located.items() if b is not None}
+    ordered = _tied_answers(conn, campaign, region, {(spec[0], located[spec][1] or "") for spec in inside},
+                            {k for spec in inside for k in members[spec[:2]]})
     out = {}
     for spec, (right, bucket, p) in located.items():
         item, y, side, m = spec
         if bucket is not None:
             tied = [xv for c, a, xv in ordered.get((item, bucket), ()) if (c - xv) / (a - 1) == y]
             right += sum(tied[:p])
-        total_right = sum(r for _, _, r in days[(item, y)])
+        total_right = sum(r for _, _, r in buckets[(item, y)])
         out[spec] = right if side == "lower" else total_right - right
     return out
 
 
 def _tied_answers(conn: Connection, campaign: str, region: str | None, inside: set[tuple[str, str]],
                   kinds: set[tuple[int, int, int]]) -> dict[tuple[str, str], list[tuple[int, int, int]]]:
-    """{(item, day): [(form correct, form answered, x)] in form order} of the counted forms completed
-    that day whose score is among `kinds`' (x, correct, answered), for each (item, day) in `inside`."""
+    """{(item, bucket): [(form correct, form answered, x)] in form order} of the counted forms completed
+    in that bucket (of BUCKET_CHARS[-1] characters) whose score is among `kinds`' (x, correct,
+    answered), for each (item, bucket) in `inside`: forms filtered on their bucket and integer scores,
+    their marks unnested (every item of those forms: the items wanted are kept here)."""
     if not inside:
         return {}
-    query, x, day = _tied_forms(conn, campaign, region, kinds, sorted({d for _, d in inside}))
-    query = query.add_columns(responses.c.item_id, day, forms.c.completed_at, forms.c.id, forms.c.correct,
-                              forms.c.answered, x)
+    chars = BUCKET_CHARS[-1]
+    query, m = _tied_forms(conn, campaign, region, kinds, chars, {b for _, b in inside})
+    query = query.add_columns(m.c.value, _bucket(chars), forms.c.completed_at, forms.c.id, forms.c.correct,
+                              forms.c.answered)
     rows: dict[tuple[str, str], list[tuple[str, str, int, int, int]]] = defaultdict(list)
-    for item, d, completed_at, form, c, a, xv in conn.execute(query):
-        if (item, d) in inside:
-            rows[(item, d)].append((completed_at, form, int(c), int(a), int(xv)))
+    for value, b, completed_at, form, c, a in conn.execute(query):
+        item, xv = _mark(value)
+        if (item, b) in inside:
+            rows[(item, b)].append((completed_at, form, int(c), int(a), xv))
     return {key: [r[2:] for r in sorted(found)] for key, found in rows.items()}  # code point order, as "C"
 
 
 def _item_stats(conn: Connection, campaign: str, region: str | None,
                 per_item: Mapping[str, ItemDays]) -> list[ItemStats]:
-    """Per item from its histogram by day (`_histogram`): n, correct, D, r."""
+    """Per item from its histogram by bucket (`_histogram`): n, correct, D, r."""
     totals = {item: _totals(days) for item, days in per_item.items()}
     groups: dict[str, list[tuple[float, int, int]]] = {}
     pairs: dict[str, list[tuple[bool, float, int]]] = {}

@@ -60,7 +60,7 @@ MAX_ERRORS = 1000  # problems listed; the rest are counted
 _CACHE_LIMIT = 200_000  # memoised times before the cache is emptied (a file of unique times stays small)
 _SQL_IN = 500  # keys per `in (...)` query on the state database
 _FORM_COLUMNS = ("id", "campaign", "user", "kind", "items", "position", "started_at", "completed_at", "source",
-                 "answered", "correct", *PROFILE_COLUMNS)
+                 "answered", "correct", "marks", *PROFILE_COLUMNS)
 _RESPONSE_COLUMNS = ("form", "campaign", "user", "item_id", "answer", "correct", "answered_at")
 
 
@@ -137,7 +137,7 @@ _STAGE_DDL = (
     f"CREATE TABLE rows (seq INTEGER PRIMARY KEY, line INTEGER, rid TEXT, item TEXT, answer TEXT, correct INTEGER, "
     f"answered_at TEXT, ok INTEGER, {_PROFILE_SQL})",
     f"CREATE TABLE people (rid TEXT PRIMARY KEY, first INTEGER, key TEXT, form TEXT, layout TEXT, n INTEGER, "
-    f"n_right INTEGER, started TEXT, completed TEXT, {_PROFILE_SQL})",
+    f"n_right INTEGER, marks TEXT, started TEXT, completed TEXT, {_PROFILE_SQL})",
 )
 _ROW_INSERT = (f"INSERT INTO rows (line, rid, item, answer, correct, answered_at, ok, "
                f"{', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * (7 + len(PROFILE_COLUMNS)))})")
@@ -374,18 +374,20 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
     # export imported again orders its ties as before; random bytes keep concurrent imports apart
     started_ns = f"{time.time_ns():016x}"
     stage.execute("CREATE TABLE flagged (rid TEXT PRIMARY KEY)")
-    insert = (f"INSERT INTO people (rid, first, key, form, layout, n, n_right, started, completed, "
-              f"{', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * (9 + len(PROFILE_COLUMNS)))})")
+    insert = (f"INSERT INTO people (rid, first, key, form, layout, n, n_right, marks, started, completed, "
+              f"{', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * (10 + len(PROFILE_COLUMNS)))})")
     building = not errors
     batch: list[tuple] = []
     flagged: list[tuple[str]] = []
     cursor = stage.execute(
         f"SELECT rid, min(seq), min(line) != max(line), sum(ok) != count(DISTINCT CASE WHEN ok THEN item END), "
         f"group_concat(seq || ':' || item), min(answered_at), max(answered_at), count(*), "
-        f"sum(CASE WHEN coalesce(correct, 0) != 0 THEN 1 ELSE 0 END), {profile_sql} "
+        f"sum(CASE WHEN coalesce(correct, 0) != 0 THEN 1 ELSE 0 END), "
+        # the form's marks (migration 0013; bot.quiz.forms.form_mark): "1<item>" right, "0<item>" wrong
+        f"json_group_array(CASE WHEN coalesce(correct, 0) != 0 THEN '1' ELSE '0' END || item), {profile_sql} "
         "FROM rows GROUP BY rid")
     width = 2 * len(PROFILE_COLUMNS)
-    for rid, first, lines_differ, repeated, items, started, completed, n, right, *bounds in cursor:
+    for rid, first, lines_differ, repeated, items, started, completed, n, right, marks, *bounds in cursor:
         profile = list(bounds[0:width:2])
         disagree = any(bounds[k] != bounds[k + 1] for k in range(0, width, 2))
         if (wide and lines_differ) or (not wide and (repeated or disagree)):
@@ -402,7 +404,7 @@ def _respondents(stage: sqlite3.Connection, state: State, campaign: str, bank: M
             profile[enterprise] = enterprises.get(code) or enterprises.setdefault(code, enterprise_key(state, code))
         batch.append((rid, first, respondent_key(state, campaign, rid, link_campaigns),
                       f"{started_ns}{int(first):09x}{secrets.token_hex(4)}",
-                      layout, n, right, started, completed, *profile))
+                      layout, n, right, marks, started, completed, *profile))
         if len(batch) >= BATCH:
             stage.executemany(insert, batch)
             batch = []
@@ -446,11 +448,12 @@ def _write(state: State, stage: sqlite3.Connection, campaign: str, errors: _Erro
             return 0
         stamp = now()
         # forms and answers go in as the staging file's own tuples (insert_tuples: no dict per row)
-        # with the form's score (migration 0010): its answers (n) and how many are right
-        people = stage.execute(f"SELECT form, ?, key, 'counted', layout, n, started, completed, 'import', n, n_right, "
+        # with the form's score (migration 0010): its answers (n) and how many are right, and their
+        # marks (migration 0013)
+        people = stage.execute(f"SELECT form, ?, key, 'counted', layout, n, started, completed, 'import', n, n_right, marks, "
                                f"{', '.join(PROFILE_COLUMNS)} FROM people ORDER BY first", (campaign,))
         while batch := people.fetchmany(BATCH):
-            upsert(db, users, [{"key": row[2], **dict(zip(PROFILE_COLUMNS, row[11:])), "consent": 0, "pending": "{}",
+            upsert(db, users, [{"key": row[2], **dict(zip(PROFILE_COLUMNS, row[12:])), "consent": 0, "pending": "{}",
                                 "created": stamp, "updated": stamp} for row in batch],
                    on=["key"], update=[*PROFILE_COLUMNS, "updated"], keep_when_null=PROFILE_COLUMNS)
             insert_tuples(db, forms, _FORM_COLUMNS, batch)

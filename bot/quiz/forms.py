@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, func, select, update
+from sqlalchemy import Integer, Text, bindparam, case, func, select, update
 
 from bot.config import AWARE_THRESHOLD, FORM_SIZE
 from bot.errors import CampaignError
@@ -202,7 +202,11 @@ _ADVANCE = (update(forms).where(forms.c.id == bindparam("form_id"), forms.c.posi
                                 forms.c.completed_at.is_(None))
             .values(position=bindparam("to"), completed_at=bindparam("finished"),
                     # the form's score (migration 0010) moves with its answer, in the same statement
-                    answered=forms.c.answered + 1, correct=forms.c.correct + bindparam("right", type_=Integer)))
+                    answered=forms.c.answered + 1, correct=forms.c.correct + bindparam("right", type_=Integer),
+                    # and its mark joins the form's JSON array (migration 0013): "[…]" → "[…,mark]"
+                    marks=func.substr(forms.c.marks, 1, func.length(forms.c.marks) - 1, type_=Text)
+                    .concat(case((forms.c.marks == "[]", ""), else_=",")).concat(bindparam("mark", type_=Text))
+                    .concat("]")))
 _ANSWER_COLUMNS = ("campaign", "user", "item_id", "answer", "correct", "answered_at")
 _RECORD = responses.insert()
 # PostgreSQL, both in one statement: the answer row exists exactly when the form advanced (a
@@ -212,6 +216,11 @@ _ADVANCE_AND_RECORD = (responses.insert().from_select(
     ["form", *_ANSWER_COLUMNS],
     select(_ADVANCED.c.id, *(bindparam(f"a_{c}", type_=Integer if c == "correct" else Text) for c in _ANSWER_COLUMNS)))
     .returning(responses.c.id))
+
+
+def form_mark(correct: bool, item_id: str) -> str:
+    """An answer's mark in forms.marks (migration 0013) as JSON text: "1<item id>" right, "0<item id>" wrong."""
+    return json.dumps(("1" if correct else "0") + item_id, ensure_ascii=False)
 
 
 def record_answer(state: State, form: Form, position: int, answer: str, item: Item) -> bool | None:
@@ -227,7 +236,8 @@ def record_answer(state: State, form: Form, position: int, answer: str, item: It
     correct = answer == item.answer
     stamp = now()
     finished = stamp if position + 1 >= len(form.items) else None
-    advance = {"form_id": form.id, "at": position, "to": position + 1, "finished": finished, "right": int(correct)}
+    advance = {"form_id": form.id, "at": position, "to": position + 1, "finished": finished, "right": int(correct),
+               "mark": form_mark(correct, item.id)}
     row = {"campaign": form.campaign, "user": form.user, "item_id": item.id, "answer": answer,
            "correct": int(correct), "answered_at": stamp}
     if backend(state.engine) == "postgresql":

@@ -74,6 +74,10 @@ forms = Table(
     # instead of re-totalling every form's answers
     Column("answered", Integer, nullable=False, server_default="0"),
     Column("correct", Integer, nullable=False, server_default="0"),
+    # its answers' marks (migration 0013), written with them: a JSON array of "1<item id>" (right) and
+    # "0<item id>" (wrong), in no particular order; reports count items from these instead of joining
+    # every answer to its form
+    Column("marks", Text, nullable=False, server_default="[]"),
     # the profile the form was answered with (migration 0009): reports group by these, so a later
     # change of the user's profile, or the same respondent id imported into another campaign, never
     # changes this form's report

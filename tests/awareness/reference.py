@@ -5,6 +5,7 @@ figures `campaign_report` gives), not used by the product; and `rescore_forms`, 
 answers a test wrote into the tables directly."""
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 
 from sqlalchemy import case, func, select, text, update
@@ -14,6 +15,9 @@ from bot.awareness.campaigns import TZ
 from bot.awareness.report import AnswerRecord, RespondentResult
 from bot.storage.state import PROFILE_FIELDS, State
 from bot.storage.tables import forms, responses
+
+#: migration 0013's statement that marks every form from its answers, by database
+MARKS: dict[str, str] = importlib.import_module("bot.storage.migrations.versions.0013_form_marks").BACKFILL
 
 
 def _local(iso: str) -> datetime:
@@ -61,8 +65,8 @@ def respondent_results(state: State, campaign: str) -> tuple[list[RespondentResu
 
 def rescore_forms(conn: Connection, campaign: str) -> None:
     """Score a campaign's forms again from their stored answers (forms.answered, forms.correct: an
-    answer is right when its `correct` is neither 0 nor NULL), in one UPDATE … FROM (GROUP BY), the
-    statement of migration 0010 for one campaign. For answers a test wrote directly: `record_answer`
+    answer is right when its `correct` is neither 0 nor NULL, and forms.marks), in one UPDATE … FROM
+    (GROUP BY) each, the statements of migrations 0010 and 0013. For answers a test wrote directly: `record_answer`
     and the CSV import keep the score themselves."""
     scores = (select(responses.c.form, func.count().label("answered"),
                      func.sum(case((func.coalesce(responses.c.correct, 0) != 0, 1), else_=0)).label("correct"))
@@ -71,4 +75,7 @@ def rescore_forms(conn: Connection, campaign: str) -> None:
                  .values(answered=scores.c.answered, correct=scores.c.correct))
     conn.execute(update(forms).where(forms.c.campaign == campaign,
                                      ~select(responses.c.id).where(responses.c.form == forms.c.id).exists())
-                 .values(answered=0, correct=0))
+                 .values(answered=0, correct=0, marks="[]"))
+    # and their marks, by migration 0013's own statement (every form with answers: a test's campaigns
+    # are small, and a form's marks depend on its answers only)
+    conn.execute(text(MARKS[conn.dialect.name]))

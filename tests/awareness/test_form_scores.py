@@ -1,9 +1,10 @@
-"""Each form's score is stored on its row (forms.answered, forms.correct: migration 0010) and always
-equals what its answers give: after quiz answers (right, wrong, a repeated press), a CSV import, and
+"""Each form's score is stored on its row (forms.answered, forms.correct: migration 0010), with its
+answers' marks (forms.marks: migration 0013), and always equals what its answers give: after quiz answers (right, wrong, a repeated press), a CSV import, and
 the upgrade of a database whose forms have answers but no stored score. Both backends."""
 from __future__ import annotations
 
 import csv
+import json
 
 from alembic import command
 from sqlalchemy import case, func, select, text
@@ -19,14 +20,21 @@ from tests.helpers import KNOWLEDGE
 
 
 def stored_and_counted(state: State, campaign: str) -> tuple[dict, dict]:
-    """{form: (answered, correct)} as stored on the forms, and as totalled from the answers."""
+    """{form: (answered, correct)} as stored on the forms, and as totalled from the answers; each form's
+    marks (sorted) checked against its answers on the way."""
     right = case((func.coalesce(responses.c.correct, 0) != 0, 1), else_=0)
     with state.read() as conn:
-        stored = {f: (a, c) for f, a, c in conn.execute(
-            select(forms.c.id, forms.c.answered, forms.c.correct).where(forms.c.campaign == campaign))}
+        rows = conn.execute(select(forms.c.id, forms.c.answered, forms.c.correct, forms.c.marks)
+                            .where(forms.c.campaign == campaign)).all()
+        stored = {f: (a, c) for f, a, c, _ in rows}
         counted = {f: (int(a), int(c)) for f, a, c in conn.execute(
             select(responses.c.form, func.count(), func.sum(right)).where(responses.c.campaign == campaign)
             .group_by(responses.c.form))}
+        answers: dict[str, list[str]] = {f: [] for f in stored}
+        for f, item, correct in conn.execute(select(responses.c.form, responses.c.item_id, responses.c.correct)
+                                             .where(responses.c.campaign == campaign)):
+            answers[f].append(("1" if correct else "0") + item)
+    assert {f: sorted(json.loads(m)) for f, _, _, m in rows} == {f: sorted(a) for f, a in answers.items()}
     return stored, {f: counted.get(f, (0, 0)) for f in stored}
 
 
@@ -81,7 +89,10 @@ def test_the_upgrade_scores_existing_forms_from_their_answers(db_url, engine_for
                           "('f2', 'C', 'u2', 'counted', '[]', 0, '2024-01-01T00:00:00+00:00', null, 'bot')"))
         for n, correct in enumerate([1, 0, None, 2]):  # NULL is wrong, any value but 0 right
             conn.execute(text("insert into responses (form, campaign, \"user\", item_id, answer, correct) "
-                              "values ('f1', 'C', 'u1', :item, 'A', :c)"), {"item": f"q{n}", "c": correct})
+                              "values ('f1', 'C', 'u1', :item, 'A', :c)"), {"item": f'q "{n}",\\', "c": correct})
         command.upgrade(migrate.alembic_config(conn), "head")
         assert dict((f, (a, c)) for f, a, c in conn.execute(
             text("select id, answered, correct from forms order by id"))) == {"f1": (4, 2), "f2": (0, 0)}
+        # the marks: JSON arrays whatever the item ids hold (quotes, commas, backslashes), [] without answers
+        marks = {f: sorted(json.loads(m)) for f, m in conn.execute(text("select id, marks from forms"))}
+        assert marks == {"f1": ['0q "1",\\', '0q "2",\\', '1q "0",\\', '1q "3",\\'], "f2": []}

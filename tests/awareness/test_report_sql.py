@@ -159,15 +159,16 @@ def test_sql_report_matches_plain_python(state_url, seed):
               build_report("R", THRESHOLD, counted, {}, by=by, practice=practice, strata=strata))
 
 
-@pytest.mark.parametrize("day_chars", [report_sql.DAY_CHARS, 1, 13, 16])
-def test_upper_lower_ties_follow_form_order(state_url, monkeypatch, day_chars):
+@pytest.mark.parametrize("bucket_chars", [report_sql.BUCKET_CHARS, (1,), (13,), (16,), (1, 13, 15), (4, 16)])
+def test_upper_lower_ties_follow_form_order(state_url, monkeypatch, bucket_chars):
     """Many respondents with the same rest score, right and wrong mixed: the 27 % boundary falls inside
     them, and which of them are in the lower and upper groups is decided by completion order.
 
-    day_chars: buckets of the form order of any size give the same figures (1: one bucket, so every
+    bucket_chars: buckets of the form order of any sizes give the same figures (1: one bucket, so every
     position is ordered inside it; 13: hours; 16: minutes, one form each, so no position falls inside
-    a bucket and no tied answer is read)."""
-    monkeypatch.setattr(report_sql, "DAY_CHARS", day_chars)
+    a bucket and no tied answer is read; (1, 13, 15): the cut's bucket split twice, into hours, then
+    ten-minute buckets)."""
+    monkeypatch.setattr(report_sql, "BUCKET_CHARS", bucket_chars)
     state = State(state_url, "salt")
     quiz.create_campaign(state, "T", "2024-01-01", "2024-12-31", threshold=THRESHOLD)
     made, answers = [], []

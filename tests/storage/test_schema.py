@@ -231,7 +231,7 @@ def test_postgresql_keeps_statistics_on_the_reports_day(pg_url: str, engine_for)
     at the upgrade; the report's expression is spelled as the statistics' (else PostgreSQL ignores them)."""
     import importlib
 
-    from bot.awareness.report_sql import _day
+    from bot.awareness.report_sql import BUCKET_CHARS, _bucket
 
     engine = engine_for(pg_url)
     migrate.upgrade(engine)
@@ -241,5 +241,6 @@ def test_postgresql_keeps_statistics_on_the_reports_day(pg_url: str, engine_for)
                                   "AND stxnamespace = current_schema()::regnamespace")).scalar()
     revision = importlib.import_module("bot.storage.migrations.versions.0011_form_day_statistics")
     assert found == "{\"" + revision.DAY + "\"}"
-    compiled = str(_day().compile(engine, compile_kwargs={"literal_binds": True}))
+    assert 10 in BUCKET_CHARS  # the day: the buckets counted inside the month where a cut falls
+    compiled = str(_bucket(10).compile(engine, compile_kwargs={"literal_binds": True}))
     assert compiled == revision.DAY.replace("completed_at", "forms.completed_at")
