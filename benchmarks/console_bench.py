@@ -88,7 +88,14 @@ def main() -> int:
     parser.add_argument("--data-dir", help="keep the prepared database here (default: a temporary folder)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    data = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="ohbot-console-bench-"))
+    if args.data_dir:
+        return measure(Path(args.data_dir), args)
+    with tempfile.TemporaryDirectory(prefix="ohbot-console-bench-") as tmp:  # removed afterwards
+        return measure(Path(tmp), args)
+
+
+def measure(data: Path, args: argparse.Namespace) -> int:
+    """Prepare the campaign in `data` (once) and time the console's pages; the exit status."""
     data.mkdir(parents=True, exist_ok=True)
     prepare(data, args.respondents, args.items)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,11 +67,13 @@ def main() -> int:
                OHBOT_SALT="bench-salt", OHBOT_EMBEDDING_MODEL=settings.model,
                OHBOT_EMBEDDING_BACKEND=settings.backend)
     procs: list[tuple[subprocess.Popen, int]] = []
+    dirs: list[Path] = []  # the workers' throw-away data dirs, removed at the end
     status = 1
     try:
         started = time.perf_counter()
         for n in range(2):
             data = prepare_data(settings.data_dir, f"ohbot-servebench-{n}-")
+            dirs.append(data)
             port = free_port()
             with open(data / "serve.log", "wb") as log:
                 proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "--data-dir", str(data), "serve",
@@ -110,6 +113,8 @@ def main() -> int:
         with admin.begin() as conn:
             conn.execute(text(f'drop schema if exists "{schema}" cascade'))
         admin.dispose()
+        for data in dirs:
+            shutil.rmtree(data, ignore_errors=True)
     return status
 
 
