@@ -530,18 +530,15 @@ class TelegramChannel:
         held, handled, user = turn
         try:
             replies = None if handled else self.replies(user_id, incoming, True, user)
+            if replies is not None:
+                self.deliver_now(chat_id, replies, query_id)
         except BaseException:
             release_lock(held)
             raise
-        if replies is None:
+        if replies is None:  # handled already: only the pressed button's spinner, after the lock
             release_lock(held)
             self.deliver_now(chat_id, None, query_id)
             return True
-        try:
-            self.deliver_now(chat_id, replies, query_id)
-        except BaseException:
-            release_lock(held)
-            raise
         end_turn(state, held, "telegram", key)
         return True
 
