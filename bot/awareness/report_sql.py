@@ -163,10 +163,10 @@ def _practice(conn: Connection, campaign: str, region: str | None) -> dict[str, 
 
 #: One item's answers of counted forms by bucket: {(x, form correct, form answered): {bucket: answers}},
 #: x = 1 when right; the buckets are `_bucket(BUCKET_CHARS[0])`'s, of the form order.
-ItemDays = dict[tuple[int, int, int], dict[str, int]]
+ItemBuckets = dict[tuple[int, int, int], dict[str, int]]
 
 
-def _histogram(conn: Connection, campaign: str, region: str | None) -> dict[str, ItemDays]:
+def _histogram(conn: Connection, campaign: str, region: str | None) -> dict[str, ItemBuckets]:
     """The one pass over the counted forms' answers (their marks: migration 0013, no join to the
     answers table), grouped by (mark, form correct, form answered, form bucket): per item its answers by
     kind and bucket. Summed over buckets, the item histogram; by bucket, where the upper–lower index's
@@ -175,7 +175,7 @@ def _histogram(conn: Connection, campaign: str, region: str | None) -> dict[str,
     m = _each_mark(conn, s.c.marks)
     keys = [m.c.value, s.c.correct, s.c.answered, s.c.bucket]
     query = select(*keys, func.count()).select_from(s.join(m, true())).group_by(*keys)
-    per_item: dict[str, ItemDays] = defaultdict(lambda: defaultdict(dict))
+    per_item: dict[str, ItemBuckets] = defaultdict(lambda: defaultdict(dict))
     row: Any
     for row in conn.execute(query):
         value, c, a, b, n = row
@@ -184,15 +184,16 @@ def _histogram(conn: Connection, campaign: str, region: str | None) -> dict[str,
     return per_item
 
 
-def _totals(days: ItemDays) -> dict[tuple[int, int, int], int]:
-    """An item's histogram {(x, form correct, form answered): answers}: its answers summed over days, in
+def _totals(buckets: ItemBuckets) -> dict[tuple[int, int, int], int]:
+    """An item's histogram {(x, form correct, form answered): answers}: its answers summed over buckets, in
     kind order, so that sums over it (the point-biserial) do not follow the database's row order."""
-    return {kind: sum(days[kind].values()) for kind in sorted(days)}
+    return {kind: sum(buckets[kind].values()) for kind in sorted(buckets)}
 
 
 def _missed(conn: Connection, campaign: str, region: str | None, by: Sequence[str]) -> list[tuple]:
     """With `by`, the rows (`by` values…, item, x, answers) of the groups' most-missed lists: a second
-    pass over the marks, grouped by the `by` values (their days would multiply the histogram's rows)."""
+    pass over the marks, grouped by the `by` values (crossed with its buckets they would multiply the
+    histogram's rows)."""
     s = _scored(conn, campaign, "counted", region, [k for k in by if k != "month"], marks=True)
     m = _each_mark(conn, s.c.marks)
     keys = [*(s.c[k] for k in by), m.c.value]
@@ -235,7 +236,7 @@ def _tied_forms(conn: Connection, campaign: str, region: str | None, kinds: set[
 
 
 def _ties(conn: Connection, campaign: str, region: str | None, wanted: Sequence[tuple[str, float, str, int]],
-          per_item: Mapping[str, ItemDays] | None = None) -> dict[tuple[str, float, str, int], int]:
+          per_item: Mapping[str, ItemBuckets] | None = None) -> dict[tuple[str, float, str, int], int]:
     """For each (item, rest score, side, m): of the first ("lower") or last ("upper") m respondents, in
     form order, who answered the item with that rest score, how many answered it right.
 
@@ -325,9 +326,9 @@ def _tied_answers(conn: Connection, campaign: str, region: str | None, inside: s
 
 
 def _item_stats(conn: Connection, campaign: str, region: str | None,
-                per_item: Mapping[str, ItemDays]) -> list[ItemStats]:
+                per_item: Mapping[str, ItemBuckets]) -> list[ItemStats]:
     """Per item from its histogram by bucket (`_histogram`): n, correct, D, r."""
-    totals = {item: _totals(days) for item, days in per_item.items()}
+    totals = {item: _totals(buckets) for item, buckets in per_item.items()}
     groups: dict[str, list[tuple[float, int, int]]] = {}
     pairs: dict[str, list[tuple[bool, float, int]]] = {}
     for item, hist in totals.items():
