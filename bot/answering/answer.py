@@ -137,8 +137,10 @@ def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: li
     if needs_review_note(top, composed):
         parts.append(DRAFT_NOTE)
     parts += notes
-    source = source_line(top) + (f"；{composed.section_heading}" if composed.from_section else "")
-    source += "".join(f"；{source_line(n)}" for n in composed.neighbours)
+    sources = [source_line(top), *([composed.section_heading] if composed.from_section else []),
+               *(source_line(n) for n in composed.neighbours)]
+    # each source once: a card and the neighbour it was written from often cite the same page
+    source = "；".join(dict.fromkeys(part for line in sources for part in line.split("；") if part))
     return "\n".join(parts) + f"\n\n来源：{source}", composed.more
 
 
