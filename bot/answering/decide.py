@@ -46,7 +46,9 @@ DOOR_TEXTS = {
     "injury": (
         "这是工伤保险方面的问题。工伤认定和劳动能力鉴定由人社部门办理：向统筹地区社会保险行政部门申请工伤认定，"
         "向设区的市级劳动能力鉴定委员会申请劳动能力鉴定（《工伤保险条例》第十七条、第二十三条）；"
-        "政策问题可拨打 12333 咨询（劳社部函〔2003〕84号）。"
+        "政策问题可拨打 12333 咨询（劳社部函〔2003〕84号）。\n"
+        "其中和职业健康有关的一条：职工患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）；"
+        "是不是职业病，由依法承担职业病诊断的医疗卫生机构诊断（《职业病防治法》第四十四条）。"
     ),
     "environment": (
         "住处周边的噪声、粉尘、异味属于环境问题，不是工作场所的职业健康问题，我答不了。"
@@ -186,9 +188,14 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
     needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
     notes = [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
     if top is None or confidence < needed:
-        if cues.get("injury") and not labour_words(cues):  # 人社部门 decides what our texts cannot answer
-            return Decision("refer", confidence, "injury", [], cues)
+        # 赔偿 is every claim's word: alone (no procedure word, no occupational-health word) it is most often
+        # a labour claim (辞退、解散、没签合同怎么赔偿); 12333 answers work-injury insurance too
+        specific = [w for w in cues.get("injury", []) if w not in INJURY_GENERIC]
+        if cues.get("injury") and not labour_words(cues) and (specific or has_topic):
+            return Decision("refer", confidence, "injury", [], cues)  # 人社部门 decides what our texts cannot answer
         if not has_topic:  # not ours by its words, and nothing close enough: the door its words point to
+            if cues.get("injury") and not specific:
+                return Decision("refer", confidence, "labour", [], cues)
             for door in ("injury", "labour", "medical"):
                 if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
                     return Decision("refer", confidence, door, [], cues)
