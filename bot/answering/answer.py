@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
-from bot.answering.compose import DRAFT_NOTE, Composed, compose, needs_review_note, source_line
+from bot.answering.compose import DRAFT_NOTE, Composed, compose, needs_review_note, sentences, source_line
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide
 from bot.answering.query import Query, analyse
 from bot.answering.rank import Candidate, rank
@@ -122,7 +122,10 @@ def nearest_line(retriever: Retriever, lookup: Lookup) -> list[str]:
     """For a disease the list does not name: the closest category of the list, as a pointer."""
     if lookup.nearest is None:
         return []
-    return [f"目录中相近的类别：{retriever.chunks[lookup.nearest].section[-1]}"]
+    chunk = retriever.chunks[lookup.nearest]
+    # the sentence that names the category and its diseases (“职业性皮肤病”类共9种：…), else the heading
+    named = [s for s in sentences(chunk.text) if "类" in s]
+    return [f"目录中相近的类别：{named[0] if named else chunk.section[-1]}"]
 
 
 def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: list[str],
@@ -137,8 +140,10 @@ def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: li
     if needs_review_note(top, composed):
         parts.append(DRAFT_NOTE)
     parts += notes
-    source = source_line(top) + (f"；{composed.section_heading}" if composed.from_section else "")
-    source += "".join(f"；{source_line(n)}" for n in composed.neighbours)
+    sources = [source_line(top), *([composed.section_heading] if composed.from_section else []),
+               *(source_line(n) for n in composed.neighbours)]
+    # each source once: a card and the neighbour it was written from often cite the same page
+    source = "；".join(dict.fromkeys(part for line in sources for part in line.split("；") if part))
     return "\n".join(parts) + f"\n\n来源：{source}", composed.more
 
 

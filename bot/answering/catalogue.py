@@ -29,7 +29,7 @@ CLAUSE = re.compile(r"[，。！？,.!?；;：:\s“”\"]")
 CAUSE = re.compile(r".*(?:得了|患了|患上|患有|得的|导致|引起|引发|造成|出现了|出现|查出|诊断为|所患|患(?!者)"
                    r"|这种|这个|那种|所谓的?|一下)")
 # the ending of a disease's name (a symptom such as 眼睛疼 is not one: it is left to retrieval)
-DISEASE_LIKE = re.compile(r"(?:病|症|炎|聋|瘤|癌|中毒|损伤|综合征|哮喘|障碍|结节|劳损|突出|曲张|硬化|疹|暑|肺)$")
+DISEASE_LIKE = re.compile(r"(?:病|症|炎|聋|瘤|癌|中毒|损伤|综合征|哮喘|障碍|结节|劳损|突出|曲张|硬化|疹|暑|肺|过敏)$")
 NOT_A_NAME = re.compile(r"^(?:我的|我这|这|那|它|啥|什么|哪|上述|以上|这种|这个|那个|这样)|什么|哪|啥|怎么|几")
 
 
@@ -96,7 +96,8 @@ class Catalogue:
             return None
         stem = re.sub(r"(?:病|症)$", "", name)
         # the name, its stem, and its tails that name a disease ("现在天热了中暑" → "中暑"): longest first
-        tails = [name[i:] for i in range(1, len(name) - 1) if DISEASE_LIKE.search(name[i:])]
+        # (a tail that is only the ending names no disease: 过敏 alone would match 过敏性肺炎)
+        tails = [name[i:] for i in range(1, len(name) - 1) if (end := DISEASE_LIKE.search(name[i:])) and end.start() > 0]
         keys = [k for k in dict.fromkeys([name, stem, *tails]) if len(k) >= 2]
         listed = [p for p, h, _ in self.sections if p != self.outside and any(k in normalize(h) for k in keys)] + [
             p for p, _, text in self.sections if p != self.outside and any(k in text for k in keys)]
@@ -104,13 +105,20 @@ class Catalogue:
             return Lookup(name, True, listed[0])
         if what != "职业病" or not DISEASE_LIKE.search(name):
             return None  # not recognisably a disease (or a 工伤 question): leave it to retrieval
-        return Lookup(name, False, self.outside, self.nearest(query))
+        return Lookup(name, False, self.outside, self.nearest(query, name))
 
-    def nearest(self, query: Query) -> int | None:
-        """The catalogue category closest to the question (by the question match), if close."""
+    def nearest(self, query: Query, name: str = "") -> int | None:
+        """The catalogue category closest to the question: one whose heading shares a word of two
+        characters with the name's part before its ending (皮肤过敏 → 哪些皮肤病…), else the closest by
+        the question match, if close."""
         positions = [p for p, _, _ in self.sections if p != self.outside]
         if not positions:
             return None
+        end = DISEASE_LIKE.search(name)
+        part = name[: end.start()] if end else name
+        for p, heading, _ in self.sections:
+            if p != self.outside and any(part[i:i + 2] in normalize(heading) for i in range(len(part) - 1)):
+                return p
         sims = matvec(self.matrix[positions], query.vector)
         best = int(np.argmax(sims))
         return positions[best] if float(sims[best]) >= NEAREST_MIN else None

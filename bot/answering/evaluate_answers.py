@@ -27,6 +27,7 @@ so that the AUC measures the confidence itself and not the threshold that used i
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -94,16 +95,55 @@ def load_items(path: Path) -> list[EvalItem]:
     return items
 
 
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
+_NUMERAL_RUN = re.compile(f"[{''.join(_DIGITS)}{''.join(_UNITS)}]+")
+
+
+def _numeral_value(run: str) -> int | None:
+    """The value of a Chinese numeral (十五 → 15, 三十 → 30, 一百二十 → 120), None when the run of
+    numeral characters is not one number (十四五, 一一)."""
+    total = section = 0
+    digit: int | None = None
+    for ch in run:
+        if ch in _DIGITS:
+            if digit is not None:
+                return None
+            digit = _DIGITS[ch]
+        elif ch == "万":
+            section = (section + (digit or 0)) * 10000
+            total, section, digit = total + section, 0, None
+        else:
+            unit = _UNITS[ch]
+            section += (1 if digit is None else digit) * unit
+            digit = None
+    return total + section + (digit or 0)
+
+
+def fold_numerals(text: str) -> str:
+    """Chinese numerals as digits, so that 三十日 and 30日, 十五日 and 15日 match (a reference written
+    with digits, an answer quoting a law's 三十日); runs that are not one number stay as they are."""
+    def one(m: re.Match) -> str:
+        value = _numeral_value(m.group())
+        return m.group() if value is None else str(value)
+    return _NUMERAL_RUN.sub(one, text)
+
+
+def matching_form(text: str) -> str:
+    """What answers and `must` strings are compared in: normalised (script, width, case), numerals as digits."""
+    return fold_numerals(normalize(text))
+
+
 def contains(text: str, needle: str) -> bool:
-    """Substring test on the matching form (script, width and case folded)."""
-    return normalize(needle) in text
+    """Substring test of a needle in a text already in the matching form."""
+    return matching_form(needle) in text
 
 
 def judge(item: EvalItem, decision: str, text: str, confidence: float, draft: str | None = None) -> Judged:
     """The verdict on one answer: `decision` is answer | refer | refuse, `text` what was shown,
     `draft` the occupational-health answer the bot would have shown (for the AUC: is the answer
     that the confidence is about right, whether or not it was shown)."""
-    norm = normalize(text)
+    norm = matching_form(text)
     false_claim = any(contains(norm, s) for s in item.must_not)
     door_named = any(contains(norm, s) for s in item.door)
     has_must = any(group and all(contains(norm, s) for s in group) for group in item.must)
@@ -129,7 +169,7 @@ def judge(item: EvalItem, decision: str, text: str, confidence: float, draft: st
 def _draft_right(item: EvalItem, draft: str) -> bool:
     """Whether the drafted occupational-health answer has a must group and no must_not string
     (doors are not asked of a draft: they are added when it is shown)."""
-    norm = normalize(draft)
+    norm = matching_form(draft)
     return (any(group and all(contains(norm, s) for s in group) for group in item.must)
             and not any(contains(norm, s) for s in item.must_not))
 

@@ -40,6 +40,16 @@ def test_a_disease_the_list_does_not_name_gets_a_verdict_in_the_users_words(retr
     assert result.passages[0].chunk.section[-1].startswith("病不在目录里")
 
 
+def test_an_unlisted_name_points_to_the_category_its_words_name(retriever):
+    # 皮肤过敏 is not a catalogue entry; its tail 过敏 alone must not match 过敏性肺炎 (a respiratory
+    # disease), and the pointer names the skin category with its diseases, not just a heading
+    result = answer(retriever, "皮肤过敏算不算职业病")
+    assert result.text.startswith("《职业病分类和目录》里没有单列“皮肤过敏”。")
+    pointer = next(line for line in result.text.split("\n") if line.startswith("目录中相近的类别："))
+    assert "职业性皮肤病" in pointer and "接触性皮炎" in pointer
+    assert "过敏性肺炎" not in result.text
+
+
 def test_a_symptom_is_left_to_retrieval():
     # "眼睛疼" is not a disease's name: no "not listed" verdict about it
     assert asked("做电焊眼睛疼算不算职业病")[0] == "做电焊眼睛疼"

@@ -16,6 +16,7 @@ OH = EvalItem("t1", "体检费谁出", "oh", must=[["用人单位", "承担"], [
 INJURY = EvalItem("t2", "职业病怎么申请工伤", "oh", must=[["工伤认定"]], door=["人社", "社会保险行政部门"])
 LABOUR = EvalItem("t3", "拖欠工资怎么办", "labour", door=["12333", "劳动保障监察"], must_not=["职业病防治法"])
 OTHER = EvalItem("t4", "小区噪音", "other", must_not=["GBZ"])
+DAYS = EvalItem("t5", "不服多少天内申请鉴定", "oh", must=[["30日内"]], must_not=["60日"])
 
 
 @pytest.mark.parametrize("item, decision, text, status, correct", [
@@ -33,6 +34,9 @@ OTHER = EvalItem("t4", "小区噪音", "other", must_not=["GBZ"])
     (LABOUR, "refer", "12333；依据职业病防治法", "bad", False),
     (OTHER, "refuse", "抱歉……12320", "right", True),
     (OTHER, "refer", "GBZ 2.2", "bad", False),
+    (DAYS, "answer", "接到诊断证明书之日起三十日内申请。", "correct", True),  # a law's numerals match digits
+    (DAYS, "answer", "六十日内申请。", "wrong", False),  # … both ways: a must_not in numerals counts
+    (DAYS, "answer", "三十一日内申请。", "wrong", False),  # 三十一 is 31, not 30 followed by 1
 ])
 def test_judging_rules(item, decision, text, status, correct):
     judged = judge(item, decision, text, 0.5)
@@ -87,7 +91,7 @@ REFERENCE_EXCEPTIONS = {"rb-048": "the reference names no door (人社部门) th
 
 def test_every_real_question_set_row_satisfies_its_own_reference():
     # the sets say each row's reference answer passes its own must/must_not/door: the judge agrees
-    for name in ("real-a.jsonl", "real-b.jsonl"):
+    for name in ("real-a.jsonl", "real-b.jsonl", "real-c.jsonl"):
         path = REPO_ROOT / "tests" / "eval" / name
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for item, row in zip(load_items(path), rows, strict=True):
