@@ -192,5 +192,7 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
             for door in ("injury", "labour", "medical"):
                 if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
                     return Decision("refer", confidence, door, [], cues)
+        if not notes and cues.get("labour_weak"):  # refused: a labour side (退休, 劳动合同) still gets its door
+            notes = [DOOR_NOTES["labour"]]
         return Decision("refuse", confidence, None, notes, cues)
     return Decision("answer", confidence, None, notes, cues)

@@ -97,6 +97,7 @@ def test_refusal_points_to_help(retriever):
     ("哺乳期的女职工单位能扣工资吗", "labour", "12333"),
     ("听力不好可以提前退休吗", "labour", "12333"),
     ("未满16岁可以去打工吗", "labour", "12333"),
+    ("我儿子15岁能去工厂上班吗", "labour", "12333"),  # a minor's age: whether a 15-year-old may work
     # a worker's death and its benefits go to 人社部门, also after an occupational disease
     ("尘肺病人去世了家属能领什么补助", "injury", "社会保险行政部门"),
     ("干活时手指被机器压断了怎么办", "injury", "社会保险行政部门"),  # an accident at work
@@ -110,6 +111,17 @@ def test_questions_outside_occupational_health_go_to_the_right_door(retriever, q
     assert result.decision == "refer" and result.door == door, (result.decision, result.door)
     assert named in result.text and not result.found
     assert "来源：" not in result.text  # never an occupational-health passage
+
+
+def test_a_refused_question_with_a_labour_side_names_12333(retriever):
+    # below the threshold (forced here) an occupational-health question is refused; when it also has
+    # a labour side (退休), the refusal names that door too, and only then
+    from bot.answering.answer import answer_query
+    from bot.answering.query import analyse
+    retire = answer_query(retriever, analyse("接触粉尘的岗位干满多少年可以提前退休", retriever.encode), threshold=1.0)
+    plain = answer_query(retriever, analyse("接触粉尘的岗位要戴什么口罩", retriever.encode), threshold=1.0)
+    assert retire.decision == plain.decision == "refuse"
+    assert "12333" in retire.text and "12333" not in plain.text
 
 
 def test_a_group_word_alone_keeps_a_question_ours(retriever):
