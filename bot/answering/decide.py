@@ -69,11 +69,11 @@ COEFFICIENTS = {"agree": 2.561, "lead": 2.152, "topic": 3.613, "kind": 0.750}
 INTERCEPT = -5.053
 THRESHOLD = 0.50
 KIND_UNASKED = 0.5  # the `kind` feature of a question whose interrogative names no kind of answer
-WITHOUT_TOPIC = 0.85
+WITHOUT_TOPIC = 0.85  # a question without any occupational-health topic word needs this much
 LEANING_MAX_CHARS = 20  # a question this short without any cue word leans on the previous one (leans_on)
 # words by which a short question points back to what was said before (以后谁管我, 这样还能…, 真查出来了…)
 LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "那种", "还", "都", "真", "再", "万一", "要是", "如果", "那")
-INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word  # a question without any occupational-health topic word needs this much
+INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 
 
 @dataclass
