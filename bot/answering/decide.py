@@ -46,7 +46,9 @@ DOOR_TEXTS = {
     "injury": (
         "这是工伤保险方面的问题。工伤认定和劳动能力鉴定由人社部门办理：向统筹地区社会保险行政部门申请工伤认定，"
         "向设区的市级劳动能力鉴定委员会申请劳动能力鉴定（《工伤保险条例》第十七条、第二十三条）；"
-        "政策问题可拨打 12333 咨询（劳社部函〔2003〕84号）。"
+        "政策问题可拨打 12333 咨询（劳社部函〔2003〕84号）。\n"
+        "其中和职业健康有关的一条：职工患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）；"
+        "是不是职业病，由依法承担职业病诊断的医疗卫生机构诊断（《职业病防治法》第四十四条）。"
     ),
     "environment": (
         "住处周边的噪声、粉尘、异味属于环境问题，不是工作场所的职业健康问题，我答不了。"
@@ -67,8 +69,11 @@ COEFFICIENTS = {"agree": 2.561, "lead": 2.152, "topic": 3.613, "kind": 0.750}
 INTERCEPT = -5.053
 THRESHOLD = 0.50
 KIND_UNASKED = 0.5  # the `kind` feature of a question whose interrogative names no kind of answer
-WITHOUT_TOPIC = 0.85
-INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word  # a question without any occupational-health topic word needs this much
+WITHOUT_TOPIC = 0.85  # a question without any occupational-health topic word needs this much
+LEANING_MAX_CHARS = 20  # a question this short without any cue word leans on the previous one (leans_on)
+# words by which a short question points back to what was said before (以后谁管我, 这样还能…, 真查出来了…)
+LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "那种", "还", "都", "真", "再", "万一", "要是", "如果", "那")
+INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 
 
 @dataclass
@@ -130,6 +135,24 @@ def confidence_of(x: dict[str, float]) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def leans_on(question: str, context: str) -> bool:
+    """A short question about the user's work (公司, 老板, 单位 …) that points back (以后, 这样, 还 …) and has
+    no cue word of any door or topic ("公司都倒闭了，以后谁管我？"), after a question about occupational
+    health: it carries no topic of its own, so it is read with that one, like "那离职的时候呢". A question
+    with a word of its own (加班费, 感冒, 体检) keeps its own reading, and so do one not about work
+    ("今天天气怎么样") and one that does not point back ("公司团建去哪里玩好")."""
+    text = normalize(question)
+    if len(text.rstrip("?？!！。. ")) > LEANING_MAX_CHARS:
+        return False
+    own = cues_in(text)
+    if not own.get("workplace") or any(words for kind, words in own.items() if kind != "workplace"):
+        return False
+    if not any(w in text for w in LEANING_WORDS):  # nothing in it points back ("公司团建去哪里玩好")
+        return False
+    before = cues_in(normalize(context))
+    return bool(before.get("oh") or before.get("oh_check"))
+
+
 def labour_words(cues: dict[str, list[str]]) -> bool:
     """The question has a labour word (strong or weak)."""
     return bool(cues.get("labour") or cues.get("labour_weak"))
@@ -186,9 +209,14 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
     needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
     notes = [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
     if top is None or confidence < needed:
-        if cues.get("injury") and not labour_words(cues):  # 人社部门 decides what our texts cannot answer
-            return Decision("refer", confidence, "injury", [], cues)
+        # 赔偿 is every claim's word: alone (no procedure word, no occupational-health word) it is most often
+        # a labour claim (辞退、解散、没签合同怎么赔偿); 12333 answers work-injury insurance too
+        specific = [w for w in cues.get("injury", []) if w not in INJURY_GENERIC]
+        if cues.get("injury") and not labour_words(cues) and (specific or has_topic):
+            return Decision("refer", confidence, "injury", [], cues)  # 人社部门 decides what our texts cannot answer
         if not has_topic:  # not ours by its words, and nothing close enough: the door its words point to
+            if cues.get("injury") and not specific:
+                return Decision("refer", confidence, "labour", [], cues)
             for door in ("injury", "labour", "medical"):
                 if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
                     return Decision("refer", confidence, door, [], cues)

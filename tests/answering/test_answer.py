@@ -98,6 +98,8 @@ def test_refusal_points_to_help(retriever):
     ("听力不好可以提前退休吗", "labour", "12333"),
     ("未满16岁可以去打工吗", "labour", "12333"),
     ("我儿子15岁能去工厂上班吗", "labour", "12333"),  # a minor's age: whether a 15-year-old may work
+    # 赔偿 alone is every claim's word: with a labour side it is a labour claim, not 工伤
+    ("没签劳动合同干了三个月被赶走能要赔偿吗", "labour", "劳动争议仲裁"),
     # a worker's death and its benefits go to 人社部门, also after an occupational disease
     ("尘肺病人去世了家属能领什么补助", "injury", "社会保险行政部门"),
     ("干活时手指被机器压断了怎么办", "injury", "社会保险行政部门"),  # an accident at work
@@ -140,6 +142,8 @@ def test_work_injury_questions_name_the_human_resources_department(retriever):
     assert "人社" in result.text or "社会保险行政部门" in result.text
     commute = answer(retriever, "下班路上被车撞了能不能算工伤")
     assert not commute.found and "社会保险行政部门" in commute.text
+    # the referral still answers the occupational-health part: an occupational disease is a 工伤
+    assert "患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）" in commute.text
     accident = answer(retriever, "在厂里摔伤了手算工伤吗")  # an accident: not an occupational disease
     assert not accident.found and accident.door == "injury"
     # the procedure itself, without an occupational-health word: our work-injury texts answer it
