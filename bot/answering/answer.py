@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
 from bot.answering.compose import DRAFT_NOTE, Composed, compose, needs_review_note, sentences, source_line
-from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide
-from bot.answering.query import Query, analyse
+from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide, leans_on
+from bot.answering.query import Query, analyse, is_follow_up
 from bot.answering.rank import Candidate, rank
 from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
 
@@ -62,7 +62,8 @@ def answer(retriever: Retriever, question: str, role: str | None = None, region:
            context: str | None = None, top_k: int = 3) -> Answer:
     """Answer one question (already checked for length and emptiness by the dialogue); `context`
     is the same user's previous question, used when this one is a follow-up."""
-    query = analyse(question, retriever.encode, context=context, role=role, region=region)
+    follow_up = bool(context) and (is_follow_up(question) or leans_on(question, context or ""))
+    query = analyse(question, retriever.encode, context=context, role=role, region=region, follow_up=follow_up)
     return answer_query(retriever, query, top_k)
 
 

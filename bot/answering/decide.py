@@ -69,8 +69,11 @@ COEFFICIENTS = {"agree": 2.561, "lead": 2.152, "topic": 3.613, "kind": 0.750}
 INTERCEPT = -5.053
 THRESHOLD = 0.50
 KIND_UNASKED = 0.5  # the `kind` feature of a question whose interrogative names no kind of answer
-WITHOUT_TOPIC = 0.85
-INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word  # a question without any occupational-health topic word needs this much
+WITHOUT_TOPIC = 0.85  # a question without any occupational-health topic word needs this much
+LEANING_MAX_CHARS = 20  # a question this short without any cue word leans on the previous one (leans_on)
+# words by which a short question points back to what was said before (以后谁管我, 这样还能…, 真查出来了…)
+LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "那种", "还", "都", "真", "再", "万一", "要是", "如果", "那")
+INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 
 
 @dataclass
@@ -130,6 +133,24 @@ def confidence_of(x: dict[str, float]) -> float:
     fitted on the authored question sets (benchmarks/calibrate_answers.py, README "Answering")."""
     z = INTERCEPT + sum(COEFFICIENTS[k] * v for k, v in x.items())
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def leans_on(question: str, context: str) -> bool:
+    """A short question about the user's work (公司, 老板, 单位 …) that points back (以后, 这样, 还 …) and has
+    no cue word of any door or topic ("公司都倒闭了，以后谁管我？"), after a question about occupational
+    health: it carries no topic of its own, so it is read with that one, like "那离职的时候呢". A question
+    with a word of its own (加班费, 感冒, 体检) keeps its own reading, and so do one not about work
+    ("今天天气怎么样") and one that does not point back ("公司团建去哪里玩好")."""
+    text = normalize(question)
+    if len(text.rstrip("?？!！。. ")) > LEANING_MAX_CHARS:
+        return False
+    own = cues_in(text)
+    if not own.get("workplace") or any(words for kind, words in own.items() if kind != "workplace"):
+        return False
+    if not any(w in text for w in LEANING_WORDS):  # nothing in it points back ("公司团建去哪里玩好")
+        return False
+    before = cues_in(normalize(context))
+    return bool(before.get("oh") or before.get("oh_check"))
 
 
 def labour_words(cues: dict[str, list[str]]) -> bool:

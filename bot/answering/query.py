@@ -132,10 +132,11 @@ cached_by_folder(_has_answer.cache_clear)
 
 
 def analyse(question: str, encode: Callable[[str], np.ndarray], context: str | None = None, role: str | None = None,
-            region: str | None = None) -> Query:
+            region: str | None = None, follow_up: bool | None = None) -> Query:
     """The question analysed once. `encode(normalised text) → unit vector` (the retriever's cached
-    encoder); `context` is the user's previous question, used only when this one is a follow-up."""
-    use_context = bool(context) and is_follow_up(question)
+    encoder); `context` is the user's previous question, used only when this one is a follow-up
+    (`follow_up`: the caller's reading of that, else `is_follow_up`)."""
+    use_context = bool(context) and (is_follow_up(question) if follow_up is None else follow_up)
     text = f"{context} {question}" if use_context else question
     normalized = normalize(text)
     if use_context:  # the new aspect leads, the previous question keeps the topic

@@ -163,6 +163,26 @@ def test_a_follow_up_is_answered_in_the_context_of_the_same_users_last_question(
     assert "离岗" not in stranger
 
 
+def test_a_short_question_about_work_that_points_back_is_read_with_the_last_question(make_dialogue):
+    # no opener, no topic word: "老板跑路了，以后…" leans on the occupational-disease question before it
+    d = make_dialogue()
+    d.handle("f5", Message(text="我得了职业病"))
+    follow = texts(d.handle("f5", Message(text="老板跑路了，以后谁给我们看病？")))
+    assert "救助" in follow and "来源：" in follow  # 《职业病防治法》第六十一条
+    alone = texts(make_dialogue().handle("f6", Message(text="老板跑路了，以后谁给我们看病？")))
+    assert "救助" not in alone
+
+
+def test_a_new_question_is_not_read_as_a_follow_up():
+    from bot.answering.decide import leans_on
+    before = "我得了职业病"
+    assert leans_on("单位倒闭了，以后谁来管我们？", before)
+    assert not leans_on("单位倒闭了，以后谁来管我们？", "公司团建去哪里玩好")  # the one before is not ours
+    for new in ("加班费以后怎么算", "感冒了还能上班吗", "今天天气怎么样", "公司团建去哪里玩好",
+                "单位还让我做体检吗？体检费谁出"):
+        assert not leans_on(new, before), new  # a word of its own, not about work, or no pointing back
+
+
 def test_the_context_of_a_follow_up_expires_after_ten_minutes(make_dialogue):
     d = make_dialogue()
     d.handle("f3", Message(text="职业健康检查的费用谁出？"))
