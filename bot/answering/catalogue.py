@@ -77,14 +77,14 @@ class Catalogue:
         # the vectors, not the retriever: catalogues are kept in a WeakKeyDictionary by retriever, and a
         # value holding its key would keep every index ever swapped in alive (bot/answering/answer.py)
         self.matrix = retriever.matrix
-        self.sections: list[tuple[int, str, str]] = []  # (first unit position, heading, normalised text)
+        self.sections: list[tuple[int, str, str]] = []  # (first unit position, normalised heading, normalised text)
         seen: set[tuple] = set()
         for i, chunk in enumerate(retriever.chunks):
             if chunk.doc_id != CATALOGUE_DOC or not chunk.section or tuple(chunk.section) in seen:
                 continue
             seen.add(tuple(chunk.section))
             text = "".join(c.text for c in retriever.section_chunks(chunk))
-            self.sections.append((i, chunk.section[-1], normalize(chunk.section[-1] + text)))
+            self.sections.append((i, normalize(chunk.section[-1]), normalize(chunk.section[-1] + text)))
         self.outside = next((i for i, h, _ in self.sections if OUTSIDE_HEADING in h), None)
 
     def lookup(self, query: Query) -> Lookup | None:
@@ -99,7 +99,7 @@ class Catalogue:
         # (a tail that is only the ending names no disease: 过敏 alone would match 过敏性肺炎)
         tails = [name[i:] for i in range(1, len(name) - 1) if (end := DISEASE_LIKE.search(name[i:])) and end.start() > 0]
         keys = [k for k in dict.fromkeys([name, stem, *tails]) if len(k) >= 2]
-        listed = [p for p, h, _ in self.sections if p != self.outside and any(k in normalize(h) for k in keys)] + [
+        listed = [p for p, h, _ in self.sections if p != self.outside and any(k in h for k in keys)] + [
             p for p, _, text in self.sections if p != self.outside and any(k in text for k in keys)]
         if listed:  # a section naming it in its heading first, else the first whose list names it
             return Lookup(name, True, listed[0])
@@ -117,7 +117,7 @@ class Catalogue:
         end = DISEASE_LIKE.search(name)
         part = name[: end.start()] if end else name
         for p, heading, _ in self.sections:
-            if p != self.outside and any(part[i:i + 2] in normalize(heading) for i in range(len(part) - 1)):
+            if p != self.outside and any(part[i:i + 2] in heading for i in range(len(part) - 1)):
                 return p
         sims = matvec(self.matrix[positions], query.vector)
         best = int(np.argmax(sims))

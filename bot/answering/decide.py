@@ -158,6 +158,17 @@ def labour_words(cues: dict[str, list[str]]) -> bool:
     return bool(cues.get("labour") or cues.get("labour_weak"))
 
 
+def points_to(cues: dict[str, list[str]], door: str) -> bool:
+    """The question's words name this door (the labour door by a weak labour word too)."""
+    return labour_words(cues) if door == "labour" else bool(cues.get(door))
+
+
+def procedure_words(cues: dict[str, list[str]]) -> list[str]:
+    """The question's work-injury words that name the procedure itself (工伤认定, 劳动能力鉴定 …): not
+    INJURY_GENERIC's 赔偿, which every kind of claim uses."""
+    return [w for w in cues.get("injury", []) if w not in INJURY_GENERIC]
+
+
 def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     """Whether the question is about occupational health by its words (and, for a work-injury
     question, by the best unit); `cues` gains the `oh` words that made it so."""
@@ -171,7 +182,7 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     # a work-injury question (工伤认定, 劳动能力鉴定) is ours where the best unit is about that very
     # procedure: our texts name the steps of 人社部门 for occupational diseases (the procedure's own
     # words: not 赔偿, which every kind of claim uses; not with a labour word; not about an accident)
-    procedure = [w for w in cues.get("injury", []) if w not in INJURY_GENERIC]
+    procedure = procedure_words(cues)
     if ranked and procedure and not labour and not cues.get("accident"):
         unit = normalize(" ".join(ranked[0].chunk.section) + ranked[0].chunk.text)
         return any(w in unit for w in procedure)
@@ -204,21 +215,21 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
         return refer("injury")
     if not has_topic and not cues.get("injury"):  # work injury: answered where our texts answer it well
         for door in ("labour", "medical"):
-            if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
+            if points_to(cues, door):
                 return refer(door)
     needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
     notes = [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
     if top is None or confidence < needed:
         # 赔偿 is every claim's word: alone (no procedure word, no occupational-health word) it is most often
         # a labour claim (辞退、解散、没签合同怎么赔偿); 12333 answers work-injury insurance too
-        specific = [w for w in cues.get("injury", []) if w not in INJURY_GENERIC]
+        specific = procedure_words(cues)
         if cues.get("injury") and not labour_words(cues) and (specific or has_topic):
             return Decision("refer", confidence, "injury", [], cues)  # 人社部门 decides what our texts cannot answer
         if not has_topic:  # not ours by its words, and nothing close enough: the door its words point to
             if cues.get("injury") and not specific:
                 return Decision("refer", confidence, "labour", [], cues)
             for door in ("injury", "labour", "medical"):
-                if cues.get(door) or (door == "labour" and cues.get("labour_weak")):
+                if points_to(cues, door):
                     return Decision("refer", confidence, door, [], cues)
         if not notes and cues.get("labour_weak"):  # refused: a labour side (退休, 劳动合同) still gets its door
             notes = [DOOR_NOTES["labour"]]
