@@ -34,6 +34,7 @@ ASPECT_MARGIN = 0.06  # … when within this much of the best score
 ASPECT_WEIGHT = 0.1  # the score a unit's full match of the question's aspects is worth
 COVER_WEIGHT = 0.05  # the score a unit whose questions hold every word of the question but its aspect is worth
 SUBJECT_KINDS = ("oh", "oh_weak", "oh_check", "injury")  # cue words that name what a question is about
+SUBJECT_SLACK = 0.0  # how much less of the subject a promoted unit's questions may hold
 MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
 
 
@@ -48,7 +49,7 @@ def _aspect_groups(folder: Path) -> dict[str, tuple[str, ...]]:
     path = folder / "aspects.yaml"
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     return {str(name): tuple(dict.fromkeys(normalize(str(w)) for w in words or [] if str(w).strip()))
-            for name, words in (table or {}).items() if name != "subject"}
+            for name, words in (table or {}).items()}
 
 
 cached_by_folder(_aspect_groups.cache_clear)
@@ -114,7 +115,7 @@ def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
         value[c.position] = c.score + ASPECT_WEIGHT * share[c.position] + COVER_WEIGHT * subject[c.position]
     top = ranked[0].position
     allowed = [c for c in ranked if c.position in value and (c.position == top or (
-        share[c.position] > share[top] and subject[c.position] >= subject[top]))]
+        share[c.position] > share[top] and subject[c.position] >= subject[top] - SUBJECT_SLACK))]
     best = max(allowed, key=lambda c: value[c.position])
     if best.position == top:
         return ranked
