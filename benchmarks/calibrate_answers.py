@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.answering import decide as D  # noqa: E402
-from bot.answering.aspect import by_aspect  # noqa: E402
 from bot.answering.answer import catalogue_of, compose_answer  # noqa: E402
+from bot.answering.aspect import by_aspect  # noqa: E402
 from bot.answering.compose import compose  # noqa: E402
 from bot.answering.evaluate_answers import judge, load_items  # noqa: E402
 from bot.answering.query import analyse  # noqa: E402
