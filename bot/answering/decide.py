@@ -180,9 +180,10 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     """Whether the question is about occupational health by its words (and, for a work-injury
     question, by the best unit); `cues` gains the `oh` words that made it so."""
     labour = labour_words(cues)
-    # about people who are not at work (老人, 儿童) and nothing placing it at work: only a word naming the
-    # field itself (职业病, 尘肺) keeps it ours; an old person's deafness or a child's lead level is not
-    if cues.get("others") and not cues.get("workplace"):
+    # about people who are not at work (老人, 儿童) or an epidemic (疫情, 流感) and nothing placing it at work:
+    # only a word naming the field itself (职业病, 尘肺) keeps it ours; an old person's deafness, a child's
+    # lead level or masks against a flu are not
+    if (cues.get("others") or cues.get("epidemic")) and not cues.get("workplace"):
         cues["oh"] = [w for w in cues.get("oh", []) if any(f in w for f in cues.get("oh_field", []))]
         cues["oh_weak"] = cues["oh_check"] = []
     # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word;
