@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.answering import decide as D  # noqa: E402
 from bot.answering.answer import catalogue_of, compose_answer  # noqa: E402
+from bot.answering.aspect import by_aspect  # noqa: E402
 from bot.answering.compose import compose  # noqa: E402
 from bot.answering.evaluate_answers import judge, load_items  # noqa: E402
 from bot.answering.query import analyse  # noqa: E402
@@ -43,7 +44,7 @@ def rows(retriever: Retriever, extra: list[Path]) -> tuple[list[dict], list[str]
         for item in load_items(path):
             query = analyse(item.question, retriever.encode)
             scores = retriever.unit_scores(query)
-            ranked = rank(retriever, query, scores)
+            ranked = by_aspect(retriever, query, rank(retriever, query, scores), scores)
             lookup = catalogue_of(retriever).lookup(query)
             if lookup is not None and lookup.section is not None:
                 continue  # answered by a lookup in the catalogue, not by the confidence

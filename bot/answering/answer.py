@@ -12,6 +12,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
+from bot.answering.aspect import by_aspect
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
 from bot.answering.compose import DRAFT_NOTE, Composed, compose, needs_review_note, sentences, source_line
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide, leans_on
@@ -84,7 +85,7 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
     if not query.normalized:
         return Answer(query.original, REFUSAL, False, 0.0)
     scores = retriever.unit_scores(query)
-    ranked = rank(retriever, query, scores, top_k=10)
+    ranked = by_aspect(retriever, query, rank(retriever, query, scores, top_k=10), scores)
     # the best unit's answer is composed before deciding: whether its verdict holds an answer of the
     # asked kind is one of the confidence's features
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None

@@ -103,6 +103,13 @@ def _cue_words(folder: Path) -> dict[str, tuple[str, ...]]:
 cached_by_folder(_cue_words.cache_clear)
 
 
+def door_notes(cues: dict[str, list[str]]) -> list[str]:
+    """The DOOR_NOTES line an occupational-health answer carries when the question also has a work-injury,
+    medical or labour cue (the first of them, in that order), however the answer was reached: a card
+    typed as it stands, the ranking, or the disease catalogue's lookup."""
+    return [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
+
+
 def cues_in(text: str) -> dict[str, list[str]]:
     """The cue words of every kind found in a (normalised) text."""
     return {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
@@ -173,6 +180,12 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     """Whether the question is about occupational health by its words (and, for a work-injury
     question, by the best unit); `cues` gains the `oh` words that made it so."""
     labour = labour_words(cues)
+    # about people who are not at work (老人, 儿童) or an epidemic (疫情, 流感) and nothing placing it at work:
+    # only a word naming the field itself (职业病, 尘肺) keeps it ours; an old person's deafness, a child's
+    # lead level or masks against a flu are not
+    if (cues.get("others") or cues.get("epidemic")) and not cues.get("workplace"):
+        cues["oh"] = [w for w in cues.get("oh", []) if any(f in w for f in cues.get("oh_field", []))]
+        cues["oh_weak"] = cues["oh_check"] = []
     # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word;
     # a health check (体检) only without an ordinary illness: 乙肝 found at a check is not our topic
     if not cues.get("oh"):
@@ -200,12 +213,14 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
     top = ranked[0] if ranked else None
     threshold = THRESHOLD if threshold is None else threshold
     confidence = confidence_of(features(query, ranked, has_topic, verdict)) if top is not None else 0.0
+    notes = door_notes(cues)
     if top is not None and top.exact:  # the user typed a reviewed card's own question
-        return Decision("answer", 1.0, None, [], cues)
+        return Decision("answer", 1.0, None, notes, cues)
 
     def refer(door: str) -> Decision:
-        """Sent to a door by its words: no occupational-health answer applies (confidence 0)."""
-        return Decision("refer", 0.0, door, [], cues)
+        """Sent to a door by its words: no occupational-health answer applies (confidence 0). The notes
+        stay with the decision: an answer made of it later (the catalogue's lookup) carries them."""
+        return Decision("refer", 0.0, door, notes, cues)
 
     if cues.get("environment") and not at_work:
         return refer("environment")
@@ -213,24 +228,28 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
         return refer("injury")
     if not has_topic and cues.get("accident") and (at_work or cues.get("injury")):  # an accident at work: 工伤
         return refer("injury")
+    if has_topic and not cues.get("oh") and query.asks == "amount":
+        # ours only by the procedure (工伤, 伤残 without an occupational-health word) and asking how much: a
+        # work injury's benefits are set by 《工伤保险条例》 and local wages, paid out by 人社部门; our texts
+        # hold the procedure's steps, not the amounts
+        return refer("injury")
     if not has_topic and not cues.get("injury"):  # work injury: answered where our texts answer it well
         for door in ("labour", "medical"):
             if points_to(cues, door):
                 return refer(door)
     needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
-    notes = [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
     if top is None or confidence < needed:
         # 赔偿 is every claim's word: alone (no procedure word, no occupational-health word) it is most often
         # a labour claim (辞退、解散、没签合同怎么赔偿); 12333 answers work-injury insurance too
         specific = procedure_words(cues)
         if cues.get("injury") and not labour_words(cues) and (specific or has_topic):
-            return Decision("refer", confidence, "injury", [], cues)  # 人社部门 decides what our texts cannot answer
+            return Decision("refer", confidence, "injury", notes, cues)  # 人社部门 decides what our texts cannot answer
         if not has_topic:  # not ours by its words, and nothing close enough: the door its words point to
             if cues.get("injury") and not specific:
-                return Decision("refer", confidence, "labour", [], cues)
+                return Decision("refer", confidence, "labour", notes, cues)
             for door in ("injury", "labour", "medical"):
                 if points_to(cues, door):
-                    return Decision("refer", confidence, door, [], cues)
+                    return Decision("refer", confidence, door, notes, cues)
         if not notes and cues.get("labour_weak"):  # refused: a labour side (退休, 劳动合同) still gets its door
             notes = [DOOR_NOTES["labour"]]
         return Decision("refuse", confidence, None, notes, cues)

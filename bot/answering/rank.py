@@ -113,11 +113,15 @@ def rank(retriever: Retriever, query: Query, scores: UnitScores, top_k: int = 10
     ]
     ranked = break_ties(candidates)[:top_k]
     for c in ranked[:RANKED_ALONE]:
-        i = c.position
-        c.ranks = {"bm25": int((scores.bm25 > scores.bm25[i]).sum()) + 1,
-                   "dense": int((scores.dense > scores.dense[i]).sum()) + 1,
-                   "q_dense": int((scores.q_dense > scores.q_dense[i]).sum()) + 1}
+        c.ranks = ranks_of(scores, c.position)
     return ranked
+
+
+def ranks_of(scores: UnitScores, i: int) -> dict[str, int]:
+    """The rank of unit `i` by each measurement alone (1 = best)."""
+    return {"bm25": int((scores.bm25 > scores.bm25[i]).sum()) + 1,
+            "dense": int((scores.dense > scores.dense[i]).sum()) + 1,
+            "q_dense": int((scores.q_dense > scores.q_dense[i]).sum()) + 1}
 
 
 def break_ties(candidates: list[Candidate]) -> list[Candidate]:

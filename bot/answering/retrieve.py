@@ -183,6 +183,11 @@ class Retriever:
         # a card's question or variant typed exactly (punctuation aside) is answered by that card:
         # a reviewed card added for a recurring question wins over everything retrieved
         self.exact_cards = {question_key(q.text): self.position[q.chunk_id] for q in self.questions if q.kind == "faq"}
+        # each unit's questions in one string (the aspect match looks for words in them: aspect.py)
+        self._unit_questions: dict[int, str] = {}
+        for q in self.questions:
+            i = self.position[q.chunk_id]
+            self._unit_questions[i] = f"{self._unit_questions[i]} {q.text}" if i in self._unit_questions else q.text
         self.regions = [d.get("region") for d in self.docs.values()]
         self.local = np.array([is_local(self.docs.get(c.doc_id, {}).get("region")) for c in self.chunks], dtype=bool)
         self._sections: dict[tuple, list[store.ChunkRow]] = {}
@@ -272,6 +277,12 @@ class Retriever:
         first = next((c for c in self.chunks if c.doc_id == doc_id and c.section and heading in c.section[-1]
                       and c.kind != "row"), None)
         return self.section_chunks(first) if first is not None else []
+
+    def unit_questions(self, position: int) -> str:
+        """The questions a unit answers (a card's question and variants, a section's heading), in one
+        normalised string; a unit without any: its heading path."""
+        found = self._unit_questions.get(position)
+        return found if found is not None else normalize(" ".join(self.chunks[position].section))
 
     def doc_mask(self, doc_id: str) -> np.ndarray:
         """True for the units of one document."""

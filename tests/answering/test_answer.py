@@ -107,6 +107,15 @@ def test_refusal_points_to_help(retriever):
     # an ordinary illness found at a health check is not an occupational-health question
     ("入职体检查出小三阳，公司不录用我怎么办", "labour", "12333"),
     ("体检查出血压高是怎么回事", "medical", "医院"),
+    ("单位组织体检说我肝功能有问题", "medical", "医院"),  # a liver test is a hospital's question
+    ("流感季节出门戴哪种口罩", "medical", "医院"),  # masks against an epidemic: not protection at work
+    ("多大年龄才可以进厂打工", "labour", "12333"),  # the working age asked without a health word
+    # who pays the work-injury insurance is social insurance: 人社部门 / 12333, not our law's text
+    ("工伤保险费是公司交还是自己交", "injury", "12333"),
+    # a trade (化工, 煤矿) names where the worker is, not what is asked: pay and transfers are labour
+    ("在化工厂上班，被调到别的部门降了工资合法吗", "labour", "12333"),
+    # how much a disability grade pays is set by 人社部门's rules, not by our texts on the procedure
+    ("伤残七级能拿多少一次性补助", "injury", "社会保险行政部门"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
@@ -149,6 +158,25 @@ def test_work_injury_questions_name_the_human_resources_department(retriever):
     # the procedure itself, without an occupational-health word: our work-injury texts answer it
     steps = answer(retriever, "工伤认定要交哪些材料")
     assert steps.found and "社会保险行政部门" in steps.text
+
+
+def test_an_answer_made_from_a_referral_by_the_catalogue_still_names_the_door(retriever):
+    # below the threshold (forced here) a work-injury question with a topic word is sent to 人社部门; the
+    # disease catalogue then answers it (中暑 is on the list), and the answer keeps the door's line
+    from bot.answering.answer import answer_query
+    from bot.answering.query import analyse
+    result = answer_query(retriever, analyse("热天干活中暑了，算工伤不", retriever.encode), threshold=1.0)
+    assert result.decision == "answer" and result.found
+    assert "人社部门" in body(result)
+
+
+def test_a_question_about_people_not_at_work_is_not_ours_without_a_field_word(retriever):
+    # an old villager's deafness is welfare or medicine, not occupational health
+    elderly = answer(retriever, "村里听力不好的老年人能领什么补助")
+    assert not elderly.found and "来源：" not in elderly.text
+    # at work, or naming the field itself, it stays ours
+    assert answer(retriever, "老年人还能在噪声车间上班吗").found
+    assert answer(retriever, "尘肺病老人能领什么补助").found
 
 
 def test_a_question_with_a_workplace_topic_is_not_sent_away_for_a_labour_word(retriever):

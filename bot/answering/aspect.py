@@ -1,0 +1,124 @@
+"""Aspect: among the best units that are close in score, prefer the one whose questions ask what the
+user asks about the subject.
+
+The dense model and BM25 both weigh a question's subject most (尘肺, 噪声, 职业病诊断, 工伤): the best
+unit is often about the right subject but answers another aspect of it (能治好吗 for 补偿政策, 谁负总责
+for 诊断负责部门), while the unit that answers it is ranked second or third. A question's *aspects* are
+the groups of knowledge/dict/aspects.yaml (general words of the field that ask for one aspect:
+补偿/待遇/保障, 上班/调离/安置, 部门/机构/哪里 …) with a word in its asking part once its subject words
+(the topic and work-injury cue words of doors.yaml) are blanked out; its *subject words* are its
+other content words. A unit matches an aspect when the questions it answers (a card's question and
+variants, a section's heading) hold a word of that group. Among the first ASPECT_DEPTH units within
+ASPECT_MARGIN of the best score, a unit that matches more of the question's aspects than the best
+unit, and whose questions hold as much of the subject (IDF-weighted, synonyms counted) as the best
+unit's, may go first: the one with the best score + ASPECT_WEIGHT × aspect share + COVER_WEIGHT ×
+subject share (README "Answering").
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bot.answering.decide import cue_words
+from bot.answering.query import Query
+from bot.answering.rank import Candidate, ranks_of
+from bot.answering.retrieve import Retriever, UnitScores
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
+from bot.text.normalize import normalize
+from bot.text.tokenize import synonyms, tokens
+
+ASPECT_DEPTH = 3  # the first units that may be reordered (4 and 5 measured: README "Answering")
+ASPECT_MARGIN = 0.06  # … when within this much of the best score
+ASPECT_WEIGHT = 0.1  # the score a unit's full match of the question's aspects is worth
+COVER_WEIGHT = 0.05  # the score a unit whose questions hold every word of the question but its aspect is worth
+SUBJECT_KINDS = ("oh", "oh_weak", "oh_check", "injury")  # cue words that name what a question is about
+SUBJECT_SLACK = 0.0  # how much less of the subject a promoted unit's questions may hold
+MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
+
+
+def aspect_groups() -> dict[str, tuple[str, ...]]:
+    """The aspect groups of aspects.yaml: name → its words."""
+    return _aspect_groups(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _aspect_groups(folder: Path) -> dict[str, tuple[str, ...]]:
+    """aspects.yaml of one dictionary folder, read once and normalised."""
+    path = folder / "aspects.yaml"
+    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {str(name): tuple(dict.fromkeys(normalize(str(w)) for w in words or [] if str(w).strip()))
+            for name, words in (table or {}).items()}
+
+
+cached_by_folder(_aspect_groups.cache_clear)
+
+
+def subject_words() -> tuple[str, ...]:
+    """The cue words that name a question's subject (SUBJECT_KINDS of doors.yaml), longest first."""
+    words = cue_words()
+    return tuple(sorted(dict.fromkeys(w for kind in SUBJECT_KINDS for w in words.get(kind, ())), key=len, reverse=True))
+
+
+def without_subject(text: str) -> str:
+    """The normalised text with its subject words blanked out: what it asks about them."""
+    for w in subject_words():
+        text = text.replace(w, " ")
+    return text
+
+
+def aspects_in(text: str) -> set[str]:
+    """The aspect groups that have a word in a (normalised) text."""
+    return {name for name, words in aspect_groups().items() if any(w in text for w in words)}
+
+
+def coverage(words: list[str], weights: list[float], questions: str) -> float:
+    """0–1: the weighted share of `words` found in `questions`, each by itself or by one of the
+    documents' terms it stands for (synonyms.yaml: 矽肺 → 尘肺)."""
+    total = sum(weights)
+    table = synonyms()
+    found = sum(w for t, w in zip(words, weights) if t in questions or any(s in questions for s in table.get(t, ())))
+    return found / total if total > 0 else 0.0
+
+
+def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
+              scores: UnitScores | None = None) -> list[Candidate]:
+    """The ranking with the unit that best matches the question's aspect first, when it is among
+    the first ASPECT_DEPTH units, within ASPECT_MARGIN of the best score, its questions name more of
+    the question's aspects than the best unit's and hold as much of the rest of the question (its
+    subject: 培训, 尘肺 …) as the best unit's do. Among such units the one with the best score +
+    ASPECT_WEIGHT × its share of the aspects + COVER_WEIGHT × its questions' share of the subject's
+    words goes first. Read on the asking part of the question (Query.focus); unchanged when it names
+    no aspect or the best unit is an exact card match. `scores`: the question's unit scores, to
+    record the promoted unit's ranks (the confidence reads them)."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    asking = query.focus or query.normalized
+    asked = aspects_in(without_subject(asking))
+    if not asked:
+        return ranked
+    groups = aspect_groups()
+    words = [t for t in dict.fromkeys(tokens(asking)) if len(t) >= MIN_WORD]
+    rest = [t for t in words if not any(t in w or w in t for name in asked for w in groups[name])]
+    rest_weights = [retriever.idf(t) or 1.0 for t in rest]
+    head = ranked[0].score
+    value: dict[int, float] = {}
+    share: dict[int, float] = {}
+    subject: dict[int, float] = {}
+    for c in ranked[:ASPECT_DEPTH]:
+        if head - c.score > ASPECT_MARGIN:
+            continue
+        questions = retriever.unit_questions(c.position)
+        share[c.position] = len(asked & aspects_in(questions)) / len(asked)
+        subject[c.position] = coverage(rest, rest_weights, questions)
+        value[c.position] = c.score + ASPECT_WEIGHT * share[c.position] + COVER_WEIGHT * subject[c.position]
+    top = ranked[0].position
+    allowed = [c for c in ranked if c.position in value and (c.position == top or (
+        share[c.position] > share[top] and subject[c.position] >= subject[top] - SUBJECT_SLACK))]
+    best = max(allowed, key=lambda c: value[c.position])
+    if best.position == top:
+        return ranked
+    if scores is not None and not best.ranks:
+        best.ranks = ranks_of(scores, best.position)
+    return [best] + [c for c in ranked if c is not best]
