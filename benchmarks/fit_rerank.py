@@ -19,8 +19,8 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -88,11 +88,11 @@ def holds(item: EvalItem, text: str) -> bool:
     return any(all(contains(t, m) for m in g) for g in item.must) and not any(contains(t, m) for m in item.must_not)
 
 
-@dataclass
-class Question:
+class Question(NamedTuple):
     """One in-scope question: the features and labels of its first units, the current confidence
     of its best unit's draft and whether that draft is right (None: answered by a catalogue lookup,
-    not by the confidence)."""
+    not by the confidence; a named tuple: this script is also imported by path, where a dataclass
+    cannot find its module)."""
     x: np.ndarray
     y: np.ndarray
     confidence: float
