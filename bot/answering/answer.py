@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 
 from bot.answering.aspect import by_aspect
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
-from bot.answering.compose import DETAIL_CHARS, DRAFT_NOTE, Composed, compose, needs_review_note, sentences, source_line
+from bot.answering.compose import (
+    BARE_VERDICT_MATCH,
+    DETAIL_CHARS,
+    DRAFT_NOTE,
+    Composed,
+    compose,
+    needs_review_note,
+    sentences,
+    source_line,
+)
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, THRESHOLD, Decision, cues_in, decide, leans_on
 from bot.answering.query import Query, analyse, asking_parts, is_follow_up
 from bot.answering.rank import Candidate, rank
@@ -151,6 +160,13 @@ def part_readings(retriever: Retriever, query: Query, threshold: float | None = 
     return kept
 
 
+def asks_as_one(ranked: list[Candidate]) -> bool:
+    """Whether the best unit's own question is the user's (a reviewed card typed as it stands, or a
+    paraphrase of a question it answers: BARE_VERDICT_MATCH, compose.py): a heading that asks two things
+    ("不服怎么办？可以申请再鉴定吗？") answers both."""
+    return bool(ranked) and (ranked[0].exact or ranked[0].q_dense >= BARE_VERDICT_MATCH)
+
+
 def compose_parts(retriever: Retriever, readings: list[Reading], notes: list[str]) -> tuple[str, bool]:
     """One answer to a question that asks several things: each part's verdict and detail (the detail's
     length shared between the parts), the review note when any of them is draft text, the notes, one
@@ -184,7 +200,7 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
         if not lookup.listed:
             verdict, extra = unlisted_verdict(lookup.name), nearest_line(retriever, lookup)
         composed = None  # another unit or verdict: composed again
-    elif decision.kind != "refer" and not query.is_follow_up:
+    elif decision.kind != "refer" and not query.is_follow_up and not asks_as_one(ranked):
         parts = part_readings(retriever, query, threshold)
         if parts:  # a question that asks several things, each answered by its own unit
             draft, more = compose_parts(retriever, parts, decision.notes)
