@@ -2,7 +2,9 @@
 
 analyse (query.py: the question once) → retrieve (retrieve.py: every unit scored) → rank (rank.py:
 cards, sections and table rows in one ranking) → decide (decide.py: answer, refer or refuse) →
-compose (compose.py: a verdict, ~150 characters of detail, the source line).
+compose (compose.py: a verdict, ~150 characters of detail, the source line). A question that asks
+several things (query.asking_parts) also has each part read through the stages; when two parts are
+answered by different units, the answer gives each part's verdict and its share of the detail.
 
 Nothing in an answer is text that is not in the knowledge base, apart from fixed phrases (the
 door texts, the review note, the plan's owner).
@@ -14,15 +16,29 @@ from dataclasses import dataclass, field
 
 from bot.answering.aspect import by_aspect
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
-from bot.answering.compose import DRAFT_NOTE, Composed, compose, needs_review_note, sentences, source_line
-from bot.answering.decide import DOOR_TEXTS, REFUSAL, Decision, decide, leans_on
-from bot.answering.query import Query, analyse, is_follow_up
+from bot.answering.compose import (
+    BARE_VERDICT_MATCH,
+    DETAIL_CHARS,
+    DRAFT_NOTE,
+    Composed,
+    compose,
+    needs_review_note,
+    sentences,
+    source_line,
+)
+from bot.answering.decide import DOOR_TEXTS, REFUSAL, THRESHOLD, Decision, cues_in, decide, leans_on
+from bot.answering.query import Query, analyse, asking_parts, is_follow_up
 from bot.answering.rank import Candidate, rank
 from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
+from bot.text.normalize import normalize
 
 __all__ = ["Answer", "REFUSAL", "DRAFT_NOTE", "answer", "answer_query"]
 
 RELATED = 3  # other cards offered as buttons under an answer
+MAX_PARTS = 3  # parts of a question that asks several things answered in one answer
+# … each at least this confident (below THRESHOLD only with a topic of its own, and when the parts' mean
+# reaches THRESHOLD): measured on real-a..d, README "Answering"
+PART_FLOOR = 0.47
 LOOKUP_CONFIDENCE = 0.9  # a disease found in (or missing from) the catalogue's own list: a lookup, not a guess
 
 
@@ -79,17 +95,103 @@ def catalogue_of(retriever: Retriever) -> Catalogue:
     return catalogue
 
 
-@in_its_dictionaries
-def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: float | None = None) -> Answer:
-    """The stages after analysis, for an already analysed question."""
-    if not query.normalized:
-        return Answer(query.original, REFUSAL, False, 0.0)
+@dataclass
+class Reading:
+    """One reading of a question through the stages: its ranking, the best unit's composed answer
+    and the decision on it."""
+    query: Query
+    scores: UnitScores
+    ranked: list[Candidate]
+    composed: Composed | None
+    decision: Decision
+
+
+def read(retriever: Retriever, query: Query, threshold: float | None = None) -> Reading:
+    """Retrieve, rank, compose the best unit and decide, for one analysed question."""
     scores = retriever.unit_scores(query)
     ranked = by_aspect(retriever, query, rank(retriever, query, scores, top_k=10), scores)
     # the best unit's answer is composed before deciding: whether its verdict holds an answer of the
     # asked kind is one of the confidence's features
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
     decision = decide(query, ranked, retriever.vocab, threshold, composed.verdict if composed else None)
+    return Reading(query, scores, ranked, composed, decision)
+
+
+def topic_words(question: str) -> list[str]:
+    """The cue words of doors.yaml a question names (its topic and situation: 粉尘, 尘肺, 劳动合同 …; not
+    the words that only place it at work), none inside another, in the order the question names them."""
+    text = normalize(question)
+    found = {w for kind, words in cues_in(text).items() if kind != "workplace" for w in words}
+    return sorted((w for w in found if not any(w != longer and w in longer for longer in found)), key=text.index)
+
+
+def with_topic(text: str, topic: list[str]) -> str:
+    """What a part of a question is read as: the part itself when it names a topic word of the question,
+    else the question's topic words and the part (it leans on the rest: "我该怎么办？", "费用谁负担？")."""
+    own = normalize(text)
+    return text if any(w in own for w in topic) else " ".join([*topic, text])
+
+
+def part_readings(retriever: Retriever, query: Query, threshold: float | None = None) -> list[Reading]:
+    """For a question that asks two or more things (query.asking_parts): each part read on its own
+    (led by the question's topic words it lacks), kept when it is answered (or, with a topic of its
+    own, at least PART_FLOOR confident) by a unit that no earlier part's answer uses; at most MAX_PARTS.
+    Empty when fewer than two remain or their mean confidence is below the threshold."""
+    parts = asking_parts(query.original)
+    if len(parts) < 2:
+        return []
+    topic = topic_words(query.original)
+    kept: list[Reading] = []
+    for part in parts:
+        text = with_topic(part, topic)
+        reading = read(retriever, analyse(text, retriever.encode, role=query.role, region=query.region), threshold)
+        # a part with a topic of its own may stand below the threshold when the parts together reach it;
+        # one read with the question's topic words ("我该怎么维护自己权益？") is read less surely
+        floor = reading.decision.kind == "refuse" and reading.decision.confidence >= PART_FLOOR and text == part
+        if not reading.ranked or not (reading.decision.kind == "answer" or floor):
+            continue
+        if any(reading.ranked[0].position == k.ranked[0].position for k in kept):
+            continue
+        kept.append(reading)
+    kept = kept[:MAX_PARTS]
+    needed = THRESHOLD if threshold is None else threshold
+    if len(kept) < 2 or sum(r.decision.confidence for r in kept) / len(kept) < needed:
+        return []
+    return kept
+
+
+def asks_as_one(ranked: list[Candidate]) -> bool:
+    """Whether the best unit's own question is the user's (a reviewed card typed as it stands, or a
+    paraphrase of a question it answers: BARE_VERDICT_MATCH, compose.py): a heading that asks two things
+    ("不服怎么办？可以申请再鉴定吗？") answers both."""
+    return bool(ranked) and (ranked[0].exact or ranked[0].q_dense >= BARE_VERDICT_MATCH)
+
+
+def compose_parts(retriever: Retriever, readings: list[Reading], notes: list[str]) -> tuple[str, bool]:
+    """One answer to a question that asks several things: each part's verdict and detail (the detail's
+    length shared between the parts), the review note when any of them is draft text, the notes, one
+    source line naming every unit shown; and whether "更多" has more (of the first part's unit)."""
+    limit = DETAIL_CHARS // len(readings)
+    lines, sources, draft, more = [], [], False, False
+    for i, r in enumerate(readings):
+        top = r.ranked[0]
+        composed = compose(retriever, r.query, top, None, r.ranked[1:], limit)
+        lines.append(composed.verdict + composed.detail)
+        draft = draft or needs_review_note(top, composed)
+        more = more or (i == 0 and composed.more)
+        sources += [source_line(top), *([composed.section_heading] if composed.from_section else []),
+                    *(source_line(n) for n in composed.neighbours)]
+    source = "；".join(dict.fromkeys(part for line in sources for part in line.split("；") if part))
+    return "\n".join(lines + ([DRAFT_NOTE] if draft else []) + notes) + f"\n\n来源：{source}", more
+
+
+@in_its_dictionaries
+def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: float | None = None) -> Answer:
+    """The stages after analysis, for an already analysed question."""
+    if not query.normalized:
+        return Answer(query.original, REFUSAL, False, 0.0)
+    main = read(retriever, query, threshold)
+    scores, ranked, composed, decision = main.scores, main.ranked, main.composed, main.decision
     lookup = catalogue_of(retriever).lookup(query) if decision.kind != "refer" or decision.cues.get("oh") else None
     verdict, extra = None, []
     if lookup is not None and lookup.section is not None:
@@ -98,6 +200,15 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
         if not lookup.listed:
             verdict, extra = unlisted_verdict(lookup.name), nearest_line(retriever, lookup)
         composed = None  # another unit or verdict: composed again
+    elif decision.kind != "refer" and not query.is_follow_up and not asks_as_one(ranked):
+        parts = part_readings(retriever, query, threshold)
+        if parts:  # a question that asks several things, each answered by its own unit
+            draft, more = compose_parts(retriever, parts, decision.notes)
+            confidence = sum(r.decision.confidence for r in parts) / len(parts)
+            top = parts[0].ranked[0]
+            shown = [to_passage(r.ranked[0]) for r in parts][:top_k]
+            return Answer(query.original, draft, True, confidence, shown, top.chunk.faq_id, [],
+                          "answer", None, top.chunk.id if more else None, query.context, draft)
     shown = [to_passage(c) for c in ranked[:top_k]]
     draft, more = (compose_answer(retriever, query, ranked[0], extra + decision.notes, verdict, ranked[1:], composed)
                    if ranked else ("", False))

@@ -170,13 +170,14 @@ def overlaps(sentence: str, text: str, share: float = 0.6) -> bool:
 
 
 def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: str | None = None,
-            others: list[Candidate] | None = None) -> Composed:
+            others: list[Candidate] | None = None, limit: int = DETAIL_CHARS) -> Composed:
     """The verdict sentence, the detail sentences, and whether "更多" has more to show. A given
     `verdict` (a fixed sentence, e.g. the catalogue lookup's) replaces the unit's own; the detail
     then comes from the whole section. A card's detail may also come from the material section the
     card restates (its `ref`): the card is a summary, the section has the facts around it. Room
     left in the detail goes to sentences of the next units of the ranking (`others`, the first
-    NEIGHBOURS of them) that share a distinctive word with the question."""
+    NEIGHBOURS of them) that share a distinctive word with the question. `limit`: the detail's
+    length (an answer to one part of a question that asks two things gets its share)."""
     full = section_text(retriever, candidate)
     body = sentences(full)
     if not body:
@@ -200,7 +201,7 @@ def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: s
                 seen |= mine
     v = pick_verdict(query, candidate, body) if verdict is None else -1
     distinct = frozenset(w for w in set(query.expanded) | words(query.focus) if retriever.idf(w) >= DISTINCT_IDF)
-    detail_ix = pick_detail(query, pool, v, own=len(body), neighbours=own, distinct=distinct)
+    detail_ix = pick_detail(query, pool, v, limit, own=len(body), neighbours=own, distinct=distinct)
     shown_verdict = owner_prefix(candidate) + _shorten(body[v], VERDICT_CHARS) if verdict is None else verdict
     detail = "".join(pool[i] for i in detail_ix)
     shown = (len(body[v]) if v >= 0 else 0) + sum(len(pool[i]) for i in detail_ix if i < len(body))

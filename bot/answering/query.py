@@ -25,6 +25,17 @@ FOLLOW_UP_MAX_CHARS = 20
 ASKING = re.compile(r"[?？吗呢么]|怎么|怎样|如何|什么|哪|多少|几|是否|能否|可否|能不能|可不可以|算不算|是不是|有没有|要不要|合法")
 SENTENCES = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
 FOCUS_MIN_CHARS = 40  # a question this long usually tells a story before it asks
+# A question that asks two things ("职业病的定义，还有哪些职业容易得", "噪声有哪些危害？如何预防？"):
+# its asking parts are the sentences (and clauses opened by one of PART_JOINERS) of its asking part that
+# ask something (PART_ASKS), each from its first asking clause on.
+PART_JOINERS = re.compile(r"[，,]\s*(?=还有|以及|另外|同时|并且)")
+PART_ASKS = re.compile(ASKING.pattern + r"|谁|想了解|想知道|想问|想咨询|请问")  # also 谁 and a lead-in
+CLAUSES = re.compile(r"[^，,]+[，,]?")
+PART_MIN_CHARS = 4  # shorter pieces ("怎么办") ask nothing of their own
+PART_MAX_CHARS = 40  # a longer piece tells a story or restates the question at length: not a part of its own
+# what opens a part without asking anything: the joiner, a lead-in (还有 / 我想知道， / 请问：)
+PART_OPENER = re.compile(r"^(?:还有|以及|另外|同时|并且)?(?:我?(?:想了解|想知道|想问|想咨询|请问)(?:一?下)?[:：,，]?)?")
+RESTATES = 0.6  # a part with this share of its words in an earlier part restates it
 # A follow-up's vector: this much of its own, the rest of the previous question's. Measured on
 # short follow-ups (那粉尘呢 after 噪声多大算超标 → the dust limits): at 0.5 the previous topic still won,
 # at 0.8 its aspect (超标 → 标准) was lost.
@@ -77,6 +88,45 @@ def focus_of(question: str) -> str:
     if not asking:
         return text
     return "".join(sentences[asking[0]:]) if asking[0] > 0 else text
+
+
+def asking_parts(question: str) -> list[str]:
+    """The parts of a question that each ask something, in order: the asking sentences of its asking
+    part (focus_of) and the clauses opened by 还有/以及/另外 …, each from its first clause that asks (an
+    interrogative, 谁, or a lead-in such as 想了解) to its end, without its joiner or lead-in; not one longer
+    than PART_MAX_CHARS (a story) or restating an earlier part ("标题？" then the same question again).
+    One part (or none) for a question that asks one thing."""
+    parts: list[str] = []
+    found = [s for s in SENTENCES.findall(focus_of(question)) if s.strip(" ，,。；;")]
+    # a sentence asks when it ends with a question mark, or is the last one ("……想了解下职业病的定义。"):
+    # 是不是/几 inside a statement ("怀疑是不是得了职业病。") ask nothing
+    for sentence in [s for i, s in enumerate(found) if s.rstrip().endswith(("?", "？")) or i == len(found) - 1]:
+        for piece in PART_JOINERS.split(sentence):
+            clauses = CLAUSES.findall(piece)
+            first = next((i for i, c in enumerate(clauses) if PART_ASKS.search(c)), None)
+            if first is None:
+                continue
+            part = PART_OPENER.sub("", "".join(clauses[first:]).strip(" ，,。；;")).strip(" ，,")
+            if PART_MIN_CHARS <= len(part.rstrip("?？!！")) <= PART_MAX_CHARS and not restates(part, parts):
+                parts.append(part)
+    return parts
+
+
+def content_words(text: str) -> set[str]:
+    """A text's words of two or more characters, without those inside a longer one (职业 in 职业病)."""
+    found = {w for w in tokens(normalize(text)) if len(w) >= 2}
+    return {w for w in found if not any(w != longer and w in longer for longer in found)}
+
+
+def restates(part: str, before: list[str]) -> bool:
+    """Whether a part and an earlier one are mostly the same words (RESTATES of the shorter one's): the
+    same question asked again, at length or in short."""
+    mine = content_words(part)
+    for earlier in before:
+        theirs = content_words(earlier)
+        if mine and theirs and len(mine & theirs) / min(len(mine), len(theirs)) >= RESTATES:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
