@@ -179,10 +179,8 @@ def compose_parts(retriever: Retriever, readings: list[Reading], notes: list[str
         lines.append(composed.verdict + composed.detail)
         draft = draft or needs_review_note(top, composed)
         more = more or (i == 0 and composed.more)
-        sources += [source_line(top), *([composed.section_heading] if composed.from_section else []),
-                    *(source_line(n) for n in composed.neighbours)]
-    source = "；".join(dict.fromkeys(part for line in sources for part in line.split("；") if part))
-    return "\n".join(lines + ([DRAFT_NOTE] if draft else []) + notes) + f"\n\n来源：{source}", more
+        sources += unit_sources(top, composed)
+    return "\n".join(lines + ([DRAFT_NOTE] if draft else []) + notes) + f"\n\n来源：{joined(sources)}", more
 
 
 @in_its_dictionaries
@@ -253,11 +251,20 @@ def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: li
     if needs_review_note(top, composed):
         parts.append(DRAFT_NOTE)
     parts += notes
-    sources = [source_line(top), *([composed.section_heading] if composed.from_section else []),
-               *(source_line(n) for n in composed.neighbours)]
-    # each source once: a card and the neighbour it was written from often cite the same page
-    source = "；".join(dict.fromkeys(part for line in sources for part in line.split("；") if part))
-    return "\n".join(parts) + f"\n\n来源：{source}", composed.more
+    return "\n".join(parts) + f"\n\n来源：{joined(unit_sources(top, composed))}", composed.more
+
+
+def unit_sources(top: Candidate, composed: Composed) -> list[str]:
+    """The source lines of an answer composed from `top`: its own, its section's heading when the
+    detail came from the section, and those of the neighbouring units it borrowed sentences from."""
+    return [source_line(top), *([composed.section_heading] if composed.from_section else []),
+            *(source_line(n) for n in composed.neighbours)]
+
+
+def joined(sources: list[str]) -> str:
+    """The source lines as one line naming each source once: a card and the neighbour it was written
+    from often cite the same page."""
+    return "；".join(dict.fromkeys(part for line in sources for part in line.split("；") if part))
 
 
 def refusal_or_referral(query: Query, decision: Decision, shown: list[Passage], draft: str = "") -> Answer:

@@ -165,6 +165,16 @@ def labour_words(cues: dict[str, list[str]]) -> bool:
     return bool(cues.get("labour") or cues.get("labour_weak"))
 
 
+def minor_only(cues: dict[str, list[str]]) -> bool:
+    """The question's only labour words are a minor's age (`minor` of doors.yaml: 16岁, 未满18) and it names a
+    hazardous trade (`hazard_trade`: 化工, 井下, 电镀): it asks what work a minor may not do, which the law on
+    occupational diseases and the rules on 未成年工 answer (《劳动法》第六十四条, 《职业病防治法》第三十八条).
+    An age alone asks whether a minor may work at all, a labour question (《劳动法》第十五条)."""
+    minor = set(cues.get("minor", []))
+    return (bool(minor) and bool(cues.get("hazard_trade")) and not cues.get("labour")
+            and set(cues.get("labour_weak", [])) <= minor)
+
+
 def points_to(cues: dict[str, list[str]], door: str) -> bool:
     """The question's words name this door (the labour door by a weak labour word too)."""
     return labour_words(cues) if door == "labour" else bool(cues.get(door))
@@ -186,10 +196,12 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     if (cues.get("others") or cues.get("epidemic")) and not cues.get("workplace"):
         cues["oh"] = [w for w in cues.get("oh", []) if any(f in w for f in cues.get("oh_field", []))]
         cues["oh_weak"] = cues["oh_check"] = []
-    # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word;
+    # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word
+    # (a minor's age with a hazardous trade excepted: `minor_only`);
     # a health check (体检) only without an ordinary illness: 乙肝 found at a check is not our topic
     if not cues.get("oh"):
-        cues["oh"] = ([] if labour else cues.get("oh_weak", [])) + ([] if cues.get("medical") else cues.get("oh_check", []))
+        weak = [] if labour and not minor_only(cues) else cues.get("oh_weak", [])
+        cues["oh"] = weak + ([] if cues.get("medical") else cues.get("oh_check", []))
     if cues.get("oh"):
         return True
     # a work-injury question (工伤认定, 劳动能力鉴定) is ours where the best unit is about that very

@@ -140,6 +140,24 @@ def test_a_group_word_alone_keeps_a_question_ours(retriever):
     assert result.decision == "answer" and result.found
 
 
+def test_a_minors_age_with_a_hazardous_trade_stays_ours(retriever):
+    # 17岁 alone asks whether a minor may work (12333); with a hazardous trade (化工) it asks what work a
+    # minor may not do, which 《职业病防治法》第三十八条 answers
+    result = answer(retriever, "17岁能去化工厂上班吗")
+    assert result.decision == "answer" and result.found, (result.decision, result.door)
+    assert "未成年工" in result.text
+
+
+@pytest.mark.parametrize("question, named", [
+    ("下化粪池干活的工友晕倒了能不能下去救", "盲目"),  # a confined space (有限空间) names its hazard
+    ("护士被病人用过的针扎了一下怎么办", "碘伏"),  # a needle-stick without 针头
+])
+def test_field_words_without_a_hazard_name_keep_a_question_ours(retriever, question, named):
+    result = answer(retriever, question)
+    assert result.decision == "answer" and result.found, (result.decision, result.door)
+    assert named in result.text
+
+
 def test_a_health_check_without_an_ordinary_illness_stays_ours(retriever):
     result = answer(retriever, "体检费要我自己出吗")
     assert result.decision == "answer" and result.found
