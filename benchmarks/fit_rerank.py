@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.calibrate_answers import fit  # noqa: E402  (the same ridge logistic regression)
 from bot.answering import decide as D  # noqa: E402
 from bot.answering.answer import catalogue_of, compose_answer  # noqa: E402
 from bot.answering.aspect import MIN_WORD, aspect_groups, aspects_in, by_aspect, coverage, without_subject  # noqa: E402
@@ -42,11 +43,12 @@ from bot.text.tokenize import tokens  # noqa: E402
 
 SETS = {name: ROOT / "tests" / "eval" / f"{name}.jsonl"
         for name in ("real-a", "real-b", "real-c", "real-d", "materials-a", "materials-b")}
-L2 = 1.0  # ridge penalty on the standardised coefficients
 PLAN_TYPES = ("plan", "work_plan")  # doc_type of the policy plans
 DEPTH = 10  # the units that are scored
 FEATURES = ("dense", "q_dense", "bm25", "q_bm25", "lag", "position", "agree", "aspect", "subject", "kind",
             "card", "row", "plan", "heading", "in_heading", "in_text")
+
+ITERATIONS = 5000  # gradient steps of the ridge logistic fit (the figures in README were measured so)
 
 
 def features(retriever: Retriever, query: Query, ranked: list[Candidate], scores: UnitScores) -> np.ndarray:
@@ -122,18 +124,6 @@ def collect(retriever: Retriever, path: Path) -> list[Question]:
     return out
 
 
-def fit(X: np.ndarray, y: np.ndarray, iterations: int = 5000, rate: float = 0.5) -> tuple[np.ndarray, float]:
-    """Ridge logistic regression by gradient descent on standardised features; raw-scale result."""
-    mu, sd = X.mean(0), X.std(0) + 1e-9
-    Z = (X - mu) / sd
-    w, b = np.zeros(X.shape[1]), 0.0
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(Z @ w + b)))
-        w -= rate * (Z.T @ (p - y) / len(y) + L2 * w / len(y))
-        b -= rate * float((p - y).mean())
-    return w / sd, b - float((w * mu / sd).sum())
-
-
 def training(questions: list[Question], pairwise: bool) -> tuple[np.ndarray, np.ndarray]:
     """Rows to fit: every unit of a question with a positive and a negative (pointwise), or the
     differences positive − negative and back (pairwise)."""
@@ -202,13 +192,14 @@ def main() -> None:
           f"{'AUC now':>7s} {'model':>6s}  {'R/W now':>7s} {'model':>6s}")
     for name, questions in data.items():
         others = [q for other, qs in data.items() if other != name for q in qs]
-        w, b = fit(*training(others, args.pairwise))
+        w, b = fit(*training(others, args.pairwise), iterations=ITERATIONS)
         now, model = figures(questions, None, 0.0), figures(questions, w, b)
         # the two confidences of the current draft: today's model, and the reranker's probability
         # of the current best unit combined with it (a logistic fit on the other sets' drafts)
         train = [q for q in others if q.right is not None]
         judged = [q for q in questions if q.right is not None]
-        mixed = fit(np.array([logits(q, w, b) for q in train]), np.array([float(bool(q.right)) for q in train]))
+        mixed = fit(np.array([logits(q, w, b) for q in train]), np.array([float(bool(q.right)) for q in train]),
+                    iterations=ITERATIONS)
         cells = []
         for conf in (confidence_now, combined(w, b, *mixed)):
             t = threshold([conf(q) for q in train], [bool(q.right) for q in train], args.cost)
@@ -219,7 +210,7 @@ def main() -> None:
                           f"{sum(s and r for s, r in zip(shown, right))}/{sum(s and not r for s, r in zip(shown, right))}"))
         print(f"{name:13s} {len(questions):3d}  {now[0]:9.3f} {model[0]:6.3f}  {now[1]:9.3f} {model[1]:6.3f}  "
               f"{cells[0][0]:>7s} {cells[1][0]:>6s}  {cells[0][1]:>7s} {cells[1][1]:>6s}")
-    w, b = fit(*training([q for qs in data.values() for q in qs], args.pairwise))
+    w, b = fit(*training([q for qs in data.values() for q in qs], args.pairwise), iterations=ITERATIONS)
     print("COEFFICIENTS = {" + ", ".join(f'"{k}": {v:.3f}' for k, v in zip(FEATURES, w)) + "}")
     print(f"INTERCEPT = {b:.3f}")
 

@@ -16,17 +16,10 @@ subject share (README "Answering").
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
-import yaml
-
-from bot.answering.decide import cue_words
+from bot.answering.decide import cue_words, word_lists
 from bot.answering.query import Query
 from bot.answering.rank import Candidate, ranks_of
 from bot.answering.retrieve import Retriever, UnitScores
-from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
-from bot.text.normalize import normalize
 from bot.text.tokenize import synonyms, tokens
 
 ASPECT_DEPTH = 3  # the first units that may be reordered (4 and 5 measured: README "Answering")
@@ -40,19 +33,7 @@ MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
 
 def aspect_groups() -> dict[str, tuple[str, ...]]:
     """The aspect groups of aspects.yaml: name → its words."""
-    return _aspect_groups(dict_dir())
-
-
-@lru_cache(maxsize=MAX_FOLDERS)
-def _aspect_groups(folder: Path) -> dict[str, tuple[str, ...]]:
-    """aspects.yaml of one dictionary folder, read once and normalised."""
-    path = folder / "aspects.yaml"
-    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return {str(name): tuple(dict.fromkeys(normalize(str(w)) for w in words or [] if str(w).strip()))
-            for name, words in (table or {}).items()}
-
-
-cached_by_folder(_aspect_groups.cache_clear)
+    return word_lists("aspects.yaml")
 
 
 def subject_words() -> tuple[str, ...]:

@@ -88,19 +88,25 @@ class Decision:
 
 def cue_words() -> dict[str, tuple[str, ...]]:
     """The cue words per door (and `oh`, `workplace`) of doors.yaml in the dictionaries in use."""
-    return _cue_words(dict_dir())
+    return word_lists("doors.yaml")
 
 
-@lru_cache(maxsize=MAX_FOLDERS)
-def _cue_words(folder: Path) -> dict[str, tuple[str, ...]]:
-    """doors.yaml of one dictionary folder, read once and normalised."""
-    path = folder / "doors.yaml"
+def word_lists(name: str) -> dict[str, tuple[str, ...]]:
+    """A YAML file of named word lists in the dictionaries in use (doors.yaml, aspects.yaml): name → its
+    words, normalised; empty when the file is absent."""
+    return _word_lists(dict_dir(), name)
+
+
+@lru_cache(maxsize=MAX_FOLDERS * 4)
+def _word_lists(folder: Path, name: str) -> dict[str, tuple[str, ...]]:
+    """One word-list file of one dictionary folder, read once and normalised."""
+    path = folder / name
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return {k: tuple(dict.fromkeys(normalize(str(w)) for w in (v or []) if str(w).strip()))
+    return {str(k): tuple(dict.fromkeys(normalize(str(w)) for w in (v or []) if str(w).strip()))
             for k, v in (table or {}).items()}
 
 
-cached_by_folder(_cue_words.cache_clear)
+cached_by_folder(_word_lists.cache_clear)
 
 
 def door_notes(cues: dict[str, list[str]]) -> list[str]:
