@@ -30,16 +30,15 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.calibrate_answers import fit  # noqa: E402  (the same ridge logistic regression)
 from bot.answering import decide as D  # noqa: E402
 from bot.answering.answer import catalogue_of, compose_answer  # noqa: E402
-from bot.answering.aspect import MIN_WORD, aspect_groups, aspects_in, by_aspect, coverage, without_subject  # noqa: E402
+from bot.answering.aspect import MIN_WORD, asked_and_rest, aspects_in, by_aspect, coverage  # noqa: E402
 from bot.answering.compose import compose  # noqa: E402
-from bot.answering.evaluate_answers import EvalItem, contains, judge, load_items, matching_form, roc_auc  # noqa: E402
+from bot.answering.evaluate_answers import holds, judge, load_items, roc_auc  # noqa: E402
 from bot.answering.query import Query, analyse, has_answer  # noqa: E402
 from bot.answering.rank import Candidate, rank, ranks_of  # noqa: E402
 from bot.answering.retrieve import Retriever, UnitScores, open_retriever  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.text import reading  # noqa: E402
 from bot.text.normalize import normalize  # noqa: E402
-from bot.text.tokenize import tokens  # noqa: E402
 
 SETS = {name: ROOT / "tests" / "eval" / f"{name}.jsonl"
         for name in ("real-a", "real-b", "real-c", "real-d", "materials-a", "materials-b")}
@@ -53,12 +52,7 @@ ITERATIONS = 5000  # gradient steps of the ridge logistic fit (the figures in RE
 
 def features(retriever: Retriever, query: Query, ranked: list[Candidate], scores: UnitScores) -> np.ndarray:
     """One row of FEATURES per unit of `ranked` (its first DEPTH): the measurements the model weighs."""
-    asking = query.focus or query.normalized
-    asked = aspects_in(without_subject(asking))
-    groups = aspect_groups()
-    words = [t for t in dict.fromkeys(tokens(asking)) if len(t) >= MIN_WORD]
-    rest = [t for t in words if not any(t in w or w in t for name in asked for w in groups[name])]
-    rest_weights = [retriever.idf(t) or 1.0 for t in rest]
+    asked, rest, rest_weights = asked_and_rest(retriever, query)
     all_words = [t for t in dict.fromkeys(query.tokens) if len(t) >= MIN_WORD]
     all_weights = [retriever.idf(t) for t in all_words]
     head = ranked[0].score if ranked else 0.0
@@ -82,12 +76,6 @@ def features(retriever: Retriever, query: Query, ranked: list[Candidate], scores
             coverage(all_words, all_weights, text),
         ])
     return np.array(rows, dtype=float).reshape(-1, len(FEATURES))
-
-
-def holds(item: EvalItem, text: str) -> bool:
-    """A text holds one of the item's must groups and none of its must_not words."""
-    t = matching_form(text)
-    return any(all(contains(t, m) for m in g) for g in item.must) and not any(contains(t, m) for m in item.must_not)
 
 
 class Question(NamedTuple):

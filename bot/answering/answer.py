@@ -27,7 +27,7 @@ from bot.answering.compose import (
     source_line,
 )
 from bot.answering.decide import DOOR_TEXTS, REFUSAL, THRESHOLD, Decision, cues_in, decide, leans_on
-from bot.answering.query import Query, analyse, asking_parts, is_follow_up
+from bot.answering.query import Query, analyse, asking_parts, is_follow_up, outermost
 from bot.answering.rank import Candidate, rank
 from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
 from bot.text.normalize import normalize
@@ -122,7 +122,7 @@ def topic_words(question: str) -> list[str]:
     the words that only place it at work), none inside another, in the order the question names them."""
     text = normalize(question)
     found = {w for kind, words in cues_in(text).items() if kind != "workplace" for w in words}
-    return sorted((w for w in found if not any(w != longer and w in longer for longer in found)), key=text.index)
+    return sorted(outermost(found), key=text.index)
 
 
 def with_topic(text: str, topic: list[str]) -> str:

@@ -16,10 +16,14 @@ subject share (README "Answering").
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 from bot.answering.decide import cue_words, word_lists
 from bot.answering.query import Query
 from bot.answering.rank import Candidate, ranks_of
 from bot.answering.retrieve import Retriever, UnitScores
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, reading
 from bot.text.tokenize import synonyms, tokens
 
 ASPECT_DEPTH = 3  # the first units that may be reordered (4 and 5 measured: README "Answering")
@@ -38,8 +42,18 @@ def aspect_groups() -> dict[str, tuple[str, ...]]:
 
 def subject_words() -> tuple[str, ...]:
     """The cue words that name a question's subject (SUBJECT_KINDS of doors.yaml), longest first."""
-    words = cue_words()
+    return _subject_words(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _subject_words(folder: Path) -> tuple[str, ...]:
+    """subject_words of one dictionary folder, gathered and sorted once (read on every question)."""
+    with reading(folder):
+        words = cue_words()
     return tuple(sorted(dict.fromkeys(w for kind in SUBJECT_KINDS for w in words.get(kind, ())), key=len, reverse=True))
+
+
+cached_by_folder(_subject_words.cache_clear)
 
 
 def without_subject(text: str) -> str:
@@ -63,6 +77,18 @@ def coverage(words: list[str], weights: list[float], questions: str) -> float:
     return found / total if total > 0 else 0.0
 
 
+def asked_and_rest(retriever: Retriever, query: Query) -> tuple[set[str], list[str], list[float]]:
+    """What the asking part of a question (Query.focus) asks: its aspect groups (with its subject words
+    blanked out), the rest of its words (MIN_WORD characters or more, none of them an aspect word) and
+    their IDF weights (1 for a word the index does not know)."""
+    asking = query.focus or query.normalized
+    asked = aspects_in(without_subject(asking))
+    groups = aspect_groups()
+    words = [t for t in dict.fromkeys(tokens(asking)) if len(t) >= MIN_WORD]
+    rest = [t for t in words if not any(t in w or w in t for name in asked for w in groups[name])]
+    return asked, rest, [retriever.idf(t) or 1.0 for t in rest]
+
+
 def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
               scores: UnitScores | None = None) -> list[Candidate]:
     """The ranking with the unit that best matches the question's aspect first, when it is among
@@ -75,14 +101,9 @@ def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
     record the promoted unit's ranks (the confidence reads them)."""
     if len(ranked) < 2 or ranked[0].exact:
         return ranked
-    asking = query.focus or query.normalized
-    asked = aspects_in(without_subject(asking))
+    asked, rest, rest_weights = asked_and_rest(retriever, query)
     if not asked:
         return ranked
-    groups = aspect_groups()
-    words = [t for t in dict.fromkeys(tokens(asking)) if len(t) >= MIN_WORD]
-    rest = [t for t in words if not any(t in w or w in t for name in asked for w in groups[name])]
-    rest_weights = [retriever.idf(t) or 1.0 for t in rest]
     head = ranked[0].score
     value: dict[int, float] = {}
     share: dict[int, float] = {}

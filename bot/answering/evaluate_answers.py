@@ -150,7 +150,7 @@ def judge(item: EvalItem, decision: str, text: str, confidence: float, draft: st
     if item.scope == "oh":
         correct = decision == "answer" and has_must and not false_claim and (door_named or not item.door)
         status = "correct" if correct else {"answer": "wrong", "refuse": "refused", "refer": "referred"}[decision]
-        right = correct if draft is None else _draft_right(item, draft)
+        right = correct if draft is None else holds(item, draft)
     else:
         if decision == "answer":
             status = "answered"
@@ -166,10 +166,10 @@ def judge(item: EvalItem, decision: str, text: str, confidence: float, draft: st
                   false_claim, door_named, round(float(confidence), 4), text)
 
 
-def _draft_right(item: EvalItem, draft: str) -> bool:
-    """Whether the drafted occupational-health answer has a must group and no must_not string
-    (doors are not asked of a draft: they are added when it is shown)."""
-    norm = matching_form(draft)
+def holds(item: EvalItem, text: str) -> bool:
+    """Whether a text (a drafted answer, a unit's section) has one of the item's must groups and none
+    of its must_not strings; doors are not asked of it (they are added to an answer when it is shown)."""
+    norm = matching_form(text)
     return (any(group and all(contains(norm, s) for s in group) for group in item.must)
             and not any(contains(norm, s) for s in item.must_not))
 

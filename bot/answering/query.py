@@ -112,10 +112,14 @@ def asking_parts(question: str) -> list[str]:
     return parts
 
 
+def outermost(words: set[str]) -> set[str]:
+    """The words that are not inside a longer one of them (职业 in 职业病)."""
+    return {w for w in words if not any(w != longer and w in longer for longer in words)}
+
+
 def content_words(text: str) -> set[str]:
     """A text's words of two or more characters, without those inside a longer one (职业 in 职业病)."""
-    found = {w for w in tokens(normalize(text)) if len(w) >= 2}
-    return {w for w in found if not any(w != longer and w in longer for longer in found)}
+    return outermost({w for w in tokens(normalize(text)) if len(w) >= 2})
 
 
 def restates(part: str, before: list[str]) -> bool:
