@@ -287,10 +287,11 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
         return refer("injury")
     if not has_topic and cues.get("accident") and (at_work or cues.get("injury")):  # an accident at work: 工伤
         return refer("injury")
-    if has_topic and not cues.get("oh") and query.asks == "amount":
-        # ours only by the procedure (工伤, 伤残 without an occupational-health word) and asking how much: a
-        # work injury's benefits are set by 《工伤保险条例》 and local wages, paid out by 人社部门; our texts
-        # hold the procedure's steps, not the amounts
+    if query.asks == "amount" and procedure_words(cues):
+        # a work-injury procedure word (工伤, 伤残, 评残; not the generic 赔偿) asking how much or which grade,
+        # with or without an occupational-health word (尘肺一期评几级伤残): a work injury's grade and benefits are
+        # set by 劳动能力鉴定委员会, 《工伤保险条例》 and local wages, paid out by 人社部门; our texts hold the
+        # procedure's steps, not the grades or amounts (session 8 sent it only without a topic word)
         return refer("injury")
     if not has_topic and not cues.get("injury"):  # work injury: answered where our texts answer it well
         for door in ("labour", "medical"):
