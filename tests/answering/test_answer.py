@@ -187,6 +187,14 @@ def test_a_bare_temperature_at_work_is_the_heat_topic(retriever, question, named
     assert named in result.text and "防暑降温措施管理办法" in result.text
 
 
+def test_a_bare_temperature_is_answered_by_its_own_grade(retriever):
+    # the 40 ℃ card matches the colloquial form best; 39 度 falls in the grade below it (37–40 ℃: at most
+    # 6 hours outdoors, none in the 3 hottest), which a close unit names (aspect.by_temperature)
+    result = answer(retriever, "在工地上扎钢筋，中午都39度了，工头说干完才能歇")
+    assert result.decision == "answer" and result.found, (result.decision, result.confidence)
+    assert "6小时" in result.text and "停止当日室外露天作业" not in body(result).split("\n")[0]
+
+
 def test_a_health_check_without_an_ordinary_illness_stays_ours(retriever):
     result = answer(retriever, "体检费要我自己出吗")
     assert result.decision == "answer" and result.found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.answering.aspect import degrees, fits
 from bot.answering.decide import cues_in, heat_reading, shift_health, topic_of
 from bot.text.normalize import normalize
 
@@ -62,3 +63,21 @@ def test_a_pregnant_workers_trip_is_a_labour_question_but_her_hazards_are_ours()
     assert not topic_of(trip, []) and trip["labour_weak"]
     lead = cues("孕期被安排去接触铅的岗位出差，可以拒绝吗")  # a hazard word keeps it ours
     assert topic_of(lead, [])
+
+
+@pytest.mark.parametrize("text, named", [
+    ("工地上中午39度", [39.0]),
+    ("厂房里三十七八度", [37.5]),  # two units named: between them
+    ("气温37°c到40°c之间（38°c、39°c）", [37.0, 40.0, 38.0, 39.0]),
+    ("35到37度的天气", [35.0, 37.0]),
+    ("干了35年的老工人", []),  # no word of degrees
+])
+def test_degrees_reads_the_temperatures_a_text_names(text, named):
+    assert degrees(text) == named
+
+
+def test_a_temperature_fits_the_grade_a_unit_names():
+    assert fits(39, [37, 40, 38, 39])  # 37℃以上、40℃以下
+    assert not fits(40, [37, 40])  # 40 belongs to the grade above
+    assert fits(41, [40]) and not fits(39, [40])  # one temperature named: that one or above
+    assert fits(36, []) is None  # a unit naming no temperature neither fits nor fails
