@@ -99,3 +99,23 @@ def test_answers_are_decided_on_the_verdict_they_show(retriever):
     assert result.decision == "answer" and result.confidence >= THRESHOLD
     verdict = sentences(result.text.split("\n\n来源：")[0])[0]
     assert has_answer("authority", verdict)
+
+
+def test_a_door_by_words_decides_whatever_the_confidence(retriever):
+    # decide.door_by_words is the one place of the door rules: a question it sends to a door is referred
+    # with confidence 0 (calibrate_answers leaves such questions out of the fit); one it keeps is decided by
+    # the confidence, and a candidate feature without a coefficient does not move that confidence
+    from bot.answering.decide import confidence_of, cues_in, decide, door_by_words, features, topic_of
+    from bot.answering.query import analyse
+    from bot.answering.rank import rank
+
+    for question, door in (("厂里每天让干12个小时合法吗", "labour"), ("职业病诊断需要多长时间", None)):
+        query = analyse(question, retriever.encode)
+        ranked = rank(retriever, query, retriever.unit_scores(query))
+        cues = cues_in(query.normalized)
+        assert door_by_words(query, cues, topic_of(cues, ranked)) == door
+        decision = decide(query, ranked, retriever.vocab, threshold=0.0)
+        assert (decision.kind, decision.door, decision.confidence == 0.0) == (
+            ("refer", door, True) if door else ("answer", None, False))
+    x = features(query, ranked, True, "应当自受理之日起30日内作出诊断结论。")
+    assert confidence_of({**x, "not_a_feature": 5.0}) == confidence_of(x)
