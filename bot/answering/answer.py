@@ -14,7 +14,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
-from bot.answering.aspect import by_aspect
+from bot.answering.aspect import by_aspect, by_temperature
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
 from bot.answering.compose import (
     BARE_VERDICT_MATCH,
@@ -26,7 +26,7 @@ from bot.answering.compose import (
     sentences,
     source_line,
 )
-from bot.answering.decide import DOOR_TEXTS, REFUSAL, THRESHOLD, Decision, cues_in, decide, leans_on
+from bot.answering.decide import DOOR_TEXTS, QUALIFIERS, REFUSAL, THRESHOLD, Decision, cues_in, decide, leans_on
 from bot.answering.query import Query, analyse, asking_parts, is_follow_up, outermost
 from bot.answering.rank import Candidate, rank
 from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
@@ -110,6 +110,7 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     """Retrieve, rank, compose the best unit and decide, for one analysed question."""
     scores = retriever.unit_scores(query)
     ranked = by_aspect(retriever, query, rank(retriever, query, scores, top_k=10), scores)
+    ranked = by_temperature(retriever, query, ranked, scores)
     # the best unit's answer is composed before deciding: whether its verdict holds an answer of the
     # asked kind is one of the confidence's features
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
@@ -119,9 +120,9 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
 
 def topic_words(question: str) -> list[str]:
     """The cue words of doors.yaml a question names (its topic and situation: 粉尘, 尘肺, 劳动合同 …; not
-    the words that only place it at work), none inside another, in the order the question names them."""
+    the words that only place it at work or qualify another word: decide.QUALIFIERS), none inside another, in the order the question names them."""
     text = normalize(question)
-    found = {w for kind, words in cues_in(text).items() if kind != "workplace" for w in words}
+    found = {w for kind, words in cues_in(text).items() if kind not in QUALIFIERS for w in words}
     return sorted(outermost(found), key=text.index)
 
 

@@ -16,10 +16,11 @@ subject share (README "Answering").
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from bot.answering.decide import cue_words, word_lists
+from bot.answering.decide import cue_words, cues_in, heat_reading, word_lists
 from bot.answering.query import Query
 from bot.answering.rank import Candidate, ranks_of
 from bot.answering.retrieve import Retriever, UnitScores
@@ -33,6 +34,12 @@ COVER_WEIGHT = 0.05  # the score a unit whose questions hold every word of the q
 SUBJECT_KINDS = ("oh", "oh_weak", "oh_check", "injury")  # cue words that name what a question is about
 SUBJECT_SLACK = 0.0  # how much less of the subject a promoted unit's questions may hold
 MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
+# a temperature of 30–60 in digits or in words (四十, 三十七八); in a unit's questions only where they speak of
+# degrees (度, ℃ → °c after normalising, 气温)
+DIGITS = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?(?![\d])")
+WORDS = re.compile(r"([三四五六])十([一二三四五六七八九]{0,2})")
+CHINESE_DIGITS = {d: i for i, d in enumerate("一二三四五六七八九", start=1)}
+DEGREE_WORDS = ("度", "°c", "气温")
 
 
 def aspect_groups() -> dict[str, tuple[str, ...]]:
@@ -124,3 +131,47 @@ def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
     if scores is not None and not best.ranks:
         best.ranks = ranks_of(scores, best.position)
     return [best] + [c for c in ranked if c is not best]
+
+
+def degrees(text: str) -> list[float]:
+    """The temperatures of 30–60 a normalised text names, in its order: 40度 → 40, 38.5°c → 38.5, 三十七八度 → 37.5
+    (two units named: their mean), 四十 → 40. Empty when the text does not speak of degrees."""
+    if not any(w in text for w in DEGREE_WORDS):
+        return []
+    found = [(m.start(), float(m.group(0))) for m in DIGITS.finditer(text)]
+    for m in WORDS.finditer(text):
+        units = [CHINESE_DIGITS[u] for u in m.group(2)] or [0]
+        found.append((m.start(), 10 * CHINESE_DIGITS[m.group(1)] + sum(units) / len(units)))
+    return [t for _, t in sorted(found)]
+
+
+def fits(temperature: float, named: list[float]) -> bool | None:
+    """Whether a temperature falls in what a unit's questions name (《防暑降温措施管理办法》第八条 grades by "X℃以上、
+    Y℃以下"): from the lowest named to below the highest when they name two or more ("37℃到40℃之间（38℃、39℃）"),
+    that one or above when one ("40℃了还让在外面干活"); None when they name none."""
+    if not named:
+        return None
+    low, high = min(named), max(named)
+    return low <= temperature < high if high > low else temperature >= low
+
+
+def by_temperature(retriever: Retriever, query: Query, ranked: list[Candidate],
+                   scores: UnitScores | None = None) -> list[Candidate]:
+    """For a question that names a temperature at work or in the weather (decide.heat_reading: "工地39度"): when
+    the best unit's questions name a temperature grade it does not fall in (the 40 ℃ rule for 39度), the first unit
+    among the first ASPECT_DEPTH within ASPECT_MARGIN of the best score whose questions name a grade it falls in
+    goes first. Unchanged when the best unit names no temperature or fits, or is an exact card match.
+    `scores`: as for by_aspect (the promoted unit's ranks, read by the confidence)."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    heat = heat_reading(query.normalized, cues_in(query.normalized))
+    named = degrees(heat) if heat else []
+    if not named or fits(named[0], degrees(retriever.unit_questions(ranked[0].position))) is not False:
+        return ranked
+    head = ranked[0].score
+    for c in ranked[1:ASPECT_DEPTH]:
+        if head - c.score <= ASPECT_MARGIN and fits(named[0], degrees(retriever.unit_questions(c.position))):
+            if scores is not None and not c.ranks:
+                c.ranks = ranks_of(scores, c.position)
+            return [c] + [u for u in ranked if u is not c]
+    return ranked

@@ -10,6 +10,7 @@ stays ours; below the confidence threshold no answer is shown.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -76,6 +77,11 @@ LEANING_MAX_CHARS = 20  # a question this short without any cue word leans on th
 # words by which a short question points back to what was said before (以后谁管我, 这样还能…, 真查出来了…)
 LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "那种", "还", "都", "真", "再", "万一", "要是", "如果", "那")
 INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
+# kinds of doors.yaml that only qualify another kind (where a question is, what a temperature or a shift word
+# is about): not a topic of their own (topic_words, leans_on)
+QUALIFIERS = ("workplace", "shift_health", "maternity", "heat_context", "body_heat")
+# a bare temperature a worker may meet, 30–60 度/℃/摄氏度 in digits or in words (“40度”, “37°c”, “三十七八度”)
+TEMPERATURE = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?\s*(?:摄氏度|度|°c|°)|[三四五六]十[一二三四五六七八九]{0,2}\s*(?:摄氏度|度)")
 
 
 @dataclass
@@ -119,8 +125,24 @@ def door_notes(cues: dict[str, list[str]]) -> list[str]:
 
 
 def cues_in(text: str) -> dict[str, list[str]]:
-    """The cue words of every kind found in a (normalised) text."""
-    return {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
+    """The cue words of every kind found in a (normalised) text; a bare temperature in the weather or at
+    work (`heat_reading`) counts as an `oh` word."""
+    cues = {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
+    heat = heat_reading(text, cues)
+    if heat:
+        cues["oh"] = [*cues.get("oh", []), heat]
+    return cues
+
+
+def heat_reading(text: str, cues: dict[str, list[str]]) -> str | None:
+    """The temperature a (normalised) text names (30–60 度/℃, “三十七八度”) when a `heat_context` word (外面,
+    楼顶, 厂房 …) or a `workplace` word places it in the weather or at work and nothing makes it a body
+    temperature (`body_heat`: 发烧, 体温): “今天40度还要在外面干活吗”, “车间38℃” ask about working in the heat,
+    which 《防暑降温措施管理办法》第八条 grades by temperature, though they name no 高温. None otherwise."""
+    found = TEMPERATURE.search(text)
+    if found is None or cues.get("body_heat") or not (cues.get("heat_context") or cues.get("workplace")):
+        return None
+    return found.group(0)
 
 
 def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: str | None = None) -> dict[str, float]:
@@ -160,7 +182,7 @@ def leans_on(question: str, context: str) -> bool:
     if len(text.rstrip("?？!！。. ")) > LEANING_MAX_CHARS:
         return False
     own = cues_in(text)
-    if not own.get("workplace") or any(words for kind, words in own.items() if kind != "workplace"):
+    if not own.get("workplace") or any(words for kind, words in own.items() if kind not in QUALIFIERS):
         return False
     if not any(w in text for w in LEANING_WORDS):  # nothing in it points back ("公司团建去哪里玩好")
         return False
@@ -183,6 +205,18 @@ def minor_only(cues: dict[str, list[str]]) -> bool:
             and set(cues.get("labour_weak", [])) <= minor)
 
 
+def shift_health(cues: dict[str, list[str]]) -> bool:
+    """The question's only strong labour words are shift words (`shift`: 夜班, 倒班) and it names the body's
+    health (`shift_health`: 身体, 癌, 睡眠) or an ordinary illness (`medical`), with no pregnant or breastfeeding
+    worker (`maternity`): it asks what night or rotating shifts do to health (a nurse's night shifts and cancer),
+    which our texts answer (IARC: night-shift work is group 2A; NIOSH "Work Schedules"), not about their hours
+    or pay (夜班费 is a labour word of its own). A pregnant worker's night shifts stay a labour question
+    (《女职工劳动保护特别规定》第六条)."""
+    shift = set(cues.get("shift", []))
+    return (bool(shift) and set(cues.get("labour", [])) <= shift and not cues.get("maternity")
+            and bool(cues.get("shift_health") or cues.get("medical")))
+
+
 def points_to(cues: dict[str, list[str]], door: str) -> bool:
     """The question's words name this door (the labour door by a weak labour word too)."""
     return labour_words(cues) if door == "labour" else bool(cues.get(door))
@@ -196,7 +230,14 @@ def procedure_words(cues: dict[str, list[str]]) -> list[str]:
 
 def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     """Whether the question is about occupational health by its words (and, for a work-injury
-    question, by the best unit); `cues` gains the `oh` words that made it so."""
+    question, by the best unit); `cues` gains the `oh` words that made it so. Shift words asked about with
+    the body's health (`shift_health`) are not labour words: with a word of health they are our topic, with
+    an ordinary illness only (失眠, 胃) the question goes to a hospital."""
+    if shift_health(cues):
+        shifts = cues.get("shift", [])
+        cues["labour"] = []
+        if cues.get("shift_health"):
+            cues["oh"] = [*cues.get("oh", []), *shifts]
     labour = labour_words(cues)
     # about people who are not at work (老人, 儿童) or an epidemic (疫情, 流感) and nothing placing it at work:
     # only a word naming the field itself (职业病, 尘肺) keeps it ours; an old person's deafness, a child's
@@ -233,10 +274,11 @@ def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> 
         return "injury"
     if not has_topic and cues.get("accident") and (at_work or cues.get("injury")):  # an accident at work: 工伤
         return "injury"
-    if has_topic and not cues.get("oh") and query.asks == "amount":
-        # ours only by the procedure (工伤, 伤残 without an occupational-health word) and asking how much: a
-        # work injury's benefits are set by 《工伤保险条例》 and local wages, paid out by 人社部门; our texts
-        # hold the procedure's steps, not the amounts
+    if query.asks == "amount" and procedure_words(cues):
+        # a work-injury procedure word (工伤, 伤残, 评残; not the generic 赔偿) asking how much or which grade,
+        # with or without an occupational-health word (尘肺一期评几级伤残): a work injury's grade and benefits are
+        # set by 劳动能力鉴定委员会, 《工伤保险条例》 and local wages, paid out by 人社部门; our texts hold the
+        # procedure's steps, not the grades or amounts (session 8 sent it only without a topic word)
         return "injury"
     if not has_topic and not cues.get("injury"):  # work injury: answered where our texts answer it well
         for door in ("labour", "medical"):

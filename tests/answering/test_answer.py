@@ -116,6 +116,15 @@ def test_refusal_points_to_help(retriever):
     ("在化工厂上班，被调到别的部门降了工资合法吗", "labour", "12333"),
     # how much a disability grade pays is set by 人社部门's rules, not by our texts on the procedure
     ("伤残七级能拿多少一次性补助", "injury", "社会保险行政部门"),
+    # ... also when it names an occupational disease: the grade is the 劳动能力鉴定委员会's, not our texts'
+    ("矽肺二期大概能评几级伤残", "injury", "社会保险行政部门"),
+    # a pregnant or breastfeeding worker sent on a trip or a posting, with no hazard: an employment question
+    ("怀孕三个多月，领导让我下周出差去外省，能不去吗", "labour", "12333"),
+    ("还在喂奶，公司要把我派到外地驻场两个月，可以拒绝吗", "labour", "12333"),
+    # shift words with an ordinary illness only (睡不着, 吃什么药): a doctor's question, not 12333's
+    ("倒了几年夜班现在老是睡不着，吃什么药好", "medical", "医院"),
+    # a pregnant worker's night shifts stay a labour question, even asked with the body
+    ("怀孕七个多月了单位还排夜班，对身体不好能拒绝吗", "labour", "12333"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
@@ -156,6 +165,34 @@ def test_field_words_without_a_hazard_name_keep_a_question_ours(retriever, quest
     result = answer(retriever, question)
     assert result.decision == "answer" and result.found, (result.decision, result.door)
     assert named in result.text
+
+
+def test_night_shifts_asked_about_with_the_body_are_ours(retriever):
+    # 夜班 is a labour word (its hours, its pay), but asked with the body's health it is our topic:
+    # night-shift work is IARC group 2A, which our text on shifts says
+    result = answer(retriever, "在医院轮了十几年夜班，听说得乳腺癌的几率会高，是真的吗")
+    assert result.decision == "answer" and result.found, (result.decision, result.door)
+    assert "2A" in result.text
+    pay = answer(retriever, "夜班费一晚上该给多少，上夜班伤身体单位该多给吗")  # its pay stays 12333's
+    assert pay.decision == "refer" and pay.door == "labour"
+
+
+@pytest.mark.parametrize("question, named", [
+    ("楼顶上晒到42度了，工头还叫我们接着干", "40℃"),  # no 高温, a bare temperature with a work word
+    ("外面都40°C了，中午还要在工地扎钢筋吗", "40℃"),
+])
+def test_a_bare_temperature_at_work_is_the_heat_topic(retriever, question, named):
+    result = answer(retriever, question)
+    assert result.decision == "answer" and result.found, (result.decision, result.door, result.confidence)
+    assert named in result.text and "防暑降温措施管理办法" in result.text
+
+
+def test_a_bare_temperature_is_answered_by_its_own_grade(retriever):
+    # the 40 ℃ card matches the colloquial form best; 39 度 falls in the grade below it (37–40 ℃: at most
+    # 6 hours outdoors, none in the 3 hottest), which a close unit names (aspect.by_temperature)
+    result = answer(retriever, "在工地上扎钢筋，中午都39度了，工头说干完才能歇")
+    assert result.decision == "answer" and result.found, (result.decision, result.confidence)
+    assert "6小时" in result.text and "停止当日室外露天作业" not in body(result).split("\n")[0]
 
 
 def test_a_health_check_without_an_ordinary_illness_stays_ours(retriever):

@@ -1,0 +1,83 @@
+"""The door rules' readings of a question (decide.py, knowledge/dict/doors.yaml): a bare temperature as the heat
+topic, shift words asked about with the body's health, a pregnant worker's trip as a labour word. Questions are
+our own wording."""
+from __future__ import annotations
+
+import pytest
+
+from bot.answering.aspect import degrees, fits
+from bot.answering.decide import cues_in, heat_reading, shift_health, topic_of
+from bot.text.normalize import normalize
+
+
+def cues(question: str) -> dict[str, list[str]]:
+    """The cue words of a question as decide reads them."""
+    return cues_in(normalize(question))
+
+
+@pytest.mark.parametrize("question, reading", [
+    ("今天42度了还得在外面搬砖吗", "42度"),
+    ("车间里常年36℃左右，有没有规定", "36°c"),
+    ("厂房里三十八九度，能要求停工吗", "三十八九度"),
+    ("夏天中午39.5摄氏度还要送货吗", "39.5摄氏度"),
+])
+def test_a_temperature_in_the_weather_or_at_work_reads_as_heat(question, reading):
+    found = cues(question)
+    assert heat_reading(normalize(question), found) == reading
+    assert reading in found["oh"] and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "孩子发烧到39度要不要去医院",  # a body temperature
+    "上班的时候体温37.5度要请假吗",  # a body temperature, even at work
+    "空调开到26度省电吗",  # not a temperature of heat
+    "明天38度，适合去海边玩吗",  # nothing places it at work or outdoors
+    "年满35岁还能进厂上班吗",  # an age, not a temperature
+])
+def test_other_numbers_and_body_temperatures_are_not_the_heat_topic(question):
+    found = cues(question)
+    assert heat_reading(normalize(question), found) is None
+
+
+def test_shift_words_with_the_bodys_health_are_our_topic():
+    nurse = cues("当护士老上夜班，会不会更容易得癌")
+    assert shift_health(nurse) and topic_of(nurse, []) and "夜班" in nurse["oh"]
+    assert not nurse["labour"]  # 夜班 is not read as a labour word here
+
+
+@pytest.mark.parametrize("question", [
+    "夜班费一个月该发多少",  # pay: no word of health
+    "夜班补贴太少了，熬夜伤身体，能找谁",  # its pay named (夜班补贴), even with the body
+    "怀孕了上夜班对身体有影响吗，能不能不上",  # a pregnant worker's night shifts (《女职工劳动保护特别规定》第六条)
+    "三班倒还不给加班费，身体都垮了",  # another labour word (加班费)
+])
+def test_shift_words_stay_labour_words_otherwise(question):
+    found = cues(question)
+    assert not shift_health(found)
+    topic_of(found, [])
+    assert not {"夜班", "三班倒"} & set(found.get("oh", []))  # no shift word was made a topic word
+
+
+def test_a_pregnant_workers_trip_is_a_labour_question_but_her_hazards_are_ours():
+    trip = cues("孕期被安排出差一个月，可以拒绝吗")
+    assert not topic_of(trip, []) and trip["labour_weak"]
+    lead = cues("孕期被安排去接触铅的岗位出差，可以拒绝吗")  # a hazard word keeps it ours
+    assert topic_of(lead, [])
+
+
+@pytest.mark.parametrize("text, named", [
+    ("工地上中午39度", [39.0]),
+    ("厂房里三十七八度", [37.5]),  # two units named: between them
+    ("气温37°c到40°c之间（38°c、39°c）", [37.0, 40.0, 38.0, 39.0]),
+    ("35到37度的天气", [35.0, 37.0]),
+    ("干了35年的老工人", []),  # no word of degrees
+])
+def test_degrees_reads_the_temperatures_a_text_names(text, named):
+    assert degrees(text) == named
+
+
+def test_a_temperature_fits_the_grade_a_unit_names():
+    assert fits(39, [37, 40, 38, 39])  # 37℃以上、40℃以下
+    assert not fits(40, [37, 40])  # 40 belongs to the grade above
+    assert fits(41, [40]) and not fits(39, [40])  # one temperature named: that one or above
+    assert fits(36, []) is None  # a unit naming no temperature neither fits nor fails
