@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bot.answering.aspect import degrees, fits
-from bot.answering.decide import cues_in, heat_reading, shift_health, topic_of
+from bot.answering.decide import cues_in, heat_reading, points_to, shift_health, topic_of
 from bot.text.normalize import normalize
+from tests.helpers import KNOWLEDGE
 
 
 def cues(question: str) -> dict[str, list[str]]:
@@ -81,3 +82,40 @@ def test_a_temperature_fits_the_grade_a_unit_names():
     assert not fits(40, [37, 40])  # 40 belongs to the grade above
     assert fits(41, [40]) and not fits(39, [40])  # one temperature named: that one or above
     assert fits(36, []) is None  # a unit naming no temperature neither fits nor fails
+
+
+CATALOGUE = KNOWLEDGE / "materials" / "disease-catalogue.md"
+
+
+@pytest.mark.parametrize("question, name", [
+    ("棉尘病是什么病", "棉尘病"),
+    ("硬金属肺病是怎么得的", "硬金属肺病"),
+    ("金属烟热是什么症状", "金属烟热"),
+    ("铬鼻病能赔偿吗", "铬鼻病"),
+    ("牙酸蚀病是什么原因", "牙酸蚀病"),
+    ("爆震聋还能恢复吗", "爆震聋"),
+    ("铍病是什么病", "铍病"),
+    ("胸膜间皮瘤是怎么回事", "间皮瘤"),
+    ("电光性皮炎怎么处理", "电光性皮炎"),
+    ("航空病是什么病", "航空病"),
+])
+def test_a_distinctive_disease_of_the_catalogue_makes_a_question_ours(question, name):
+    """A disease of 《职业病分类和目录》 whose name is distinctive of occupational disease is a topic word:
+    the question is ours even with a doctor's words (是什么病, 怎么回事), not sent to a hospital."""
+    assert name in CATALOGUE.read_text(encoding="utf-8")  # the name is the catalogue's
+    found = cues(question)
+    assert topic_of(found, []) and found["oh"]
+
+
+@pytest.mark.parametrize("question", [
+    "我有哮喘能吃什么药",  # 哮喘: in the catalogue, but an ordinary illness
+    "最近脸上长痤疮怎么回事",  # 痤疮
+    "我妈白内障要不要做手术",  # 白内障
+    "我爸得了白血病怎么治",  # 白血病
+    "脚冻伤了又痒又肿怎么办",  # 冻伤
+])
+def test_an_ordinary_illness_named_in_the_catalogue_still_goes_to_a_hospital(question):
+    """Catalogue names that also name common illness are not topic words: without a word of work or
+    hazard the question is a doctor's (the medical door)."""
+    found = cues(question)
+    assert not topic_of(found, []) and points_to(found, "medical")
