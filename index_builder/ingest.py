@@ -167,7 +167,8 @@ def load_documents(knowledge_dir: Path) -> tuple[list[Document], list[IngestErro
         try:
             doc = load_document(path, knowledge_dir)
         except Exception as exc:  # any parser failure: report the file, keep building the rest
-            reason = str(exc) or type(exc).__name__
+            # one line: a YAML error spans several (the line, a caret under the column)
+            reason = " ".join(str(exc).split()) or type(exc).__name__
             errors.append(IngestError(path, f"{reason}; fix or remove the file, the rest was indexed"))
             continue
         if doc.doc_id in seen:

@@ -295,6 +295,7 @@ def test_metadata_errors_name_the_file(tmp_path):
     write(k / "materials" / "ok.md", "---\nid: ok\ntitle: 正常\n---\n# 正常\n\n正文。\n")
     write(k / "materials" / "unclosed.md", "---\nid: unclosed\ntitle: 没有结束线\n# 标题\n\n正文。\n")
     write(k / "materials" / "list.md", "---\n- a\n- b\n---\n# 标题\n\n正文。\n")
+    write(k / "materials" / "colon.md", "---\nid: colon\ntitle: 期刊 36(5): 424\n---\n# 标题\n\n正文。\n")
     write(k / "corpus" / "bad-sidecar.txt", "标题\n\n正文。\n")
     write(k / "corpus" / "bad-sidecar.txt.meta.yaml", "- not a mapping\n")
     write(k / "materials" / "same-id.txt", "另一篇\n\n正文。\n")  # sorts after ok.md: the second "ok"
@@ -302,7 +303,8 @@ def test_metadata_errors_name_the_file(tmp_path):
     docs, errors = load_documents(k)
     assert [(d.doc_id, d.path.name) for d in docs] == [("ok", "ok.md")]
     messages = {e.path.name: str(e) for e in errors}
-    assert set(messages) == {"unclosed.md", "list.md", "bad-sidecar.txt", "same-id.txt"}
+    assert set(messages) == {"unclosed.md", "list.md", "colon.md", "bad-sidecar.txt", "same-id.txt"}
+    assert "mapping values" in messages["colon.md"] and "\n" not in messages["colon.md"]  # a YAML error, on one line
     assert "closing '---'" in messages["unclosed.md"]
     assert "mapping" in messages["list.md"] and "mapping" in messages["bad-sidecar.txt"]
     assert "duplicate id 'ok'" in messages["same-id.txt"]
