@@ -36,12 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.answering import decide as D  # noqa: E402
-from bot.answering.answer import answer_query, catalogue_of, compose_answer  # noqa: E402
-from bot.answering.aspect import by_aspect, coverage  # noqa: E402
-from bot.answering.compose import compose  # noqa: E402
+from bot.answering.answer import answer_query, catalogue_of, compose_answer, read  # noqa: E402
+from bot.answering.aspect import coverage  # noqa: E402
 from bot.answering.evaluate_answers import EvalItem, judge, load_items, summarise  # noqa: E402
 from bot.answering.query import Query, analyse  # noqa: E402
-from bot.answering.rank import Candidate, rank  # noqa: E402
+from bot.answering.rank import Candidate  # noqa: E402
 from bot.answering.retrieve import Retriever, open_retriever  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 
@@ -126,9 +125,9 @@ def rows(retriever: Retriever, path: Path) -> list[Row]:
     extended = features_with(retriever, list(CANDIDATES))
     for item in load_items(path):
         query = analyse(item.question, retriever.encode)
-        scores = retriever.unit_scores(query)
-        ranked = by_aspect(retriever, query, rank(retriever, query, scores, top_k=10), scores)
-        if not ranked or ranked[0].exact:
+        reading = read(retriever, query)  # the answerer's own ranking and composition of the best unit
+        ranked, composed = reading.ranked, reading.composed
+        if not ranked or composed is None or ranked[0].exact:
             continue  # nothing to answer from, or a reviewed card typed as it stands: not a confidence
         lookup = catalogue_of(retriever).lookup(query)
         if lookup is not None and lookup.section is not None:
@@ -137,7 +136,6 @@ def rows(retriever: Retriever, path: Path) -> list[Row]:
         topic = D.topic_of(cues, ranked)
         if D.door_by_words(query, cues, topic) is not None:
             continue  # sent to a door by its words, whatever the confidence
-        composed = compose(retriever, query, ranked[0], None, ranked[1:])
         # with the door's line an answer carries (a work-injury row is right only when it names 人社部门)
         draft, _ = compose_answer(retriever, query, ranked[0], D.door_notes(cues), None, ranked[1:], composed)
         x = extended(query, ranked, topic, composed.verdict)
