@@ -131,6 +131,7 @@ def make_engine(url: str | URL, *, pool_size: int = POOL_SIZE, max_overflow: int
             connect_args["application_name"] = "ohbot"
         engine = create_engine(parsed, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT,
                                pool_recycle=POOL_RECYCLE, connect_args=connect_args, echo=echo)
+        _server_ended_is_disconnect(engine)
         if pre_ping:
             _check_on_checkout(engine)
         return engine
@@ -160,6 +161,30 @@ def _idle_connection_alive(dbapi_connection: Any) -> bool:
         return not readable
     except (OSError, ValueError):
         return False
+
+
+# SQLSTATEs by which the server says it ended this session: class 08 (connection exception) and
+# 57P01-57P03 (admin shutdown — pg_terminate_backend —, crash shutdown, cannot connect now).
+_SERVER_ENDED = ("08", "57P01", "57P02", "57P03")
+
+
+def server_ended(error: BaseException) -> bool:
+    """Whether a driver error means the server ended the connection (it cannot be used again)."""
+    state = getattr(error, "sqlstate", None) or ""
+    return any(state.startswith(code) for code in _SERVER_ENDED)
+
+
+def _server_ended_is_disconnect(engine: Engine) -> None:
+    """SQLAlchemy's `handle_error` hook: an error by which the server ended the session counts as a
+    disconnect, so the connection is invalidated and `lost_connection` turns it into
+    DatabaseUnavailable. psycopg's own test (the connection closed or broken) misses the case where
+    the server's FATAL message is read as a statement's result before the socket's end is seen: a
+    `pg_terminate_backend` that lands between a pipeline's statements and its commit (seen in CI)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if context.original_exception is not None and server_ended(context.original_exception):
+            context.is_disconnect = True
 
 
 def _check_on_checkout(engine: Engine) -> None:

@@ -100,6 +100,37 @@ def test_pre_ping_replaces_a_connection_killed_while_idle(pg_url: str, pg_admin,
             assert pooled_pid(engine) != pid  # the broken connection was discarded, the next one works
 
 
+@pytest.mark.postgres
+def test_an_error_by_which_the_server_ends_the_session_is_a_lost_connection(pg_url: str, engine_for) -> None:
+    """The server's FATAL "terminating connection" (57P01) can arrive as a statement's result before
+    psycopg sees the socket close (pg_terminate_backend landing between a pipeline's statements and its
+    commit): it is DatabaseUnavailable all the same, and the connection is not handed out again. The
+    error is raised here by a live session (RAISE ... USING ERRCODE), so the socket stays open: only the
+    SQLSTATE tells. Any other error stays what it is."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.storage.db import pipelined
+
+    raise_as = "do $$ begin raise exception 'ending' using errcode = '{}'; end $$"
+    engine = engine_for(pg_url, pool_size=1, max_overflow=0)
+    with connect(engine) as conn:
+        pid = conn.execute(text("select pg_backend_pid()")).scalar_one()
+    with pytest.raises(DatabaseUnavailable, match="lost the connection to the database.*ending"):
+        with connect(engine) as conn:
+            conn.execute(text(raise_as.format("admin_shutdown")))
+    with connect(engine) as conn:  # the pool's one connection was replaced
+        pid, old = conn.execute(text("select pg_backend_pid()")).scalar_one(), pid
+    assert pid != old
+    held = engine.connect()
+    with pytest.raises(DatabaseUnavailable, match="lost the connection"):
+        pipelined(held, [(text(raise_as.format("crash_shutdown")), {})], commit=True)
+    assert held.invalidated
+    held.close()
+    with pytest.raises(IntegrityError):
+        with connect(engine) as conn:
+            conn.execute(text(raise_as.format("unique_violation")))
+
+
 class SentStatements:
     """What a PostgreSQL engine's connections send, from libpq's protocol trace: the simple queries
     (BEGIN, COMMIT, ROLLBACK, a ping's ";") and the statements parsed, one line each."""
