@@ -6,7 +6,9 @@ unit is often about the right subject but answers another aspect of it (能治�
 for 诊断负责部门), while the unit that answers it is ranked second or third. A question's *aspects* are
 the groups of knowledge/dict/aspects.yaml (general words of the field that ask for one aspect:
 补偿/待遇/保障, 上班/调离/安置, 部门/机构/哪里 …) with a word in its asking part once its subject words
-(the topic and work-injury cue words of doors.yaml) are blanked out; its *subject words* are its
+(the topic and work-injury cue words of doors.yaml) are blanked out, and the *stage* groups (STAGES:
+确诊/诊断了, 鉴定结论, 申请后: how far along a procedure the asker already is) read on the question as
+typed, so that "already diagnosed, what next" is not answered with "how to get diagnosed"; its *subject words* are its
 other content words. A unit matches an aspect when the questions it answers (a card's question and
 variants, a section's heading) hold a word of that group. Among the first ASPECT_DEPTH units within
 ASPECT_MARGIN of the best score, a unit that matches more of the question's aspects than the best
@@ -33,6 +35,12 @@ ASPECT_WEIGHT = 0.1  # the score a unit's full match of the question's aspects i
 COVER_WEIGHT = 0.05  # the score a unit whose questions hold every word of the question but its aspect is worth
 SUBJECT_KINDS = ("oh", "oh_weak", "oh_check", "injury")  # cue words that name what a question is about
 SUBJECT_SLACK = 0.0  # how much less of the subject a promoted unit's questions may hold
+# aspect groups that name a stage of a procedure (already diagnosed, already appraised, already applied) →
+# the group of the earlier stage a neighbouring answer stops at (suspected, the diagnosis's result, the
+# deadline to apply). A stage is read on the question as typed (stages_in), since its words hold subject
+# words, and counts only against a best unit whose questions name the earlier stage and not the stage
+# itself; an earlier stage is never an aspect of a question (aspects_in)
+STAGES = {"diagnosed": "suspected", "appraised": "diagnosis_result", "applied": "to_apply"}
 MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
 # a temperature of 30–60 in digits or in words (四十, 三十七八); in a unit's questions only where they speak of
 # degrees (度, ℃ → °c after normalising, 气温)
@@ -71,8 +79,24 @@ def without_subject(text: str) -> str:
 
 
 def aspects_in(text: str) -> set[str]:
-    """The aspect groups that have a word in a (normalised) text."""
-    return {name for name, words in aspect_groups().items() if any(w in text for w in words)}
+    """The aspect groups that have a word in a (normalised) text (never an earlier stage's group: STAGES)."""
+    earlier = set(STAGES.values())
+    return {name for name, words in aspect_groups().items() if name not in earlier and any(w in text for w in words)}
+
+
+def named_in(name: str, text: str) -> bool:
+    """Whether a (normalised) text holds a word of one aspect group."""
+    return any(w in text for w in aspect_groups().get(name, ()))
+
+
+def stages_in(text: str) -> set[str]:
+    """The stage groups (STAGES: how far along its procedure the asker is) that a question's normalised
+    asking text names. Their words hold subject words (诊断了, 鉴定结论) or straddle them (申请工伤后 is
+    申请…后), so they are read on the text as typed and on the text with its subject words taken out,
+    not on the blanked text the other aspects are read on."""
+    squeezed = "".join(without_subject(text).split())
+    groups = aspect_groups()
+    return {name for name in STAGES if any(w in text or w in squeezed for w in groups.get(name, ()))}
 
 
 def coverage(words: list[str], weights: list[float], questions: str) -> float:
@@ -89,7 +113,7 @@ def asked_and_rest(retriever: Retriever, query: Query) -> tuple[set[str], list[s
     blanked out), the rest of its words (MIN_WORD characters or more, none of them an aspect word) and
     their IDF weights (1 for a word the index does not know)."""
     asking = query.focus or query.normalized
-    asked = aspects_in(without_subject(asking))
+    asked = (aspects_in(without_subject(asking)) - set(STAGES)) | stages_in(asking)
     groups = aspect_groups()
     words = [t for t in dict.fromkeys(tokens(asking)) if len(t) >= MIN_WORD]
     rest = [t for t in words if not any(t in w or w in t for name in asked for w in groups[name])]
@@ -109,6 +133,10 @@ def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
     if len(ranked) < 2 or ranked[0].exact:
         return ranked
     asked, rest, rest_weights = asked_and_rest(retriever, query)
+    # a stage counts only against a best unit that stops at its earlier stage (疑似 for an already
+    # diagnosed worker), so that a unit naming the stage is not promoted over one that merely omits it
+    first = retriever.unit_questions(ranked[0].position)
+    asked = {a for a in asked if a not in STAGES or (named_in(STAGES[a], first) and not named_in(a, first))}
     if not asked:
         return ranked
     head = ranked[0].score

@@ -2,7 +2,7 @@
 score, the one whose questions ask what the user asks about the subject goes first."""
 from __future__ import annotations
 
-from bot.answering.aspect import ASPECT_MARGIN, aspects_in, by_aspect, without_subject
+from bot.answering.aspect import ASPECT_MARGIN, aspects_in, by_aspect, stages_in, without_subject
 from bot.text.normalize import normalize
 
 
@@ -57,3 +57,22 @@ def test_a_question_without_an_aspect_keeps_its_ranking(retriever):
     query = analyse("尘肺病", retriever.encode)
     ranked = candidates(retriever, ("尘肺病能治好吗", 1.30), ("确诊尘肺病后有哪些保障", 1.29))
     assert by_aspect(retriever, query, ranked) == ranked
+
+
+def test_the_stage_is_read_on_the_question_as_typed():
+    # 诊断 is a subject word: blanked, "诊断了" would name no stage
+    assert stages_in(normalize("已经诊断了职业病，接下来怎么办")) == {"diagnosed"}
+    assert "diagnosed" not in aspects_in(without_subject(normalize("已经诊断了职业病，接下来怎么办")))
+    # 申请…后 around a subject word (工伤): read with the subject words taken out
+    assert stages_in(normalize("申请工伤以后要等几天")) == {"applied"}
+    assert stages_in(normalize("对鉴定结论不服怎么办")) == {"appraised"}
+    assert stages_in(normalize("怀疑得了职业病去哪里看")) == set()  # not yet diagnosed: no stage
+
+
+def test_an_already_diagnosed_worker_is_not_answered_with_the_suspected_stage(retriever):
+    from bot.answering.query import analyse
+
+    query = analyse("确诊职业病了，接下来怎么办", retriever.encode)
+    ranked = candidates(retriever, ("体检报告写着“疑似职业病”，下一步怎么办", 1.30),
+                        ("确诊职业病以后，还要做什么才能享受工伤待遇", 1.28))
+    assert [c.position for c in by_aspect(retriever, query, ranked)] == [ranked[1].position, ranked[0].position]
