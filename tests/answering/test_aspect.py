@@ -67,6 +67,8 @@ def test_the_stage_is_read_on_the_question_as_typed():
     assert stages_in(normalize("申请工伤以后要等几天")) == {"applied"}
     assert stages_in(normalize("对鉴定结论不服怎么办")) == {"appraised"}
     assert stages_in(normalize("怀疑得了职业病去哪里看")) == set()  # not yet diagnosed: no stage
+    # an earlier stage is never an aspect of its own
+    assert aspects_in(without_subject(normalize("疑似职业病怎么办"))) == set()
 
 
 def test_an_already_diagnosed_worker_is_not_answered_with_the_suspected_stage(retriever):
@@ -76,3 +78,13 @@ def test_an_already_diagnosed_worker_is_not_answered_with_the_suspected_stage(re
     ranked = candidates(retriever, ("体检报告写着“疑似职业病”，下一步怎么办", 1.30),
                         ("确诊职业病以后，还要做什么才能享受工伤待遇", 1.28))
     assert [c.position for c in by_aspect(retriever, query, ranked)] == [ranked[1].position, ranked[0].position]
+
+
+def test_a_stage_counts_only_against_a_unit_that_stops_at_the_earlier_stage(retriever):
+    from bot.answering.query import analyse
+
+    # the best unit names no earlier stage (疑似): a unit that merely names 确诊 does not go first
+    query = analyse("被诊断为职业病，单位没交工伤保险怎么办", retriever.encode)
+    ranked = candidates(retriever, ("单位没给交工伤保险，得了职业病怎么办", 1.30),
+                        ("我们没参加工伤保险，员工确诊了职业病怎么办", 1.29))
+    assert by_aspect(retriever, query, ranked) == ranked
