@@ -79,7 +79,7 @@ LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "�
 INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 # kinds of doors.yaml that only qualify another kind (where a question is, what a temperature or a shift word
 # is about): not a topic of their own (topic_words, leans_on)
-QUALIFIERS = ("workplace", "shift_health", "maternity", "heat_context", "body_heat")
+QUALIFIERS = ("workplace", "shift_health", "maternity", "hours", "heat_context", "body_heat")
 # a bare temperature a worker may meet, 30–60 度/℃/摄氏度 in digits or in words (“40度”, “37°c”, “三十七八度”)
 TEMPERATURE = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?\s*(?:摄氏度|度|°c|°)|[三四五六]十[一二三四五六七八九]{0,2}\s*(?:摄氏度|度)")
 
@@ -210,11 +210,21 @@ def shift_health(cues: dict[str, list[str]]) -> bool:
     health (`shift_health`: 身体, 癌, 睡眠) or an ordinary illness (`medical`), with no pregnant or breastfeeding
     worker (`maternity`): it asks what night or rotating shifts do to health (a nurse's night shifts and cancer),
     which our texts answer (IARC: night-shift work is group 2A; NIOSH "Work Schedules"), not about their hours
-    or pay (夜班费 is a labour word of its own). A pregnant worker's night shifts stay a labour question
-    (《女职工劳动保护特别规定》第六条)."""
+    or pay (夜班费 is a labour word of its own). A pregnant worker's night shifts are `maternity_hours`."""
     shift = set(cues.get("shift", []))
     return (bool(shift) and set(cues.get("labour", [])) <= shift and not cues.get("maternity")
             and bool(cues.get("shift_health") or cues.get("medical")))
+
+
+def maternity_hours(cues: dict[str, list[str]]) -> bool:
+    """A pregnant or breastfeeding worker (`maternity`) asks about night shifts or longer hours (`shift`,
+    `hours`) and the question has no other labour word (pay, leave, a posting): the special protection
+    of 《女职工劳动保护特别规定》 answers it (第六条: from the 7th month no longer hours or night shifts;
+    第九条: the same while nursing a baby under 1), with the 人社 door for enforcement (第十三条、第十四条).
+    With 夜班费, 产假 or 出差 it stays a labour question."""
+    timing = set(cues.get("shift", [])) | set(cues.get("hours", []))
+    return (bool(cues.get("maternity")) and bool(timing) and set(cues.get("labour", [])) <= timing
+            and set(cues.get("labour_weak", [])) <= timing)
 
 
 def points_to(cues: dict[str, list[str]], door: str) -> bool:
@@ -238,6 +248,8 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
         cues["labour"] = []
         if cues.get("shift_health"):
             cues["oh"] = [*cues.get("oh", []), *shifts]
+    if maternity_hours(cues):  # her limits on hours are ours; the labour words keep the 12333 note
+        cues["oh"] = [*cues.get("oh", []), *cues.get("maternity", [])]
     labour = labour_words(cues)
     # about people who are not at work (老人, 儿童) or an epidemic (疫情, 流感) and nothing placing it at work:
     # only a word naming the field itself (职业病, 尘肺) keeps it ours; an old person's deafness, a child's

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.answering.aspect import degrees, fits
-from bot.answering.decide import cues_in, heat_reading, points_to, shift_health, topic_of
+from bot.answering.decide import cues_in, door_notes, heat_reading, maternity_hours, points_to, shift_health, topic_of
 from bot.text.normalize import normalize
 from tests.helpers import KNOWLEDGE
 
@@ -49,7 +49,7 @@ def test_shift_words_with_the_bodys_health_are_our_topic():
 @pytest.mark.parametrize("question", [
     "夜班费一个月该发多少",  # pay: no word of health
     "夜班补贴太少了，熬夜伤身体，能找谁",  # its pay named (夜班补贴), even with the body
-    "怀孕了上夜班对身体有影响吗，能不能不上",  # a pregnant worker's night shifts (《女职工劳动保护特别规定》第六条)
+    "怀孕了上夜班对身体有影响吗，能不能不上",  # a pregnant worker's night shifts: maternity_hours, not shift_health
     "三班倒还不给加班费，身体都垮了",  # another labour word (加班费)
 ])
 def test_shift_words_stay_labour_words_otherwise(question):
@@ -57,6 +57,29 @@ def test_shift_words_stay_labour_words_otherwise(question):
     assert not shift_health(found)
     topic_of(found, [])
     assert not {"夜班", "三班倒"} & set(found.get("oh", []))  # no shift word was made a topic word
+
+
+@pytest.mark.parametrize("question", [
+    "怀孕八个月了厂里还排我上夜班，这样合法吗",
+    "在哺乳期，单位让我天天加班到晚上十点可以吗",
+    "孕妇每天工作时间能超过8个小时吗",
+])
+def test_a_pregnant_or_nursing_workers_night_shifts_and_hours_are_ours_with_the_labour_note(question):
+    """《女职工劳动保护特别规定》第六条、第九条 limit them: answered, with the 12333 note (第十三条、第十四条)."""
+    found = cues(question)
+    assert maternity_hours(found) and topic_of(found, [])
+    assert door_notes(found) and "12333" in door_notes(found)[0]
+
+
+@pytest.mark.parametrize("question", [
+    "怀孕了上夜班，夜班费怎么算",  # pay
+    "哺乳期加班，单位不给加班费怎么办",  # pay
+    "孕期被安排出差一个月还要加班，可以拒绝吗",  # a posting
+    "产假期间公司要我回去上夜班吗",  # leave
+])
+def test_her_pay_leave_or_posting_stays_a_labour_question(question):
+    found = cues(question)
+    assert not maternity_hours(found) and not topic_of(found, [])
 
 
 def test_a_pregnant_workers_trip_is_a_labour_question_but_her_hazards_are_ours():
