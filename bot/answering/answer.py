@@ -176,7 +176,7 @@ def compose_parts(retriever: Retriever, readings: list[Reading], notes: list[str
     lines, sources, draft, more = [], [], False, False
     for i, r in enumerate(readings):
         top = r.ranked[0]
-        composed = compose(retriever, r.query, top, None, r.ranked[1:], limit)
+        composed = compose(retriever, r.query, top, None, r.ranked[1:], limit, more_hint=i == 0)
         lines.append(composed.verdict + composed.detail)
         draft = draft or needs_review_note(top, composed)
         more = more or (i == 0 and composed.more)
