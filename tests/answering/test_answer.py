@@ -124,8 +124,8 @@ def test_refusal_points_to_help(retriever):
     ("还在喂奶，公司要把我派到外地驻场两个月，可以拒绝吗", "labour", "12333"),
     # shift words with an ordinary illness only (睡不着, 吃什么药): a doctor's question, not 12333's
     ("倒了几年夜班现在老是睡不着，吃什么药好", "medical", "医院"),
-    # a pregnant worker's night shifts stay a labour question, even asked with the body
-    ("怀孕七个多月了单位还排夜班，对身体不好能拒绝吗", "labour", "12333"),
+    # her pay for the hours stays a labour question (a pregnant worker's night shifts themselves are answered)
+    ("怀孕了还天天加班，加班费一直不给怎么办", "labour", "12333"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
@@ -148,6 +148,13 @@ def test_a_refused_question_with_a_labour_side_names_12333(retriever):
 def test_a_group_word_alone_keeps_a_question_ours(retriever):
     result = answer(retriever, "孕期女职工不能从事哪些有毒作业")
     assert result.decision == "answer" and result.found
+
+
+def test_a_pregnant_workers_night_shifts_are_answered_with_the_12333_note(retriever):
+    # 《女职工劳动保护特别规定》第六条 answers it (from the 7th month no night shifts); the labour note stays
+    result = answer(retriever, "怀孕七个多月了单位还排夜班，对身体不好能拒绝吗")
+    assert result.decision == "answer" and result.found, (result.decision, result.door)
+    assert "7个月" in result.text and "夜班" in result.text and "12333" in result.text
 
 
 def test_a_minors_age_with_a_hazardous_trade_stays_ours(retriever):
