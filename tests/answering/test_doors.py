@@ -142,3 +142,14 @@ def test_an_ordinary_illness_named_in_the_catalogue_still_goes_to_a_hospital(que
     hazard the question is a doctor's (the medical door)."""
     found = cues(question)
     assert not topic_of(found, []) and points_to(found, "medical")
+
+
+@pytest.mark.parametrize("question", [
+    "干木工活天天吸木屑，会不会得肺病",
+    "锯末满车间飞，对肺有没有伤害",
+])
+def test_wood_dust_by_its_everyday_names_makes_a_question_ours(question):
+    """木屑 and 锯末 name wood dust (IARC group 1; hazard-dust "木粉尘、棉麻粉尘、金属粉尘也会引起尘肺吗"): a worker's
+    risk question about them is ours, not a hospital's for its 肺病 (it was refused at confidence 0.06)."""
+    found = cues(question)
+    assert topic_of(found, []) and found["oh"]
