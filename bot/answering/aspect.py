@@ -41,6 +41,11 @@ SUBJECT_SLACK = 0.0  # how much less of the subject a promoted unit's questions 
 # words, and counts only against a best unit whose questions name the earlier stage and not the stage
 # itself; an earlier stage is never an aspect of a question (aspects_in)
 STAGES = {"diagnosed": "suspected", "appraised": "diagnosis_result", "applied": "to_apply"}
+# words of cold and of heat: a question about one is never answered by a unit about the other (the dense model
+# puts 低温 next to 高温: "低温环境下上班要注意什么" was answered with the heat-stroke tips); `by_opposite`
+COLD_WORDS = ("低温", "寒冷", "严寒", "冷库", "冻伤", "冻疮", "冻僵", "冰冻", "天冷", "很冷", "太冷", "冷水作业", "制冷剂",
+              "温度很低", "温度低", "温度太低")
+HEAT_WORDS = ("高温", "中暑", "防暑", "炎热", "酷暑", "天热", "很热", "太热", "热射病", "温度很高", "温度高", "温度太高")
 MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
 # a temperature of 30–60 in digits or in words (四十, 三十七八); in a unit's questions only where they speak of
 # degrees (度, ℃ → °c after normalising, 气温)
@@ -203,3 +208,33 @@ def by_temperature(retriever: Retriever, query: Query, ranked: list[Candidate],
                 c.ranks = ranks_of(scores, c.position)
             return [c] + [u for u in ranked if u is not c]
     return ranked
+
+
+def climate(text: str) -> str | None:
+    """"cold" or "heat" when a (normalised) text names one of them and not the other, else None."""
+    cold, heat = any(w in text for w in COLD_WORDS), any(w in text for w in HEAT_WORDS)
+    return "cold" if cold and not heat else "heat" if heat and not cold else None
+
+
+def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
+                scores: UnitScores | None = None) -> list[Candidate]:
+    """A question about cold work (低温, 冷库, 冻伤) is not answered from a unit about heat (高温, 中暑), nor
+    the other way round: units whose questions name only the opposite climate go after all the others, so
+    the best unit that does not contradict the question leads (its confidence decides whether it is
+    shown). Unchanged when the question names neither or both, or the best unit does not contradict it.
+    `scores`: as for by_aspect (the promoted unit's ranks, read by the confidence)."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    asked = climate(query.normalized)
+    if asked is None:
+        return ranked
+    opposite = {"cold": "heat", "heat": "cold"}[asked]
+    against = [climate(retriever.unit_questions(c.position)) == opposite for c in ranked]
+    if not against[0]:
+        return ranked
+    kept = [c for c, a in zip(ranked, against) if not a]
+    if not kept:
+        return ranked
+    if scores is not None and not kept[0].ranks:
+        kept[0].ranks = ranks_of(scores, kept[0].position)
+    return kept + [c for c, a in zip(ranked, against) if a]

@@ -88,3 +88,31 @@ def test_a_stage_counts_only_against_a_unit_that_stops_at_the_earlier_stage(retr
     ranked = candidates(retriever, ("单位没给交工伤保险，得了职业病怎么办", 1.30),
                         ("我们没参加工伤保险，员工确诊了职业病怎么办", 1.29))
     assert by_aspect(retriever, query, ranked) == ranked
+
+
+def test_cold_and_heat_are_read_only_when_one_is_named_alone():
+    from bot.answering.aspect import climate
+
+    assert climate(normalize("冷库里干活要注意什么")) == "cold"
+    assert climate(normalize("車間溫度很高怎麼辦")) == "heat"  # Traditional script
+    assert climate(normalize("冬天冷库夏天高温，哪个更伤身")) is None  # both
+    assert climate(normalize("粉尘作业要戴什么口罩")) is None
+
+
+def test_a_unit_about_the_opposite_climate_goes_after_the_others(retriever):
+    from bot.answering.aspect import by_opposite
+    from bot.answering.query import analyse
+
+    query = analyse("天冷了在户外干活手脚冻得发麻，有什么危害", retriever.encode)
+    heat, cold = "车间里温度很高，单位该做什么", "职业性冻伤指的是什么"
+    ranked = by_opposite(retriever, query, candidates(retriever, (heat, 1.30), (cold, 1.20)))
+    assert ranked[0].position == unit(retriever, cold) and ranked[1].position == unit(retriever, heat)
+    hot = analyse("夏天车间太热了有什么危害", retriever.encode)  # heat asked: the heat unit stays first
+    assert by_opposite(retriever, hot, candidates(retriever, (heat, 1.30), (cold, 1.20)))[0].position == unit(retriever, heat)
+
+
+def test_a_cold_work_question_is_not_answered_with_heat_advice(retriever):
+    from bot.answering.answer import answer
+
+    result = answer(retriever, "低温环境下上班要注意什么")  # answered with the heat-stroke tips before by_opposite
+    assert "中暑" not in result.text and "防暑" not in result.text and "口渴" not in result.text
