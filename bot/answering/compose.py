@@ -294,14 +294,16 @@ def _asked_bonus(query: Query, sentence: str) -> float:
     return ASKED_BONUS if has_answer(query.asks, sentence) else 0.0
 
 
-def _scorer(query: Query, lists: dict[int, Listing]) -> Callable[[int, str], float]:
-    """How well piece i answers the question: the question's words it shares, ASKED_BONUS more for an
-    answer of the asked kind. A list counts as its head with its best item (as its sentences did before
-    they were one piece), not as all its items' words together."""
+def item_scorer(query: Query) -> Callable[[str], float]:
+    """How well a sentence (or one item of a list) answers the question: the question's words it shares,
+    ASKED_BONUS more for an answer of the asked kind."""
     wanted = set(query.expanded) | words(query.focus)
+    return lambda sentence: _overlap(wanted, sentence) + _asked_bonus(query, sentence)
 
-    def one(sentence: str) -> float:
-        return _overlap(wanted, sentence) + _asked_bonus(query, sentence)
+
+def _scorer(one: Callable[[str], float], lists: dict[int, Listing]) -> Callable[[int, str], float]:
+    """How well piece i answers the question, by `one` (item_scorer): a list counts as its head with its
+    best item (as its sentences did before they were one piece), not as all its items' words together."""
 
     def score(i: int, piece: str) -> float:
         listing = lists.get(i)
@@ -309,12 +311,6 @@ def _scorer(query: Query, lists: dict[int, Listing]) -> Callable[[int, str], flo
             return one(piece)
         return max(one(listing.head + item) for item in listing.items)
     return score
-
-
-def item_scorer(query: Query) -> Callable[[str], float]:
-    """How well one item of a list answers the question (which items a cut list keeps)."""
-    wanted = set(query.expanded) | words(query.focus)
-    return lambda item: _overlap(wanted, item) + _asked_bonus(query, item)
 
 
 def pick_verdict(query: Query, candidate: Candidate, body: list[str],
@@ -331,7 +327,7 @@ def pick_verdict(query: Query, candidate: Candidate, body: list[str],
         if bare and (not YES_NO.search(query.focus) or candidate.q_dense < BARE_VERDICT_MATCH):
             return 1
         return 0
-    score = _scorer(query, lists or {})
+    score = _scorer(item_scorer(query), lists or {})
     scored = [(score(i, s), -i) for i, s in enumerate(body)]
     return -max(scored)[1]
 
@@ -348,8 +344,8 @@ def choose_detail(query: Query, body: list[str], verdict: int, limit: int = DETA
     fit the room left is cut between items with its mark (fit_list; "更多" named for lists before
     index `more_below`)."""
     lists = lists or {}
-    score = _scorer(query, lists)
     items = item_scorer(query)
+    score = _scorer(items, lists)
     own = len(body) if own is None else own
     ranked = sorted(
         (i for i in range(len(body)) if i != verdict and len(body[i]) >= BARE),
@@ -371,13 +367,6 @@ def choose_detail(query: Query, body: list[str], verdict: int, limit: int = DETA
         chosen.append((i, text))
         total += len(text)
     return sorted(chosen)
-
-
-def pick_detail(query: Query, body: list[str], verdict: int, limit: int = DETAIL_CHARS,
-                own: int | None = None, neighbours: int | None = None,
-                distinct: frozenset[str] = frozenset()) -> list[int]:
-    """Indices of the detail sentences (choose_detail, for sentences without lists)."""
-    return [i for i, _ in choose_detail(query, body, verdict, limit, own, neighbours, distinct)]
 
 
 def seal(shown: list[tuple[int, str]], breaks: frozenset[int] = frozenset()) -> list[str]:

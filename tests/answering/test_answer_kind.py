@@ -58,8 +58,12 @@ def test_a_query_carries_the_kind_its_asking_part_asks_for(retriever):
 
 
 def test_the_detail_prefers_sentences_with_an_answer_of_the_asked_kind(retriever):
-    from bot.answering.compose import pick_detail
+    from bot.answering.compose import choose_detail
     from bot.answering.query import analyse
+
+    def pick_detail(query, body, verdict, limit):
+        """The indices of the detail sentences choose_detail shows."""
+        return [i for i, _ in choose_detail(query, body, verdict, limit)]
 
     body = ["复查应当在三十日内安排完成。", "复查由用人单位负责安排。"]  # as many of the question's words each
     when = analyse("复查要多久安排", retriever.encode)
