@@ -86,7 +86,7 @@ def without_subject(text: str) -> str:
 def aspects_in(text: str) -> set[str]:
     """The aspect groups that have a word in a (normalised) text (never an earlier stage's group: STAGES)."""
     earlier = set(STAGES.values())
-    return {name for name, words in aspect_groups().items() if name not in earlier and any(w in text for w in words)}
+    return {name for name in aspect_groups() if name not in earlier and named_in(name, text)}
 
 
 def named_in(name: str, text: str) -> bool:
@@ -100,8 +100,7 @@ def stages_in(text: str) -> set[str]:
     申请…后), so they are read on the text as typed and on the text with its subject words taken out,
     not on the blanked text the other aspects are read on."""
     squeezed = "".join(without_subject(text).split())
-    groups = aspect_groups()
-    return {name for name in STAGES if any(w in text or w in squeezed for w in groups.get(name, ()))}
+    return {name for name in STAGES if named_in(name, text) or named_in(name, squeezed)}
 
 
 def coverage(words: list[str], weights: list[float], questions: str) -> float:
@@ -123,6 +122,14 @@ def asked_and_rest(retriever: Retriever, query: Query) -> tuple[set[str], list[s
     words = [t for t in dict.fromkeys(tokens(asking)) if len(t) >= MIN_WORD]
     rest = [t for t in words if not any(t in w or w in t for name in asked for w in groups[name])]
     return asked, rest, [retriever.idf(t) or 1.0 for t in rest]
+
+
+def with_ranks(candidate: Candidate, scores: UnitScores | None) -> Candidate:
+    """A unit a re-ranker puts first, with its ranks by each measurement recorded (the confidence reads
+    them; `rank` records them for its first RANKED_ALONE units only)."""
+    if scores is not None and not candidate.ranks:
+        candidate.ranks = ranks_of(scores, candidate.position)
+    return candidate
 
 
 def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
@@ -161,9 +168,7 @@ def by_aspect(retriever: Retriever, query: Query, ranked: list[Candidate],
     best = max(allowed, key=lambda c: value[c.position])
     if best.position == top:
         return ranked
-    if scores is not None and not best.ranks:
-        best.ranks = ranks_of(scores, best.position)
-    return [best] + [c for c in ranked if c is not best]
+    return [with_ranks(best, scores)] + [c for c in ranked if c is not best]
 
 
 def degrees(text: str) -> list[float]:
@@ -204,9 +209,7 @@ def by_temperature(retriever: Retriever, query: Query, ranked: list[Candidate],
     head = ranked[0].score
     for c in ranked[1:ASPECT_DEPTH]:
         if head - c.score <= ASPECT_MARGIN and fits(named[0], degrees(retriever.unit_questions(c.position))):
-            if scores is not None and not c.ranks:
-                c.ranks = ranks_of(scores, c.position)
-            return [c] + [u for u in ranked if u is not c]
+            return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
     return ranked
 
 
@@ -235,6 +238,4 @@ def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
     kept = [c for c, a in zip(ranked, against) if not a]
     if not kept:
         return ranked
-    if scores is not None and not kept[0].ranks:
-        kept[0].ranks = ranks_of(scores, kept[0].position)
-    return kept + [c for c, a in zip(ranked, against) if a]
+    return [with_ranks(kept[0], scores)] + kept[1:] + [c for c, a in zip(ranked, against) if a]
