@@ -22,11 +22,14 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
+
 from bot.answering.decide import cue_words, cues_in, heat_reading, word_lists
 from bot.answering.query import Query
 from bot.answering.rank import Candidate, ranks_of
 from bot.answering.retrieve import Retriever, UnitScores
 from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, reading
+from bot.text.normalize import normalize
 from bot.text.tokenize import synonyms, tokens
 
 ASPECT_DEPTH = 3  # the first units that may be reordered (4 and 5 measured: README "Answering")
@@ -233,6 +236,57 @@ def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
         return ranked
     opposite = {"cold": "heat", "heat": "cold"}[asked]
     against = [climate(retriever.unit_questions(c.position)) == opposite for c in ranked]
+    if not against[0]:
+        return ranked
+    kept = [c for c, a in zip(ranked, against) if not a]
+    if not kept:
+        return ranked
+    return [with_ranks(kept[0], scores)] + kept[1:] + [c for c, a in zip(ranked, against) if a]
+
+
+def agent_names() -> tuple[tuple[str, int], ...]:
+    """Every name of the named hazards of agents.yaml with its agent's number, longest first (a name
+    inside a longer one, 苯 in 甲苯, is read as the longer one)."""
+    return _agent_names(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _agent_names(folder: Path) -> tuple[tuple[str, int], ...]:
+    """agent_names of one dictionary folder, read once."""
+    path = folder / "agents.yaml"
+    table = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+    names = [(normalize(str(n)), i) for i, entry in enumerate(table.get("agents") or []) for n in entry if str(n).strip()]
+    return tuple(sorted(names, key=lambda x: len(x[0]), reverse=True))
+
+
+cached_by_folder(_agent_names.cache_clear)
+
+
+def agents_in(text: str) -> set[int]:
+    """The named hazards a (normalised) text names, each once however it is named (汞, 水银); 苯 inside 甲苯
+    is 甲苯 only, 苯 beside 甲苯 (“苯、甲苯”) is both."""
+    found = set()
+    for name, agent in agent_names():
+        if name in text:
+            found.add(agent)
+            text = text.replace(name, " ")
+    return found
+
+
+def by_agent(retriever: Retriever, query: Query, ranked: list[Candidate],
+             scores: UnitScores | None = None) -> list[Candidate]:
+    """A question that names a hazard (agents.yaml: 汞, 氯气, 噪声 …) is not answered from a unit whose
+    questions name other hazards and not it (the dense model puts 汞中毒 next to 苯中毒, 氯气 next to 苯): such
+    units go after all the others, so the best unit that names the asked hazard, or none, leads (its
+    confidence decides whether it is shown). Unchanged when the question names none or the best unit does not
+    contradict it, or is an exact card match. `scores`: as for by_aspect."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    asked = agents_in(query.normalized)
+    if not asked:
+        return ranked
+    named = [agents_in(retriever.unit_questions(c.position)) for c in ranked]
+    against = [bool(n) and not (n & asked) for n in named]
     if not against[0]:
         return ranked
     kept = [c for c, a in zip(ranked, against) if not a]
