@@ -146,3 +146,17 @@ def test_a_question_on_one_poisoning_is_not_answered_with_another(retriever):
 
     result = answer(retriever, "汞中毒的人会有什么表现")  # answered with 苯中毒's signs before by_agent
     assert "苯中毒" not in result.text and "苯蒸气" not in result.text
+
+
+def test_a_cure_unit_gives_way_when_the_cure_is_not_asked(retriever):
+    from bot.answering.aspect import by_unasked
+    from bot.answering.query import analyse
+
+    cure, risk = "尘肺病能治好吗", "做粉尘作业会不会得尘肺病"
+    query = analyse("干装修打磨的会不会得尘肺", retriever.encode)
+    ranked = by_unasked(retriever, query, candidates(retriever, (cure, 1.32), (risk, 1.30)))
+    assert [c.position for c in ranked] == [unit(retriever, risk), unit(retriever, cure)]
+    asked = analyse("尘肺到底能不能治愈", retriever.encode)  # the cure asked: the ranking stands
+    assert by_unasked(retriever, asked, candidates(retriever, (cure, 1.32), (risk, 1.30)))[0].position == unit(retriever, cure)
+    far = by_unasked(retriever, query, candidates(retriever, (cure, 1.40), (risk, 1.30)))  # too far behind
+    assert far[0].position == unit(retriever, cure)
