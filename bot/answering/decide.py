@@ -333,6 +333,9 @@ def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> 
     """The door a question is sent to by its words alone, whatever the confidence (`cues` as topic_of left
     them); None when the confidence decides. benchmarks/calibrate_answers.py fits the confidence on the
     questions it decides."""
+    door = elsewhere(cues)
+    if door is not None:  # contract money, a child's work, a patient's care or imaging (`elsewhere`), also at home
+        return door
     at_work = bool(cues.get("workplace"))
     if cues.get("environment") and not at_work:
         return "environment"
@@ -340,9 +343,6 @@ def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> 
         return "injury"
     if not has_topic and cues.get("accident") and (at_work or cues.get("injury")):  # an accident at work: 工伤
         return "injury"
-    door = elsewhere(cues)
-    if door is not None:  # contract money, a child's work, a patient's care or imaging (`elsewhere`)
-        return door
     if query.asks == "amount" and procedure_words(cues):
         # a work-injury procedure word (工伤, 伤残, 评残; not the generic 赔偿) asking how much or which grade,
         # with or without an occupational-health word (尘肺一期评几级伤残): a work injury's grade and benefits are

@@ -184,6 +184,7 @@ def door_of(question: str) -> str | None:
     "合同写着提前离开要交违约金，可车间天天闻稀料，我走了要赔吗",
     "没干满服务期就走，公司从工资里扣培训费，车间噪声又大，这样行吗",
     "打磨车间灰尘太多我要走人，老板扣着押金不退",
+    "在噪声岗位签过竞业协议，走了以后还要赔钱吗",
 ])
 def test_money_under_the_labour_contract_is_a_labour_question_whatever_hazard_is_named(question):
     """培训费 within a 服务期, 违约金, 押金 (《劳动合同法》第九条、第二十二条): a contract dispute for 12333 / 劳动争议仲裁;
@@ -211,6 +212,7 @@ def test_contract_money_with_the_field_or_an_employer_duty_stays_ours(question):
     "得了噪声聋还能治好吗",
     "矽肺三期的人一般还能活多久",
     "锰中毒以后手抖越来越厉害是怎么回事",
+    "老伴尘肺病喘得厉害，家里要不要备一台制氧机",  # at home: still a hospital's, not 12345's
 ])
 def test_the_treatment_or_course_of_an_illness_goes_to_a_hospital_even_an_occupational_one(question):
     """Treatment, cure and life expectancy of any illness are a doctor's (tests/eval/README-real.md, scope audit)."""
@@ -255,6 +257,8 @@ def test_a_radiation_workers_or_an_occupational_checks_imaging_stays_ours(questi
     "几岁才可以出去打工",
     "十四岁在工地上干活，天这么热，老板这样合法吗",
     "厂里招了童工在车间吸粉尘，该找谁",
+    "多大可以出来打工",
+    "未成年可以去饭馆打工吗",
 ])
 def test_a_childs_work_and_the_minimum_working_age_are_labour_questions(question):
     """Nobody under 16 may be taken on (《劳动法》第十五条): 12333 / 劳动保障监察, whatever hazard is named."""
@@ -266,6 +270,7 @@ def test_a_childs_work_and_the_minimum_working_age_are_labour_questions(question
     "17岁可以去煤矿井下干活吗",  # a 16–17-year-old and a hazardous trade: what a minor may not do (minor_only)
     "未成年工能不能安排在噪声大的岗位",
     "多大年龄可以干电焊",  # the age for a hazardous job
+    "未成年可以去化工厂上班吗",
 ])
 def test_a_minor_and_a_hazard_stay_ours(question):
     found = cues(question)
