@@ -79,7 +79,7 @@ LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "�
 INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 # kinds of doors.yaml that only qualify another kind (where a question is, what a temperature or a shift word
 # is about): not a topic of their own (topic_words, leans_on)
-QUALIFIERS = ("workplace", "shift_health", "maternity", "hours", "heat_context", "body_heat", "contract_money", "duty_cost",
+QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "body_heat", "contract_money", "duty_cost",
               "child", "care", "care_ours", "imaging", "radiation", "radiation_work")
 # a bare temperature a worker may meet, 30–60 度/℃/摄氏度 in digits or in words (“40度”, “37°c”, “三十七八度”)
 TEMPERATURE = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?\s*(?:摄氏度|度|°c|°)|[三四五六]十[一二三四五六七八九]{0,2}\s*(?:摄氏度|度)")
@@ -317,6 +317,10 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     if not cues.get("oh"):
         weak = [] if labour and not minor_only(cues) else cues.get("oh_weak", [])
         cues["oh"] = weak + ([] if cues.get("medical") else cues.get("oh_check", []))
+    # harm to the body asked of a job ("去那个厂上班伤身体吗") is an occupational hazard question when a workplace
+    # word places it at work and no labour or medical word is there; alone ("熬夜伤身体吗") it is not
+    if not cues.get("oh") and cues.get("work_harm") and cues.get("workplace") and not labour and not cues.get("medical"):
+        cues["oh"] = list(cues["work_harm"])
     if cues.get("oh"):
         return True
     # a work-injury question (工伤认定, 劳动能力鉴定) is ours where the best unit is about that very

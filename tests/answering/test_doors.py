@@ -171,6 +171,28 @@ def test_wood_dust_by_its_everyday_names_makes_a_question_ours(question):
     assert topic_of(found, []) and found["oh"]
 
 
+@pytest.mark.parametrize("question", [
+    "去那家电池厂上班会不会伤身体",
+    "在喷涂车间干活对人体有影响吗",
+    "这个岗位天天干下去对身体不好吧",
+])
+def test_harm_to_the_body_asked_of_a_job_is_ours(question):
+    """伤身体, 对人体有影响 asked of a job (a `workplace` word) is an occupational hazard question: with no topic word
+    of its own it needed confidence 0.85 and was refused."""
+    found = cues(question)
+    assert topic_of(found, []) and found["oh"]
+
+
+@pytest.mark.parametrize("question, door", [
+    ("熬夜追剧伤身体吗", None),  # not at work
+    ("加班太多伤身体，加班费怎么算", "labour"),  # a labour word
+])
+def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door):
+    found = cues(question)
+    assert not topic_of(found, [])
+    assert door_of(question) == door
+
+
 def door_of(question: str) -> str | None:
     """The door a question is sent to by its words alone (topic_of, then door_by_words), as decide reads it;
     the question's vector plays no part in it."""
