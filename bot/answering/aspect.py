@@ -225,6 +225,18 @@ def climate(text: str) -> str | None:
     return "cold" if cold and not heat else "heat" if heat and not cold else None
 
 
+def after_the_others(ranked: list[Candidate], against: list[bool], scores: UnitScores | None) -> list[Candidate]:
+    """The ranking with the units that contradict the question (`against`, one flag per unit) after all the others,
+    each group in its order; unchanged when the best unit does not contradict it or every unit does. The unit
+    that then leads has its ranks recorded (`with_ranks`: the confidence reads them)."""
+    if not against[0]:
+        return ranked
+    kept = [c for c, a in zip(ranked, against) if not a]
+    if not kept:
+        return ranked
+    return [with_ranks(kept[0], scores)] + kept[1:] + [c for c, a in zip(ranked, against) if a]
+
+
 def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
                 scores: UnitScores | None = None) -> list[Candidate]:
     """A question about cold work (低温, 冷库, 冻伤) is not answered from a unit about heat (高温, 中暑), nor
@@ -238,13 +250,7 @@ def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
     if asked is None:
         return ranked
     opposite = {"cold": "heat", "heat": "cold"}[asked]
-    against = [climate(retriever.unit_questions(c.position)) == opposite for c in ranked]
-    if not against[0]:
-        return ranked
-    kept = [c for c, a in zip(ranked, against) if not a]
-    if not kept:
-        return ranked
-    return [with_ranks(kept[0], scores)] + kept[1:] + [c for c, a in zip(ranked, against) if a]
+    return after_the_others(ranked, [climate(retriever.unit_questions(c.position)) == opposite for c in ranked], scores)
 
 
 def agent_names() -> tuple[tuple[str, int], ...]:
@@ -289,13 +295,7 @@ def by_agent(retriever: Retriever, query: Query, ranked: list[Candidate],
     if not asked:
         return ranked
     named = [agents_in(retriever.unit_questions(c.position)) for c in ranked]
-    against = [bool(n) and not (n & asked) for n in named]
-    if not against[0]:
-        return ranked
-    kept = [c for c, a in zip(ranked, against) if not a]
-    if not kept:
-        return ranked
-    return [with_ranks(kept[0], scores)] + kept[1:] + [c for c, a in zip(ranked, against) if a]
+    return after_the_others(ranked, [bool(n) and not (n & asked) for n in named], scores)
 
 
 
