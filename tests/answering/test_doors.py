@@ -153,3 +153,14 @@ def test_wood_dust_by_its_everyday_names_makes_a_question_ours(question):
     risk question about them is ours, not a hospital's for its 肺病 (it was refused at confidence 0.06)."""
     found = cues(question)
     assert topic_of(found, []) and found["oh"]
+
+
+@pytest.mark.parametrize("question", [
+    "车间里氯气泄漏了怎么办",
+    "吸了氯气一直咳嗽胸闷要紧吗",
+])
+def test_chlorine_makes_a_question_ours(question):
+    """氯气 is an irritant gas with its own diagnostic standard (GBZ 65) and catalogue entry (氯气中毒), like
+    硫化氢 and 一氧化碳: a question about it is ours (disease-definitions "遇到氯气泄漏、吸了氯气，第一步怎么做？")."""
+    found = cues(question)
+    assert topic_of(found, []) and "氯气" in found["oh"]
