@@ -22,11 +22,14 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
+
 from bot.answering.decide import cue_words, cues_in, heat_reading, word_lists
 from bot.answering.query import Query
 from bot.answering.rank import Candidate, ranks_of
 from bot.answering.retrieve import Retriever, UnitScores
 from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, reading
+from bot.text.normalize import normalize
 from bot.text.tokenize import synonyms, tokens
 
 ASPECT_DEPTH = 3  # the first units that may be reordered (4 and 5 measured: README "Answering")
@@ -46,6 +49,9 @@ STAGES = {"diagnosed": "suspected", "appraised": "diagnosis_result", "applied": 
 COLD_WORDS = ("低温", "寒冷", "严寒", "冷库", "冻伤", "冻疮", "冻僵", "冰冻", "天冷", "很冷", "太冷", "冷水作业", "制冷剂",
               "温度很低", "温度低", "温度太低")
 HEAT_WORDS = ("高温", "中暑", "防暑", "炎热", "酷暑", "天热", "很热", "太热", "热射病", "温度很高", "温度高", "温度太高")
+# aspects whose units answer only that aspect, so that a best unit asking one the question does not ask is
+# answering another question (`by_unasked`); every aspect group was measured: 9 correct answers lost
+UNASKED_ASPECTS = ("cure",)
 MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
 # a temperature of 30–60 in digits or in words (四十, 三十七八); in a unit's questions only where they speak of
 # degrees (度, ℃ → °c after normalising, 气温)
@@ -219,6 +225,18 @@ def climate(text: str) -> str | None:
     return "cold" if cold and not heat else "heat" if heat and not cold else None
 
 
+def after_the_others(ranked: list[Candidate], against: list[bool], scores: UnitScores | None) -> list[Candidate]:
+    """The ranking with the units that contradict the question (`against`, one flag per unit) after all the others,
+    each group in its order; unchanged when the best unit does not contradict it or every unit does. The unit
+    that then leads has its ranks recorded (`with_ranks`: the confidence reads them)."""
+    if not against[0]:
+        return ranked
+    kept = [c for c, a in zip(ranked, against) if not a]
+    if not kept:
+        return ranked
+    return [with_ranks(kept[0], scores)] + kept[1:] + [c for c, a in zip(ranked, against) if a]
+
+
 def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
                 scores: UnitScores | None = None) -> list[Candidate]:
     """A question about cold work (低温, 冷库, 冻伤) is not answered from a unit about heat (高温, 中暑), nor
@@ -232,10 +250,78 @@ def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
     if asked is None:
         return ranked
     opposite = {"cold": "heat", "heat": "cold"}[asked]
-    against = [climate(retriever.unit_questions(c.position)) == opposite for c in ranked]
-    if not against[0]:
+    return after_the_others(ranked, [climate(retriever.unit_questions(c.position)) == opposite for c in ranked], scores)
+
+
+def agent_names() -> tuple[tuple[str, int], ...]:
+    """Every name of the named hazards of agents.yaml with its agent's number, longest first (a name
+    inside a longer one, 苯 in 甲苯, is read as the longer one)."""
+    return _agent_names(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _agent_names(folder: Path) -> tuple[tuple[str, int], ...]:
+    """agent_names of one dictionary folder, read once."""
+    path = folder / "agents.yaml"
+    table = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+    names = [(normalize(str(n)), i) for i, entry in enumerate(table.get("agents") or []) for n in entry if str(n).strip()]
+    return tuple(sorted(names, key=lambda x: len(x[0]), reverse=True))
+
+
+cached_by_folder(_agent_names.cache_clear)
+
+
+def agents_in(text: str) -> set[int]:
+    """The named hazards a (normalised) text names, each once however it is named (汞, 水银); 苯 inside 甲苯
+    is 甲苯 only, 苯 beside 甲苯 (“苯、甲苯”) is both."""
+    found = set()
+    for name, agent in agent_names():
+        if name in text:
+            found.add(agent)
+            text = text.replace(name, " ")
+    return found
+
+
+def by_agent(retriever: Retriever, query: Query, ranked: list[Candidate],
+             scores: UnitScores | None = None) -> list[Candidate]:
+    """A question that names a hazard (agents.yaml: 汞, 氯气, 噪声 …) is not answered from a unit whose
+    questions name other hazards and not it (the dense model puts 汞中毒 next to 苯中毒, 氯气 next to 苯): such
+    units go after all the others, so the best unit that names the asked hazard, or none, leads (its
+    confidence decides whether it is shown). Unchanged when the question names none or the best unit does not
+    contradict it, or is an exact card match. `scores`: as for by_aspect."""
+    if len(ranked) < 2 or ranked[0].exact:
         return ranked
-    kept = [c for c, a in zip(ranked, against) if not a]
-    if not kept:
+    asked = agents_in(query.normalized)
+    if not asked:
         return ranked
-    return [with_ranks(kept[0], scores)] + kept[1:] + [c for c, a in zip(ranked, against) if a]
+    named = [agents_in(retriever.unit_questions(c.position)) for c in ranked]
+    return after_the_others(ranked, [bool(n) and not (n & asked) for n in named], scores)
+
+
+
+def by_unasked(retriever: Retriever, query: Query, ranked: list[Candidate],
+               scores: UnitScores | None = None) -> list[Candidate]:
+    """A best unit whose questions ask an aspect of UNASKED_ASPECTS (can it be cured) that the question does
+    not ask, and none that it asks, gives way to the first unit among the first ASPECT_DEPTH within
+    ASPECT_MARGIN of its score that asks fewer of them and whose questions hold as much of the rest of the
+    question: "做装修打磨会不会得尘肺" is not answered with "尘肺病能治好吗" (the dense model puts the cure card
+    next to every question on a disease). Unchanged for an exact card match. `scores`: as for by_aspect."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    asked, rest, rest_weights = asked_and_rest(retriever, query)
+    asked |= stages_in(query.focus or query.normalized)
+
+    def unasked(c: Candidate) -> set[str]:
+        """The aspects of UNASKED_ASPECTS a unit's questions ask that the question does not."""
+        return (aspects_in(without_subject(retriever.unit_questions(c.position))) & set(UNASKED_ASPECTS)) - asked
+
+    first = unasked(ranked[0])
+    top_questions = retriever.unit_questions(ranked[0].position)
+    if not first or asked & aspects_in(without_subject(top_questions)):
+        return ranked
+    cover = coverage(rest, rest_weights, top_questions)
+    for c in ranked[1:ASPECT_DEPTH]:
+        if ranked[0].score - c.score <= ASPECT_MARGIN and len(unasked(c)) < len(first) and \
+                coverage(rest, rest_weights, retriever.unit_questions(c.position)) >= cover:
+            return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
+    return ranked

@@ -99,9 +99,12 @@ class Catalogue:
         # (a tail that is only the ending names no disease: 过敏 alone would match 过敏性肺炎)
         tails = [name[i:] for i in range(1, len(name) - 1) if (end := DISEASE_LIKE.search(name[i:])) and end.start() > 0]
         keys = [k for k in dict.fromkeys([name, stem, *tails]) if len(k) >= 2]
-        listed = [p for p, h, _ in self.sections if p != self.outside and any(k in h for k in keys)] + [
-            p for p, _, text in self.sections if p != self.outside and any(k in text for k in keys)]
-        if listed:  # a section naming it in its heading first, else the first whose list names it
+        headed = [p for p, h, _ in self.sections if p != self.outside and any(k in h for k in keys)]
+        # else the section whose list names it most often (肺癌: the tumours' six entries, not the one
+        # radiation entry that comes first), the first of equals
+        counts = {p: sum(text.count(k) for k in keys) for p, _, text in self.sections if p != self.outside}
+        listed = headed + sorted((p for p, n in counts.items() if n), key=lambda p: -counts[p])
+        if listed:
             return Lookup(name, True, listed[0])
         if what != "职业病" or not DISEASE_LIKE.search(name):
             return None  # not recognisably a disease (or a 工伤 question): leave it to retrieval

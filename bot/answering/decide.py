@@ -79,7 +79,8 @@ LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "�
 INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 # kinds of doors.yaml that only qualify another kind (where a question is, what a temperature or a shift word
 # is about): not a topic of their own (topic_words, leans_on)
-QUALIFIERS = ("workplace", "shift_health", "maternity", "hours", "heat_context", "body_heat")
+QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "body_heat", "contract_money", "duty_cost",
+              "child", "care", "care_ours", "imaging", "radiation", "radiation_work")
 # a bare temperature a worker may meet, 30–60 度/℃/摄氏度 in digits or in words (“40度”, “37°c”, “三十七八度”)
 TEMPERATURE = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?\s*(?:摄氏度|度|°c|°)|[三四五六]十[一二三四五六七八九]{0,2}\s*(?:摄氏度|度)")
 
@@ -227,6 +228,52 @@ def maternity_hours(cues: dict[str, list[str]]) -> bool:
             and set(cues.get("labour_weak", [])) <= timing)
 
 
+def contract_money(cues: dict[str, list[str]]) -> bool:
+    """The question asks about money under the labour contract (`contract_money`: 培训费 and 违约金 within a 服务期,
+    《劳动合同法》第二十二条; 经济补偿, 赔偿金, 押金) and names neither the field itself (`oh_field`: 职业病, 尘肺), a
+    work-injury procedure word, a death nor what the employer must pay for (`duty_cost`: 防护用品, 体检; the cost of
+    masks deducted from 经济补偿 is a question of that duty): a labour-contract dispute for 12333 / 劳动争议仲裁, even
+    when the worker also names a hazard of the job (粉尘, 噪声: the background, not what is asked)."""
+    return (bool(cues.get("contract_money")) and not cues.get("oh_field") and not procedure_words(cues)
+            and not cues.get("death") and not cues.get("duty_cost"))
+
+
+def child_work(cues: dict[str, list[str]]) -> bool:
+    """The question is about a child under 16 or 童工 (`child`) and names no hazardous trade (`hazard_trade`, read
+    by `minor_only`) nor the field itself (`oh_field`): nobody under 16 may be taken on at all (《劳动法》第十五条),
+    so it asks about the minimum working age or child labour, for 12333 / 劳动保障监察, whatever hazard it names."""
+    return bool(cues.get("child")) and not cues.get("hazard_trade") and not cues.get("oh_field")
+
+
+def patient_care(cues: dict[str, list[str]]) -> bool:
+    """The question asks about the treatment or course of an illness (`care`: 吃什么药, 加重, 治好, 能活多久) and
+    nothing that is ours (`care_ours`: diagnosis, appraisal, who pays, the employer, staying on the job) nor a
+    labour, work-injury or benefit word: a doctor's question (rubric of tests/eval/README-real.md: treatment, cure
+    and life expectancy of any illness, occupational or not, are `medical`), even when it names 矽肺 or 中毒."""
+    return (bool(cues.get("care")) and not cues.get("care_ours") and not labour_words(cues)
+            and not cues.get("injury") and not cues.get("benefit"))
+
+
+def patient_exam(cues: dict[str, list[str]]) -> bool:
+    """The question is about medical imaging (`imaging`: 拍片, x光, ct) a person underwent, with no topic word but
+    radiation's (`radiation`: 辐射, 射线) and no word of radiation work (`radiation_work`: 放射工作人员, 技师, 上班):
+    a patient's dose (an X-ray taken before she knew she was pregnant) is a doctor's question, not occupational
+    exposure; a radiation worker's, or an X-ray at an occupational health check (职业健康), stays ours."""
+    return (bool(cues.get("imaging")) and not cues.get("radiation_work")
+            and set(cues.get("oh", [])) <= set(cues.get("radiation", [])))
+
+
+def elsewhere(cues: dict[str, list[str]]) -> str | None:
+    """The door a question goes to whatever occupational-health topic words it has: contract money and a child's
+    work to 12333 (`contract_money`, `child_work`), a patient's care or imaging to a hospital (`patient_care`,
+    `patient_exam`); None otherwise. Its topic words then do not make it ours (`topic_of`)."""
+    if contract_money(cues) or child_work(cues):
+        return "labour"
+    if patient_care(cues) or patient_exam(cues):
+        return "medical"
+    return None
+
+
 def points_to(cues: dict[str, list[str]], door: str) -> bool:
     """The question's words name this door (the labour door by a weak labour word too)."""
     return labour_words(cues) if door == "labour" else bool(cues.get(door))
@@ -250,6 +297,13 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
             cues["oh"] = [*cues.get("oh", []), *shifts]
     if maternity_hours(cues):  # her limits on hours are ours; the labour words keep the 12333 note
         cues["oh"] = [*cues.get("oh", []), *cues.get("maternity", [])]
+    door = elsewhere(cues)
+    if door is not None:  # contract money, a child's work, a patient's care or imaging: not ours by any word
+        cues["oh"] = cues["oh_weak"] = cues["oh_check"] = []
+        if door == "medical":
+            cues["medical"] = list(dict.fromkeys([*cues.get("medical", []), *cues.get("care", []),
+                                                  *cues.get("imaging", [])]))
+        return False
     labour = labour_words(cues)
     # about people who are not at work (老人, 儿童) or an epidemic (疫情, 流感) and nothing placing it at work:
     # only a word naming the field itself (职业病, 尘肺) keeps it ours; an old person's deafness, a child's
@@ -263,6 +317,10 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     if not cues.get("oh"):
         weak = [] if labour and not minor_only(cues) else cues.get("oh_weak", [])
         cues["oh"] = weak + ([] if cues.get("medical") else cues.get("oh_check", []))
+    # harm to the body asked of a job ("去那个厂上班伤身体吗") is an occupational hazard question when a workplace
+    # word places it at work and no labour or medical word is there; alone ("熬夜伤身体吗") it is not
+    if not cues.get("oh") and cues.get("work_harm") and cues.get("workplace") and not labour and not cues.get("medical"):
+        cues["oh"] = list(cues["work_harm"])
     if cues.get("oh"):
         return True
     # a work-injury question (工伤认定, 劳动能力鉴定) is ours where the best unit is about that very
@@ -279,6 +337,9 @@ def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> 
     """The door a question is sent to by its words alone, whatever the confidence (`cues` as topic_of left
     them); None when the confidence decides. benchmarks/calibrate_answers.py fits the confidence on the
     questions it decides."""
+    door = elsewhere(cues)
+    if door is not None:  # contract money, a child's work, a patient's care or imaging (`elsewhere`), also at home
+        return door
     at_work = bool(cues.get("workplace"))
     if cues.get("environment") and not at_work:
         return "environment"

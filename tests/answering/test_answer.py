@@ -126,6 +126,14 @@ def test_refusal_points_to_help(retriever):
     ("倒了几年夜班现在老是睡不着，吃什么药好", "medical", "医院"),
     # her pay for the hours stays a labour question (a pregnant worker's night shifts themselves are answered)
     ("怀孕了还天天加班，加班费一直不给怎么办", "labour", "12333"),
+    # money under the labour contract (培训费 within a 服务期, 违约金) with a hazard as the reason for leaving
+    ("厂里出钱让我考了叉车证，约定服务期三年，现在仓库粉尘大不想干了，要还培训费吗", "labour", "劳动争议仲裁"),
+    # the treatment or course of an occupational disease is a doctor's question (rubric: treatment is `medical`)
+    ("确诊矽肺二期，这半年爬楼越来越喘，该吃什么药", "medical", "医院"),
+    # a patient's X-ray while unknowingly pregnant: not occupational exposure
+    ("上个月体检拍了胸片，后来才知道那时已经怀孕，孩子还能要吗", "medical", "医院"),
+    # a child under 16 may not be taken on at all (《劳动法》第十五条), whatever the hazard named
+    ("十四岁在工地上干活，天这么热，老板这样合法吗", "labour", "12333"),
 ])
 def test_questions_outside_occupational_health_go_to_the_right_door(retriever, question, door, named):
     result = answer(retriever, question)
@@ -246,6 +254,13 @@ def test_a_question_with_a_workplace_topic_is_not_sent_away_for_a_labour_word(re
     result = answer(retriever, "离职的时候单位要给我做职业健康检查吗")
     assert result.found, result.text
     assert "离岗" in result.text
+
+
+def test_whether_a_job_harms_the_body_is_answered_by_how_to_find_out(retriever):
+    """A factory the knowledge base has no section on: what decides the harm (the post's hazards, 第十五条) and how
+    to find out (the contract's 告知, 第三十三条), not a neighbouring trade's hazards (it was refused: no topic word)."""
+    result = answer(retriever, "去那家电池厂上班会不会伤身体")
+    assert result.decision == "answer" and "第三十三条" in result.text, result.text
 
 
 def test_traditional_script_question_is_answered(retriever):

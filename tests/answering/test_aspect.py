@@ -116,3 +116,47 @@ def test_a_cold_work_question_is_not_answered_with_heat_advice(retriever):
 
     result = answer(retriever, "低温环境下上班要注意什么")  # answered with the heat-stroke tips before by_opposite
     assert "中暑" not in result.text and "防暑" not in result.text and "口渴" not in result.text
+
+
+def test_a_hazard_is_read_once_by_any_of_its_names():
+    from bot.answering.aspect import agents_in
+
+    assert agents_in(normalize("甲苯中毒")) == agents_in(normalize("接触甲苯"))  # 苯 inside 甲苯 is 甲苯 only
+    assert len(agents_in(normalize("苯、甲苯都有"))) == 2  # beside it, both
+    assert agents_in(normalize("水銀溫度計廠")) == agents_in(normalize("汞中毒"))  # another name, Traditional script
+    assert agents_in(normalize("工作压力大怎么办")) == set()
+
+
+def test_a_unit_about_another_hazard_goes_after_the_others(retriever):
+    from bot.answering.aspect import by_agent
+    from bot.answering.query import analyse
+
+    benzene, lead = "苯中毒有什么表现", "铅中毒有哪些早期信号和症状"
+    query = analyse("天天接触铅，会有什么症状", retriever.encode)
+    ranked = by_agent(retriever, query, candidates(retriever, (benzene, 1.30), (lead, 1.20)))
+    assert [c.position for c in ranked] == [unit(retriever, lead), unit(retriever, benzene)]
+    asked = analyse("苯接触多了会怎样", retriever.encode)  # the hazard of the best unit: the ranking stands
+    assert by_agent(retriever, asked, candidates(retriever, (benzene, 1.30), (lead, 1.20)))[0].position == unit(retriever, benzene)
+    none = analyse("工作中接触有毒物质会怎样", retriever.encode)  # no hazard named: the ranking stands
+    assert by_agent(retriever, none, candidates(retriever, (benzene, 1.30), (lead, 1.20)))[0].position == unit(retriever, benzene)
+
+
+def test_a_question_on_one_poisoning_is_not_answered_with_another(retriever):
+    from bot.answering.answer import answer
+
+    result = answer(retriever, "汞中毒的人会有什么表现")  # answered with 苯中毒's signs before by_agent
+    assert "苯中毒" not in result.text and "苯蒸气" not in result.text
+
+
+def test_a_cure_unit_gives_way_when_the_cure_is_not_asked(retriever):
+    from bot.answering.aspect import by_unasked
+    from bot.answering.query import analyse
+
+    cure, risk = "尘肺病能治好吗", "做粉尘作业会不会得尘肺病"
+    query = analyse("干装修打磨的会不会得尘肺", retriever.encode)
+    ranked = by_unasked(retriever, query, candidates(retriever, (cure, 1.32), (risk, 1.30)))
+    assert [c.position for c in ranked] == [unit(retriever, risk), unit(retriever, cure)]
+    asked = analyse("尘肺到底能不能治愈", retriever.encode)  # the cure asked: the ranking stands
+    assert by_unasked(retriever, asked, candidates(retriever, (cure, 1.32), (risk, 1.30)))[0].position == unit(retriever, cure)
+    far = by_unasked(retriever, query, candidates(retriever, (cure, 1.40), (risk, 1.30)))  # too far behind
+    assert far[0].position == unit(retriever, cure)

@@ -39,6 +39,12 @@ def test_mercury_poisoning_by_its_everyday_name_is_found_in_the_list(retriever):
     assert "没有单列" not in result.text and "汞及其化合物中毒" in result.text
 
 
+def test_a_disease_listed_in_several_sections_is_answered_from_the_one_listing_it_most(retriever):
+    # 肺癌: one radiation entry (矿工高氡暴露所致肺癌) comes first in the catalogue, the tumours list six causes of it
+    result = answer(retriever, "在棉纺厂干了二十年得了肺癌，算职业病吗")
+    assert result.text.startswith("“职业性肿瘤”类"), result.text
+
+
 def test_a_disease_the_list_does_not_name_gets_a_verdict_in_the_users_words(retriever):
     result = answer(retriever, "颈椎病算职业病吗")
     assert result.found

@@ -3,10 +3,26 @@ topic, shift words asked about with the body's health, a pregnant worker's trip 
 our own wording."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.answering.aspect import degrees, fits
-from bot.answering.decide import cues_in, door_notes, heat_reading, maternity_hours, points_to, shift_health, topic_of
+from bot.answering.decide import (
+    child_work,
+    contract_money,
+    cues_in,
+    door_by_words,
+    door_notes,
+    elsewhere,
+    heat_reading,
+    maternity_hours,
+    patient_care,
+    patient_exam,
+    points_to,
+    shift_health,
+    topic_of,
+)
+from bot.answering.query import analyse
 from bot.text.normalize import normalize
 from tests.helpers import KNOWLEDGE
 
@@ -164,3 +180,131 @@ def test_chlorine_makes_a_question_ours(question):
     硫化氢 and 一氧化碳: a question about it is ours (disease-definitions "遇到氯气泄漏、吸了氯气，第一步怎么做？")."""
     found = cues(question)
     assert topic_of(found, []) and "氯气" in found["oh"]
+
+
+@pytest.mark.parametrize("question", [
+    "去那家电池厂上班会不会伤身体",
+    "在喷涂车间干活对人体有影响吗",
+    "这个岗位天天干下去对身体不好吧",
+])
+def test_harm_to_the_body_asked_of_a_job_is_ours(question):
+    """伤身体, 对人体有影响 asked of a job (a `workplace` word) is an occupational hazard question: with no topic word
+    of its own it needed confidence 0.85 and was refused."""
+    found = cues(question)
+    assert topic_of(found, []) and found["oh"]
+
+
+@pytest.mark.parametrize("question, door", [
+    ("熬夜追剧伤身体吗", None),  # not at work
+    ("加班太多伤身体，加班费怎么算", "labour"),  # a labour word
+])
+def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door):
+    found = cues(question)
+    assert not topic_of(found, [])
+    assert door_of(question) == door
+
+
+def door_of(question: str) -> str | None:
+    """The door a question is sent to by its words alone (topic_of, then door_by_words), as decide reads it;
+    the question's vector plays no part in it."""
+    query = analyse(question, lambda _text: np.zeros(4, dtype="float32"))
+    found = cues_in(query.normalized)
+    return door_by_words(query, found, topic_of(found, []))
+
+
+@pytest.mark.parametrize("question", [
+    "厂里出钱让我考了叉车证，约定服务期三年，现在仓库粉尘大不想干了，要还培训费吗",
+    "合同写着提前离开要交违约金，可车间天天闻稀料，我走了要赔吗",
+    "没干满服务期就走，公司从工资里扣培训费，车间噪声又大，这样行吗",
+    "打磨车间灰尘太多我要走人，老板扣着押金不退",
+    "在噪声岗位签过竞业协议，走了以后还要赔钱吗",
+])
+def test_money_under_the_labour_contract_is_a_labour_question_whatever_hazard_is_named(question):
+    """培训费 within a 服务期, 违约金, 押金 (《劳动合同法》第九条、第二十二条): a contract dispute for 12333 / 劳动争议仲裁;
+    the hazard the worker names is why he leaves, not what he asks."""
+    found = cues(question)
+    assert contract_money(found) and elsewhere(found) == "labour"
+    assert not topic_of(found, []) and not found["oh"]
+    assert door_of(question) == "labour"
+
+
+@pytest.mark.parametrize("question", [
+    "查出尘肺病后公司要跟我解除合同，给经济补偿就行了吗",  # the field named: what a patient is owed
+    "辞职的时候公司把发的防尘口罩钱从补偿金里扣了，合法吗",  # the cost of protective equipment: the employer's duty
+    "离职前单位不安排离岗体检，还扣我押金，怎么办",  # the exit health check: the employer's duty
+])
+def test_contract_money_with_the_field_or_an_employer_duty_stays_ours(question):
+    found = cues(question)
+    assert not contract_money(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "确诊矽肺二期，这半年爬楼越来越喘，该吃什么药",
+    "尘肺病人平时用什么药好一点",
+    "我爸铅中毒出院了，后面还要怎么治疗",
+    "得了噪声聋还能治好吗",
+    "矽肺三期的人一般还能活多久",
+    "锰中毒以后手抖越来越厉害是怎么回事",
+    "老伴尘肺病喘得厉害，家里要不要备一台制氧机",  # at home: still a hospital's, not 12345's
+])
+def test_the_treatment_or_course_of_an_illness_goes_to_a_hospital_even_an_occupational_one(question):
+    """Treatment, cure and life expectancy of any illness are a doctor's (tests/eval/README-real.md, scope audit)."""
+    found = cues(question)
+    assert patient_care(found) and not topic_of(found, []) and door_of(question) == "medical"
+
+
+@pytest.mark.parametrize("question", [
+    "得了矽肺吃药的钱能不能找单位报销",  # who pays: 《职业病防治法》第五十六条
+    "确诊尘肺二期还要吃药，能申请工伤吗",  # the work-injury procedure
+    "尘肺病越来越重了，还能继续干粉尘活吗",  # staying on the job: 职业禁忌, 调离
+    "怀疑得了尘肺，去哪里诊断，要带什么",  # diagnosis
+])
+def test_a_patients_question_of_diagnosis_benefits_or_the_job_stays_ours(question):
+    found = cues(question)
+    assert not patient_care(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "上个月体检拍了胸片，后来才知道那时已经怀孕，孩子还能要吗",
+    "刚做完肺部CT就查出怀孕了，射线对胎儿有影响吗",
+    "拍一次X光的辐射大不大",
+])
+def test_a_patients_medical_imaging_goes_to_a_hospital(question):
+    found = cues(question)
+    assert patient_exam(found) and not topic_of(found, []) and door_of(question) == "medical"
+
+
+@pytest.mark.parametrize("question", [
+    "我是放射科技师，怀孕了还能继续做CT吗",  # a radiation worker
+    "在放射科上班，怀孕以后还能接触射线吗",
+    "职业健康检查为什么要拍胸片",  # an occupational health check
+    "粉尘岗位干了八年，拍片说肺上有小阴影，是尘肺吗",  # what a finding of work exposure means
+])
+def test_a_radiation_workers_or_an_occupational_checks_imaging_stays_ours(question):
+    found = cues(question)
+    assert not patient_exam(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "15岁能不能去厂里打工",
+    "几岁才可以出去打工",
+    "十四岁在工地上干活，天这么热，老板这样合法吗",
+    "厂里招了童工在车间吸粉尘，该找谁",
+    "多大可以出来打工",
+    "未成年可以去饭馆打工吗",
+])
+def test_a_childs_work_and_the_minimum_working_age_are_labour_questions(question):
+    """Nobody under 16 may be taken on (《劳动法》第十五条): 12333 / 劳动保障监察, whatever hazard is named."""
+    found = cues(question)
+    assert not topic_of(found, []) and door_of(question) == "labour"
+
+
+@pytest.mark.parametrize("question", [
+    "17岁可以去煤矿井下干活吗",  # a 16–17-year-old and a hazardous trade: what a minor may not do (minor_only)
+    "未成年工能不能安排在噪声大的岗位",
+    "多大年龄可以干电焊",  # the age for a hazardous job
+    "未成年可以去化工厂上班吗",
+])
+def test_a_minor_and_a_hazard_stay_ours(question):
+    found = cues(question)
+    assert not child_work(found) and topic_of(found, [])
