@@ -26,7 +26,17 @@ from bot.answering.compose import (
     sentences,
     source_line,
 )
-from bot.answering.decide import DOOR_TEXTS, QUALIFIERS, REFUSAL, THRESHOLD, Decision, cues_in, decide, leans_on
+from bot.answering.decide import (
+    DOOR_NOTES,
+    DOOR_TEXTS,
+    QUALIFIERS,
+    REFUSAL,
+    THRESHOLD,
+    Decision,
+    cues_in,
+    decide,
+    leans_on,
+)
 from bot.answering.query import Query, analyse, asking_parts, is_follow_up, outermost
 from bot.answering.rank import Candidate, rank
 from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
@@ -254,8 +264,17 @@ def compose_answer(retriever: Retriever, query: Query, top: Candidate, notes: li
     parts = [composed.verdict + composed.detail]
     if needs_review_note(top, composed):
         parts.append(DRAFT_NOTE)
-    parts += notes
+    parts += notes or injury_note(parts[0])
     return "\n".join(parts) + f"\n\n来源：{joined(unit_sources(top, composed))}", composed.more
+
+
+def injury_note(shown: str) -> list[str]:
+    """The work-injury door's line for an answer that sends the worker to 工伤保险 benefits without naming where
+    they are claimed (职业病待遇 "按国家工伤保险的规定执行"): 工伤认定 and 劳动能力鉴定 are 人社部门's (《工伤保险条例》
+    第十七条、第二十三条); none when the answer already names that office."""
+    if "工伤保险" not in shown or any(w in shown for w in ("社会保险行政部门", "人社", "人力资源社会保障")):
+        return []
+    return [DOOR_NOTES["injury"]]
 
 
 def unit_sources(top: Candidate, composed: Composed) -> list[str]:

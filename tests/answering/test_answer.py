@@ -263,6 +263,12 @@ def test_whether_a_job_harms_the_body_is_answered_by_how_to_find_out(retriever):
     assert result.decision == "answer" and "第三十三条" in result.text, result.text
 
 
+def test_an_answer_sending_to_work_injury_benefits_says_where_they_are_claimed(retriever):
+    """职业病待遇 are paid "按国家工伤保险的规定执行" (第五十七条): the answer names 人社部门, where 工伤认定 is applied for."""
+    result = answer(retriever, "确诊了职业病，能享受哪些待遇")
+    assert result.decision == "answer" and "工伤保险" in result.text and "社会保险行政部门" in result.text, result.text
+
+
 def test_traditional_script_question_is_answered(retriever):
     result = answer(retriever, "體檢費要我自己出嗎？")
     assert result.found and "用人单位" in result.text
