@@ -177,7 +177,7 @@ def test_wood_dust_by_its_everyday_names_makes_a_question_ours(question):
 ])
 def test_chlorine_makes_a_question_ours(question):
     """氯气 is an irritant gas with its own diagnostic standard (GBZ 65) and catalogue entry (氯气中毒), like
-    硫化氢 and 一氧化碳: a question about it is ours (disease-definitions "遇到氯气泄漏、吸了氯气，第一步怎么做？")."""
+    硫化氢 and 一氧化碳: a question about it is ours (disease-definitions "氯气是什么样的毒物？吸进去伤哪里？")."""
     found = cues(question)
     assert topic_of(found, []) and "氯气" in found["oh"]
 
