@@ -32,6 +32,13 @@ def test_a_listed_disease_is_answered_from_the_section_that_lists_it(retriever):
     assert "冻伤" in result.text
 
 
+def test_mercury_poisoning_by_its_everyday_name_is_found_in_the_list(retriever):
+    # 水银 is 汞: the catalogue's "汞及其化合物中毒", not a disease the list does not name
+    result = answer(retriever, "水银中毒算不算职业病")
+    assert result.found and result.passages[0].chunk.doc_id == "disease-catalogue"
+    assert "没有单列" not in result.text and "汞及其化合物中毒" in result.text
+
+
 def test_a_disease_listed_in_several_sections_is_answered_from_the_one_listing_it_most(retriever):
     # 肺癌: one radiation entry (矿工高氡暴露所致肺癌) comes first in the catalogue, the tumours list six causes of it
     result = answer(retriever, "在棉纺厂干了二十年得了肺癌，算职业病吗")

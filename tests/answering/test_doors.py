@@ -172,6 +172,17 @@ def test_wood_dust_by_its_everyday_names_makes_a_question_ours(question):
 
 
 @pytest.mark.parametrize("question", [
+    "车间里氯气泄漏了怎么办",
+    "吸了氯气一直咳嗽胸闷要紧吗",
+])
+def test_chlorine_makes_a_question_ours(question):
+    """氯气 is an irritant gas with its own diagnostic standard (GBZ 65) and catalogue entry (氯气中毒), like
+    硫化氢 and 一氧化碳: a question about it is ours (disease-definitions "氯气是什么样的毒物？吸进去伤哪里？")."""
+    found = cues(question)
+    assert topic_of(found, []) and "氯气" in found["oh"]
+
+
+@pytest.mark.parametrize("question", [
     "去那家电池厂上班会不会伤身体",
     "在喷涂车间干活对人体有影响吗",
     "这个岗位天天干下去对身体不好吧",
