@@ -79,8 +79,8 @@ LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "�
 INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 # kinds of doors.yaml that only qualify another kind (where a question is, what a temperature or a shift word
 # is about): not a topic of their own (topic_words, leans_on)
-QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "body_heat", "contract_money", "duty_cost",
-              "child", "care", "care_ours", "imaging", "radiation", "radiation_work")
+QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "body_heat", "weather",
+              "contract_money", "duty_cost", "child", "care", "care_ours", "imaging", "radiation", "radiation_work")
 # a bare temperature a worker may meet, 30–60 度/℃/摄氏度 in digits or in words (“40度”, “37°c”, “三十七八度”)
 TEMPERATURE = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?\s*(?:摄氏度|度|°c|°)|[三四五六]十[一二三四五六七八九]{0,2}\s*(?:摄氏度|度)")
 
@@ -311,6 +311,9 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     if (cues.get("others") or cues.get("epidemic")) and not cues.get("workplace"):
         cues["oh"] = [w for w in cues.get("oh", []) if any(f in w for f in cues.get("oh_field", []))]
         cues["oh_weak"] = cues["oh_check"] = []
+    # a body temperature (发烧, 体温) and the weather (气温, 降温) with nothing placing it at work: a fever, not heat at work
+    if cues.get("body_heat") and not cues.get("workplace"):
+        cues["oh"] = [w for w in cues.get("oh", []) if w not in cues.get("weather", [])]
     # who the worker is (孕期, 未成年工) or a body function (听力) is our topic only without a labour word
     # (a minor's age with a hazardous trade excepted: `minor_only`);
     # a health check (体检) only without an ordinary illness: 乙肝 found at a check is not our topic

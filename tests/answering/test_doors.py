@@ -204,6 +204,12 @@ def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door
     assert door_of(question) == door
 
 
+def test_a_fever_after_the_weather_changed_is_not_heat_at_work():
+    """气温 is our topic word for work in the heat; with a body temperature and no word of work it is a fever."""
+    assert door_of("这两天气温忽冷忽热，晚上突然发烧到38度5，要紧吗") == "medical"
+    assert topic_of(cues("气温38度了还在工地干活，工友发烧了怎么办"), [])  # at work: ours
+
+
 def door_of(question: str) -> str | None:
     """The door a question is sent to by its words alone (topic_of, then door_by_words), as decide reads it;
     the question's vector plays no part in it."""
