@@ -22,14 +22,11 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from bot.answering.decide import cue_words, cues_in, heat_reading, word_lists
 from bot.answering.query import Query
 from bot.answering.rank import Candidate, ranks_of
 from bot.answering.retrieve import Retriever, UnitScores
 from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, reading
-from bot.text.normalize import normalize
 from bot.text.tokenize import synonyms, tokens
 
 ASPECT_DEPTH = 3  # the first units that may be reordered (4 and 5 measured: README "Answering")
@@ -253,25 +250,25 @@ def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
     return after_the_others(ranked, [climate(retriever.unit_questions(c.position)) == opposite for c in ranked], scores)
 
 
-def agent_names() -> tuple[tuple[str, int], ...]:
-    """Every name of the named hazards of agents.yaml with its agent's number, longest first (a name
-    inside a longer one, 苯 in 甲苯, is read as the longer one)."""
+def agent_names() -> tuple[tuple[str, str], ...]:
+    """Every name of the named hazards of agents.yaml with its agent, longest first (a name inside a longer
+    one, 苯 in 甲苯, is read as the longer one)."""
     return _agent_names(dict_dir())
 
 
 @lru_cache(maxsize=MAX_FOLDERS)
-def _agent_names(folder: Path) -> tuple[tuple[str, int], ...]:
-    """agent_names of one dictionary folder, read once."""
-    path = folder / "agents.yaml"
-    table = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
-    names = [(normalize(str(n)), i) for i, entry in enumerate(table.get("agents") or []) for n in entry if str(n).strip()]
-    return tuple(sorted(names, key=lambda x: len(x[0]), reverse=True))
+def _agent_names(folder: Path) -> tuple[tuple[str, str], ...]:
+    """agent_names of one dictionary folder, gathered and sorted once (read for every ranked unit)."""
+    with reading(folder):
+        table = word_lists("agents.yaml")
+    return tuple(sorted(((n, agent) for agent, names in table.items() for n in names), key=lambda x: len(x[0]),
+                        reverse=True))
 
 
 cached_by_folder(_agent_names.cache_clear)
 
 
-def agents_in(text: str) -> set[int]:
+def agents_in(text: str) -> set[str]:
     """The named hazards a (normalised) text names, each once however it is named (汞, 水银); 苯 inside 甲苯
     is 甲苯 only, 苯 beside 甲苯 (“苯、甲苯”) is both."""
     found = set()
@@ -298,7 +295,6 @@ def by_agent(retriever: Retriever, query: Query, ranked: list[Candidate],
     return after_the_others(ranked, [bool(n) and not (n & asked) for n in named], scores)
 
 
-
 def by_unasked(retriever: Retriever, query: Query, ranked: list[Candidate],
                scores: UnitScores | None = None) -> list[Candidate]:
     """A best unit whose questions ask an aspect of UNASKED_ASPECTS (can it be cured) that the question does
@@ -308,20 +304,21 @@ def by_unasked(retriever: Retriever, query: Query, ranked: list[Candidate],
     next to every question on a disease). Unchanged for an exact card match. `scores`: as for by_aspect."""
     if len(ranked) < 2 or ranked[0].exact:
         return ranked
-    asked, rest, rest_weights = asked_and_rest(retriever, query)
-    asked |= stages_in(query.focus or query.normalized)
+    asked, rest, rest_weights = asked_and_rest(retriever, query)  # its stages included
 
-    def unasked(c: Candidate) -> set[str]:
+    def unasked(questions: str) -> set[str]:
         """The aspects of UNASKED_ASPECTS a unit's questions ask that the question does not."""
-        return (aspects_in(without_subject(retriever.unit_questions(c.position))) & set(UNASKED_ASPECTS)) - asked
+        return (aspects_in(without_subject(questions)) & set(UNASKED_ASPECTS)) - asked
 
-    first = unasked(ranked[0])
     top_questions = retriever.unit_questions(ranked[0].position)
-    if not first or asked & aspects_in(without_subject(top_questions)):
+    top_aspects = aspects_in(without_subject(top_questions))
+    first = (top_aspects & set(UNASKED_ASPECTS)) - asked
+    if not first or asked & top_aspects:
         return ranked
     cover = coverage(rest, rest_weights, top_questions)
     for c in ranked[1:ASPECT_DEPTH]:
-        if ranked[0].score - c.score <= ASPECT_MARGIN and len(unasked(c)) < len(first) and \
-                coverage(rest, rest_weights, retriever.unit_questions(c.position)) >= cover:
+        questions = retriever.unit_questions(c.position)
+        if ranked[0].score - c.score <= ASPECT_MARGIN and len(unasked(questions)) < len(first) and \
+                coverage(rest, rest_weights, questions) >= cover:
             return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
     return ranked
