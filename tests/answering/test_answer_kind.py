@@ -7,7 +7,7 @@ import pytest
 
 from bot.answering.query import answer_kinds, asked_kind, has_answer
 
-KINDS = ("duration", "amount", "authority", "yesno", "procedure", "list")
+KINDS = ("cause", "duration", "amount", "authority", "yesno", "procedure", "list")
 
 
 def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
@@ -15,6 +15,8 @@ def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
 
 
 @pytest.mark.parametrize(("question", "kind"), [
+    ("这个病是怎么得的", "cause"),  # a cause, not the procedure 怎么 alone reads
+    ("手指發白是什麼原因", "cause"),
     ("申请要等多久", "duration"),
     ("多長時間能拿到結果？", "duration"),  # Traditional script
     ("需要提前几天通知", "duration"),  # 几天 is a duration before it is an amount
