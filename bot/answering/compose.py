@@ -313,6 +313,14 @@ def _scorer(one: Callable[[str], float], lists: dict[int, Listing]) -> Callable[
     return score
 
 
+def short_answer(query: Query, sentence: str) -> bool:
+    """Whether a short opening sentence holds an answer of the kind the question asks for, other than a
+    yes/no ("申请工伤认定。" for 怎么办, "40℃。" for 多少度, "人社部门。" for 找谁): it answers the question as it
+    stands, unlike a bare "能。"/"不用。", which is true only of its own heading (issue #9: the answer's opening
+    was passed over for its second sentence, whose lack of the asked kind lowered the confidence)."""
+    return query.asks not in (None, "yesno") and has_answer(query.asks, sentence)
+
+
 def pick_verdict(query: Query, candidate: Candidate, body: list[str],
                  lists: dict[int, Listing] | None = None) -> int:
     """Index of the verdict sentence: the opening sentence when the unit answers the user's question
@@ -323,7 +331,7 @@ def pick_verdict(query: Query, candidate: Candidate, body: list[str],
     if candidate.chunk.kind in ("faq", "row") or candidate.q_dense >= HEADING_MATCH:
         # a bare "能。"/"不用。" answers a yes/no question, and only its own: for "怎么申请…" or a
         # neighbouring question the next sentence leads (a card whose own question the user typed keeps it)
-        bare = len(body[0]) < BARE and len(body) > 1 and not candidate.exact
+        bare = len(body[0]) < BARE and len(body) > 1 and not candidate.exact and not short_answer(query, body[0])
         if bare and (not YES_NO.search(query.focus) or candidate.q_dense < BARE_VERDICT_MATCH):
             return 1
         return 0

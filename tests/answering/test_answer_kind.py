@@ -7,7 +7,7 @@ import pytest
 
 from bot.answering.query import answer_kinds, asked_kind, has_answer
 
-KINDS = ("duration", "amount", "authority", "yesno", "procedure", "list")
+KINDS = ("cause", "duration", "amount", "authority", "yesno", "procedure", "list")
 
 
 def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
@@ -15,6 +15,8 @@ def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
 
 
 @pytest.mark.parametrize(("question", "kind"), [
+    ("这个病是怎么得的", "cause"),  # a cause, not the procedure 怎么 alone reads
+    ("手指發白是什麼原因", "cause"),
     ("申请要等多久", "duration"),
     ("多長時間能拿到結果？", "duration"),  # Traditional script
     ("需要提前几天通知", "duration"),  # 几天 is a duration before it is an amount
@@ -23,6 +25,8 @@ def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
     ("標準是多少", "amount"),
     ("这个费用谁出", "authority"),
     ("應該去哪個部門反映？", "authority"),  # 哪个部门: an authority before 哪 a list
+    ("受理投诉的部门是什么", "authority"),  # the office named before its interrogative
+    ("負責審批的機構是哪個？", "authority"),
     ("这样能不能拒绝", "yesno"),
     ("這樣算不算違法", "yesno"),
     ("单位可以这么做吗？", "yesno"),
@@ -123,3 +127,21 @@ def test_a_door_by_words_decides_whatever_the_confidence(retriever):
             ("refer", door, True) if door else ("answer", None, False))
     x = features(query, ranked, True, "应当自受理之日起30日内作出诊断结论。")
     assert confidence_of({**x, "not_a_feature": 5.0}) == confidence_of(x)
+
+
+def test_a_short_opening_that_holds_the_asked_kind_of_answer_is_the_verdict(retriever):
+    # "申请工伤认定。" answers "what next?" as it stands; a bare "能。" answers only its own heading's yes/no
+    from bot.answering.compose import pick_verdict, short_answer
+    from bot.answering.query import analyse
+    from bot.answering.rank import Candidate
+
+    card = next(i for i, c in enumerate(retriever.chunks) if c.kind == "faq")
+    chunk = retriever.chunks[card]
+    unit = Candidate(card, chunk, retriever.docs.get(chunk.doc_id, {}), 1.3, 0.8, 0.8, 0.5, 0.5)
+    what_next = analyse("确诊以后接下来怎么办", retriever.encode)
+    may_i = analyse("这样能继续干吗", retriever.encode)
+    assert (what_next.asks, may_i.asks) == ("procedure", "yesno")
+    assert short_answer(what_next, "申请工伤认定。") and not short_answer(what_next, "能。")
+    assert not short_answer(may_i, "能。")  # a yes/no opening stays bare
+    assert pick_verdict(what_next, unit, ["申请工伤认定。", "职工患职业病的，应当认定为工伤。"]) == 0
+    assert pick_verdict(what_next, unit, ["不用。", "单位应当安排复查，费用由单位承担。"]) == 1
