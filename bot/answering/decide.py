@@ -17,12 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from bot.answering.query import Query, has_answer
+from bot.answering.query import Query, asking_parts, has_answer
 from bot.answering.rank import Candidate
 from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 
-DOORS = ("labour", "medical", "injury", "environment")
+DOORS = ("labour", "medical", "injury", "environment", "product")
 
 REFUSAL = (
     "抱歉，我的知识库里没有找到可靠的答案，不想给你猜一个。你可以：\n"
@@ -55,6 +55,12 @@ DOOR_TEXTS = {
         "住处周边的噪声、粉尘、异味属于环境问题，不是工作场所的职业健康问题，我答不了。"
         "可以拨打 12345 政务服务便民热线反映（国办发〔2020〕53号）。"
     ),
+    "product": (
+        "染发剂、消毒液、化妆品、补牙材料这类生活中自己用的东西对身体有没有害，是产品安全和看病方面的问题，"
+        "不属于工作中的职业健康，我答不准，不想给你猜。身体不舒服的，请到正规医院就医，告诉医生用过什么、用了多久；"
+        "误服、误吸后不舒服的，要马上就医。\n"
+        "如果是工作中天天接触这些东西（理发、保洁、消毒等岗位），可以说明你的工作再问我。"
+    ),
 }
 # Lines added under an occupational-health answer when the question also touches another door.
 DOOR_NOTES = {
@@ -80,7 +86,8 @@ INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not
 # kinds of doors.yaml that only qualify another kind (where a question is, what a temperature or a shift word
 # is about): not a topic of their own (topic_words, leans_on)
 QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "body_heat", "weather",
-              "contract_money", "duty_cost", "child", "care", "care_ours", "imaging", "radiation", "radiation_work")
+              "contract_money", "duty_cost", "child", "care", "care_ours", "care_employer", "imaging", "radiation",
+              "radiation_work", "consumer_worker", "check_other", "news")
 # a bare temperature a worker may meet, 30–60 度/℃/摄氏度 in digits or in words (“40度”, “37°c”, “三十七八度”)
 TEMPERATURE = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?\s*(?:摄氏度|度|°c|°)|[三四五六]十[一二三四五六七八九]{0,2}\s*(?:摄氏度|度)")
 
@@ -129,6 +136,9 @@ def cues_in(text: str) -> dict[str, list[str]]:
     """The cue words of every kind found in a (normalised) text; a bare temperature in the weather or at
     work (`heat_reading`) counts as an `oh` word."""
     cues = {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
+    if cues.get("care_employer"):  # the employer counts for a patient only where the question asks (care_asks_employer)
+        asked = "".join(asking_parts(text)) or text
+        cues["care_employer"] = [w for w in cues["care_employer"] if w in asked]
     heat = heat_reading(text, cues)
     if heat:
         cues["oh"] = [*cues.get("oh", []), heat]
@@ -247,11 +257,11 @@ def child_work(cues: dict[str, list[str]]) -> bool:
 
 def patient_care(cues: dict[str, list[str]]) -> bool:
     """The question asks about the treatment or course of an illness (`care`: 吃什么药, 加重, 治好, 能活多久) and
-    nothing that is ours (`care_ours`: diagnosis, appraisal, who pays, the employer, staying on the job) nor a
-    labour, work-injury or benefit word: a doctor's question (rubric of tests/eval/README-real.md: treatment, cure
+    nothing that is ours (`care_ours`: diagnosis, appraisal, who pays, staying on the job; `care_employer`: the
+    employer, named in the asking part: cues_in) nor a labour, work-injury or benefit word: a doctor's question (rubric of tests/eval/README-real.md: treatment, cure
     and life expectancy of any illness, occupational or not, are `medical`), even when it names 矽肺 or 中毒."""
-    return (bool(cues.get("care")) and not cues.get("care_ours") and not labour_words(cues)
-            and not cues.get("injury") and not cues.get("benefit"))
+    return (bool(cues.get("care")) and not cues.get("care_ours") and not cues.get("care_employer")
+            and not labour_words(cues) and not cues.get("injury") and not cues.get("benefit"))
 
 
 def patient_exam(cues: dict[str, list[str]]) -> bool:
@@ -263,14 +273,36 @@ def patient_exam(cues: dict[str, list[str]]) -> bool:
             and set(cues.get("oh", [])) <= set(cues.get("radiation", [])))
 
 
+def pension(cues: dict[str, list[str]]) -> bool:
+    """The question asks about a pension or early retirement (`pension`: 特殊工种, 提前退休, 养老金) and names neither
+    the field itself (`oh_field`: what an occupational-disease patient is owed), a work-injury procedure word nor a
+    death: the retirement age of 特殊工种 and pensions are decided by 人社部门 (12333), even when the worker names the
+    heat or dust that makes the job arduous."""
+    return (bool(cues.get("pension")) and not cues.get("oh_field") and not procedure_words(cues)
+            and not cues.get("death"))
+
+
+def product_use(cues: dict[str, list[str]]) -> bool:
+    """The question is about a product a person uses on themselves or at home, or a material a dentist puts in
+    (`consumer`: 染发, 消毒液, 化妆品, 补牙), and nothing places it at work (`workplace`, `consumer_worker`: 理发师,
+    保洁, 这行), names the field (`oh_field`) or has a labour word: whether hair dye or a household bleach harms its
+    user is product safety and medicine (the `product` door: a hospital), not occupational health, though it names
+    有害 or 中毒; a hairdresser's dye or a cleaner's bleach stays ours."""
+    return (bool(cues.get("consumer")) and not cues.get("workplace") and not cues.get("consumer_worker")
+            and not cues.get("oh_field") and not labour_words(cues))
+
+
 def elsewhere(cues: dict[str, list[str]]) -> str | None:
-    """The door a question goes to whatever occupational-health topic words it has: contract money and a child's
-    work to 12333 (`contract_money`, `child_work`), a patient's care or imaging to a hospital (`patient_care`,
-    `patient_exam`); None otherwise. Its topic words then do not make it ours (`topic_of`)."""
-    if contract_money(cues) or child_work(cues):
+    """The door a question goes to whatever occupational-health topic words it has: contract money, a child's
+    work and a pension to 12333 (`contract_money`, `child_work`, `pension`), a patient's care or imaging to a
+    hospital (`patient_care`, `patient_exam`), a product one uses oneself to the product door (`product_use`);
+    None otherwise. Its topic words then do not make it ours (`topic_of`)."""
+    if contract_money(cues) or child_work(cues) or pension(cues):
         return "labour"
     if patient_care(cues) or patient_exam(cues):
         return "medical"
+    if product_use(cues):
+        return "product"
     return None
 
 
@@ -308,8 +340,17 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     # about people who are not at work (老人, 儿童) or an epidemic (疫情, 流感) and nothing placing it at work:
     # only a word naming the field itself (职业病, 尘肺) keeps it ours; an old person's deafness, a child's
     # lead level or masks against a flu are not
-    if (cues.get("others") or cues.get("epidemic")) and not cues.get("workplace"):
+    # (or at work, when a labour word asks about the job: coming to work in an epidemic)
+    if ((cues.get("others") or cues.get("epidemic")) and not cues.get("workplace")
+            or cues.get("epidemic") and labour):
         cues["oh"] = [w for w in cues.get("oh", []) if any(f in w for f in cues.get("oh_field", []))]
+        cues["oh_weak"] = cues["oh_check"] = []
+    # news and rumours (事件, 网传): who the worker is or what trade (外卖, 快递) does not make them ours
+    if cues.get("news"):
+        cues["oh_weak"] = cues["oh_check"] = []
+    # a health check for a licence, school or the army (驾照, 入学, 当兵) is not an occupational health check, nor
+    # is its hearing or eyesight a worker's
+    if cues.get("check_other"):
         cues["oh_weak"] = cues["oh_check"] = []
     # a body temperature (发烧, 体温) and the weather (气温, 降温) with nothing placing it at work: a fever, not heat at work
     if cues.get("body_heat") and not cues.get("workplace"):

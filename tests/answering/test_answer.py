@@ -147,7 +147,8 @@ def test_a_refused_question_with_a_labour_side_names_12333(retriever):
     # a labour side (退休), the refusal names that door too, and only then
     from bot.answering.answer import answer_query
     from bot.answering.query import analyse
-    retire = answer_query(retriever, analyse("接触粉尘的岗位干满多少年可以提前退休", retriever.encode), threshold=1.0)
+    # (提前退休 itself is a pension question, sent to 12333 whatever the hazard: decide.pension)
+    retire = answer_query(retriever, analyse("接触粉尘的岗位快退休了，还要做体检吗", retriever.encode), threshold=1.0)
     plain = answer_query(retriever, analyse("接触粉尘的岗位要戴什么口罩", retriever.encode), threshold=1.0)
     assert retire.decision == plain.decision == "refuse"
     assert "12333" in retire.text and "12333" not in plain.text

@@ -18,7 +18,9 @@ from bot.answering.decide import (
     maternity_hours,
     patient_care,
     patient_exam,
+    pension,
     points_to,
+    product_use,
     shift_health,
     topic_of,
 )
@@ -314,3 +316,91 @@ def test_a_childs_work_and_the_minimum_working_age_are_labour_questions(question
 def test_a_minor_and_a_hazard_stay_ours(question):
     found = cues(question)
     assert not child_work(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "干了二十年高温岗位，算不算特殊工种，能提前几年退休",
+    "井下粉尘大，听说这种活退休年龄早，要去哪里申请",
+    "噪声车间的工人养老金会多一点吗",
+])
+def test_a_pension_and_early_retirement_are_labour_questions_whatever_hazard_is_named(question):
+    """The retirement age of 特殊工种 and pensions are 人社部门's (12333), though the worker names the heat or dust."""
+    found = cues(question)
+    assert pension(found) and not topic_of(found, []) and door_of(question) == "labour"
+
+
+def test_an_occupational_disease_patients_retirement_stays_ours():
+    """A word naming the field keeps it ours: what a patient is owed (rubric of tests/eval/README-real.md)."""
+    found = cues("得了尘肺病可以提前退休吗")
+    assert not pension(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "每个月都去染头发，时间长了会不会中毒",
+    "家里天天用消毒水拖地，闻多了有害吗",
+    "孩子补牙用的材料含汞，有毒吗",
+    "口红里有铅，对身体有害吗",
+])
+def test_a_product_one_uses_oneself_goes_to_the_product_door(question):
+    """Hair dye, a household disinfectant, a filling, cosmetics used by the asker: product safety and medicine,
+    not occupational health, though 中毒, 有害 or 铅 are named; also at home (not 12345's)."""
+    found = cues(question)
+    assert product_use(found) and not topic_of(found, []) and door_of(question) == "product"
+
+
+@pytest.mark.parametrize("question", [
+    "在理发店当学徒天天给人染发，手上起疹子算职业病吗",
+    "保洁员每天兑消毒液，要戴什么口罩",
+    "医院上班天天用含氯消毒液，对身体有害吗",
+])
+def test_a_product_handled_at_work_stays_ours(question):
+    found = cues(question)
+    assert not product_use(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "单位组织体检，血小板有点低，要紧吗",
+    "年度体检红细胞偏高是怎么回事",
+])
+def test_a_routine_checks_blood_count_without_an_exposure_goes_to_a_hospital(question):
+    found = cues(question)
+    assert not topic_of(found, []) and door_of(question) == "medical"
+
+
+def test_a_blood_count_with_an_exposure_stays_ours():
+    assert topic_of(cues("接触苯的岗位，职业健康检查白细胞偏低怎么办"), [])
+
+
+def test_a_cure_asked_by_a_patient_who_names_the_factory_only_as_background_goes_to_a_hospital():
+    """The employer words of a patient's question count only in what it asks (query.asking_parts)."""
+    assert door_of("我在厂里干了十年打磨，前年确诊矽肺，这个病能治好吗？") == "medical"
+    found = cues("得了矽肺还要吃药，厂里管不管？")
+    assert not patient_care(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "单位派我去驻村一年，孩子还在哺乳期，能不能不去",
+    "公司的工作服要自己掏钱买吗",
+    "疫情期间老板不发口罩，我不去上班算旷工吗",
+])
+def test_a_posting_a_uniform_or_staying_away_in_an_epidemic_are_labour_questions(question):
+    found = cues(question)
+    assert not topic_of(found, []) and door_of(question) == "labour"
+
+
+def test_refusing_work_without_protection_stays_ours():
+    """《职业病防治法》第三十九条: a worker may refuse work without protection against occupational hazards."""
+    assert topic_of(cues("车间不给发防尘口罩，我能拒绝干活吗"), [])
+
+
+@pytest.mark.parametrize("question", [
+    "考驾照体检听力不过怎么办",
+    "快递员猝死的新闻是真的吗",
+])
+def test_a_licence_check_or_a_news_story_is_not_ours_by_a_check_or_a_trade(question):
+    assert not topic_of(cues(question), [])
+
+
+@pytest.mark.parametrize("question", ["落枕了要几天才好", "偏头痛怎么缓解"])
+def test_everyday_ailments_go_to_a_hospital(question):
+    assert door_of(question) == "medical"
