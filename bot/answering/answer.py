@@ -183,7 +183,8 @@ def asks_as_one(ranked: list[Candidate]) -> bool:
 
 def compose_parts(retriever: Retriever, readings: list[Reading], notes: list[str]) -> tuple[str, bool]:
     """One answer to a question that asks several things: each part's verdict and detail (the detail's
-    length shared between the parts), the review note when any of them is draft text, the notes, one
+    length shared between the parts), the review note when any of them is draft text, the notes (the
+    work-injury door's line when there are none and a part sends the worker to 工伤保险: injury_note), one
     source line naming every unit shown; and whether "更多" has more (of the first part's unit)."""
     limit = DETAIL_CHARS // len(readings)
     lines, sources, draft, more = [], [], False, False
@@ -194,6 +195,7 @@ def compose_parts(retriever: Retriever, readings: list[Reading], notes: list[str
         draft = draft or needs_review_note(top, composed)
         more = more or (i == 0 and composed.more)
         sources += unit_sources(top, composed)
+    notes = notes or injury_note("\n".join(lines))
     return "\n".join(lines + ([DRAFT_NOTE] if draft else []) + notes) + f"\n\n来源：{joined(sources)}", more
 
 

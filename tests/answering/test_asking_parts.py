@@ -45,3 +45,11 @@ def test_a_part_without_a_topic_of_its_own_is_read_with_the_question_s_topic(ret
     result = answer(retriever, "尘肺病的诊断要带什么材料？费用谁来出？")
     assert result.found
     assert "用人单位承担" in result.text.split("\n\n来源：")[0]
+
+
+def test_a_part_sending_to_work_injury_benefits_says_where_they_are_claimed(retriever):
+    """As for a one-part answer (answer.injury_note): a part that sends the worker to 工伤保险 names 人社部门."""
+    result = answer(retriever, "得了职业病有哪些待遇？职业病诊断要带什么材料？")
+    body, source = result.text.split("\n\n来源：")
+    assert len(source.split("；")) >= 2  # answered in two parts
+    assert "工伤保险" in body and "人社部门" in body, body

@@ -59,6 +59,24 @@ def test_a_question_without_an_aspect_keeps_its_ranking(retriever):
     assert by_aspect(retriever, query, ranked) == ranked
 
 
+def test_who_may_not_do_a_job_is_answered_with_its_contraindications(retriever):
+    from bot.answering.query import analyse
+
+    # "who is unfit for dust work" (unfit: 不适合/禁忌) is not "which jobs have dust"
+    assert aspects_in(without_subject(normalize("有什么病的人不适合干粉尘活"))) == {"unfit"}
+    query = analyse("什么样的人不能干粉尘作业", retriever.encode)
+    ranked = candidates(retriever, ("哪些工作会接触生产性粉尘", 1.30), ("能去粉尘岗位吗？（粉尘作业的职业禁忌证）", 1.29))
+    assert [c.position for c in by_aspect(retriever, query, ranked)] == [ranked[1].position, ranked[0].position]
+
+
+def test_a_procedure_question_is_answered_with_the_steps(retriever):
+    from bot.answering.query import analyse
+
+    query = analyse("申请工伤认定的流程", retriever.encode)
+    ranked = candidates(retriever, ("工伤认定多久出结果", 1.30), ("职业病的工伤认定怎么走？从申请到出结果分几步", 1.29))
+    assert [c.position for c in by_aspect(retriever, query, ranked)] == [ranked[1].position, ranked[0].position]
+
+
 def test_the_stage_is_read_on_the_question_as_typed():
     # 诊断 is a subject word: blanked, "诊断了" would name no stage
     assert stages_in(normalize("已经诊断了职业病，接下来怎么办")) == {"diagnosed"}
