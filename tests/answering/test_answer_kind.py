@@ -49,6 +49,10 @@ def test_a_sentence_holds_an_answer_of_a_kind_by_its_form():
     assert has_answer("authority", "由卫生健康主管部门责令限期改正。")
     assert not has_answer("authority", "工作时应当佩戴耳塞。")
     assert not has_answer(None, "由卫生健康主管部门责令限期改正。")
+    # items introduced by a colon and closed by ；are a list as much as A、B、C
+    assert has_answer("list", "属于违法行为：由主管部门责令限期治理，并处罚款；")
+    assert not has_answer("list", "由主管部门责令限期治理，并处罚款。")
+    assert has_answer("cause", "长期吸入粉尘引起的肺组织纤维化。")
 
 
 def test_a_query_carries_the_kind_its_asking_part_asks_for(retriever):
