@@ -58,6 +58,12 @@ def test_other_numbers_and_body_temperatures_are_not_the_heat_topic(question):
     assert heat_reading(normalize(question), found) is None
 
 
+def test_the_trades_short_form_of_exposure_is_our_topic():
+    """接害 (接触职业病危害: 接害岗位, 接害人员) names the field: without it such a question had no topic word."""
+    found = cues("安排员工去接害岗位前，公司得先办哪些事")
+    assert "接害" in found["oh"] and topic_of(found, [])
+
+
 def test_shift_words_with_the_bodys_health_are_our_topic():
     nurse = cues("当护士老上夜班，会不会更容易得癌")
     assert shift_health(nurse) and topic_of(nurse, []) and "夜班" in nurse["oh"]
