@@ -136,7 +136,7 @@ def cues_in(text: str) -> dict[str, list[str]]:
     """The cue words of every kind found in a (normalised) text; a bare temperature in the weather or at
     work (`heat_reading`) counts as an `oh` word."""
     cues = {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
-    if cues.get("care_employer"):  # the employer counts for a patient only where the question asks (care_asks_employer)
+    if cues.get("care_employer"):  # the employer counts for a patient only in the asking part (patient_care)
         asked = "".join(asking_parts(text)) or text
         cues["care_employer"] = [w for w in cues["care_employer"] if w in asked]
     heat = heat_reading(text, cues)
@@ -258,8 +258,9 @@ def child_work(cues: dict[str, list[str]]) -> bool:
 def patient_care(cues: dict[str, list[str]]) -> bool:
     """The question asks about the treatment or course of an illness (`care`: 吃什么药, 加重, 治好, 能活多久) and
     nothing that is ours (`care_ours`: diagnosis, appraisal, who pays, staying on the job; `care_employer`: the
-    employer, named in the asking part: cues_in) nor a labour, work-injury or benefit word: a doctor's question (rubric of tests/eval/README-real.md: treatment, cure
-    and life expectancy of any illness, occupational or not, are `medical`), even when it names 矽肺 or 中毒."""
+    employer, named in the asking part: cues_in) nor a labour, work-injury or benefit word: a doctor's question
+    (rubric of tests/eval/README-real.md: treatment, cure and life expectancy of any illness, occupational or not,
+    are `medical`), even when it names 矽肺 or 中毒."""
     return (bool(cues.get("care")) and not cues.get("care_ours") and not cues.get("care_employer")
             and not labour_words(cues) and not cues.get("injury") and not cues.get("benefit"))
 
@@ -345,12 +346,10 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
             or cues.get("epidemic") and labour):
         cues["oh"] = [w for w in cues.get("oh", []) if any(f in w for f in cues.get("oh_field", []))]
         cues["oh_weak"] = cues["oh_check"] = []
-    # news and rumours (事件, 网传): who the worker is or what trade (外卖, 快递) does not make them ours
-    if cues.get("news"):
-        cues["oh_weak"] = cues["oh_check"] = []
-    # a health check for a licence, school or the army (驾照, 入学, 当兵) is not an occupational health check, nor
-    # is its hearing or eyesight a worker's
-    if cues.get("check_other"):
+    # news and rumours (事件, 网传): who the worker is or what trade (外卖, 快递) does not make them ours; a health
+    # check for a licence, school or the army (驾照, 入学, 当兵) is not an occupational health check, nor is its
+    # hearing or eyesight a worker's
+    if cues.get("news") or cues.get("check_other"):
         cues["oh_weak"] = cues["oh_check"] = []
     # a body temperature (发烧, 体温) and the weather (气温, 降温) with nothing placing it at work: a fever, not heat at work
     if cues.get("body_heat") and not cues.get("workplace"):
