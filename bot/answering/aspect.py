@@ -322,3 +322,65 @@ def by_unasked(retriever: Retriever, query: Query, ranked: list[Candidate],
                 coverage(rest, rest_weights, questions) >= cover:
             return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
     return ranked
+
+
+TRADE_DEPTH = 10  # the units searched for one whose questions name the asked trade
+NOT_PLAIN_HARM = ("maternity", "minor", "child")  # cue kinds that make a harm question someone's (pregnancy, a minor's)
+
+
+def trade_names() -> tuple[tuple[str, str], ...]:
+    """Every name of the trades of trades.yaml with its trade, longest first."""
+    return _trade_names(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _trade_names(folder: Path) -> tuple[tuple[str, str], ...]:
+    """trade_names of one dictionary folder, gathered and sorted once."""
+    with reading(folder):
+        table = word_lists("trades.yaml")
+    return tuple(sorted(((n, t) for t, names in table.items() for n in names), key=lambda x: len(x[0]), reverse=True))
+
+
+cached_by_folder(_trade_names.cache_clear)
+
+
+def trades_in(text: str) -> set[str]:
+    """The trades a (normalised) text names."""
+    return {trade for name, trade in trade_names() if name in text}
+
+
+def asks_harm(text: str) -> bool:
+    """Whether a (normalised) text holds a word that asks what work does to the body (harm.yaml)."""
+    return any(w in text for w in word_lists("harm.yaml").get("harm", ()))
+
+
+def shared_subject(question: str, questions: str) -> bool:
+    """Whether a unit's questions name a subject word of the question (subject_words: 尘肺, 锰 …) other than a
+    trade's name or a word of harm.yaml."""
+    names = {n for n, _ in trade_names()} | set(word_lists("harm.yaml").get("harm", ()))
+    return any(w in question and w in questions and not any(w in n or n in w for n in names) for w in subject_words())
+
+
+def by_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
+             scores: UnitScores | None = None) -> list[Candidate]:
+    """A question that names a trade (trades.yaml: 钣金, 电镀, 矿工 …) and asks only what the work does to the
+    body (harm.yaml, and no aspect of aspects.yaml, no pregnancy or minor) is answered from the first of the
+    best TRADE_DEPTH units whose questions name that trade and ask about harm, when the best unit's
+    questions name no trade it names. Unchanged for an exact card match."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    asking = query.focus or query.normalized
+    asked = trades_in(query.normalized)
+    if not asked or not asks_harm(asking) or aspects_in(without_subject(asking).replace("上班", " ")):
+        return ranked
+    if any(cues_in(query.normalized).get(kind) for kind in NOT_PLAIN_HARM):
+        return ranked
+    top = retriever.unit_questions(ranked[0].position)
+    if trades_in(top) & asked and shared_subject(query.normalized, top):
+        return ranked  # it names the trade and what else the question names (尘肺, 锰): not a general unit
+    for c in ranked[:TRADE_DEPTH]:
+        questions = retriever.unit_questions(c.position)
+        if trades_in(questions) & asked and asks_harm(questions):
+            c.named = True
+            return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
+    return ranked
