@@ -354,19 +354,21 @@ def asks_harm(text: str) -> bool:
     return any(w in text for w in word_lists("harm.yaml").get("harm", ()))
 
 
-def shared_subject(question: str, questions: str) -> bool:
-    """Whether a unit's questions name a subject word of the question (subject_words: 尘肺, 锰 …) other than a
-    trade's name or a word of harm.yaml."""
-    names = {n for n, _ in trade_names()} | set(word_lists("harm.yaml").get("harm", ()))
-    return any(w in question and w in questions and not any(w in n or n in w for n in names) for w in subject_words())
+def named_hazards(text: str) -> set[str]:
+    """The hazards and diseases a (normalised) text names: its agents (agents.yaml) and the disease words of
+    doors.yaml's oh_field that are not the field's own words (尘肺, 矽肺; not 职业病, 职业危害)."""
+    diseases = {w for w in cue_words().get("oh_field", ()) if not w.startswith("职业") and w in text}
+    return agents_in(text) | diseases
 
 
 def by_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
              scores: UnitScores | None = None) -> list[Candidate]:
     """A question that names a trade (trades.yaml: 钣金, 电镀, 矿工 …) and asks only what the work does to the
     body (harm.yaml, and no aspect of aspects.yaml, no pregnancy or minor) is answered from the first of the
-    best TRADE_DEPTH units whose questions name that trade and ask about harm, when the best unit's
-    questions name no trade it names. Unchanged for an exact card match."""
+    best TRADE_DEPTH units whose questions name that trade, ask about harm or name the question's other
+    hazards (尘肺, 锰: named_hazards), and name one of those when the question names any ("木工容易得尘肺吗" is
+    not answered from the woodworking section that does not speak of 尘肺). That unit's match counts as full
+    agreement in the confidence (Candidate.named). Unchanged for an exact card match."""
     if len(ranked) < 2 or ranked[0].exact:
         return ranked
     asking = query.focus or query.normalized
@@ -375,12 +377,11 @@ def by_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
         return ranked
     if any(cues_in(query.normalized).get(kind) for kind in NOT_PLAIN_HARM):
         return ranked
-    top = retriever.unit_questions(ranked[0].position)
-    if trades_in(top) & asked and shared_subject(query.normalized, top):
-        return ranked  # it names the trade and what else the question names (尘肺, 锰): not a general unit
+    own = named_hazards(query.normalized)
     for c in ranked[:TRADE_DEPTH]:
         questions = retriever.unit_questions(c.position)
-        if trades_in(questions) & asked and asks_harm(questions):
+        shared = bool(own & named_hazards(questions))
+        if trades_in(questions) & asked and (shared if own else asks_harm(questions)):
             c.named = True
             return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
     return ranked

@@ -200,3 +200,18 @@ def test_a_trade_harm_question_gets_its_trade_s_answer(retriever):
 
     result = answer(retriever, "在印刷厂上班对身体伤害大不大")
     assert result.decision == "answer" and "印刷" in result.text and ("苯" in result.text or "噪声" in result.text)
+
+
+def test_a_trade_question_that_names_a_disease_needs_a_unit_that_names_it_too(retriever):
+    from bot.answering.aspect import by_trade
+    from bot.answering.query import analyse
+
+    general, wood = "哪些工作会接触生产性粉尘", "在家具厂、木工车间干活，要防哪些职业病"
+    # the woodworking section names the trade but not 尘肺: the ranking stands
+    kept = by_trade(retriever, analyse("做木工的容易得尘肺吗", retriever.encode),
+                    candidates(retriever, (general, 1.30), (wood, 1.20)))
+    assert kept[0].position == unit(retriever, general) and not kept[0].named
+    # without a disease named, the trade's harm section goes first
+    promoted = by_trade(retriever, analyse("做木工的容易得什么病", retriever.encode),
+                        candidates(retriever, (general, 1.30), (wood, 1.20)))
+    assert promoted[0].position == unit(retriever, wood) and promoted[0].named
