@@ -322,3 +322,66 @@ def by_unasked(retriever: Retriever, query: Query, ranked: list[Candidate],
                 coverage(rest, rest_weights, questions) >= cover:
             return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
     return ranked
+
+
+TRADE_DEPTH = 10  # the units searched for one whose questions name the asked trade
+NOT_PLAIN_HARM = ("maternity", "minor", "child")  # cue kinds that make a harm question someone's (pregnancy, a minor's)
+
+
+def trade_names() -> tuple[tuple[str, str], ...]:
+    """Every name of the trades of trades.yaml with its trade, longest first."""
+    return _trade_names(dict_dir())
+
+
+@lru_cache(maxsize=MAX_FOLDERS)
+def _trade_names(folder: Path) -> tuple[tuple[str, str], ...]:
+    """trade_names of one dictionary folder, gathered and sorted once."""
+    with reading(folder):
+        table = word_lists("trades.yaml")
+    return tuple(sorted(((n, t) for t, names in table.items() for n in names), key=lambda x: len(x[0]), reverse=True))
+
+
+cached_by_folder(_trade_names.cache_clear)
+
+
+def trades_in(text: str) -> set[str]:
+    """The trades a (normalised) text names."""
+    return {trade for name, trade in trade_names() if name in text}
+
+
+def asks_harm(text: str) -> bool:
+    """Whether a (normalised) text holds a word that asks what work does to the body (harm.yaml)."""
+    return any(w in text for w in word_lists("harm.yaml").get("harm", ()))
+
+
+def named_hazards(text: str) -> set[str]:
+    """The hazards and diseases a (normalised) text names: its agents (agents.yaml) and the disease words of
+    doors.yaml's oh_field that are not the field's own words (尘肺, 矽肺; not 职业病, 职业危害)."""
+    diseases = {w for w in cue_words().get("oh_field", ()) if not w.startswith("职业") and w in text}
+    return agents_in(text) | diseases
+
+
+def by_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
+             scores: UnitScores | None = None) -> list[Candidate]:
+    """A question that names a trade (trades.yaml: 钣金, 电镀, 矿工 …) and asks only what the work does to the
+    body (harm.yaml, and no aspect of aspects.yaml, no pregnancy or minor) is answered from the first of the
+    best TRADE_DEPTH units whose questions name that trade, ask about harm or name the question's other
+    hazards (尘肺, 锰: named_hazards), and name one of those when the question names any ("木工容易得尘肺吗" is
+    not answered from the woodworking section that does not speak of 尘肺). That unit's match counts as full
+    agreement in the confidence (Candidate.named). Unchanged for an exact card match."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    asking = query.focus or query.normalized
+    asked = trades_in(query.normalized)
+    if not asked or not asks_harm(asking) or aspects_in(without_subject(asking).replace("上班", " ")):
+        return ranked
+    if any(cues_in(query.normalized).get(kind) for kind in NOT_PLAIN_HARM):
+        return ranked
+    own = named_hazards(query.normalized)
+    for c in ranked[:TRADE_DEPTH]:
+        questions = retriever.unit_questions(c.position)
+        shared = bool(own & named_hazards(questions))
+        if trades_in(questions) & asked and (shared if own else asks_harm(questions)):
+            c.named = True
+            return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
+    return ranked

@@ -168,7 +168,7 @@ def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: st
     ranks = top.ranks or {"bm25": 10, "dense": 10, "q_dense": 10}
     fifth = sorted((c.score for c in ranked), reverse=True)[min(4, len(ranked) - 1)]
     out = {
-        "agree": sum(1.0 / r for r in ranks.values()) / len(ranks),
+        "agree": 1.0 if top.named else sum(1.0 / r for r in ranks.values()) / len(ranks),
         "lead": max(0.0, min(top.score - fifth, 1.0)),
         "topic": 1.0 if has_topic else 0.0,
     }

@@ -45,6 +45,7 @@ class Candidate:
     q_bm25: float  # relative, likewise
     ranks: dict[str, int] = field(default_factory=dict)  # its rank by each measurement alone (top units only)
     exact: bool = False  # a card whose question or variant is the user's question, word for word
+    named: bool = False  # its questions name the trade and the harm the question asks (aspect.by_trade)
 
     @property
     def is_card(self) -> bool:

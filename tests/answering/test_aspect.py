@@ -178,3 +178,40 @@ def test_a_cure_unit_gives_way_when_the_cure_is_not_asked(retriever):
     assert by_unasked(retriever, asked, candidates(retriever, (cure, 1.32), (risk, 1.30)))[0].position == unit(retriever, cure)
     far = by_unasked(retriever, query, candidates(retriever, (cure, 1.40), (risk, 1.30)))  # too far behind
     assert far[0].position == unit(retriever, cure)
+
+
+def test_a_trade_harm_question_is_answered_from_the_trade_s_section(retriever):
+    from bot.answering.aspect import by_trade
+    from bot.answering.query import analyse
+
+    general, plating = "在某个厂、某个岗位上班，对身体有没有害", "电镀车间接触铬酸，会伤皮肤和鼻子吗"
+    query = analyse("干电镀这一行对身体有什么危害", retriever.encode)
+    ranked = by_trade(retriever, query, candidates(retriever, (general, 1.30), (plating, 1.20)))
+    assert ranked[0].position == unit(retriever, plating) and ranked[0].named
+    # another aspect asked (prevention), someone's harm (pregnancy), or no harm asked: the ranking stands
+    for other in ("电镀厂的危害怎么预防", "怀孕了在电镀厂有什么危害", "电镀厂一个月工资多少"):
+        kept = by_trade(retriever, analyse(other, retriever.encode),
+                        candidates(retriever, (general, 1.30), (plating, 1.20)))
+        assert kept[0].position == unit(retriever, general) and not kept[0].named, other
+
+
+def test_a_trade_harm_question_gets_its_trade_s_answer(retriever):
+    from bot.answering.answer import answer
+
+    result = answer(retriever, "在印刷厂上班对身体伤害大不大")
+    assert result.decision == "answer" and "印刷" in result.text and ("苯" in result.text or "噪声" in result.text)
+
+
+def test_a_trade_question_that_names_a_disease_needs_a_unit_that_names_it_too(retriever):
+    from bot.answering.aspect import by_trade
+    from bot.answering.query import analyse
+
+    general, wood = "哪些工作会接触生产性粉尘", "在家具厂、木工车间干活，要防哪些职业病"
+    # the woodworking section names the trade but not 尘肺: the ranking stands
+    kept = by_trade(retriever, analyse("做木工的容易得尘肺吗", retriever.encode),
+                    candidates(retriever, (general, 1.30), (wood, 1.20)))
+    assert kept[0].position == unit(retriever, general) and not kept[0].named
+    # without a disease named, the trade's harm section goes first
+    promoted = by_trade(retriever, analyse("做木工的容易得什么病", retriever.encode),
+                        candidates(retriever, (general, 1.30), (wood, 1.20)))
+    assert promoted[0].position == unit(retriever, wood) and promoted[0].named
