@@ -63,7 +63,7 @@ class Answer:
     faq_id: str | None = None
     related: list[tuple[str, str]] = field(default_factory=list)  # (faq_id, question)
     decision: str = "refuse"  # answer | refer | refuse
-    door: str | None = None  # labour | medical | injury | environment | product, for a referral
+    door: str | None = None  # labour | medical | injury | injury_cost | environment | product | safety | civil, for a referral
     more_id: int | None = None  # chunk id whose full section "更多" shows
     follow_up_of: str | None = None  # the previous question this one was read with
     draft: str = ""  # the best occupational-health answer, also when it is not shown (evaluation)

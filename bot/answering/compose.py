@@ -16,9 +16,9 @@ from functools import lru_cache
 
 from bot.answering.query import Query, has_answer
 from bot.answering.rank import Candidate
-from bot.answering.retrieve import Retriever, in_its_dictionaries
+from bot.answering.retrieve import Retriever, in_its_dictionaries, is_plan_question
 from bot.text.normalize import normalize
-from bot.text.regions import is_local, region_label
+from bot.text.regions import is_local, names_region, region_label, region_stem
 from bot.text.tokenize import tokens
 
 DETAIL_CHARS = 150
@@ -418,6 +418,30 @@ def overlaps(sentence: str, text: str, share: float = 0.6) -> bool:
     return bool(mine) and len(mine & words(text)) / len(mine) >= share
 
 
+PLAN_MARKS = ("规划", "工作要点")  # a sentence naming a region with one of these, or a 《title》 naming it, quotes its plan
+
+
+def unasked_regions(retriever: Retriever, query: Query) -> list[str]:
+    """The stems of the local documents' regions (柳南, 秦皇岛, 广东) that neither the question names nor the
+    user's region is; none for a question about the plans themselves (is_plan_question)."""
+    if is_plan_question(query.text, retriever.regions):
+        return []
+    stems = []
+    for region in dict.fromkeys(r for r in retriever.regions if is_local(r)):
+        mine = bool(query.region) and (str(query.region) in str(region) or names_region(str(query.region), region))
+        if not mine and not names_region(query.text, region):
+            stems.append(normalize(region_stem(region)))
+    return stems
+
+
+def quotes_local(sentence: str, stems: list[str]) -> bool:
+    """Whether a sentence quotes the plan or rule of one of these regions (a stem with a PLAN_MARKS word, or
+    a 《title》 that names it): "柳南区规划也要求……" in a national section."""
+    x = normalize(sentence)
+    return any(s in x and (any(m in x for m in PLAN_MARKS) or re.search(f"《[^》]*{re.escape(s)}[^》]*》", x))
+               for s in stems)
+
+
 def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: str | None = None,
             others: list[Candidate] | None = None, limit: int = DETAIL_CHARS, more_hint: bool = True) -> Composed:
     """The verdict sentence, the detail sentences, and whether "更多" has more to show. A given
@@ -460,6 +484,12 @@ def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: s
                 origin.append(other)
                 seen |= mine
     v = pick_verdict(query, candidate, body, lists) if verdict is None else -1
+    if v >= 0 and not is_local(candidate.doc.get("region")):
+        # an unasked region's plan never leads a national answer (it binds its own region only: issue #9);
+        # it may still be detail, where it says whose plan it is
+        stems = unasked_regions(retriever, query)
+        if quotes_local(body[v], stems):
+            v = next((i for i in sorted(range(len(body)), key=lambda i: abs(i - v)) if not quotes_local(body[i], stems)), v)
     shown_verdict = verdict or ""
     if verdict is None:
         if v in lists:  # a list leads: it may use the detail's room too (what it takes is the detail's less)

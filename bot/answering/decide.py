@@ -3,8 +3,9 @@
 Doors are chosen by cue words (knowledge/dict/doors.yaml, general vocabulary of each field):
 wages, dismissal, hours, contracts and social insurance go to 12333 / 劳动保障监察 / 劳动争议仲裁;
 ordinary illness to a hospital; work-injury procedure to 人社部门 (with the occupational-health part
-answered where there is one); homes and neighbourhoods to 12345; anything else we cannot answer
-gets the refusal (12320, the health authority). A question with an occupational-health topic word
+answered where there is one); homes and neighbourhoods to 12345; products one uses oneself to a note on
+product safety; fire and production safety to 应急管理部门 / 消防救援机构; injuries outside work to a note on
+司法鉴定 and the courts; anything else we cannot answer gets the refusal (12320, the health authority). A question with an occupational-health topic word
 stays ours; below the confidence threshold no answer is shown.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bot.answering.rank import Candidate
 from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 
-DOORS = ("labour", "medical", "injury", "environment", "product")
+DOORS = ("labour", "medical", "injury", "injury_cost", "environment", "product", "safety", "civil")
 
 REFUSAL = (
     "抱歉，我的知识库里没有找到可靠的答案，不想给你猜一个。你可以：\n"
@@ -31,6 +32,12 @@ REFUSAL = (
     "· 怀疑得了职业病，可到依法承担职业病诊断的医疗卫生机构咨询。"
 )
 # Fixed texts of the doors; every institution and number is cited (README "Answering").
+# Sources of the session-13 doors: 《工伤保险条例》(2010) 第十四条、第十七条、第二十一条、第三十条、第三十三条、第六十二条
+# https://github.com/LawRefBook/Laws/blob/2f4c5c23716267af9dbebbbbd6cbbf732b101981/行政法规/工伤保险条例(2010-12-20).md;
+# 《消防法》第四条 (2019/2021 text) http://uianet.net/dictionary/b11147768.html and
+# http://jijian.byfy.cn/bencandy.php?fid=111&aid=1902&page=4; 《安全生产法》(2021) 第十条
+# http://m.jxly88.cn/Laws/naqscf/twjdsy/202109/5649300.shtml; 《全国人民代表大会常务委员会关于司法鉴定管理问题的决定》
+# 第一条 https://jxxfw.com/periodical/3759f590d823d8969a863f6b8fa5a5b7.html, 第二条 http://uianet.net/dictionary/b814985.html.
 DOOR_TEXTS = {
     "labour": (
         "这是劳动保障方面的问题（工资、加班、工时、劳动合同、辞退补偿、社保、休假等），不属于职业健康，"
@@ -51,6 +58,14 @@ DOOR_TEXTS = {
         "其中和职业健康有关的一条：职工患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）；"
         "是不是职业病，由依法承担职业病诊断的医疗卫生机构诊断（《职业病防治法》第四十四条）。"
     ),
+    "injury_cost": (
+        "这是工伤医疗待遇方面的问题，不属于职业健康，具体怎么报、报多少由人社部门按规定和当地标准办理，我答不准。"
+        "按《工伤保险条例》：治疗工伤所需费用，符合工伤保险诊疗项目目录、药品目录和住院服务标准的，从工伤保险基金支付，"
+        "住院治疗工伤的伙食补助费也从基金支付（第三十条）；停工留薪期内原工资福利待遇不变，由所在单位按月支付"
+        "（第三十三条）；单位应当参加工伤保险而没有参加的，由该单位按同样的项目和标准支付（第六十二条）。"
+        "工伤要先向社会保险行政部门申请认定（第十七条）。\n"
+        "· 具体办理向当地人社部门咨询，或拨打 12333 人力资源和社会保障咨询电话（劳社部函〔2003〕84号）。"
+    ),
     "environment": (
         "住处周边的噪声、粉尘、异味属于环境问题，不是工作场所的职业健康问题，我答不了。"
         "可以拨打 12345 政务服务便民热线反映（国办发〔2020〕53号）。"
@@ -60,6 +75,20 @@ DOOR_TEXTS = {
         "不属于工作中的职业健康，我答不准，不想给你猜。身体不舒服的，请到正规医院就医，告诉医生用过什么、用了多久；"
         "误服、误吸后不舒服的，要马上就医。\n"
         "如果是工作中天天接触这些东西（理发、保洁、消毒等岗位），可以说明你的工作再问我。"
+    ),
+    "safety": (
+        "这是消防或安全生产方面的问题（防火灭火、消防培训和演练、安全生产培训、特种作业操作证等），不属于职业健康，"
+        "我答不准，不想给你猜。可以找：\n"
+        "· 消防工作：县级以上地方人民政府应急管理部门监督管理，由本级消防救援机构负责实施（《消防法》第四条）；\n"
+        "· 安全生产：县级以上地方各级人民政府应急管理部门综合监督管理（《安全生产法》第十条）。\n"
+        "如果问的是工作中粉尘、噪声、毒物等职业病危害的防护，可以说明后再问我。"
+    ),
+    "civil": (
+        "打架、车祸这类不是因工作受的伤，不属于职业健康，我答不了。劳动能力鉴定是给工伤职工做的（《工伤保险条例》"
+        "第二十一条）；诉讼中需要评定伤情、伤残的，由依法登记的司法鉴定机构做法医类鉴定（《全国人民代表大会常务委员会"
+        "关于司法鉴定管理问题的决定》第一条、第二条）。怎么索赔，可以咨询律师或向人民法院起诉。\n"
+        "如果是在工作中、因工外出或上下班途中受的伤，可能认定为工伤（《工伤保险条例》第十四条），由人社部门认定，"
+        "政策问题可拨打 12333 咨询。"
     ),
 }
 # Lines added under an occupational-health answer when the question also touches another door.
@@ -87,7 +116,8 @@ INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not
 # is about): not a topic of their own (topic_words, leans_on)
 QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "body_heat", "weather",
               "contract_money", "duty_cost", "child", "care", "care_ours", "care_employer", "imaging", "radiation",
-              "radiation_work", "consumer_worker", "check_other", "news")
+              "radiation_work", "consumer_worker", "check_other", "news", "body_sense", "responder", "shared",
+              "commute", "work_injury", "injury_cost")
 # a bare temperature a worker may meet, 30–60 度/℃/摄氏度 in digits or in words (“40度”, “37°c”, “三十七八度”)
 TEMPERATURE = re.compile(r"(?<![\d.])[3-6]\d(?:\.\d)?\s*(?:摄氏度|度|°c|°)|[三四五六]十[一二三四五六七八九]{0,2}\s*(?:摄氏度|度)")
 
@@ -293,17 +323,59 @@ def product_use(cues: dict[str, list[str]]) -> bool:
             and not cues.get("oh_field") and not labour_words(cues))
 
 
+def only_shared(cues: dict[str, list[str]]) -> bool:
+    """The question's topic words are all words fire or production safety and injuries outside work use too (`shared`:
+    培训, 防护, 检测, 急救, 诊断 …) and none names the field (`oh_field`) or a health check (`oh_check`)."""
+    return (set(cues.get("oh", [])) <= set(cues.get("shared", [])) and not cues.get("oh_field")
+            and not cues.get("oh_check"))
+
+
+def safety_matter(cues: dict[str, list[str]]) -> bool:
+    """The question is about fire safety or general production safety (`safety`: 消防培训, 灭火器, 人员密集场所, 安全生产,
+    特种作业, 安全员) and its topic words are only `shared` ones (消防培训 names 培训, which is not 职业卫生培训): not
+    occupational health, for 应急管理部门 / 消防救援机构 (《消防法》第四条, 《安全生产法》第十条), even at work. A word
+    of ours keeps it ours: the field (职业卫生培训), a health check (an electrician's pre-job check, GBZ 188), a hazard
+    (有限空间, 粉尘), a firefighter's own health (`responder`), a strong labour word or a work-injury procedure word."""
+    return (bool(cues.get("safety")) and only_shared(cues) and not cues.get("responder")
+            and not cues.get("labour") and not procedure_words(cues))
+
+
+def civil_injury(cues: dict[str, list[str]]) -> bool:
+    """An injury outside work (`civil`: 打架, 车祸, 交通事故, 人身损害, 狗咬) with nothing placing it at work (`workplace`),
+    on the way to or from work or a work trip (`commute`: 上下班, 途中, 出差: may be 工伤, 《工伤保险条例》第十四条), no
+    work-injury word proper (`work_injury`: 工伤, 劳动能力鉴定), no labour word and no topic word but `shared`'s: its
+    disability grade and damages are a civil matter (司法鉴定, courts), not 劳动能力鉴定 (《工伤保险条例》第二十一条)."""
+    return (bool(cues.get("civil")) and not cues.get("workplace") and not cues.get("commute")
+            and not cues.get("work_injury") and not labour_words(cues) and only_shared(cues))
+
+
+def injury_cost(cues: dict[str, list[str]]) -> bool:
+    """The cost of treating a work injury (`injury_cost`: 医疗费, 住院, 报销, 看病) asked with a work-injury procedure
+    word (工伤, 伤残) and no word naming the field (`oh_field`: 职业病, 尘肺): 工伤医疗待遇, paid from the work-injury
+    insurance fund (《工伤保险条例》第三十条), for 人社部门 / 12333, not what an occupational-disease patient is owed."""
+    return bool(cues.get("injury_cost")) and bool(procedure_words(cues)) and not cues.get("oh_field")
+
+
 def elsewhere(cues: dict[str, list[str]]) -> str | None:
     """The door a question goes to whatever occupational-health topic words it has: contract money, a child's
     work and a pension to 12333 (`contract_money`, `child_work`, `pension`), a patient's care or imaging to a
-    hospital (`patient_care`, `patient_exam`), a product one uses oneself to the product door (`product_use`);
-    None otherwise. Its topic words then do not make it ours (`topic_of`)."""
+    hospital (`patient_care`, `patient_exam`), a product one uses oneself to the product door (`product_use`),
+    the cost of treating a work injury to 人社部门 (`injury_cost`, a door of its own: its text gives 《工伤保险条例》's
+    rules on who pays, not the occupational-disease part of the injury door), fire and production safety to the safety door
+    (`safety_matter`), an injury outside work to the civil door (`civil_injury`); None otherwise. Its topic words
+    then do not make it ours (`topic_of`)."""
     if contract_money(cues) or child_work(cues) or pension(cues):
         return "labour"
     if patient_care(cues) or patient_exam(cues):
         return "medical"
     if product_use(cues):
         return "product"
+    if injury_cost(cues):
+        return "injury_cost"
+    if safety_matter(cues):
+        return "safety"
+    if civil_injury(cues):
+        return "civil"
     return None
 
 
@@ -331,7 +403,7 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     if maternity_hours(cues):  # her limits on hours are ours; the labour words keep the 12333 note
         cues["oh"] = [*cues.get("oh", []), *cues.get("maternity", [])]
     door = elsewhere(cues)
-    if door is not None:  # contract money, a child's work, a patient's care or imaging: not ours by any word
+    if door is not None:  # contract money, a child's work, a patient's care, fire safety …: not ours by any word
         cues["oh"] = cues["oh_weak"] = cues["oh_check"] = []
         if door == "medical":
             cues["medical"] = list(dict.fromkeys([*cues.get("medical", []), *cues.get("care", []),
@@ -351,6 +423,10 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     # hearing or eyesight a worker's
     if cues.get("news") or cues.get("check_other"):
         cues["oh_weak"] = cues["oh_check"] = []
+    # a body function (听力, 耳鸣) asked with a doctor's word (什么原因, 怎么回事) and no word of work is an everyday
+    # complaint ("耳鸣是什么原因"), like a health check with an ordinary illness; with 噪声 or 车间 it stays ours
+    if cues.get("body_sense") and cues.get("medical") and not cues.get("workplace"):
+        cues["oh_weak"] = [w for w in cues.get("oh_weak", []) if w not in cues["body_sense"]]
     # a body temperature (发烧, 体温) and the weather (气温, 降温) with nothing placing it at work: a fever, not heat at work
     if cues.get("body_heat") and not cues.get("workplace"):
         cues["oh"] = [w for w in cues.get("oh", []) if w not in cues.get("weather", [])]
@@ -381,7 +457,7 @@ def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> 
     them); None when the confidence decides. benchmarks/calibrate_answers.py fits the confidence on the
     questions it decides."""
     door = elsewhere(cues)
-    if door is not None:  # contract money, a child's work, a patient's care or imaging (`elsewhere`), also at home
+    if door is not None:  # contract money, a child's work, a patient's care, fire safety … (`elsewhere`), also at home
         return door
     at_work = bool(cues.get("workplace"))
     if cues.get("environment") and not at_work:

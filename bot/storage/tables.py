@@ -145,7 +145,7 @@ answers = Table(  # every reply to a question, so that 👍/👎 can name it (is
     Column("norm", Text),  # bot.storage.state.gap_key(question)
     Column("answer", Text),
     Column("decision", Text),  # answer | refer | refuse
-    Column("door", Text),  # labour | medical | injury | environment | product
+    Column("door", Text),  # labour | medical | injury | injury_cost | environment | product | safety | civil
     Column("faq_id", Text),
     Column("confidence", Float),
     Column("asked_at", Text),

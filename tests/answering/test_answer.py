@@ -303,6 +303,18 @@ def test_local_plans_are_quoted_only_for_their_own_region(retriever):
     assert "ln-plan" in {p.chunk.doc_id for p in mine.passages}  # the user's own region's plan may be quoted
 
 
+def test_a_national_answer_never_opens_with_another_region_s_plan(retriever):
+    from bot.answering.compose import quotes_local
+
+    # a national section on radiation work quotes 城中区's plan as an example: not as the verdict
+    result = answer(retriever, "医院CT室的技师会受到辐射伤害吗")
+    assert result.decision == "answer"
+    opening = result.text.split("。")[0]
+    assert not quotes_local(opening, ["城中", "柳南", "秦皇岛", "广东", "石台"]), opening
+    assert quotes_local("城中区还开展专项治理（《柳州市城中区职业病防治“十四五”规划政策解读》）。", ["城中"])
+    assert not quotes_local("电光性眼炎属于法定职业病（广东省职业病防治院）。", ["广东"])  # an institute, not a plan
+
+
 def test_a_table_row_is_a_unit_of_its_own(retriever):
     result = answer(retriever, "柳南区工业企业职业病危害项目申报率目标是多少")
     assert result.found

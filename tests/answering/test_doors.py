@@ -6,15 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bot.answering.answer import answer
 from bot.answering.aspect import degrees, fits
 from bot.answering.decide import (
     child_work,
+    civil_injury,
     contract_money,
     cues_in,
     door_by_words,
     door_notes,
     elsewhere,
     heat_reading,
+    injury_cost,
     maternity_hours,
     patient_care,
     patient_exam,
@@ -410,3 +413,119 @@ def test_a_licence_check_or_a_news_story_is_not_ours_by_a_check_or_a_trade(quest
 @pytest.mark.parametrize("question", ["落枕了要几天才好", "偏头痛怎么缓解"])
 def test_everyday_ailments_go_to_a_hospital(question):
     assert door_of(question) == "medical"
+
+
+@pytest.mark.parametrize("question", [
+    "刚被裁员，失业金去哪里申请，多久能批下来",
+    "在外地看病住院，医保能报多少",
+    "生完孩子以后生育津贴找谁领",
+    "换了城市工作，社保关系怎么转过去",
+    "想提前取住房公积金买房，要什么手续",
+])
+def test_social_insurance_benefits_by_their_own_names_go_to_12333(retriever, question):
+    """失业金, 医保, 生育津贴, 公积金, a transfer of 社保: social insurance named without a wage or contract word is
+    人社部门's (12333, 劳社部函〔2003〕84号), not refused without a door."""
+    result = answer(retriever, question)
+    assert result.decision == "refer" and result.door == "labour", (result.decision, result.door)
+    assert "12333" in result.text and "来源：" not in result.text
+
+
+@pytest.mark.parametrize("question", [
+    "最近一到太阳底下眼睛就怕光，原因是什么",
+    "早上起来眼睛干涩发红是怎么回事",
+    "晚上睡觉耳鸣是什么原因",
+    "手臂上起了一片红疹子是怎么回事",
+])
+def test_everyday_eye_ear_and_skin_complaints_go_to_a_hospital(retriever, question):
+    """An eye, ear or skin complaint asked with 原因/怎么回事 and no word of work or hazard is a doctor's question;
+    耳鸣 (a body function, `body_sense`) is not read as noise at work then."""
+    result = answer(retriever, question)
+    assert result.decision == "refer" and result.door == "medical", (result.decision, result.door)
+    assert "医院" in result.text and "来源：" not in result.text
+
+
+@pytest.mark.parametrize("question", [
+    "噪声车间下班后一直耳鸣是什么原因",  # a hazard word
+    "在厂里上班天天耳鸣是怎么回事",  # a word of work
+    "电焊的时候没戴面罩，晚上眼睛怕光流泪是怎么回事",  # welding: 电光性眼炎
+])
+def test_an_ear_or_eye_complaint_at_work_stays_ours(question):
+    found = cues(question)
+    assert topic_of(found, []) and found["oh"]
+
+
+@pytest.mark.parametrize("question", [
+    "公司的消防培训一年要搞几次",
+    "商场这种人员密集场所多久要组织一次消防演练",
+    "安全生产培训新员工要上多少学时",
+    "特种作业操作证过期了怎么复审",
+    "办公室的灭火器多长时间换一次",
+])
+def test_fire_and_production_safety_are_not_occupational_health(retriever, question):
+    """消防, 安全生产 and 特种作业 are the 应急管理部门's and the 消防救援机构's (《消防法》第四条, 《安全生产法》第十条):
+    never answered from occupational-health passages (a fire drill's interval is not the workplace-testing one)."""
+    result = answer(retriever, question)
+    assert result.decision == "refer" and result.door == "safety", (result.decision, result.door)
+    assert "应急管理部门" in result.text and "来源：" not in result.text
+
+
+@pytest.mark.parametrize("question", [
+    "职业卫生培训和安全生产培训能一起上吗",  # the field named
+    "有限空间作业前要做哪些安全培训",  # a hazard of ours
+    "电工上岗前要做哪些职业健康检查",  # an occupational check (GBZ 188 special work)
+    "消防员参加火灾救援后得了创伤后应激障碍，算不算职业病",  # a firefighter's own health
+    "粉尘车间发生火灾时工人怎么防毒",  # a hazard of ours
+])
+def test_safety_words_with_a_word_of_ours_stay_ours(question):
+    found = cues(question)
+    assert elsewhere(found) != "safety" and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "跟人打架被打断了鼻梁，伤残等级怎么评",
+    "骑电动车被汽车撞了，伤残鉴定去哪里做",
+    "被邻居家的狗咬伤了，能要求赔偿多少",
+])
+def test_injuries_outside_work_are_not_work_injuries(retriever, question):
+    """A fight, a road accident off the job, a dog bite: not 工伤 and not ours; the civil door says that
+    劳动能力鉴定 is for work injuries and a lawsuit's grade is a 司法鉴定."""
+    result = answer(retriever, question)
+    assert result.decision == "refer" and result.door == "civil", (result.decision, result.door)
+    assert "司法鉴定" in result.text and "来源：" not in result.text
+
+
+@pytest.mark.parametrize("question, door", [
+    ("下班路上被车撞了，能不能算工伤", "injury"),  # on the way from work: 《工伤保险条例》第十四条第六项
+    ("在车间和同事打架受了伤，算工伤吗", "injury"),  # at work
+])
+def test_an_injury_on_the_way_to_work_or_at_work_stays_a_work_injury(question, door):
+    found = cues(question)
+    assert not civil_injury(found) and door_of(question) == door
+
+
+@pytest.mark.parametrize("question", [
+    "厨房用的除垢剂闻多了对身体有害吗",
+    "卧室里开空气净化器能去掉甲醛吗",
+    "洗衣粉残留在衣服上对皮肤有害吗",
+])
+def test_household_products_go_to_the_product_door(retriever, question):
+    result = answer(retriever, question)
+    assert result.decision == "refer" and result.door == "product", (result.decision, result.door)
+    assert "来源：" not in result.text
+
+
+@pytest.mark.parametrize("question", [
+    "工伤住院花的钱能报销吗，找谁报",
+    "工伤以后的医药费是单位出还是社保出",
+])
+def test_the_cost_of_treating_a_work_injury_goes_to_the_work_injury_door(retriever, question):
+    """工伤医疗待遇 (《工伤保险条例》第三十条: the work-injury insurance fund) is 人社部门's, not an occupational-disease
+    patient's benefits: its door names 12333 and the fund, not 《职业病防治法》."""
+    result = answer(retriever, question)
+    assert result.decision == "refer" and result.door == "injury_cost", (result.decision, result.door)
+    assert "12333" in result.text and "工伤保险基金" in result.text and "职业病" not in result.text
+
+
+def test_an_occupational_disease_patients_costs_stay_ours():
+    found = cues("得了尘肺病，工伤住院的医疗费谁承担")
+    assert not injury_cost(found) and topic_of(found, [])
