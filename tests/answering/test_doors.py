@@ -197,6 +197,8 @@ def test_chlorine_makes_a_question_ours(question):
     "去那家电池厂上班会不会伤身体",
     "在喷涂车间干活对人体有影响吗",
     "这个岗位天天干下去对身体不好吧",
+    "在车间打磨铁件对肺有伤害吗",  # harm asked of one organ
+    "工地上天天切砖，对眼睛有影响吗",
 ])
 def test_harm_to_the_body_asked_of_a_job_is_ours(question):
     """伤身体, 对人体有影响 asked of a job (a `workplace` word) is an occupational hazard question: with no topic word
@@ -207,6 +209,7 @@ def test_harm_to_the_body_asked_of_a_job_is_ours(question):
 
 @pytest.mark.parametrize("question, door", [
     ("熬夜追剧伤身体吗", None),  # not at work
+    ("抽烟对肺有伤害吗", None),
     ("加班太多伤身体，加班费怎么算", "labour"),  # a labour word
 ])
 def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door):
