@@ -218,6 +218,12 @@ def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door
     assert door_of(question) == door
 
 
+def test_the_temperature_of_a_place_of_work_is_ours():
+    """车间温度 (and the like) is heat at work with or without a figure: it was refused at 0.03 without one."""
+    assert topic_of(cues("夏天车间温度多少度可以停工"), [])
+    assert not topic_of(cues("今天室外温度多少度"), [])  # no place of work
+
+
 def test_a_fever_after_the_weather_changed_is_not_heat_at_work():
     """气温 is our topic word for work in the heat; with a body temperature and no word of work it is a fever."""
     assert door_of("这两天气温忽冷忽热，晚上突然发烧到38度5，要紧吗") == "medical"
