@@ -14,7 +14,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
-from bot.answering.aspect import by_agent, by_aspect, by_opposite, by_temperature, by_trade, by_unasked
+from bot.answering.aspect import by_agent, by_aspect, by_opposite, by_other_trade, by_temperature, by_trade, by_unasked
 from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
 from bot.answering.compose import (
     BARE_VERDICT_MATCH,
@@ -123,6 +123,7 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     ranked = by_temperature(retriever, query, ranked, scores)
     ranked = by_opposite(retriever, query, ranked, scores)
     ranked = by_agent(retriever, query, ranked, scores)
+    ranked = by_other_trade(retriever, query, ranked, scores)
     ranked = by_unasked(retriever, query, ranked, scores)
     ranked = by_trade(retriever, query, ranked, scores)
     # the best unit's answer is composed before deciding: whether its verdict holds an answer of the

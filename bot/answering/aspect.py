@@ -385,3 +385,17 @@ def by_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
             c.named = True
             return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
     return ranked
+
+
+def by_other_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
+                   scores: UnitScores | None = None) -> list[Candidate]:
+    """A question that names a trade (trades.yaml) is not answered from a unit whose questions name other trades
+    and not it (the dense model puts 锂电池 next to 铅酸蓄电池): such units go after all the others, as by_agent
+    does for hazards. Unchanged when the question names none, or for an exact card match."""
+    if len(ranked) < 2 or ranked[0].exact:
+        return ranked
+    asked = trades_in(query.normalized)
+    if not asked:
+        return ranked
+    named = [trades_in(retriever.unit_questions(c.position)) for c in ranked]
+    return after_the_others(ranked, [bool(n) and not (n & asked) for n in named], scores)

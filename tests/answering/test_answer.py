@@ -258,8 +258,10 @@ def test_a_question_with_a_workplace_topic_is_not_sent_away_for_a_labour_word(re
 
 
 def test_whether_a_job_harms_the_body_is_answered_by_how_to_find_out(retriever):
-    """A factory the knowledge base has no section on: what decides the harm (the post's hazards, 第十五条) and how
-    to find out (the contract's 告知, 第三十三条), not a neighbouring trade's hazards (it was refused: no topic word)."""
+    """Whether a job harms the body is answered with how to find out: the contract's 告知 (第三十三条). A battery
+    plant had no section when this was written (the answer was what decides the harm, 第十五条, and how to find out);
+    hazards-by-trade-4's section on battery plants now answers it, and names 第三十三条 too (it was refused: no topic
+    word)."""
     result = answer(retriever, "去那家电池厂上班会不会伤身体")
     assert result.decision == "answer" and "第三十三条" in result.text, result.text
 

@@ -215,3 +215,16 @@ def test_a_trade_question_that_names_a_disease_needs_a_unit_that_names_it_too(re
     promoted = by_trade(retriever, analyse("做木工的容易得什么病", retriever.encode),
                         candidates(retriever, (general, 1.30), (wood, 1.20)))
     assert promoted[0].position == unit(retriever, wood) and promoted[0].named
+
+
+def test_a_unit_about_another_trade_goes_after_the_others(retriever):
+    from bot.answering.aspect import by_other_trade
+    from bot.answering.query import analyse
+
+    lead, general = "在铅酸蓄电池厂、电瓶厂上班对身体有害吗", "在某个厂、某个岗位上班，对身体有没有害"
+    query = analyse("在锂电池车间干活会中毒吗", retriever.encode)  # a trade without a section of its own
+    ranked = by_other_trade(retriever, query, candidates(retriever, (lead, 1.30), (general, 1.20)))
+    assert [c.position for c in ranked] == [unit(retriever, general), unit(retriever, lead)]
+    same = analyse("电瓶厂上班会铅中毒吗", retriever.encode)  # the trade the unit names: the ranking stands
+    assert by_other_trade(retriever, same, candidates(retriever, (lead, 1.30), (general, 1.20)))[0].position == \
+        unit(retriever, lead)

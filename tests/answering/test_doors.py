@@ -197,6 +197,8 @@ def test_chlorine_makes_a_question_ours(question):
     "去那家电池厂上班会不会伤身体",
     "在喷涂车间干活对人体有影响吗",
     "这个岗位天天干下去对身体不好吧",
+    "在车间打磨铁件对肺有伤害吗",  # harm asked of one organ
+    "工地上天天切砖，对眼睛有影响吗",
 ])
 def test_harm_to_the_body_asked_of_a_job_is_ours(question):
     """伤身体, 对人体有影响 asked of a job (a `workplace` word) is an occupational hazard question: with no topic word
@@ -207,12 +209,19 @@ def test_harm_to_the_body_asked_of_a_job_is_ours(question):
 
 @pytest.mark.parametrize("question, door", [
     ("熬夜追剧伤身体吗", None),  # not at work
+    ("抽烟对肺有伤害吗", None),
     ("加班太多伤身体，加班费怎么算", "labour"),  # a labour word
 ])
 def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door):
     found = cues(question)
     assert not topic_of(found, [])
     assert door_of(question) == door
+
+
+def test_the_temperature_of_a_place_of_work_is_ours():
+    """车间温度 (and the like) is heat at work with or without a figure: it was refused at 0.03 without one."""
+    assert topic_of(cues("夏天车间温度多少度可以停工"), [])
+    assert not topic_of(cues("今天室外温度多少度"), [])  # no place of work
 
 
 def test_a_fever_after_the_weather_changed_is_not_heat_at_work():
