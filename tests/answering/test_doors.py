@@ -221,7 +221,7 @@ def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door
 def test_the_temperature_of_a_place_of_work_is_ours():
     """车间温度 (and the like) is heat at work with or without a figure: it was refused at 0.03 without one."""
     assert topic_of(cues("夏天车间温度多少度可以停工"), [])
-    assert not topic_of(cues("今天室外温度多少度"), [])  # no place of work
+    assert not topic_of(cues("明天温度多少度，要不要加衣服"), [])  # no place of work
 
 
 def test_a_fever_after_the_weather_changed_is_not_heat_at_work():
