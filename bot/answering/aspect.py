@@ -19,6 +19,7 @@ subject share (README "Answering").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -286,12 +287,20 @@ def by_agent(retriever: Retriever, query: Query, ranked: list[Candidate],
     units go after all the others, so the best unit that names the asked hazard, or none, leads (its
     confidence decides whether it is shown). Unchanged when the question names none or the best unit does not
     contradict it, or is an exact card match. `scores`: as for by_aspect."""
+    return not_about_others(retriever, query, ranked, scores, agents_in)
+
+
+def not_about_others(retriever: Retriever, query: Query, ranked: list[Candidate], scores: UnitScores | None,
+                     names_in: Callable[[str], set[str]]) -> list[Candidate]:
+    """The ranking with the units whose questions name things of one kind (`names_in`: hazards, trades) other
+    than the question's and not its own after all the others (`after_the_others`); unchanged when the question
+    names none, or for an exact card match."""
     if len(ranked) < 2 or ranked[0].exact:
         return ranked
-    asked = agents_in(query.normalized)
+    asked = names_in(query.normalized)
     if not asked:
         return ranked
-    named = [agents_in(retriever.unit_questions(c.position)) for c in ranked]
+    named = [names_in(retriever.unit_questions(c.position)) for c in ranked]
     return after_the_others(ranked, [bool(n) and not (n & asked) for n in named], scores)
 
 
@@ -392,10 +401,4 @@ def by_other_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
     """A question that names a trade (trades.yaml) is not answered from a unit whose questions name other trades
     and not it (the dense model puts 锂电池 next to 铅酸蓄电池): such units go after all the others, as by_agent
     does for hazards. Unchanged when the question names none, or for an exact card match."""
-    if len(ranked) < 2 or ranked[0].exact:
-        return ranked
-    asked = trades_in(query.normalized)
-    if not asked:
-        return ranked
-    named = [trades_in(retriever.unit_questions(c.position)) for c in ranked]
-    return after_the_others(ranked, [bool(n) and not (n & asked) for n in named], scores)
+    return not_about_others(retriever, query, ranked, scores, trades_in)
