@@ -251,22 +251,28 @@ def by_opposite(retriever: Retriever, query: Query, ranked: list[Candidate],
     return after_the_others(ranked, [climate(retriever.unit_questions(c.position)) == opposite for c in ranked], scores)
 
 
-def agent_names() -> tuple[tuple[str, str], ...]:
-    """Every name of the named hazards of agents.yaml with its agent, longest first (a name inside a longer
-    one, 苯 in 甲苯, is read as the longer one)."""
-    return _agent_names(dict_dir())
+def names_of(file: str) -> tuple[tuple[str, str], ...]:
+    """Every name of a word-list file of named things (agents.yaml, trades.yaml: key → its names) with its key,
+    longest first."""
+    return _names_of(dict_dir(), file)
 
 
-@lru_cache(maxsize=MAX_FOLDERS)
-def _agent_names(folder: Path) -> tuple[tuple[str, str], ...]:
-    """agent_names of one dictionary folder, gathered and sorted once (read for every ranked unit)."""
+@lru_cache(maxsize=MAX_FOLDERS * 2)
+def _names_of(folder: Path, file: str) -> tuple[tuple[str, str], ...]:
+    """names_of one file of one dictionary folder, gathered and sorted once (read for every ranked unit)."""
     with reading(folder):
-        table = word_lists("agents.yaml")
-    return tuple(sorted(((n, agent) for agent, names in table.items() for n in names), key=lambda x: len(x[0]),
+        table = word_lists(file)
+    return tuple(sorted(((n, key) for key, names in table.items() for n in names), key=lambda x: len(x[0]),
                         reverse=True))
 
 
-cached_by_folder(_agent_names.cache_clear)
+cached_by_folder(_names_of.cache_clear)
+
+
+def agent_names() -> tuple[tuple[str, str], ...]:
+    """Every name of the named hazards of agents.yaml with its agent, longest first (a name inside a longer
+    one, 苯 in 甲苯, is read as the longer one)."""
+    return names_of("agents.yaml")
 
 
 def agents_in(text: str) -> set[str]:
@@ -339,18 +345,7 @@ NOT_PLAIN_HARM = ("maternity", "minor", "child")  # cue kinds that make a harm q
 
 def trade_names() -> tuple[tuple[str, str], ...]:
     """Every name of the trades of trades.yaml with its trade, longest first."""
-    return _trade_names(dict_dir())
-
-
-@lru_cache(maxsize=MAX_FOLDERS)
-def _trade_names(folder: Path) -> tuple[tuple[str, str], ...]:
-    """trade_names of one dictionary folder, gathered and sorted once."""
-    with reading(folder):
-        table = word_lists("trades.yaml")
-    return tuple(sorted(((n, t) for t, names in table.items() for n in names), key=lambda x: len(x[0]), reverse=True))
-
-
-cached_by_folder(_trade_names.cache_clear)
+    return names_of("trades.yaml")
 
 
 def trades_in(text: str) -> set[str]:
@@ -382,6 +377,7 @@ def by_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
         return ranked
     asking = query.focus or query.normalized
     asked = trades_in(query.normalized)
+    # 上班 is the `working` aspect ("还能上班吗") but, beside a trade, says where the worker is ("在电镀厂上班有害吗")
     if not asked or not asks_harm(asking) or aspects_in(without_subject(asking).replace("上班", " ")):
         return ranked
     if any(cues_in(query.normalized).get(kind) for kind in NOT_PLAIN_HARM):
