@@ -538,3 +538,22 @@ def test_the_cost_of_treating_a_work_injury_goes_to_the_work_injury_door(retriev
 def test_an_occupational_disease_patients_costs_stay_ours():
     found = cues("得了尘肺病，工伤住院的医疗费谁承担")
     assert not injury_cost(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question, door", [
+    ("胃里查出幽门螺杆菌要紧吗", "medical"),  # ordinary illnesses, care and symptoms: a doctor's questions
+    ("晚上睡觉打鼾很厉害怎么办", "medical"),
+    ("脚崴了先冷敷还是热敷", "medical"),
+    ("干活的时候崴脚了，单位要不要管", "injury"),  # the same accident at work: 工伤, 人社部门
+    ("单位今年不发取暖补贴了，找谁", "labour"),  # an allowance of the contract or local rules
+    ("家里室内空气的甲醛标准是多少", "environment"),  # the air of one's home, not a workplace limit
+])
+def test_ordinary_illnesses_and_allowances_go_to_their_doors(question, door):
+    """The wider lists of session 14: illnesses and care (幽门螺杆菌, 打鼾, 冷敷) send a question without a word of
+    ours to a hospital, a twisted ankle at work is a work accident, and 取暖补贴 is a labour question."""
+    assert door_of(question) == door
+
+
+def test_an_ordinary_illness_with_a_hazard_stays_ours():
+    """With a hazard named the same symptom is our topic: dust and a sore throat."""
+    assert topic_of(cues("车间粉尘大，嗓子老是疼"), [])
