@@ -107,6 +107,12 @@ COEFFICIENTS = {"agree": 2.561, "lead": 2.152, "topic": 3.613, "kind": 0.750}
 INTERCEPT = -5.053
 THRESHOLD = 0.50
 KIND_UNASKED = 0.5  # the `kind` feature of a question whose interrogative names no kind of answer
+# The best unit's own question (a heading, a card question or variant) is the user's question in other
+# words at this cosine or above: the three rankings' agreement is then taken as full (1.0), as for a trade's
+# section (Candidate.named). Session 14: "粉尘对人体有什么危害" matched its section's variant at 0.99 but
+# was refused at 0.45 because BM25 ranked the hazard's other sections as high; at 0.97 no row of the
+# question sets moved and no wrong answer was added (0.95 turned a two-part question into a wrong answer).
+PARAPHRASE = 0.97
 WITHOUT_TOPIC = 0.85  # a question without any occupational-health topic word needs this much
 LEANING_MAX_CHARS = 20  # a question this short without any cue word leans on the previous one (leans_on)
 # words by which a short question points back to what was said before (以后谁管我, 这样还能…, 真查出来了…)
@@ -193,7 +199,7 @@ def heat_reading(text: str, cues: dict[str, list[str]]) -> str | None:
 def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: str | None = None) -> dict[str, float]:
     """What the confidence is computed from (measured on the question sets, README "Answering"):
     how far the three measurements agree on the best unit (mean of 1/rank by the unit's dense
-    score, its question match and its BM25 alone), how far it stands above the fifth unit,
+    score, its question match and its BM25 alone; full when its own question is a PARAPHRASE of the user's), how far it stands above the fifth unit,
     whether the question has an occupational-health topic word, and whether the `verdict` to be
     shown holds an answer of the kind the question asks for (Query.asks: a duration for 多久, an
     authority for 谁 …; KIND_UNASKED when it asks for none). Absolute similarities separate right
@@ -202,7 +208,7 @@ def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: st
     ranks = top.ranks or {"bm25": 10, "dense": 10, "q_dense": 10}
     fifth = sorted((c.score for c in ranked), reverse=True)[min(4, len(ranked) - 1)]
     out = {
-        "agree": 1.0 if top.named else sum(1.0 / r for r in ranks.values()) / len(ranks),
+        "agree": 1.0 if top.named or top.q_dense >= PARAPHRASE else sum(1.0 / r for r in ranks.values()) / len(ranks),
         "lead": max(0.0, min(top.score - fifth, 1.0)),
         "topic": 1.0 if has_topic else 0.0,
     }

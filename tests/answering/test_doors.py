@@ -582,6 +582,7 @@ def test_an_occupational_disease_patients_costs_stay_ours():
     ("脚崴了先冷敷还是热敷", "medical"),
     ("干活的时候崴脚了，单位要不要管", "injury"),  # the same accident at work: 工伤, 人社部门
     ("单位今年不发取暖补贴了，找谁", "labour"),  # an allowance of the contract or local rules
+    ("室内空气的甲醛标准是多少", "environment"),  # the air of one's home, not a workplace limit
 ])
 def test_ordinary_illnesses_and_allowances_go_to_their_doors(question, door):
     """The wider lists of session 14: illnesses and care (幽门螺杆菌, 打鼾, 冷敷) send a question without a word of
