@@ -107,6 +107,12 @@ COEFFICIENTS = {"agree": 2.561, "lead": 2.152, "topic": 3.613, "kind": 0.750}
 INTERCEPT = -5.053
 THRESHOLD = 0.50
 KIND_UNASKED = 0.5  # the `kind` feature of a question whose interrogative names no kind of answer
+# The best unit's own question (a heading, a card question or variant) is the user's question in other
+# words at this cosine or above: the three rankings' agreement is then taken as full (1.0), as for a trade's
+# section (Candidate.named). Session 14: "粉尘对人体有什么危害" matched its section's variant at 0.99 but
+# was refused at 0.45 because BM25 ranked the hazard's other sections as high; at 0.97 no row of the
+# question sets moved and no wrong answer was added (0.95 turned a two-part question into a wrong answer).
+PARAPHRASE = 0.97
 WITHOUT_TOPIC = 0.85  # a question without any occupational-health topic word needs this much
 LEANING_MAX_CHARS = 20  # a question this short without any cue word leans on the previous one (leans_on)
 # words by which a short question points back to what was said before (以后谁管我, 这样还能…, 真查出来了…)
@@ -114,7 +120,7 @@ LEANING_WORDS = ("以后", "之后", "后来", "这样", "这种", "那样", "�
 INJURY_GENERIC = ("赔偿",)  # an injury cue that every kind of claim uses: not the procedure's own word
 # kinds of doors.yaml that only qualify another kind (where a question is, what a temperature or a shift word
 # is about): not a topic of their own (topic_words, leans_on)
-QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "body_heat", "weather",
+QUALIFIERS = ("workplace", "work_harm", "shift_health", "maternity", "hours", "heat_context", "hot", "body_heat", "weather",
               "contract_money", "duty_cost", "child", "care", "care_ours", "care_employer", "imaging", "radiation",
               "radiation_work", "consumer_worker", "check_other", "news", "body_sense", "responder", "shared",
               "commute", "work_injury", "injury_cost")
@@ -179,17 +185,21 @@ def heat_reading(text: str, cues: dict[str, list[str]]) -> str | None:
     """The temperature a (normalised) text names (30–60 度/℃, “三十七八度”) when a `heat_context` word (外面,
     楼顶, 厂房 …) or a `workplace` word places it in the weather or at work and nothing makes it a body
     temperature (`body_heat`: 发烧, 体温): “今天40度还要在外面干活吗”, “车间38℃” ask about working in the heat,
-    which 《防暑降温措施管理办法》第八条 grades by temperature, though they name no 高温. None otherwise."""
-    found = TEMPERATURE.search(text)
-    if found is None or cues.get("body_heat") or not (cues.get("heat_context") or cues.get("workplace")):
+    which 《防暑降温措施管理办法》第八条 grades by temperature, though they name no 高温; so does a word of how hot
+    it is without a figure (`hot`: 太热, 闷热, “夏天车间里闷热”). None otherwise."""
+    if cues.get("body_heat") or not (cues.get("heat_context") or cues.get("workplace")):
         return None
-    return found.group(0)
+    found = TEMPERATURE.search(text)
+    if found is not None:
+        return found.group(0)
+    # how hot, said without a figure (`hot`: 太热, 闷热): "夏天车间里闷热" asks about heat at work too
+    return cues["hot"][0] if cues.get("hot") else None
 
 
 def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: str | None = None) -> dict[str, float]:
     """What the confidence is computed from (measured on the question sets, README "Answering"):
     how far the three measurements agree on the best unit (mean of 1/rank by the unit's dense
-    score, its question match and its BM25 alone), how far it stands above the fifth unit,
+    score, its question match and its BM25 alone; full when its own question is a PARAPHRASE of the user's), how far it stands above the fifth unit,
     whether the question has an occupational-health topic word, and whether the `verdict` to be
     shown holds an answer of the kind the question asks for (Query.asks: a duration for 多久, an
     authority for 谁 …; KIND_UNASKED when it asks for none). Absolute similarities separate right
@@ -198,7 +208,7 @@ def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: st
     ranks = top.ranks or {"bm25": 10, "dense": 10, "q_dense": 10}
     fifth = sorted((c.score for c in ranked), reverse=True)[min(4, len(ranked) - 1)]
     out = {
-        "agree": 1.0 if top.named else sum(1.0 / r for r in ranks.values()) / len(ranks),
+        "agree": 1.0 if top.named or top.q_dense >= PARAPHRASE else sum(1.0 / r for r in ranks.values()) / len(ranks),
         "lead": max(0.0, min(top.score - fifth, 1.0)),
         "topic": 1.0 if has_topic else 0.0,
     }
@@ -255,6 +265,16 @@ def shift_health(cues: dict[str, list[str]]) -> bool:
     shift = set(cues.get("shift", []))
     return (bool(shift) and set(cues.get("labour", [])) <= shift and not cues.get("maternity")
             and bool(cues.get("shift_health") or cues.get("medical")))
+
+
+def hours_harm(cues: dict[str, list[str]]) -> bool:
+    """The question's only labour words are working-time words (`hours`: 上班时间, 个小时), it asks what the work
+    does to the body (`work_harm`: 对身体有影响, 伤身体) and names a hazard or a trade (`oh`, `oh_weak`: 冷库, 粉尘):
+    "在冷库上班时间长了对身体有影响吗" asks about the cold after years of it, not about hours of work."""
+    hours = set(cues.get("hours", []))
+    return (bool(hours) and set(cues.get("labour", [])) <= hours and set(cues.get("labour_weak", [])) <= hours
+            and not cues.get("maternity") and not cues.get("shift") and bool(cues.get("work_harm"))
+            and bool(cues.get("oh") or cues.get("oh_weak")))
 
 
 def maternity_hours(cues: dict[str, list[str]]) -> bool:
@@ -400,6 +420,8 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
         cues["labour"] = []
         if cues.get("shift_health"):
             cues["oh"] = [*cues.get("oh", []), *shifts]
+    if hours_harm(cues):  # years of work in the cold or the dust asked about the body: not a question of hours
+        cues["labour"] = cues["labour_weak"] = []
     if maternity_hours(cues):  # her limits on hours are ours; the labour words keep the 12333 note
         cues["oh"] = [*cues.get("oh", []), *cues.get("maternity", [])]
     door = elsewhere(cues)

@@ -149,3 +149,29 @@ def test_a_short_opening_that_holds_the_asked_kind_of_answer_is_the_verdict(retr
     assert not short_answer(may_i, "能。")  # a yes/no opening stays bare
     assert pick_verdict(what_next, unit, ["申请工伤认定。", "职工患职业病的，应当认定为工伤。"]) == 0
     assert pick_verdict(what_next, unit, ["不用。", "单位应当安排复查，费用由单位承担。"]) == 1
+
+
+def test_a_paraphrase_of_the_best_unit_s_own_question_counts_as_full_agreement(retriever):
+    # the unit's own question (a heading, a card question, a variant) said in other words: BM25 may rank the
+    # subject's other sections as high, but the three rankings' agreement is taken as full (decide.PARAPHRASE)
+    from dataclasses import replace
+
+    from bot.answering.decide import PARAPHRASE, confidence_of, features
+    from bot.answering.query import analyse
+    from bot.answering.rank import rank
+
+    query = analyse("粉尘对人体有什么危害", retriever.encode)
+    ranked = rank(retriever, query, retriever.unit_scores(query))
+    far = {"bm25": 6, "dense": 4, "q_dense": 1}
+    close = [replace(ranked[0], ranks=far, q_dense=PARAPHRASE - 0.05), *ranked[1:]]
+    same = [replace(ranked[0], ranks=far, q_dense=PARAPHRASE + 0.01), *ranked[1:]]
+    assert features(query, close, True)["agree"] < 0.5
+    assert features(query, same, True)["agree"] == 1.0
+    assert confidence_of(features(query, same, True)) > confidence_of(features(query, close, True))
+
+
+def test_the_plain_harm_question_of_a_hazard_is_answered_from_its_harm_section(retriever):
+    from bot.answering.answer import answer
+
+    result = answer(retriever, "噪声对身体有哪些伤害")
+    assert result.decision == "answer" and "噪声聋" in result.text

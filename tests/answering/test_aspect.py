@@ -180,6 +180,21 @@ def test_a_cure_unit_gives_way_when_the_cure_is_not_asked(retriever):
     assert far[0].position == unit(retriever, cure)
 
 
+def test_a_contagion_unit_gives_way_when_contagion_is_not_asked(retriever):
+    """Whether a disease passes to the family (`contagion`) answers only that: a question on who gets the disease
+    is not answered with it, a question on contagion is (session cover3)."""
+    from bot.answering.aspect import by_unasked
+    from bot.answering.query import analyse
+
+    contagion, risk = "尘肺病有传染性吗？家里人会被传上、孩子会遗传吗？", "做粉尘作业会不会得尘肺病"
+    query = analyse("搞石材切割的会不会得尘肺", retriever.encode)
+    ranked = by_unasked(retriever, query, candidates(retriever, (contagion, 1.32), (risk, 1.30)))
+    assert ranked[0].position == unit(retriever, risk)
+    asked = analyse("矽肺病人跟家里人住一起会传染吗", retriever.encode)
+    ranked = by_unasked(retriever, asked, candidates(retriever, (contagion, 1.32), (risk, 1.30)))
+    assert ranked[0].position == unit(retriever, contagion)
+
+
 def test_a_trade_harm_question_is_answered_from_the_trade_s_section(retriever):
     from bot.answering.aspect import by_trade
     from bot.answering.query import analyse

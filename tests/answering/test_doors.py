@@ -17,6 +17,7 @@ from bot.answering.decide import (
     door_notes,
     elsewhere,
     heat_reading,
+    hours_harm,
     injury_cost,
     maternity_hours,
     patient_care,
@@ -216,6 +217,41 @@ def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door
     found = cues(question)
     assert not topic_of(found, [])
     assert door_of(question) == door
+
+
+@pytest.mark.parametrize("question", [
+    "夏天厂房里闷热得喘不过气，单位该管吗",
+    "车间太热了干活头晕，有没有规定",
+    "中午在外面干活热得受不了怎么办",
+])
+def test_how_hot_at_work_said_without_a_figure_is_the_heat_topic(question):
+    """太热, 闷热 with a word placing it at work or outdoors reads like a bare temperature (session cover3): with
+    no topic word such a question needed confidence 0.85 and was refused."""
+    found = cues(question)
+    assert heat_reading(normalize(question), found) in found["hot"]
+    assert topic_of(found, [])
+
+
+@pytest.mark.parametrize("question", [
+    "今天好热啊，晚上吃什么",  # nothing places it at work
+    "发烧浑身很热是怎么回事",  # a body temperature
+])
+def test_how_hot_alone_or_of_the_body_is_not_the_heat_topic(question):
+    found = cues(question)
+    assert heat_reading(normalize(question), found) is None
+
+
+def test_years_of_work_with_a_hazard_asked_about_the_body_are_ours():
+    """上班时间 is an hours word, but "在冷库上班时间长了对身体有影响吗" asks what the cold does over years (session
+    cover3: it went to 12333); with another labour word or without a hazard or trade it stays a labour question."""
+    assert hours_harm(cues("在冷库上班时间长了对身体有影响吗"))
+    assert door_of("在冷库上班时间长了对身体有影响吗") is None
+    assert not hours_harm(cues("粉尘岗位上班时间长了对身体有影响，加班费怎么算"))
+    assert not hours_harm(cues("上班时间太长对身体有影响吗"))
+
+
+def test_hand_held_vibrating_tools_are_our_topic():
+    assert topic_of(cues("天天打风镐手指发麻要紧吗"), [])
 
 
 def test_the_temperature_of_a_place_of_work_is_ours():
@@ -538,3 +574,22 @@ def test_the_cost_of_treating_a_work_injury_goes_to_the_work_injury_door(retriev
 def test_an_occupational_disease_patients_costs_stay_ours():
     found = cues("得了尘肺病，工伤住院的医疗费谁承担")
     assert not injury_cost(found) and topic_of(found, [])
+
+
+@pytest.mark.parametrize("question, door", [
+    ("胃里查出幽门螺杆菌要紧吗", "medical"),  # ordinary illnesses, care and symptoms: a doctor's questions
+    ("晚上睡觉打鼾很厉害怎么办", "medical"),
+    ("脚崴了先冷敷还是热敷", "medical"),
+    ("干活的时候崴脚了，单位要不要管", "injury"),  # the same accident at work: 工伤, 人社部门
+    ("单位今年不发取暖补贴了，找谁", "labour"),  # an allowance of the contract or local rules
+    ("室内空气的甲醛标准是多少", "environment"),  # the air of one's home, not a workplace limit
+])
+def test_ordinary_illnesses_and_allowances_go_to_their_doors(question, door):
+    """The wider lists of session 14: illnesses and care (幽门螺杆菌, 打鼾, 冷敷) send a question without a word of
+    ours to a hospital, a twisted ankle at work is a work accident, and 取暖补贴 is a labour question."""
+    assert door_of(question) == door
+
+
+def test_an_ordinary_illness_with_a_hazard_stays_ours():
+    """With a hazard named the same symptom is our topic: dust and a sore throat."""
+    assert topic_of(cues("车间粉尘大，嗓子老是疼"), [])
