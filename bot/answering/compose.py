@@ -4,7 +4,8 @@ source line; the full section on "更多".
 Every sentence shown is a sentence of the knowledge base (a card's answer, a section's text, a
 table row), chosen, never rewritten; only fixed phrases are added (the plan's owner, the review
 note, the door lines of decide.py, a cut list's count), and a ； that would end the answer or run
-on into another passage becomes 。 (seal). Sentences are never cut inside brackets or quotes, and a
+on into another passage becomes 。 (seal), and in a sentence of another unit a citation that names no law
+("（同条）", "（第七条）") is left out (BARE_CITATION). Sentences are never cut inside brackets or quotes, and a
 colon-introduced list is shown whole or cut between items with its mark (README "Answering").
 """
 from __future__ import annotations
@@ -35,6 +36,10 @@ BARE = 8  # a shorter sentence is a bare verdict ("能。", "不是。"): true o
 # which half the units contain) that the shown text does not already say.
 NEIGHBOURS = 2
 DISTINCT_IDF = 1.2
+# A citation that names no law ("（第二十一条至第二十三条）", "（同法第三十九条）", "（同条）") leans on a law its own unit
+# named earlier: in a neighbour's sentence it would read as citing the law of the sentence before it, so it is left
+# out there (the source line names the neighbour's text).
+BARE_CITATION = re.compile(r"[（(](?:同[条法上]|同办法|第[一二三四五六七八九十百零〇\d]+条)[^（()）《]*[）)]")
 DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
 YES_NO = re.compile(r"(?<![什怎这那多])[吗么嘛][?？!！。]*$|能不能|可不可以|是不是|算不算|要不要|有没有|是否|行不行|对不对|合不合法|能否|可否")
 # A sentence holding an answer of the kind the question asks for (Query.asks: a duration for 多久, an
@@ -477,6 +482,8 @@ def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: s
         breaks.add(len(pool))
         for k, x in enumerate(theirs):
             mine = words(x)
+            if k not in their_lists:  # a list is shown by its items (fit_list): left as it is
+                x = BARE_CITATION.sub("", x)
             if mine and len(mine & seen) / len(mine) < 0.5:  # not a restatement of what is there
                 if k in their_lists:
                     lists[len(pool)] = their_lists[k]

@@ -125,3 +125,16 @@ def test_splitting_is_linear():
     start = time.perf_counter()
     got = sentences(text)
     assert len(got) >= 5000 and time.perf_counter() - start < 1.0
+
+
+def test_a_citation_that_names_no_law_is_recognised_and_a_named_one_is_not():
+    # compose.BARE_CITATION: in a neighbour unit's sentence, "（同条）" or "（第七条）" would read as citing the law of
+    # the sentence shown before it (an answer showed "参加工伤保险本来就是用人单位的法定义务（第七条）" after a sentence
+    # of 《工伤保险条例》, though the article was the 职业病防治法's); they are left out there
+    from bot.answering.compose import BARE_CITATION
+
+    for bare in ("并适时调整（同条），具体金额", "法定义务（第七条），没参保", "应当提供（同法第四十七条）。", "（第二十一条至第二十三条）"):
+        assert BARE_CITATION.search(bare), bare
+        assert "（" not in BARE_CITATION.sub("", bare)
+    for named in ("（《职业病防治法》第三十九条）", "（《工伤保险条例》第十七条、第二十三条）", "共10项（第一项至第三项见上）"):
+        assert not BARE_CITATION.search(named), named
