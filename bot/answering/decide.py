@@ -168,9 +168,15 @@ def door_notes(cues: dict[str, list[str]]) -> list[str]:
     return [DOOR_NOTES[d] for d in ("injury", "medical", "labour") if cues.get(d)][:1]
 
 
+# "工伤" read across two words: 加工/打工/施工/员工 … followed by 伤身/伤肺/伤眼/伤害 … ("人造石加工伤肺吗",
+# "打工伤身体吗"): not the word 工伤, which sent such questions to the work-injury door
+ACROSS_GONGSHANG = re.compile(r"(?<=[加施打做务员职民用开完复上])工(?=伤[身肺眼耳手脚腰胃脑皮害人到残])")
+
+
 def cues_in(text: str) -> dict[str, list[str]]:
     """The cue words of every kind found in a (normalised) text; a bare temperature in the weather or at
-    work (`heat_reading`) counts as an `oh` word."""
+    work (`heat_reading`) counts as an `oh` word. A 工伤 read across two words (ACROSS_GONGSHANG) is none."""
+    text = ACROSS_GONGSHANG.sub("工\u2060", text)  # a word joiner: no cue word spans it
     cues = {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
     if cues.get("care_employer"):  # the employer counts for a patient only in the asking part (patient_care)
         asked = "".join(asking_parts(text)) or text

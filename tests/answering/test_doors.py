@@ -593,3 +593,16 @@ def test_ordinary_illnesses_and_allowances_go_to_their_doors(question, door):
 def test_an_ordinary_illness_with_a_hazard_stays_ours():
     """With a hazard named the same symptom is our topic: dust and a sore throat."""
     assert topic_of(cues("车间粉尘大，嗓子老是疼"), [])
+
+
+@pytest.mark.parametrize("question", ["人造石加工伤肺吗", "在电子厂打工伤身体吗", "天天做工伤眼睛吗"])
+def test_gongshang_read_across_two_words_is_not_a_work_injury(question):
+    """加工伤肺, 打工伤身体: 工 ends one word and 伤 starts the next; they used to reach the work-injury door by 工伤."""
+    found = cues(question)
+    assert not found["injury"] and not found["work_injury"]
+    assert door_of(question) != "injury"
+
+
+def test_the_word_gongshang_itself_is_still_read():
+    assert cues("打工受伤算工伤吗")["injury"] == ["工伤"]
+    assert door_of("打工受伤算工伤吗") == "injury"
