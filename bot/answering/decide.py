@@ -492,7 +492,10 @@ def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> 
         return "environment"
     if cues.get("death") and cues.get("benefit"):  # a worker's death and its benefits: 工亡待遇, by 人社部门
         return "injury"
-    if not has_topic and cues.get("accident") and (at_work or cues.get("injury")):  # an accident at work: 工伤
+    # an accident at work: 工伤, also where only a trade or a place of work made the question ours (`oh_weak`:
+    # 油田, 矿山 — "油田被钻杆砸伤算工伤吗" was answered from the list of what counts as 工伤)
+    only_weak = all(w in cues.get("oh_weak", []) for w in cues.get("oh", []))
+    if (not has_topic or only_weak) and cues.get("accident") and (at_work or cues.get("injury")):
         return "injury"
     if query.asks == "amount" and procedure_words(cues):
         # a work-injury procedure word (工伤, 伤残, 评残; not the generic 赔偿) asking how much or which grade,

@@ -606,3 +606,17 @@ def test_gongshang_read_across_two_words_is_not_a_work_injury(question):
 def test_the_word_gongshang_itself_is_still_read():
     assert cues("打工受伤算工伤吗")["injury"] == ["工伤"]
     assert door_of("打工受伤算工伤吗") == "injury"
+
+
+@pytest.mark.parametrize("question, door", [
+    ("油田被钻杆砸伤算工伤吗", "injury"),  # an accident at work where only a trade word (oh_weak) made it ours
+    ("在矿山干活被石头砸伤了怎么办", "injury"),
+    ("焦化厂一个月多少钱", "labour"),  # pay in everyday words, with a trade named
+    ("矿工一个月能挣多少", "labour"),
+])
+def test_a_trade_word_does_not_keep_an_accident_or_a_pay_question(question, door):
+    assert door_of(question) == door
+
+
+def test_an_accident_word_with_a_hazard_of_ours_stays_ours():
+    assert door_of("在煤矿干了十年查出尘肺算不算工伤") is None  # 尘肺: a topic word of its own
