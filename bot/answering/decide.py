@@ -177,6 +177,7 @@ def cues_in(text: str) -> dict[str, list[str]]:
     """The cue words of every kind found in a (normalised) text; a bare temperature in the weather or at
     work (`heat_reading`) counts as an `oh` word. A 工伤 read across two words (ACROSS_GONGSHANG) is none."""
     text = ACROSS_GONGSHANG.sub("工\u2060", text)  # a word joiner: no cue word spans it
+    text = text.replace("家里人", "家人")  # one's family, not one's home (`environment`: 家里)
     cues = {kind: [w for w in words if w in text] for kind, words in cue_words().items()}
     if cues.get("care_employer"):  # the employer counts for a patient only in the asking part (patient_care)
         asked = "".join(asking_parts(text)) or text

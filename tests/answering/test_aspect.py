@@ -243,3 +243,8 @@ def test_a_unit_about_another_trade_goes_after_the_others(retriever):
     same = analyse("电瓶厂上班会铅中毒吗", retriever.encode)  # the trade the unit names: the ranking stands
     assert by_other_trade(retriever, same, candidates(retriever, (lead, 1.30), (general, 1.20)))[0].position == \
         unit(retriever, lead)
+
+
+def test_being_moved_to_another_post_is_the_working_aspect_in_everyday_words():
+    for question in ("得了尘肺单位要给我换个岗位吗", "还能在原来的岗位干吗", "能不能调个岗位"):
+        assert "working" in aspects_in(without_subject(normalize(question))), question

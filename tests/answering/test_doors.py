@@ -620,3 +620,9 @@ def test_a_trade_word_does_not_keep_an_accident_or_a_pay_question(question, door
 
 def test_an_accident_word_with_a_hazard_of_ours_stays_ours():
     assert door_of("在煤矿干了十年查出尘肺算不算工伤") is None  # 尘肺: a topic word of its own
+
+
+def test_ones_family_is_not_ones_home():
+    """家里人 (one's family) is not 家里 (one's home, the `environment` door): whether 尘肺 passes to them is ours."""
+    assert not cues("尘肺会传染给家里人吗")["environment"]
+    assert door_of("家里装修甲醛多久能散") == "environment"
