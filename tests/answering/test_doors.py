@@ -626,3 +626,12 @@ def test_ones_family_is_not_ones_home():
     """家里人 (one's family) is not 家里 (one's home, the `environment` door): whether 尘肺 passes to them is ours."""
     assert not cues("尘肺会传染给家里人吗")["environment"]
     assert door_of("家里装修甲醛多久能散") == "environment"
+
+
+@pytest.mark.parametrize("question, door", [
+    ("做美甲的对身体有伤害吗", None),  # the nail technician: ours
+    ("做美甲对指甲有伤害吗", "product"),  # getting one's nails done: the product door
+    ("我在矿上干了二十年现在咳嗽气短怎么办", None),  # a miner's cough: ours, not a hospital's alone
+])
+def test_who_does_the_work_decides_whose_question_it_is(question, door):
+    assert door_of(question) == door
