@@ -39,7 +39,7 @@ DISTINCT_IDF = 1.2
 # A citation that names no law ("（第二十一条至第二十三条）", "（同法第三十九条）", "（同条）") leans on a law its own unit
 # named earlier: in a neighbour's sentence it would read as citing the law of the sentence before it, so it is left
 # out there (the source line names the neighbour's text).
-BARE_CITATION = re.compile(r"[（(](?:同[条法上]|同办法|第[一二三四五六七八九十百零〇\d]+条)[^（()）《]*[）)]")
+BARE_CITATION = re.compile(r"[（(](?:同[条法上页文]|同办法|第[一二三四五六七八九十百零〇\d]+条)[^（()）《]*[）)]")
 DRAFT_NOTE = "（本条为防护常识，尚待职业卫生专业人员审核）"
 YES_NO = re.compile(r"(?<![什怎这那多])[吗么嘛][?？!！。]*$|能不能|可不可以|是不是|算不算|要不要|有没有|是否|行不行|对不对|合不合法|能否|可否")
 # A sentence holding an answer of the kind the question asks for (Query.asks: a duration for 多久, an
