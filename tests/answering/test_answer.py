@@ -223,8 +223,11 @@ def test_work_injury_questions_name_the_human_resources_department(retriever):
     assert "人社" in result.text or "社会保险行政部门" in result.text
     commute = answer(retriever, "下班路上被车撞了能不能算工伤")
     assert not commute.found and "社会保险行政部门" in commute.text
-    # the referral still answers the occupational-health part: an occupational disease is a 工伤
-    assert "患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）" in commute.text
+    # an accident has no occupational-health part: the door's line on occupational disease is left out (session 14)
+    assert "第十四条第四项" not in commute.text and "职业病防治法" not in commute.text
+    # a question with a word of ours keeps it: an occupational disease is a 工伤
+    grade = answer(retriever, "尘肺病一期能评几级伤残")
+    assert grade.door == "injury" and "患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）" in grade.text
     accident = answer(retriever, "在厂里摔伤了手算工伤吗")  # an accident: not an occupational disease
     assert not accident.found and accident.door == "injury"
     # the procedure itself, without an occupational-health word: our work-injury texts answer it
