@@ -49,7 +49,7 @@ COLD_WORDS = ("低温", "寒冷", "严寒", "冷库", "冻伤", "冻疮", "冻�
 HEAT_WORDS = ("高温", "中暑", "防暑", "炎热", "酷暑", "天热", "很热", "太热", "热射病", "温度很高", "温度高", "温度太高")
 # aspects whose units answer only that aspect, so that a best unit asking one the question does not ask is
 # answering another question (`by_unasked`); every aspect group was measured: 9 correct answers lost. Whether
-# a disease passes to others or to one's children (`contagion`: 尘肺病有传染性吗) answers only that (session cover3)
+# a disease passes to others or to one's children (`contagion`: 尘肺病有传染性吗) answers only that (session 14, coverage pass)
 UNASKED_ASPECTS = ("cure", "contagion")
 MIN_WORD = 2  # shorter tokens (病, 人, 能) name nothing on their own
 # a temperature of 30–60 in digits or in words (四十, 三十七八); in a unit's questions only where they speak of

@@ -182,7 +182,7 @@ def test_a_cure_unit_gives_way_when_the_cure_is_not_asked(retriever):
 
 def test_a_contagion_unit_gives_way_when_contagion_is_not_asked(retriever):
     """Whether a disease passes to the family (`contagion`) answers only that: a question on who gets the disease
-    is not answered with it, a question on contagion is (session cover3)."""
+    is not answered with it, a question on contagion is (session 14, coverage pass)."""
     from bot.answering.aspect import by_unasked
     from bot.answering.query import analyse
 

@@ -225,7 +225,7 @@ def test_harm_to_the_body_alone_or_with_a_labour_word_is_not_ours(question, door
     "中午在外面干活热得受不了怎么办",
 ])
 def test_how_hot_at_work_said_without_a_figure_is_the_heat_topic(question):
-    """太热, 闷热 with a word placing it at work or outdoors reads like a bare temperature (session cover3): with
+    """太热, 闷热 with a word placing it at work or outdoors reads like a bare temperature (session 14, coverage pass): with
     no topic word such a question needed confidence 0.85 and was refused."""
     found = cues(question)
     assert heat_reading(normalize(question), found) in found["hot"]
@@ -243,7 +243,7 @@ def test_how_hot_alone_or_of_the_body_is_not_the_heat_topic(question):
 
 def test_years_of_work_with_a_hazard_asked_about_the_body_are_ours():
     """上班时间 is an hours word, but "在冷库上班时间长了对身体有影响吗" asks what the cold does over years (session
-    cover3: it went to 12333); with another labour word or without a hazard or trade it stays a labour question."""
+    session 14: it went to 12333); with another labour word or without a hazard or trade it stays a labour question."""
     assert hours_harm(cues("在冷库上班时间长了对身体有影响吗"))
     assert door_of("在冷库上班时间长了对身体有影响吗") is None
     assert not hours_harm(cues("粉尘岗位上班时间长了对身体有影响，加班费怎么算"))
