@@ -28,13 +28,13 @@ from bot.answering.compose import (
 )
 from bot.answering.decide import (
     DOOR_NOTES,
-    DOOR_TEXTS,
     QUALIFIERS,
     REFUSAL,
     THRESHOLD,
     Decision,
     cues_in,
     decide,
+    door_text,
     leans_on,
 )
 from bot.answering.query import Query, analyse, asking_parts, is_follow_up, outermost
@@ -295,12 +295,8 @@ def joined(sources: list[str]) -> str:
 
 
 def refusal_or_referral(query: Query, decision: Decision, shown: list[Passage], draft: str = "") -> Answer:
-    """The fixed text of the door, or the refusal. The work-injury door's line on occupational disease (its
-    second line) is shown only to a question with a word of ours (职业病, 尘肺, 粉尘 …): "工伤补贴一般补多少" asks
-    about an accident's money, for which that line is an occupational-health passage it did not ask for."""
-    text = (DOOR_TEXTS[decision.door] if decision.kind == "refer" and decision.door
+    """The fixed text of the door (decide.door_text), or the refusal."""
+    text = (door_text(decision) if decision.kind == "refer" and decision.door
             else "\n".join([REFUSAL, *decision.notes]))
-    if decision.door == "injury" and decision.kind == "refer" and not (decision.cues.get("oh") or decision.cues.get("oh_field")):
-        text = text.split("\n")[0]
     return Answer(query.original, text, False, decision.confidence, shown, None, [], decision.kind,
                   decision.door, None, query.context, draft)

@@ -38,6 +38,17 @@ REFUSAL = (
 # http://jijian.byfy.cn/bencandy.php?fid=111&aid=1902&page=4; 《安全生产法》(2021) 第十条
 # http://m.jxly88.cn/Laws/naqscf/twjdsy/202109/5649300.shtml; 《全国人民代表大会常务委员会关于司法鉴定管理问题的决定》
 # 第一条 https://jxxfw.com/periodical/3759f590d823d8969a863f6b8fa5a5b7.html, 第二条 http://uianet.net/dictionary/b814985.html.
+# The work-injury door in two parts: the procedure at 人社部门, and its occupational-health part, which only a
+# question with a word of ours is shown (door_text)
+INJURY_PROCEDURE = (
+    "这是工伤保险方面的问题。工伤认定和劳动能力鉴定由人社部门办理：向统筹地区社会保险行政部门申请工伤认定，"
+    "向设区的市级劳动能力鉴定委员会申请劳动能力鉴定（《工伤保险条例》第十七条、第二十三条）；"
+    "政策问题可拨打 12333 咨询（劳社部函〔2003〕84号）。"
+)
+INJURY_DISEASE = (
+    "其中和职业健康有关的一条：职工患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）；"
+    "是不是职业病，由依法承担职业病诊断的医疗卫生机构诊断（《职业病防治法》第四十四条）。"
+)
 DOOR_TEXTS = {
     "labour": (
         "这是劳动保障方面的问题（工资、加班、工时、劳动合同、辞退补偿、社保、休假等），不属于职业健康，"
@@ -51,13 +62,7 @@ DOOR_TEXTS = {
         "如果怀疑和工作中接触的粉尘、噪声、化学毒物等有关，就诊时说明接触史；想确认是不是职业病，"
         "可以问我“怀疑得了职业病去哪里诊断”。"
     ),
-    "injury": (
-        "这是工伤保险方面的问题。工伤认定和劳动能力鉴定由人社部门办理：向统筹地区社会保险行政部门申请工伤认定，"
-        "向设区的市级劳动能力鉴定委员会申请劳动能力鉴定（《工伤保险条例》第十七条、第二十三条）；"
-        "政策问题可拨打 12333 咨询（劳社部函〔2003〕84号）。\n"
-        "其中和职业健康有关的一条：职工患职业病的，应当认定为工伤（《工伤保险条例》第十四条第四项）；"
-        "是不是职业病，由依法承担职业病诊断的医疗卫生机构诊断（《职业病防治法》第四十四条）。"
-    ),
+    "injury": INJURY_PROCEDURE + "\n" + INJURY_DISEASE,
     "injury_cost": (
         "这是工伤医疗待遇方面的问题，不属于职业健康，具体怎么报、报多少由人社部门按规定和当地标准办理，我答不准。"
         "按《工伤保险条例》：治疗工伤所需费用，符合工伤保险诊疗项目目录、药品目录和住院服务标准的，从工伤保险基金支付，"
@@ -136,6 +141,16 @@ class Decision:
     door: str | None = None
     notes: list[str] = field(default_factory=list)
     cues: dict[str, list[str]] = field(default_factory=dict)
+
+
+def door_text(decision: Decision) -> str:
+    """The fixed text of a referral's door. The work-injury door's occupational-health part (INJURY_DISEASE) is
+    shown only to a question with a word of ours (职业病, 尘肺, 粉尘 …): "工伤补贴一般补多少" asks about an accident's
+    money, for which that part is an occupational-health passage it did not ask for (session 14)."""
+    assert decision.door is not None
+    if decision.door == "injury" and not (decision.cues.get("oh") or decision.cues.get("oh_field")):
+        return INJURY_PROCEDURE
+    return DOOR_TEXTS[decision.door]
 
 
 def cue_words() -> dict[str, tuple[str, ...]]:
