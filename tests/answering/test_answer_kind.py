@@ -28,6 +28,9 @@ def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
     ("受理投诉的部门是什么", "authority"),  # the office named before its interrogative
     ("負責審批的機構是哪個？", "authority"),
     ("这样能不能拒绝", "yesno"),
+    ("需不需要做职业健康检查", "yesno"),  # A-not-A of any verb: 需不需要, 会不会, 该不该
+    ("正常呼吸会不会得尘肺病", "yesno"),
+    ("高温补贴該不該發？", "yesno"),
     ("這樣算不算違法", "yesno"),
     ("单位可以这么做吗？", "yesno"),
     ("遇到这种事怎么办", "procedure"),
@@ -53,6 +56,12 @@ def test_a_sentence_holds_an_answer_of_a_kind_by_its_form():
     assert has_answer("list", "属于违法行为：由主管部门责令限期治理，并处罚款；")
     assert not has_answer("list", "由主管部门责令限期治理，并处罚款。")
     assert has_answer("cause", "长期吸入粉尘引起的肺组织纤维化。")
+    # items closed by 等 (A、B等) are a list; going to a doctor or to a place to apply is a step to take
+    assert has_answer("list", "如湿式方法、局部抽风除尘等防护设施。")
+    assert not has_answer("list", "湿式方法等防护设施。")
+    assert has_answer("procedure", "出现咳嗽、气短的，应尽早就医。")
+    assert has_answer("procedure", "到依法承担职业病诊断的医疗卫生机构申请诊断。")
+    assert not has_answer("procedure", "尘肺病是长期吸入粉尘引起的。")
 
 
 def test_a_query_carries_the_kind_its_asking_part_asks_for(retriever):
