@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.answering.query import Query, asking_parts, has_answer
+from bot.answering.query import Query, asking_parts, verdict_answers
 from bot.answering.rank import Candidate
 from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 from bot.text.normalize import normalize
@@ -234,7 +234,7 @@ def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: st
         "lead": max(0.0, min(top.score - fifth, 1.0)),
         "topic": 1.0 if has_topic else 0.0,
     }
-    out["kind"] = KIND_UNASKED if query.asks is None else float(has_answer(query.asks, verdict or ""))
+    out["kind"] = KIND_UNASKED if query.asks is None else float(verdict_answers(query.asks, verdict or ""))
     return out
 
 

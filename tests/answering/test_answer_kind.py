@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answering.query import answer_kinds, asked_kind, has_answer
+from bot.answering.query import answer_kinds, asked_kind, has_answer, verdict_answers
 
 KINDS = ("cause", "duration", "amount", "authority", "yesno", "procedure", "list")
 
@@ -62,6 +62,20 @@ def test_a_sentence_holds_an_answer_of_a_kind_by_its_form():
     assert has_answer("procedure", "出现咳嗽、气短的，应尽早就医。")
     assert has_answer("procedure", "到依法承担职业病诊断的医疗卫生机构申请诊断。")
     assert not has_answer("procedure", "尘肺病是长期吸入粉尘引起的。")
+
+
+def test_a_verdict_opening_a_clause_with_the_bare_yao_answers_yes_or_no():
+    """要 / 不要 / 一定要 opening a clause of the verdict says yes or no to 需要…吗; in the detail the same form is an
+    instruction compose does not prefer (has_answer), and someone's duty (单位要…) or 要求 is no answer."""
+    assert verdict_answers("yesno", "安排劳动者从事接触危害的作业前，要先组织上岗前职业健康检查。")
+    assert verdict_answers("yesno", "要。")
+    assert verdict_answers("yesno", "一定要按规定佩戴。")
+    assert verdict_answers("yesno", "不要干脆不戴，先换一种合适的。")
+    assert not verdict_answers("yesno", "用人单位要指定专人负责日常监测。")
+    assert not verdict_answers("yesno", "要求用人单位提供防护用品，是劳动者的权利。")
+    assert not has_answer("yesno", "不要和洁厕灵混用。")
+    assert verdict_answers("yesno", "用人单位应当提供。")  # what any sentence holds holds in a verdict too
+    assert not verdict_answers(None, "要。")
 
 
 def test_a_query_carries_the_kind_its_asking_part_asks_for(retriever):
