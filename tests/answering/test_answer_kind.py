@@ -193,6 +193,27 @@ def test_a_paraphrase_of_the_best_unit_s_own_question_counts_as_full_agreement(r
     assert confidence_of(features(query, same, True)) > confidence_of(features(query, close, True))
 
 
+def test_a_story_question_s_agreement_is_also_read_on_its_asking_part(retriever):
+    # a question that tells a story before it asks: the story's words pull the rankings toward units about its
+    # details, so the best unit's agreement is the better of that on all of it and on its asking part alone
+    from dataclasses import replace
+
+    from bot.answering.answer import read, tells_story
+    from bot.answering.decide import features
+    from bot.answering.query import analyse
+
+    story = analyse("我在机械厂做了两年镗工，车间里全是金属粉尘，单位从来不发口罩，最近老是胸闷气短，"
+                    "找领导也没人理。请问：单位是不是应该给我做体检？", retriever.encode)
+    plain = analyse("单位是不是应该给我做体检", retriever.encode)
+    assert tells_story(story) and not tells_story(plain)
+    top = read(retriever, story).ranked[0]
+    assert top.focus_ranks and not read(retriever, plain).ranked[0].focus_ranks
+    far, near = {"bm25": 9, "dense": 8, "q_dense": 12}, {"bm25": 1, "dense": 2, "q_dense": 1}
+    low = features(story, [replace(top, ranks=far, focus_ranks={}, q_dense=0.8)], True)["agree"]
+    both = features(story, [replace(top, ranks=far, focus_ranks=near, q_dense=0.8)], True)["agree"]
+    assert low < 0.2 and both > 0.8
+
+
 def test_the_plain_harm_question_of_a_hazard_is_answered_from_its_harm_section(retriever):
     from bot.answering.answer import answer
 
