@@ -14,7 +14,16 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
-from bot.answering.aspect import by_agent, by_aspect, by_opposite, by_other_trade, by_temperature, by_trade, by_unasked
+from bot.answering.aspect import (
+    by_agent,
+    by_aspect,
+    by_opposite,
+    by_other_trade,
+    by_temperature,
+    by_trade,
+    by_unasked,
+    other_subject,
+)
 from bot.answering.catalogue import Catalogue, Lookup, named_verdict, unlisted_verdict
 from bot.answering.compose import (
     BARE_VERDICT_MATCH,
@@ -132,8 +141,19 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     # the best unit's answer is composed before deciding: whether its verdict holds an answer of the
     # asked kind is one of the confidence's features
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
-    decision = decide(query, ranked, retriever.vocab, threshold, composed.verdict if composed else None)
+    verdict = composed.verdict if composed else None
+    other = bool(ranked) and about_other(retriever, query, ranked[0], verdict or "")
+    decision = decide(query, ranked, retriever.vocab, threshold, verdict, other)
     return Reading(query, scores, ranked, composed, decision)
+
+
+def about_other(retriever: Retriever, query: Query, top: Candidate, verdict: str) -> bool:
+    """Whether the best unit and the verdict composed from it are about another hazard, trade or kind of dust than
+    the one the question names (aspect.other_subject); never a card typed as it stands or a trade's own section
+    (by_trade: Candidate.named)."""
+    if top.exact or top.named:
+        return False
+    return other_subject(query.normalized, retriever.unit_questions(top.position), normalize(verdict)) is not None
 
 
 def tells_story(query: Query) -> bool:

@@ -270,21 +270,21 @@ def _names_of(folder: Path, file: str) -> tuple[tuple[str, str], ...]:
 cached_by_folder(_names_of.cache_clear)
 
 
-def agent_names() -> tuple[tuple[str, str], ...]:
-    """Every name of the named hazards of agents.yaml with its agent, longest first (a name inside a longer
-    one, 苯 in 甲苯, is read as the longer one)."""
-    return names_of("agents.yaml")
+def keys_named(file: str, text: str) -> set[str]:
+    """The things of one word-list file of named things (agents.yaml, trades.yaml, dusts.yaml) a (normalised) text
+    names, each once however it is named; a name inside a longer one is read as the longer one only (苯 in 甲苯)."""
+    found = set()
+    for name, key in names_of(file):
+        if name in text:
+            found.add(key)
+            text = text.replace(name, " ")
+    return found
 
 
 def agents_in(text: str) -> set[str]:
     """The named hazards a (normalised) text names, each once however it is named (汞, 水银); 苯 inside 甲苯
     is 甲苯 only, 苯 beside 甲苯 (“苯、甲苯”) is both."""
-    found = set()
-    for name, agent in agent_names():
-        if name in text:
-            found.add(agent)
-            text = text.replace(name, " ")
-    return found
+    return keys_named("agents.yaml", text)
 
 
 def by_agent(retriever: Retriever, query: Query, ranked: list[Candidate],
@@ -391,6 +391,29 @@ def by_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
             c.named = True
             return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
     return ranked
+
+
+# word lists of specific subjects, each a kind of its own: an answer naming one thing of a list is about it (other_subject)
+SUBJECT_LISTS = ("agents.yaml", "trades.yaml", "dusts.yaml")
+
+
+def other_subject(question: str, questions: str, verdict: str) -> str | None:
+    """The one other subject an answer is about, when the question names a subject of a list of SUBJECT_LISTS (a
+    hazard, a trade, a kind of dust) and the unit's questions with the verdict shown, or the verdict alone, name
+    exactly one thing of that list and not the asked one (a question on 铜粉 answered with the verdict "铝粉尘可引起
+    铝尘肺"). A text that names none is general (有没有害要看岗位 …), one that names several is a list: neither is
+    about another subject. None when there is no such subject. Its confidence is capped (decide.OTHER_SUBJECT):
+    by_agent and by_other_trade re-rank such units but leave the best one when every unit is of that kind, and read
+    only the units' questions, not the verdict shown. `question`, `questions`, `verdict`: normalised."""
+    for file in SUBJECT_LISTS:
+        asked = keys_named(file, question)
+        if not asked:
+            continue
+        for text in (questions + " " + verdict, verdict):
+            named = keys_named(file, text)
+            if len(named) == 1 and not named & asked:
+                return next(iter(named))
+    return None
 
 
 def by_other_trade(retriever: Retriever, query: Query, ranked: list[Candidate],

@@ -111,6 +111,9 @@ DOOR_NOTES = {
 COEFFICIENTS = {"agree": 2.561, "lead": 2.152, "topic": 3.613, "kind": 0.750}
 INTERCEPT = -5.053
 THRESHOLD = 0.50
+# the most confidence an answer about another subject than the asked one may have (aspect.other_subject): a wrong
+# answer given with confidence is worse than the refusal
+OTHER_SUBJECT = 0.3
 KIND_UNASKED = 0.5  # the `kind` feature of a question whose interrogative names no kind of answer
 # The best unit's own question (a heading, a card question or variant) is the user's question in other
 # words at this cosine or above: the three rankings' agreement is then taken as full (1.0), as for a trade's
@@ -562,15 +565,19 @@ def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> 
 
 
 def decide(query: Query, ranked: list[Candidate], vocab: set[str],
-           threshold: float | None = None, verdict: str | None = None) -> Decision:
+           threshold: float | None = None, verdict: str | None = None, other_subject: bool = False) -> Decision:
     """Answer, refer or refuse, from the cue words and the confidence of the best unit (`verdict`:
     the verdict sentence composed from it, see `features`). A question sent to another door by its
-    cue words has confidence 0: no occupational-health answer applies."""
+    cue words has confidence 0: no occupational-health answer applies. `other_subject`: the best unit and its
+    verdict are about another hazard or trade than the one the question names (aspect.other_subject): its
+    confidence is at most OTHER_SUBJECT, below the threshold."""
     cues = cues_in(query.normalized)
     has_topic = topic_of(cues, ranked)
     top = ranked[0] if ranked else None
     threshold = THRESHOLD if threshold is None else threshold
     confidence = confidence_of(features(query, ranked, has_topic, verdict)) if top is not None else 0.0
+    if other_subject:
+        confidence = min(confidence, OTHER_SUBJECT)
     notes = door_notes(cues)
     if top is not None and top.exact:  # the user typed a reviewed card's own question
         return Decision("answer", 1.0, None, notes, cues)

@@ -248,3 +248,32 @@ def test_a_unit_about_another_trade_goes_after_the_others(retriever):
 def test_being_moved_to_another_post_is_the_working_aspect_in_everyday_words():
     for question in ("得了尘肺单位要给我换个岗位吗", "还能在原来的岗位干吗", "能不能调个岗位"):
         assert "working" in aspects_in(without_subject(normalize(question))), question
+
+
+def test_an_answer_about_one_other_subject_is_told_apart_from_a_general_one():
+    # aspect.other_subject: the question names a hazard, trade or kind of dust; the answer (the unit's questions and
+    # the verdict shown, or the verdict alone) names exactly one other thing of that list and not the asked one
+    from bot.answering.aspect import other_subject
+
+    n = normalize
+    asked = n("打磨铜件，铜粉多，会得尘肺吗")
+    both = n("吸铝粉、铜粉这类金属粉尘，会得什么职业病？")
+    assert other_subject(asked, both, n("铝粉尘可引起铝尘肺。")) == "铝"  # the verdict alone is about 铝
+    assert other_subject(asked, both, n("金属粉尘也会引起肺部疾病。")) is None  # the unit names it; the verdict is general
+    assert other_subject(asked, n("粉尘作业要注意什么？"), n("要看岗位接触的粉尘种类和浓度。")) is None  # general
+    assert other_subject(asked, n("煤尘、矽尘有什么危害？"), n("煤尘、矽尘都可引起尘肺。")) is None  # a list
+    assert other_subject(n("汞中毒有什么表现"), n("苯中毒有什么表现？"), n("头晕、乏力。")) == "苯"  # a hazard
+    assert other_subject(n("粉尘作业要注意什么"), n("苯中毒有什么表现？"), n("头晕。")) is None  # nothing named asked
+
+
+def test_an_answer_about_another_subject_stays_below_the_threshold(retriever):
+    from bot.answering.decide import OTHER_SUBJECT, THRESHOLD, decide
+    from bot.answering.query import analyse
+    from bot.answering.rank import rank
+
+    assert OTHER_SUBJECT < THRESHOLD
+    query = analyse("职业病诊断需要多长时间", retriever.encode)
+    ranked = rank(retriever, query, retriever.unit_scores(query))
+    plain = decide(query, ranked, retriever.vocab, threshold=0.0)
+    capped = decide(query, ranked, retriever.vocab, other_subject=True)
+    assert plain.confidence > OTHER_SUBJECT and capped.confidence == OTHER_SUBJECT and capped.kind == "refuse"
