@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from bot.answering.aspect import by_agent, by_aspect, by_opposite, by_other_trade, by_temperature, by_trade, by_unasked
-from bot.answering.catalogue import Catalogue, Lookup, unlisted_verdict
+from bot.answering.catalogue import Catalogue, Lookup, named_verdict, unlisted_verdict
 from bot.answering.compose import (
     BARE_VERDICT_MATCH,
     DETAIL_CHARS,
@@ -215,6 +215,8 @@ def answer_query(retriever: Retriever, query: Query, top_k: int = 3, threshold: 
         decision = Decision("answer", max(decision.confidence, LOOKUP_CONFIDENCE), None, decision.notes, decision.cues)
         if not lookup.listed:
             verdict, extra = unlisted_verdict(lookup.name), nearest_line(retriever, lookup)
+        elif lookup.known_as:  # asked by a name workers use: which entry it is, then the section
+            verdict = named_verdict(lookup.known_as)
         composed = None  # another unit or verdict: composed again
     elif decision.kind != "refer" and not query.is_follow_up and not asks_as_one(ranked):
         parts = part_readings(retriever, query, threshold)

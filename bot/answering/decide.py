@@ -496,6 +496,33 @@ def topic_of(cues: dict[str, list[str]], ranked: list[Candidate]) -> bool:
     return False
 
 
+def disease_benefit(cues: dict[str, list[str]]) -> bool:
+    """The question asks what an occupational-disease patient (or the family) is owed: a word naming the field
+    (`oh_field`: 职业病, 尘肺, 矽肺) and a benefit word (`benefit`: 待遇, 补助, 抚恤, 丧葬, 赔偿). Such money is paid
+    under 工伤保险 (《职业病防治法》第五十七条, 《工伤保险条例》第十四条第四项、第三十条至第三十九条), which our
+    work-injury texts set out: the issue asks for that part answered, with the 人社 door (disease_benefit_answer)."""
+    return bool(cues.get("oh_field")) and bool(cues.get("benefit"))
+
+
+def answers_injury_benefit(cues: dict[str, list[str]], top: Candidate) -> bool:
+    """The best unit is a work-injury unit (it names 工伤, 工亡, 劳动能力鉴定 or 停工留薪: `work_injury`) and, for a
+    question about a death, names a death too (因工死亡: 丧葬补助金, 供养亲属抚恤金): a unit on the relief of a patient
+    without an employer, or on treatment costs, does not answer what a family is owed."""
+    unit = cues_in(normalize(" ".join(top.chunk.section) + top.chunk.text))
+    return bool(unit.get("work_injury")) and (not cues.get("death") or bool(unit.get("death")))
+
+
+def disease_benefit_answer(cues: dict[str, list[str]], top: Candidate | None, confidence: float,
+                           needed: float) -> bool:
+    """A question sent to the work-injury door by its words (door_by_words: a death and its benefits, the amount of
+    a disability grade) is answered all the same when it asks what an occupational-disease patient is owed
+    (disease_benefit), the best unit is a work-injury unit that answers it (answers_injury_benefit) and the
+    confidence reaches what is needed; the door's line (DOOR_NOTES["injury"]) goes with the answer. Without a word naming the field (an accident's or an
+    injury's money: "工伤十级赔多少") the question keeps the plain referral."""
+    return (top is not None and confidence >= needed and disease_benefit(cues)
+            and answers_injury_benefit(cues, top))
+
+
 def door_by_words(query: Query, cues: dict[str, list[str]], has_topic: bool) -> str | None:
     """The door a question is sent to by its words alone, whatever the confidence (`cues` as topic_of left
     them); None when the confidence decides. benchmarks/calibrate_answers.py fits the confidence on the
@@ -546,9 +573,11 @@ def decide(query: Query, ranked: list[Candidate], vocab: set[str],
         return Decision("refer", 0.0, door, notes, cues)
 
     door = door_by_words(query, cues, has_topic)
+    needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
+    if door == "injury" and disease_benefit_answer(cues, top, confidence, needed):
+        return Decision("answer", confidence, None, [DOOR_NOTES["injury"]], cues)
     if door is not None:
         return refer(door)
-    needed = threshold if has_topic else max(threshold, WITHOUT_TOPIC)
     if top is None or confidence < needed:
         # 赔偿 is every claim's word: alone (no procedure word, no occupational-health word) it is most often
         # a labour claim (辞退、解散、没签合同怎么赔偿); 12333 answers work-injury insurance too

@@ -252,16 +252,22 @@ def write_cache(path: Path, texts: Iterable[str]) -> None:
 
 
 def synonyms() -> dict[str, list[str]]:
-    """Colloquial word → the documents' terms (synonyms.yaml of the dictionaries in use), normalised."""
+    """Colloquial word → the documents' terms (synonyms.yaml and names.yaml of the dictionaries in use), normalised."""
     return _synonyms(dict_dir())
 
 
 @lru_cache(maxsize=MAX_FOLDERS)
 def _synonyms(folder: Path) -> dict[str, list[str]]:
-    """synonyms.yaml of one dictionary folder, read once."""
-    path = folder / "synonyms.yaml"
-    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return {normalize(str(k)): [normalize(str(v)) for v in vs] for k, vs in (table or {}).items()}
+    """synonyms.yaml and names.yaml (the catalogue diseases' names, bot/answering/catalogue.py) of one
+    dictionary folder, read once; a word in both expands to the terms of both."""
+    merged: dict[str, list[str]] = {}
+    for name in ("synonyms.yaml", "names.yaml"):
+        path = folder / name
+        table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        for k, vs in (table or {}).items():
+            terms = merged.setdefault(normalize(str(k)), [])
+            terms += [t for t in (normalize(str(v)) for v in vs) if t not in terms]
+    return merged
 
 
 def tokens(text: str) -> list[str]:

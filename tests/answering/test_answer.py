@@ -235,6 +235,21 @@ def test_work_injury_questions_name_the_human_resources_department(retriever):
     assert steps.found and "社会保险行政部门" in steps.text
 
 
+def test_what_an_occupational_disease_patient_is_owed_is_answered_with_the_injury_door(retriever):
+    """A death and its benefits, or a disability grade's money, go to the work-injury door by their words
+    (decide.door_by_words); with a word naming the field (尘肺, 职业病) and a work-injury unit that answers it,
+    the occupational-health part is answered from 《工伤保险条例》 and the door's 人社 line goes with it
+    (decide.disease_benefit_answer, issue #9)."""
+    death = answer(retriever, "尘肺病职工去世了，家属能领哪些工亡待遇")
+    assert death.decision == "answer" and "丧葬补助金" in death.text and "一次性工亡补助金" in death.text, death.text
+    assert "人社部门" in death.text
+    grade = answer(retriever, "职业病评了五级伤残能拿多少补助")
+    assert grade.decision == "answer" and "18个月" in grade.text and "人社部门" in grade.text, grade.text
+    # without a word naming the field, a death at work and its money keep the plain referral
+    accident = answer(retriever, "工人在车间干活时死亡，家属能领哪些补助")
+    assert accident.decision == "refer" and accident.door == "injury", (accident.decision, accident.door)
+
+
 def test_an_answer_made_from_a_referral_by_the_catalogue_still_names_the_door(retriever):
     # below the threshold (forced here) a work-injury question with a topic word is sent to 人社部门; the
     # disease catalogue then answers it (中暑 is on the list), and the answer keeps the door's line

@@ -63,6 +63,38 @@ def test_an_unlisted_name_points_to_the_category_its_words_name(retriever):
     assert "过敏性肺炎" not in result.text
 
 
+@pytest.mark.parametrize("question, known, called, heading", [
+    ("电焊眼算职业病吗", "电焊眼", "电光性眼炎", "哪些眼病"),
+    ("潜水病算不算职业病", "潜水病", "减压病", "中暑、冻伤、振动病"),
+    ("布病是职业病吗", "布病", "布鲁氏菌病", "哪些传染病"),
+    # by its tail alone 热射病 matched 放射病 (the radiation diseases): the name table says it is 中暑
+    ("工地上得了热射病，算职业病吗", "热射病", "中暑", "中暑、冻伤、振动病"),
+])
+def test_a_disease_by_a_name_workers_use_is_answered_by_the_catalogues_name(retriever, question, known, called, heading):
+    result = answer(retriever, question)
+    assert result.text.startswith(f"“{known}”对应《职业病分类和目录》里的“{called}”。"), result.text
+    assert "没有单列" not in result.text and result.text.count(called) >= 2  # the section's list names it too
+    assert result.passages[0].chunk.section[-1].startswith(heading)
+
+
+def test_a_name_inside_another_word_is_not_a_name_workers_use():
+    from bot.answering.catalogue import catalogue_name
+    assert catalogue_name("做电焊眼睛疼") is None  # 电焊眼睛: the eyes, a symptom (left to retrieval)
+    assert catalogue_name("黑肺病") == ("黑肺", ("煤工尘肺",))
+
+
+def test_every_name_in_the_name_table_is_a_name_the_catalogue_lists():
+    table = yaml.safe_load((KNOWLEDGE / "dict" / "names.yaml").read_text(encoding="utf-8"))
+    catalogue = (KNOWLEDGE / "materials" / "disease-catalogue.md").read_text(encoding="utf-8")
+    assert table and all(names and all(n in catalogue for n in names) for names in table.values())
+    assert not [k for k in table if k in catalogue]  # a name the catalogue itself uses needs no entry
+
+
+def test_a_name_workers_use_expands_the_bm25_query_to_the_catalogues_name():
+    from bot.text.tokenize import query_tokens
+    assert "电光性眼炎" in query_tokens("电焊眼怎么办") or {"电光", "眼炎"} <= set(query_tokens("电焊眼怎么办"))
+
+
 def test_a_symptom_is_left_to_retrieval():
     # "眼睛疼" is not a disease's name: no "not listed" verdict about it
     assert asked("做电焊眼睛疼算不算职业病")[0] == "做电焊眼睛疼"
