@@ -38,7 +38,7 @@ from bot.answering.decide import (
     leans_on,
 )
 from bot.answering.query import Query, analyse, asking_parts, is_follow_up, outermost
-from bot.answering.rank import Candidate, rank
+from bot.answering.rank import Candidate, rank, ranks_of
 from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
 from bot.text.normalize import normalize
 
@@ -126,11 +126,21 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     ranked = by_other_trade(retriever, query, ranked, scores)
     ranked = by_unasked(retriever, query, ranked, scores)
     ranked = by_trade(retriever, query, ranked, scores)
+    if ranked and tells_story(query):  # how the three measurements rank the best unit for what is asked
+        alone = analyse(query.focus, retriever.encode, role=query.role, region=query.region)
+        ranked[0].focus_ranks = ranks_of(retriever.unit_scores(alone), ranked[0].position)
     # the best unit's answer is composed before deciding: whether its verdict holds an answer of the
     # asked kind is one of the confidence's features
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
     decision = decide(query, ranked, retriever.vocab, threshold, composed.verdict if composed else None)
     return Reading(query, scores, ranked, composed, decision)
+
+
+def tells_story(query: Query) -> bool:
+    """A question that tells a story before it asks (its asking part, Query.focus, is not all of it): the
+    story's words pull BM25 and the dense match toward units about its details, so the best unit's agreement
+    is also read on the asking part alone (decide.features)."""
+    return not query.is_follow_up and bool(query.focus) and query.focus != query.normalized
 
 
 def topic_words(question: str) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.answering.query import Query, asking_parts, has_answer
+from bot.answering.query import Query, asking_parts, verdict_answers
 from bot.answering.rank import Candidate
 from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
 from bot.text.normalize import normalize
@@ -229,13 +229,21 @@ def features(query: Query, ranked: list[Candidate], has_topic: bool, verdict: st
     top = ranked[0]
     ranks = top.ranks or {"bm25": 10, "dense": 10, "q_dense": 10}
     fifth = sorted((c.score for c in ranked), reverse=True)[min(4, len(ranked) - 1)]
+    # a question that tells a story first: the better of the agreement on all of it and on its asking part
+    # alone (Candidate.focus_ranks), which the story's words do not pull elsewhere
+    agree = max(agreement(ranks), agreement(top.focus_ranks) if top.focus_ranks else 0.0)
     out = {
-        "agree": 1.0 if top.named or top.q_dense >= PARAPHRASE else sum(1.0 / r for r in ranks.values()) / len(ranks),
+        "agree": 1.0 if top.named or top.q_dense >= PARAPHRASE else agree,
         "lead": max(0.0, min(top.score - fifth, 1.0)),
         "topic": 1.0 if has_topic else 0.0,
     }
-    out["kind"] = KIND_UNASKED if query.asks is None else float(has_answer(query.asks, verdict or ""))
+    out["kind"] = KIND_UNASKED if query.asks is None else float(verdict_answers(query.asks, verdict or ""))
     return out
+
+
+def agreement(ranks: dict[str, int]) -> float:
+    """How far the measurements agree on a unit: the mean of 1/rank by each alone (1.0 when all rank it first)."""
+    return sum(1.0 / r for r in ranks.values()) / len(ranks)
 
 
 def confidence_of(x: dict[str, float]) -> float:

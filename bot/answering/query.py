@@ -135,11 +135,14 @@ def restates(part: str, before: list[str]) -> bool:
 
 @dataclass(frozen=True)
 class AnswerKind:
-    """One kind of answer (knowledge/dict/answer_types.yaml): the interrogatives that ask for it and
-    what a sentence holding such an answer contains."""
+    """One kind of answer (knowledge/dict/answer_types.yaml): the interrogatives that ask for it, what a
+    sentence holding such an answer contains, and what holds one only in a verdict (`verdict`: the answer's
+    opening, where a bare "要先组织体检" answers "需要体检吗"; in the detail the same form is an instruction
+    that answers nothing asked, so compose does not prefer it); None when the kind has no such forms."""
     name: str
     asks: re.Pattern
     answer: re.Pattern
+    verdict: re.Pattern | None = None
 
 
 def answer_kinds() -> tuple[AnswerKind, ...]:
@@ -154,7 +157,8 @@ def _answer_kinds(folder: Path) -> tuple[AnswerKind, ...]:
     table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     return tuple(
         AnswerKind(name, re.compile("|".join(f"(?:{normalize(str(p))})" for p in spec["asks"])),
-                   re.compile("|".join(f"(?:{p})" for p in spec["answer"])))
+                   re.compile("|".join(f"(?:{p})" for p in spec["answer"])),
+                   re.compile("|".join(f"(?:{p})" for p in spec["verdict"])) if spec.get("verdict") else None)
         for name, spec in (table or {}).items() if spec.get("asks") and spec.get("answer"))
 
 
@@ -179,6 +183,16 @@ def _has_answer(folder: Path, kind: str, text: str) -> bool:
     """has_answer with the dictionaries of `folder` (cached: knowledge-base sentences recur across questions)."""
     found = next((k for k in _answer_kinds(folder) if k.name == kind), None)
     return bool(found and found.answer.search(text))
+
+
+def verdict_answers(kind: str | None, verdict: str) -> bool:
+    """Whether an answer's verdict holds an answer of the kind: a form any sentence holds (has_answer), or one
+    that answers only as the verdict (AnswerKind.verdict: a clause opening with the bare 要 / 不要 / 一定要 says
+    yes or no to 需要…吗). False for no kind."""
+    if has_answer(kind, verdict):
+        return True
+    found = next((k for k in answer_kinds() if k.name == kind), None)
+    return bool(found and found.verdict and found.verdict.search(verdict))
 
 
 cached_by_folder(_answer_kinds.cache_clear)

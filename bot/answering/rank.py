@@ -44,6 +44,9 @@ class Candidate:
     bm25: float  # relative: this unit's BM25 / the best unit's
     q_bm25: float  # relative, likewise
     ranks: dict[str, int] = field(default_factory=dict)  # its rank by each measurement alone (top units only)
+    # the same for the asking part of a question that tells a story first, scored alone (the best unit only:
+    # answer.read); empty otherwise
+    focus_ranks: dict[str, int] = field(default_factory=dict)
     exact: bool = False  # a card whose question or variant is the user's question, word for word
     named: bool = False  # its questions name the trade and the harm the question asks (aspect.by_trade)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answering.query import answer_kinds, asked_kind, has_answer
+from bot.answering.query import answer_kinds, asked_kind, has_answer, verdict_answers
 
 KINDS = ("cause", "duration", "amount", "authority", "yesno", "procedure", "list")
 
@@ -28,6 +28,9 @@ def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
     ("受理投诉的部门是什么", "authority"),  # the office named before its interrogative
     ("負責審批的機構是哪個？", "authority"),
     ("这样能不能拒绝", "yesno"),
+    ("需不需要做职业健康检查", "yesno"),  # A-not-A of any verb: 需不需要, 会不会, 该不该
+    ("正常呼吸会不会得尘肺病", "yesno"),
+    ("高温补贴該不該發？", "yesno"),
     ("這樣算不算違法", "yesno"),
     ("单位可以这么做吗？", "yesno"),
     ("遇到这种事怎么办", "procedure"),
@@ -53,6 +56,26 @@ def test_a_sentence_holds_an_answer_of_a_kind_by_its_form():
     assert has_answer("list", "属于违法行为：由主管部门责令限期治理，并处罚款；")
     assert not has_answer("list", "由主管部门责令限期治理，并处罚款。")
     assert has_answer("cause", "长期吸入粉尘引起的肺组织纤维化。")
+    # items closed by 等 (A、B等) are a list; going to a doctor or to a place to apply is a step to take
+    assert has_answer("list", "如湿式方法、局部抽风除尘等防护设施。")
+    assert not has_answer("list", "湿式方法等防护设施。")
+    assert has_answer("procedure", "出现咳嗽、气短的，应尽早就医。")
+    assert has_answer("procedure", "到依法承担职业病诊断的医疗卫生机构申请诊断。")
+    assert not has_answer("procedure", "尘肺病是长期吸入粉尘引起的。")
+
+
+def test_a_verdict_opening_a_clause_with_the_bare_yao_answers_yes_or_no():
+    """要 / 不要 / 一定要 opening a clause of the verdict says yes or no to 需要…吗; in the detail the same form is an
+    instruction compose does not prefer (has_answer), and someone's duty (单位要…) or 要求 is no answer."""
+    assert verdict_answers("yesno", "安排劳动者从事接触危害的作业前，要先组织上岗前职业健康检查。")
+    assert verdict_answers("yesno", "要。")
+    assert verdict_answers("yesno", "一定要按规定佩戴。")
+    assert verdict_answers("yesno", "不要干脆不戴，先换一种合适的。")
+    assert not verdict_answers("yesno", "用人单位要指定专人负责日常监测。")
+    assert not verdict_answers("yesno", "要求用人单位提供防护用品，是劳动者的权利。")
+    assert not has_answer("yesno", "不要和洁厕灵混用。")
+    assert verdict_answers("yesno", "用人单位应当提供。")  # what any sentence holds holds in a verdict too
+    assert not verdict_answers(None, "要。")
 
 
 def test_a_query_carries_the_kind_its_asking_part_asks_for(retriever):
@@ -168,6 +191,27 @@ def test_a_paraphrase_of_the_best_unit_s_own_question_counts_as_full_agreement(r
     assert features(query, close, True)["agree"] < 0.5
     assert features(query, same, True)["agree"] == 1.0
     assert confidence_of(features(query, same, True)) > confidence_of(features(query, close, True))
+
+
+def test_a_story_question_s_agreement_is_also_read_on_its_asking_part(retriever):
+    # a question that tells a story before it asks: the story's words pull the rankings toward units about its
+    # details, so the best unit's agreement is the better of that on all of it and on its asking part alone
+    from dataclasses import replace
+
+    from bot.answering.answer import read, tells_story
+    from bot.answering.decide import features
+    from bot.answering.query import analyse
+
+    story = analyse("我在机械厂做了两年镗工，车间里全是金属粉尘，单位从来不发口罩，最近老是胸闷气短，"
+                    "找领导也没人理。请问：单位是不是应该给我做体检？", retriever.encode)
+    plain = analyse("单位是不是应该给我做体检", retriever.encode)
+    assert tells_story(story) and not tells_story(plain)
+    top = read(retriever, story).ranked[0]
+    assert top.focus_ranks and not read(retriever, plain).ranked[0].focus_ranks
+    far, near = {"bm25": 9, "dense": 8, "q_dense": 12}, {"bm25": 1, "dense": 2, "q_dense": 1}
+    low = features(story, [replace(top, ranks=far, focus_ranks={}, q_dense=0.8)], True)["agree"]
+    both = features(story, [replace(top, ranks=far, focus_ranks=near, q_dense=0.8)], True)["agree"]
+    assert low < 0.2 and both > 0.8
 
 
 def test_the_plain_harm_question_of_a_hazard_is_answered_from_its_harm_section(retriever):

@@ -635,3 +635,12 @@ def test_ones_family_is_not_ones_home():
 ])
 def test_who_does_the_work_decides_whose_question_it_is(question, door):
     assert door_of(question) == door
+
+
+@pytest.mark.parametrize("question, word", [
+    ("用电锤打孔时手一直震动，会得病吗", "震动"),  # the everyday spelling of 振动
+    ("厂里天天搬氨水桶，要注意什么", "氨水"),  # ammonia as most workplaces handle it
+])
+def test_everyday_names_of_a_hazard_are_topic_words(question, word):
+    found = cues(question)
+    assert word in found["oh"] and topic_of(found, [])
