@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from bot.answering.aspect import (
     by_agent,
     by_aspect,
+    by_named,
     by_opposite,
     by_other_trade,
     by_temperature,
@@ -135,6 +136,7 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     ranked = by_other_trade(retriever, query, ranked, scores)
     ranked = by_unasked(retriever, query, ranked, scores)
     ranked = by_trade(retriever, query, ranked, scores)
+    ranked = by_named(retriever, query, ranked, scores)
     if ranked and tells_story(query):  # how the three measurements rank the best unit for what is asked
         alone = analyse(query.focus, retriever.encode, role=query.role, region=query.region)
         ranked[0].focus_ranks = ranks_of(retriever.unit_scores(alone), ranked[0].position)

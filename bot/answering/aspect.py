@@ -416,6 +416,42 @@ def other_subject(question: str, questions: str, verdict: str) -> str | None:
     return None
 
 
+# the word lists of named hazards whose units a question naming one of them prefers to a general unit (by_named)
+HAZARD_LISTS = ("agents.yaml", "dusts.yaml")
+
+
+def hazards_in(text: str) -> set[str]:
+    """The hazards and kinds of dust a (normalised) text names (HAZARD_LISTS), as "file:key"."""
+    return {f"{file}:{key}" for file in HAZARD_LISTS for key in keys_named(file, text)}
+
+
+def by_named(retriever: Retriever, query: Query, ranked: list[Candidate],
+             scores: UnitScores | None = None) -> list[Candidate]:
+    """A question that names a hazard (agents.yaml, dusts.yaml: 噪声, 苯, 煤尘 …) is answered from a close unit whose
+    questions name it rather than from a general one whose questions name no hazard at all: when the best unit's
+    questions name none (nor the question's trade), the first of the next ASPECT_DEPTH − 1 units within
+    ASPECT_MARGIN of its score whose questions name one of the question's hazards, and hold as much of the rest
+    of the question as the best unit's (coverage: 怀孕 in "怀孕了在放射科楼上上班"), goes first ("噪音体检包括哪些" was answered with the kinds of
+    check in general, the unit listing what a check on noise covers was second). by_agent handles a best unit
+    naming another hazard. Unchanged when the question names none, or for an exact card match or a trade's own
+    section (Candidate.named). `scores`: as for by_aspect."""
+    if len(ranked) < 2 or ranked[0].exact or ranked[0].named:
+        return ranked
+    asked = hazards_in(query.normalized)
+    first = retriever.unit_questions(ranked[0].position)
+    # a best unit naming a hazard (by_agent's matter) or the question's trade (装修) is not a general one
+    if not asked or hazards_in(first) or trades_in(first) & trades_in(query.normalized):
+        return ranked
+    _, rest, rest_weights = asked_and_rest(retriever, query)
+    cover = coverage(rest, rest_weights, first)
+    for c in ranked[1:ASPECT_DEPTH]:
+        questions = retriever.unit_questions(c.position)
+        if ranked[0].score - c.score <= ASPECT_MARGIN and hazards_in(questions) & asked and \
+                coverage(rest, rest_weights, questions) >= cover - SUBJECT_SLACK:
+            return [with_ranks(c, scores)] + [u for u in ranked if u is not c]
+    return ranked
+
+
 def by_other_trade(retriever: Retriever, query: Query, ranked: list[Candidate],
                    scores: UnitScores | None = None) -> list[Candidate]:
     """A question that names a trade (trades.yaml) is not answered from a unit whose questions name other trades

@@ -277,3 +277,37 @@ def test_an_answer_about_another_subject_stays_below_the_threshold(retriever):
     plain = decide(query, ranked, retriever.vocab, threshold=0.0)
     capped = decide(query, ranked, retriever.vocab, other_subject=True)
     assert plain.confidence > OTHER_SUBJECT and capped.confidence == OTHER_SUBJECT and capped.kind == "refuse"
+
+
+def test_a_general_unit_gives_way_to_a_close_one_that_names_the_asked_hazard(retriever):
+    from bot.answering.aspect import by_named
+    from bot.answering.query import analyse
+
+    kinds, items = "职业健康检查分哪几种", "职业健康检查都查哪些项目？接粉尘、噪声、苯、铅的各查什么"
+    query = analyse("在噪声车间干活，职业健康检查要查些什么", retriever.encode)
+    ranked = by_named(retriever, query, candidates(retriever, (kinds, 1.30), (items, 1.28)))
+    assert [c.position for c in ranked] == [unit(retriever, items), unit(retriever, kinds)]
+    # too far behind, or no hazard named: the ranking stands
+    far = candidates(retriever, (kinds, 1.30), (items, 1.30 - ASPECT_MARGIN - 0.01))
+    assert by_named(retriever, query, far) == far
+    plain = candidates(retriever, (kinds, 1.30), (items, 1.28))
+    assert by_named(retriever, analyse("职业健康检查要查些什么", retriever.encode), plain) == plain
+
+
+def test_a_unit_naming_the_hazard_but_not_the_rest_of_the_question_stays_behind(retriever):
+    from bot.answering.aspect import by_named
+    from bot.answering.query import analyse
+
+    # the best unit names the pregnancy the question asks about; the radiation unit names only the hazard
+    query = analyse("怀孕了，在有辐射的岗位附近上班会影响胎儿吗", retriever.encode)
+    ranked = candidates(retriever, ("怀孕了天天对着电脑上班，会影响胎儿吗", 1.30),
+                        ("电离辐射属于哪类职业病危害？哪些人是放射工作人员", 1.28))
+    assert by_named(retriever, query, ranked) == ranked
+
+
+def test_a_question_on_one_hazard_s_check_gets_that_hazard_s_items(retriever):
+    from bot.answering.answer import answer
+
+    # refused before by_named: the kinds of check in general led, the unit on each hazard's items was close behind
+    result = answer(retriever, "接苯的职业健康体检包括哪些")
+    assert result.decision == "answer" and "职业健康检查都查哪些项目" in result.text and "苯" in result.text
