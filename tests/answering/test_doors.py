@@ -9,6 +9,7 @@ import pytest
 from bot.answering.answer import answer
 from bot.answering.aspect import degrees, fits
 from bot.answering.decide import (
+    DOOR_NOTES,
     child_work,
     civil_injury,
     contract_money,
@@ -415,6 +416,7 @@ def test_a_product_handled_at_work_stays_ours(question):
 @pytest.mark.parametrize("question", [
     "单位组织体检，血小板有点低，要紧吗",
     "年度体检红细胞偏高是怎么回事",
+    "体检报告说淋巴细胞偏高，要不要紧",
 ])
 def test_a_routine_checks_blood_count_without_an_exposure_goes_to_a_hospital(question):
     found = cues(question)
@@ -423,6 +425,14 @@ def test_a_routine_checks_blood_count_without_an_exposure_goes_to_a_hospital(que
 
 def test_a_blood_count_with_an_exposure_stays_ours():
     assert topic_of(cues("接触苯的岗位，职业健康检查白细胞偏低怎么办"), [])
+
+
+def test_a_blood_count_with_an_exposure_is_answered_with_the_hospital_line():
+    """Every value of a blood count (中性粒细胞, 淋巴细胞 too) is a doctor's word: with an exposure the question
+    stays ours, and its answer tells the worker to see a doctor (door_notes)."""
+    found = cues("长期接触苯，中性粒细胞偏低要紧吗")
+    assert found["medical"] and topic_of(found, [])
+    assert door_notes(found) == [DOOR_NOTES["medical"]]
 
 
 def test_a_cure_asked_by_a_patient_who_names_the_factory_only_as_background_goes_to_a_hospital():
