@@ -51,6 +51,7 @@ from bot.answering.query import Query, analyse, asking_parts, is_follow_up, oute
 from bot.answering.rank import Candidate, rank, ranks_of
 from bot.answering.retrieve import Passage, Retriever, UnitScores, in_its_dictionaries
 from bot.text.normalize import normalize
+from bot.text.regions import is_local, provinces_named
 
 __all__ = ["Answer", "REFUSAL", "DRAFT_NOTE", "answer", "answer_query"]
 
@@ -59,7 +60,10 @@ MAX_PARTS = 3  # parts of a question that asks several things answered in one an
 # … each at least this confident (below THRESHOLD only with a topic of its own, and when the parts' mean
 # reaches THRESHOLD): measured on real-a..d, README "Answering"
 PART_FLOOR = 0.47
-LOOKUP_CONFIDENCE = 0.9  # a disease found in (or missing from) the catalogue's own list: a lookup, not a guess
+LOOKUP_CONFIDENCE = 0.9
+# words by which a question that names a province asks for that province's own figure or standard (besides the
+# amount kind of Query.asks): "山东高温津贴发放标准" is not answered by the national rule that leaves it to the provinces
+LOCAL_FIGURE_WORDS = ("标准",)  # a disease found in (or missing from) the catalogue's own list: a lookup, not a guess
 
 
 @dataclass
@@ -144,7 +148,8 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     # asked kind is one of the confidence's features
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
     verdict = composed.verdict if composed else None
-    other = bool(ranked) and about_other(retriever, query, ranked[0], verdict or "")
+    other = bool(ranked) and (about_other(retriever, query, ranked[0], verdict or "")
+                              or unheld_province(retriever, query, ranked[0]))
     decision = decide(query, ranked, retriever.vocab, threshold, verdict, other)
     return Reading(query, scores, ranked, composed, decision)
 
@@ -156,6 +161,22 @@ def about_other(retriever: Retriever, query: Query, top: Candidate, verdict: str
     if top.exact or top.named:
         return False
     return other_subject(query.normalized, retriever.unit_questions(top.position), normalize(verdict)) is not None
+
+
+def unheld_province(retriever: Retriever, query: Query, top: Candidate) -> bool:
+    """Whether the question asks a province's own figure or standard (the amount kind, or LOCAL_FIGURE_WORDS) and
+    the best unit is not that province's (neither from its document nor naming it): our national texts leave such
+    figures to each province (高温津贴, 《防暑降温措施管理办法》第十七条), so the answer would be another
+    jurisdiction's rule. A reviewed card typed as it stands keeps its answer."""
+    if top.exact:
+        return False
+    asked = provinces_named(query.focus or query.normalized)
+    if not asked or not (query.asks == "amount" or any(w in query.normalized for w in LOCAL_FIGURE_WORDS)):
+        return False
+    # the best unit is that province's when its document is from there or its text names it (广东's own rules
+    # set out in the heat material)
+    own = provinces_named(str(top.doc.get("region") or "")) if is_local(top.doc.get("region")) else set()
+    return not asked & (own | provinces_named(top.chunk.text + retriever.unit_questions(top.position)))
 
 
 def tells_story(query: Query) -> bool:

@@ -452,3 +452,18 @@ def test_room_left_in_the_detail_goes_to_the_next_units_sentences_with_their_sou
     assert all(part in source.split("；") for n in composed.neighbours for part in source_line(n).split("；"))
     alone = compose(retriever, query, ranked[0])  # without the ranking, the unit's own sentences only
     assert not alone.neighbours and all(s in own for s in sentences(alone.detail))
+
+
+def test_a_province_s_own_figure_is_not_answered_with_the_national_rule(retriever):
+    """A province's standard (the amount of 高温津贴 each province sets) asked where no unit of ours is that
+    province's: the national text would be another jurisdiction's answer, so it is refused."""
+    from bot.answering.decide import OTHER_SUBJECT
+    from bot.text.regions import provinces_named
+
+    assert provinces_named("江苏的高温津贴标准是多少") == {"江苏"}
+    assert provinces_named("高温津贴标准是多少") == set()
+    result = answer(retriever, "江苏的高温津贴标准是多少")
+    assert result.decision == "refuse" and result.confidence <= OTHER_SUBJECT
+    # the province's own rule in our texts (广东's), or a yes/no the national rule answers, is still answered
+    assert answer(retriever, "广东高温天停工标准是多少度").decision == "answer"
+    assert answer(retriever, "天津高温天单位必须发防暑降温费吗").decision == "answer"
