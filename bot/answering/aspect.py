@@ -83,9 +83,19 @@ cached_by_folder(_subject_words.cache_clear)
 
 def without_subject(text: str) -> str:
     """The normalised text with its subject words blanked out: what it asks about them."""
-    for w in subject_words():
+    return _without_subject(dict_dir(), text)
+
+
+@lru_cache(maxsize=4096)
+def _without_subject(folder: Path, text: str) -> str:
+    """without_subject with the subject words of `folder` (cached: one question's asking part and its units'
+    questions are read several times per answer, each time through a few hundred words)."""
+    for w in _subject_words(folder):
         text = text.replace(w, " ")
     return text
+
+
+cached_by_folder(_without_subject.cache_clear)
 
 
 def aspects_in(text: str) -> set[str]:

@@ -10,9 +10,9 @@ Serving processes notice the new link and swap the new version in (bot/answering
 Serving reads the dense vectors from dense.npy (float32, one row per chunk in index order) and the
 BM25 arrays of bm25/, both memory-mapped, without importing faiss, bm25s or scipy (~0.6 s and
 ~30 MB per process); dense.faiss holds the same vectors for FAISS tools (`Retriever.dense_index`).
-words.sqlite is the tokenizer's dictionary (bot/text/tokenize.py); dict/ is the copy of the
-dictionary folder (knowledge/dict) the version was built with, which a process answering from the
-version reads its dictionaries from (bot/text `reading`). The manifest records a sha256
+words.sqlite is the tokenizer's dictionary and its tokens of every text block of the chunks
+(bot/text/tokenize.py); dict/ is the copy of the dictionary folder (knowledge/dict) the version was
+built with, which a process answering from the version reads its dictionaries from (bot/text `reading`). The manifest records a sha256
 of every file but index.db (which holds the manifest), checked at every load: a damaged or
 swapped file is refused with the fix instead of answering from garbage.
 """

@@ -11,6 +11,13 @@ it and remembered. The tokens are exactly jieba's (same frequencies, same total;
 them on the whole knowledge base). The cache is used only while the domain words it was made
 with are still those of the dictionary folder; otherwise the tokenizer is built as before.
 
+jieba cuts a text one block at a time (a run of Chinese letters and digits, or one other character,
+`jieba.re_han_default`), each without regard to the others, so a text's tokens are its blocks'
+tokens in order. `tokens` therefore tokenises each block once and remembers it (`_Blocks`), and the
+cache file also holds the tokens of every block of the knowledge base (table `blocks`): the
+sentences compose reads (issue #9: ~30 % of an answer's time went to tokenising knowledge-base
+sentences a process saw for the first time) cost a lookup, not jieba's ~10 µs per character.
+
 There is one tokenizer per dictionary folder (`bot.text.dict_dir`: an index version's own copy
 while answering from it), so a serving process that swaps in a new version keeps tokenising the
 questions still on the old one with the old words; the tokenizers of the last MAX_FOLDERS folders
@@ -67,6 +74,10 @@ STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[0-9a-z\u3400-\u9fff]")
 MAX_ABSENT = 200_000  # remembered misses of a cached tokenizer before they are forgotten
+MAX_BLOCKS = 100_000  # remembered blocks' tokens of a tokenizer before they are forgotten (~10 MB)
+SQL_VARIABLES = 500  # blocks looked up in the cache file per query (SQLite allows 999 variables at least)
+# what jieba cuts on its own: a run of these characters; any other character is a block of its own
+_BLOCK = jieba.re_han_default
 
 _lock = threading.Lock()
 _tokenizers: dict[Path, jieba.Tokenizer] = {}  # by dictionary folder, oldest first
@@ -93,6 +104,7 @@ def _full_tokenizer(words: list[str]) -> jieba.Tokenizer:
         tk.add_word(word)  # no explicit frequency: jieba then keeps the word whole
         tk.suggest_freq(word, tune=True)
     tk.fingerprint = dictionary_fingerprint(words)
+    tk.blocks = _Blocks(tk)
     return tk
 
 
@@ -144,6 +156,50 @@ class _Words(dict):
         return default if freq is None else freq
 
 
+class _Blocks:
+    """The search tokens of a tokenizer's text blocks (see the module docstring), each worked out once:
+    remembered, else read from the cache file's `blocks` table (`connection`, when it has one), else cut."""
+
+    def __init__(self, tk: jieba.Tokenizer, connection: sqlite3.Connection | None = None,
+                 lock: threading.Lock | None = None) -> None:
+        """`tk` cuts the blocks not known; `connection` (used under `lock`) to a cache file with blocks."""
+        self._tk = tk
+        self._db = connection
+        self._db_lock = lock or threading.Lock()
+        self._known: dict[str, tuple[str, ...]] = {}
+
+    def cut(self, block: str) -> tuple[str, ...]:
+        """The search tokens of one block, cut by jieba (what the `blocks` table holds)."""
+        return tuple(t for t in self._tk.cut_for_search(block) if t not in STOPWORDS and _WORD.search(t))
+
+    def tokens(self, blocks: list[str]) -> list[str]:
+        """The search tokens of a text's blocks, in order: each block's remembered, else stored in the cache
+        file (one query for all of them), else cut now."""
+        found = {b: self._known.get(b) for b in blocks}
+        missing = [b for b, t in found.items() if t is None]
+        if missing:
+            stored = self._stored(missing)
+            if len(self._known) + len(missing) > MAX_BLOCKS:
+                self._known.clear()
+            for b in missing:
+                found[b] = self._known[b] = stored[b] if b in stored else self.cut(b)
+        return [t for b in blocks for t in found[b] or ()]
+
+    def _stored(self, blocks: list[str]) -> dict[str, tuple[str, ...]]:
+        """The tokens the cache file holds for these blocks (none without a blocks table)."""
+        if self._db is None:
+            return {}
+        out: dict[str, tuple[str, ...]] = {}
+        for i in range(0, len(blocks), SQL_VARIABLES):
+            part = blocks[i:i + SQL_VARIABLES]
+            query = f"select block, tokens from blocks where block in ({','.join('?' * len(part))})"
+            with self._db_lock:
+                rows = self._db.execute(query, part).fetchall()
+            # tokens hold no white space (_WORD keeps none; jieba cuts it off as a token of its own)
+            out.update((b, tuple(t.split())) for b, t in rows)
+        return out
+
+
 def cache_fingerprint(path: Path) -> str | None:
     """The dictionary fingerprint a cache file (`write_cache`) was made with; None when there is no
     readable one (a build then tokenises every chunk again)."""
@@ -166,13 +222,16 @@ def _cached_tokenizer(path: Path, fingerprint: str) -> jieba.Tokenizer | None:
             db.close()
             return None
         entries = db.execute("select word, freq from words where hot = 1").fetchall()
+        has_blocks = db.execute("select 1 from sqlite_master where type = 'table' and name = 'blocks'").fetchone()
     except sqlite3.Error:
         return None
     tk = jieba.Tokenizer()
-    tk.FREQ = _Words(entries, db)
+    tk.FREQ = words = _Words(entries, db)
     tk.total = int(meta["total"])
     tk.initialized = True
     tk.fingerprint = fingerprint
+    # a cache file from before the blocks table: every block is cut (the same tokens, only slower)
+    tk.blocks = _Blocks(tk, db if has_blocks else None, words._db_lock)
     return tk
 
 
@@ -222,7 +281,9 @@ def write_cache(path: Path, texts: Iterable[str]) -> None:
     """Write the dictionary (jieba's plus the domain words, as `tokens` uses it) to a new SQLite file
     at `path`, marking as read-up-front every entry that tokenising `texts` (the knowledge base's
     chunks and questions) looks up: jieba tries each fragment that starts at a character for as
-    long as the fragment is in its table (every prefix of a word is), so those are the ones."""
+    long as the fragment is in its table (every prefix of a word is), so those are the ones. The
+    tokens of every block of `texts` go into the table `blocks` (the sentences of an answer are made
+    of them)."""
     words = domain_words()
     tk = tokenizer()  # the one the build tokenised with, unless it is itself a cached one
     if type(tk.FREQ) is not dict or getattr(tk, "fingerprint", None) != dictionary_fingerprint(words):
@@ -231,8 +292,10 @@ def write_cache(path: Path, texts: Iterable[str]) -> None:
     table = tk.FREQ
     longest = max(map(len, table))
     hot: set[str] = set()
+    blocks: set[str] = set()
     for text in texts:
         text = normalize(text)
+        blocks.update(b for b in _BLOCK.split(text) if b)
         for i in range(len(text)):
             for j in range(i + 1, min(len(text), i + longest) + 1):
                 if text[i:j] not in table:
@@ -244,8 +307,11 @@ def write_cache(path: Path, texts: Iterable[str]) -> None:
                    " without rowid")
         db.execute("create table meta (key text primary key, value text not null)")
         db.executemany("insert into words values (?, ?, ?)", ((w, f, w in hot) for w, f in table.items()))
+        db.execute("create table blocks (block text primary key, tokens text not null) without rowid")
+        db.executemany("insert into blocks values (?, ?)", ((b, " ".join(tk.blocks.tokens([b]))) for b in sorted(blocks)))
         db.executemany("insert into meta values (?, ?)", [
-            ("fingerprint", dictionary_fingerprint(words)), ("total", str(tk.total)), ("hot", str(len(hot)))])
+            ("fingerprint", dictionary_fingerprint(words)), ("total", str(tk.total)), ("hot", str(len(hot))),
+            ("blocks", str(len(blocks)))])
         db.commit()
     finally:
         db.close()
@@ -271,12 +337,9 @@ def _synonyms(folder: Path) -> dict[str, list[str]]:
 
 
 def tokens(text: str) -> list[str]:
-    """Search tokens of already-normalised or raw text (normalised here again: idempotent)."""
-    return [
-        t
-        for t in tokenizer().cut_for_search(normalize(text))
-        if t not in STOPWORDS and _WORD.search(t)
-    ]
+    """Search tokens of already-normalised or raw text (normalised here again: idempotent): jieba's
+    `cut_for_search` of the text without stop words and punctuation, block by block (_Blocks)."""
+    return tokenizer().blocks.tokens([block for block in _BLOCK.split(normalize(text)) if block])
 
 
 def query_tokens(query: str, base: list[str] | None = None) -> list[str]:

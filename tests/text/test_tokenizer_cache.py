@@ -3,14 +3,18 @@ cache of the index folder gives exactly jieba's tokens."""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.answering.compose import sentences
 from bot.index import store
 from bot.text import tokenize
+from bot.text.normalize import normalize
 from tests.helpers import REPO_ROOT
 
 THREADS = 16
@@ -78,20 +82,74 @@ def eval_questions() -> list[str]:
                  for q in map(json.loads, filter(str.strip, f.read_text(encoding="utf-8").splitlines()))]
 
 
-def test_the_index_dictionary_cache_gives_jiebas_tokens(built_index: tuple) -> None:
-    """Tokens from the cache file of the index folder equal those of jieba built from its dictionary,
-    for the whole knowledge base, every eval question and text the knowledge base never saw."""
-    index_dir, _ = built_index
+def whole_text_tokens(text: str) -> list[str]:
+    """The search tokens as jieba gives them for the whole normalised text at once (what `tokens` gave before
+    it cut block by block), with the tokenizer in use."""
+    tk = tokenize.tokenizer()
+    return [t for t in tk.cut_for_search(normalize(text)) if t not in tokenize.STOPWORDS and tokenize._WORD.search(t)]
+
+
+def knowledge_texts(index_dir: Path) -> list[str]:
+    """Every chunk's search text and display text, every sentence of it, every eval question, and texts
+    the knowledge base never saw (full-width letters, mixed scripts, rare characters, white space)."""
     chunks, _ = store.read_chunks(index_dir)
-    texts = [c.search_text for c in chunks] + [c.text for c in chunks] + eval_questions() + [
-        "今天天气怎么样", "量子计算机的纠错码", "我家猫咪不吃饭怎么办", "ＡＢＣ１２３", ""]
+    return ([c.search_text for c in chunks] + [c.text for c in chunks] + [s for c in chunks for s in sentences(c.text)]
+            + eval_questions() + ["今天天气怎么样", "量子计算机的纠错码", "我家猫咪不吃饭怎么办", "ＡＢＣ１２３",
+                                  "x-ray 3.5mg/m³ 噪声85db(a)，㈠\u3400字 \t 尘肺", "", "  "])
+
+
+def test_the_index_dictionary_cache_gives_jiebas_tokens(built_index: tuple) -> None:
+    """Tokens from the cache file of the index folder (its dictionary and its blocks' tokens) equal those of
+    jieba built from its dictionary cutting each whole text, for the whole knowledge base, every eval question
+    and text the knowledge base never saw."""
+    index_dir, _ = built_index
+    texts = knowledge_texts(index_dir)
     try:
         tokenize.use_cache(None)
-        expected = [tokenize.tokens(t) for t in texts]
+        expected = [whole_text_tokens(t) for t in texts]
         assert type(tokenize.tokenizer().FREQ) is dict
+        assert [tokenize.tokens(t) for t in texts] == expected  # cut block by block, remembered
         tokenize.use_cache(index_dir / store.WORDS)
         got = [tokenize.tokens(t) for t in texts]
         assert type(tokenize.tokenizer().FREQ) is not dict  # the cache is what answered
+        assert tokenize.tokenizer().blocks._db is not None  # … with its blocks' tokens
+    finally:
+        tokenize.use_cache(None)
+    assert got == expected
+
+
+def test_the_cache_file_holds_every_block_of_the_knowledge_base(built_index: tuple) -> None:
+    """The knowledge base's sentences are read from the cache file, not cut by jieba while answering."""
+    index_dir, _ = built_index
+    chunks, _ = store.read_chunks(index_dir)
+    try:
+        tokenize.use_cache(index_dir / store.WORDS)
+        cut: list[str] = []
+        blocks = tokenize.tokenizer().blocks
+        blocks.cut = lambda block: cut.append(block) or ()  # type: ignore[method-assign]
+        for c in chunks:
+            tokenize.tokens(c.search_text)
+        assert cut == []
+    finally:
+        tokenize.use_cache(None)
+
+
+def test_a_cache_file_without_blocks_gives_the_same_tokens(built_index: tuple, tmp_path: Path) -> None:
+    """An index built before the blocks table still answers with the same tokens (its blocks are cut)."""
+    index_dir, _ = built_index
+    old = tmp_path / store.WORDS
+    shutil.copy(index_dir / store.WORDS, old)
+    db = sqlite3.connect(old)
+    db.execute("drop table blocks")
+    db.commit()
+    db.close()
+    texts = knowledge_texts(index_dir)[:300] + eval_questions()[:100]
+    try:
+        tokenize.use_cache(None)
+        expected = [whole_text_tokens(t) for t in texts]
+        tokenize.use_cache(old)
+        got = [tokenize.tokens(t) for t in texts]
+        assert type(tokenize.tokenizer().FREQ) is not dict and tokenize.tokenizer().blocks._db is None
     finally:
         tokenize.use_cache(None)
     assert got == expected
