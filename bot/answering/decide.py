@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from bot.answering.query import Query, asking_parts, verdict_answers
 from bot.answering.rank import Candidate
-from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, read_dictionary
 from bot.text.normalize import normalize
 
 DOORS = ("labour", "medical", "injury", "injury_cost", "environment", "product", "safety", "civil")
@@ -171,7 +169,7 @@ def word_lists(name: str) -> dict[str, tuple[str, ...]]:
 def _word_lists(folder: Path, name: str) -> dict[str, tuple[str, ...]]:
     """One word-list file of one dictionary folder, read once and normalised."""
     path = folder / name
-    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    table = read_dictionary(path)
     return {str(k): tuple(dict.fromkeys(normalize(str(w)) for w in (v or []) if str(w).strip()))
             for k, v in (table or {}).items()}
 

@@ -13,9 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, read_dictionary
 from bot.text.normalize import normalize
 from bot.text.tokenize import query_tokens, tokens
 
@@ -154,7 +153,7 @@ def answer_kinds() -> tuple[AnswerKind, ...]:
 def _answer_kinds(folder: Path) -> tuple[AnswerKind, ...]:
     """answer_types.yaml of one dictionary folder, read and compiled once."""
     path = folder / "answer_types.yaml"
-    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    table = read_dictionary(path)
     return tuple(
         AnswerKind(name, re.compile("|".join(f"(?:{normalize(str(p))})" for p in spec["asks"])),
                    re.compile("|".join(f"(?:{p})" for p in spec["answer"])),

