@@ -14,10 +14,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from bot.answering.query import Query, has_answer
 from bot.answering.rank import Candidate
 from bot.answering.retrieve import Retriever, in_its_dictionaries, is_plan_question
+from bot.text import cached_by_folder, dict_dir
 from bot.text.normalize import normalize
 from bot.text.regions import is_local, names_region, region_label, region_stem
 from bot.text.tokenize import tokens
@@ -271,10 +273,19 @@ def owner_prefix(candidate: Candidate) -> str:
     return f"{label}的{kind}："
 
 
-@lru_cache(maxsize=8192)
 def words(text: str) -> frozenset[str]:
     """The search tokens of a knowledge-base sentence or section (cached: they recur across questions)."""
+    return _words(dict_dir(), text)
+
+
+@lru_cache(maxsize=8192)
+def _words(folder: Path, text: str) -> frozenset[str]:
+    """words with the tokenizer of `folder` (the one in use; the key keeps two index versions' tokens apart
+    while a serving process swaps one for the other)."""
     return frozenset(tokens(text))
+
+
+cached_by_folder(_words.cache_clear)
 
 
 def _overlap(wanted: set[str], sentence: str) -> int:
