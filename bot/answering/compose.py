@@ -305,6 +305,14 @@ def shorten(sentence: str, limit: int) -> str:
     return close_brackets(out.rstrip("，,、：:") if out else sentence[:limit]) + "……"
 
 
+def with_room(sentence: str, shown: str, detail: list[tuple[int, str]], limit: int) -> str:
+    """The verdict `shown` of a `sentence` cut short, lengthened into the room the `detail` leaves of its
+    `limit`: a unit of one long sentence (a plan's "根据《…》《…》等法律法规……制定本规划") was shown as its first
+    clause only and the part that answers cut off. Unchanged when it is whole or the detail fills its room."""
+    room = limit - sum(len(text) for _, text in detail)
+    return shorten(sentence, VERDICT_CHARS + room) if room > 0 and shown != sentence else shown
+
+
 def _asked_bonus(query: Query, sentence: str) -> float:
     """ASKED_BONUS when the sentence holds an answer of the kind the question asks for, else 0."""
     return ASKED_BONUS if has_answer(query.asks, sentence) else 0.0
@@ -519,6 +527,8 @@ def compose(retriever: Retriever, query: Query, candidate: Candidate, verdict: s
     distinct = frozenset(w for w in set(query.expanded) | words(query.focus) if retriever.idf(w) >= DISTINCT_IDF)
     chosen = choose_detail(query, pool, v, limit, own=len(body), neighbours=own, distinct=distinct,
                            lists=lists, more_below=len(body) if more_hint else 0)
+    if verdict is None and v >= 0 and v not in lists:
+        shown_verdict = with_room(body[v], shown_verdict, chosen, limit)
     whole = {i for i, text in chosen if i < len(body) and text == body[i]} | ({v} if v >= 0 and shown_verdict == body[v] else set())
     if v >= 0:
         sealed = seal([(v, shown_verdict)] + chosen, frozenset(breaks))

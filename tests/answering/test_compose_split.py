@@ -9,6 +9,7 @@ from typing import cast
 
 from bot.answering.compose import (
     DETAIL_CHARS,
+    VERDICT_CHARS,
     Listing,
     choose_detail,
     clauses,
@@ -18,6 +19,7 @@ from bot.answering.compose import (
     seal,
     sentences,
     shorten,
+    with_room,
 )
 from bot.answering.query import Query
 
@@ -138,3 +140,14 @@ def test_a_citation_that_names_no_law_is_recognised_and_a_named_one_is_not():
         assert "（" not in BARE_CITATION.sub("", bare)
     for named in ("（《职业病防治法》第三十九条）", "（《工伤保险条例》第十七条、第二十三条）", "共10项（第一项至第三项见上）"):
         assert not BARE_CITATION.search(named), named
+
+
+def test_a_verdict_cut_short_uses_the_room_the_detail_leaves():
+    long = "根据《甲法》《乙法》《丙条例》等法律法规和本地实际，" * 6 + "制定本规划。"
+    cut = shorten(long, VERDICT_CHARS)
+    assert cut != long
+    roomy = with_room(long, cut, [], DETAIL_CHARS)  # no detail: the verdict may take its room
+    assert len(cut) < len(roomy) <= VERDICT_CHARS + DETAIL_CHARS + 2 and roomy.startswith(cut.rstrip("…"))
+    full = [(1, "甲" * DETAIL_CHARS)]
+    assert with_room(long, cut, full, DETAIL_CHARS) == cut  # the detail fills its room: unchanged
+    assert with_room("短句。", "短句。", [], DETAIL_CHARS) == "短句。"  # a whole verdict is left as it is
