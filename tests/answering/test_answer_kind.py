@@ -7,7 +7,7 @@ import pytest
 
 from bot.answering.query import answer_kinds, asked_kind, has_answer, verdict_answers
 
-KINDS = ("cause", "duration", "amount", "authority", "yesno", "procedure", "list")
+KINDS = ("cause", "duration", "amount", "authority", "yesno", "procedure", "reason", "list")
 
 
 def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
@@ -35,6 +35,10 @@ def test_the_vocabulary_has_every_kind_in_the_order_they_are_tried():
     ("单位可以这么做吗？", "yesno"),
     ("遇到这种事怎么办", "procedure"),
     ("如何申請", "procedure"),
+    ("为什么每年都要查一次", "reason"),  # why a rule is so: its purpose, not any list
+    ("凭什么要我自己出钱", "reason"),
+    ("为什么会得这个病", "cause"),  # 为什么会 asks a cause, tried first
+    ("为什么不能拒绝吗", "yesno"),  # …吗 asks yes or no
     ("有哪些要求", "list"),
     ("甚麼是這個意思", "list"),
     ("夏天干活要注意什么", "list"),  # the 么 of 什么 at the end is not the question particle 么
@@ -62,6 +66,8 @@ def test_a_sentence_holds_an_answer_of_a_kind_by_its_form():
     assert has_answer("procedure", "出现咳嗽、气短的，应尽早就医。")
     assert has_answer("procedure", "到依法承担职业病诊断的医疗卫生机构申请诊断。")
     assert not has_answer("procedure", "尘肺病是长期吸入粉尘引起的。")
+    assert has_answer("reason", "定期检查是为了及早发现健康损害。")
+    assert not has_answer("reason", "检查由用人单位组织。")
 
 
 def test_a_verdict_opening_a_clause_with_the_bare_yao_answers_yes_or_no():
