@@ -60,10 +60,11 @@ MAX_PARTS = 3  # parts of a question that asks several things answered in one an
 # … each at least this confident (below THRESHOLD only with a topic of its own, and when the parts' mean
 # reaches THRESHOLD): measured on real-a..d, README "Answering"
 PART_FLOOR = 0.47
-LOOKUP_CONFIDENCE = 0.9
+LOOKUP_CONFIDENCE = 0.9  # a disease found in (or missing from) the catalogue's own list: a lookup, not a guess
 # words by which a question that names a province asks for that province's own figure or standard (besides the
-# amount kind of Query.asks): "山东高温津贴发放标准" is not answered by the national rule that leaves it to the provinces
-LOCAL_FIGURE_WORDS = ("标准",)  # a disease found in (or missing from) the catalogue's own list: a lookup, not a guess
+# amount kind of Query.asks): a province's heat-allowance 标准 is not answered by the national rule that leaves it
+# to the provinces
+LOCAL_FIGURE_WORDS = ("标准",)
 
 
 @dataclass

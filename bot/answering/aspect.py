@@ -441,8 +441,9 @@ def by_named(retriever: Retriever, query: Query, ranked: list[Candidate],
     questions name it rather than from a general one whose questions name no hazard at all: when the best unit's
     questions name none (nor the question's trade), the first of the next ASPECT_DEPTH − 1 units within
     ASPECT_MARGIN of its score whose questions name one of the question's hazards, and hold as much of the rest
-    of the question as the best unit's (coverage: 怀孕 in "怀孕了在放射科楼上上班"), goes first ("噪音体检包括哪些" was answered with the kinds of
-    check in general, the unit listing what a check on noise covers was second). by_agent handles a best unit
+    of the question as the best unit's (coverage: 怀孕 in a question on radiation and pregnancy), goes first (a question on
+    what a noise worker's check covers was answered with the kinds of check in general, the unit listing the noise
+    check's items second). by_agent handles a best unit
     naming another hazard. Unchanged when the question names none, or for an exact card match or a trade's own
     section (Candidate.named). `scores`: as for by_aspect."""
     if len(ranked) < 2 or ranked[0].exact or ranked[0].named:
