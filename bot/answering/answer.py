@@ -15,6 +15,8 @@ import weakref
 from dataclasses import dataclass, field
 
 from bot.answering.aspect import (
+    asked_and_rest,
+    aspect_groups,
     by_agent,
     by_aspect,
     by_named,
@@ -65,6 +67,11 @@ LOOKUP_CONFIDENCE = 0.9  # a disease found in (or missing from) the catalogue's 
 # amount kind of Query.asks): a province's heat-allowance 标准 is not answered by the national rule that leaves it
 # to the provinces
 LOCAL_FIGURE_WORDS = ("标准",)
+# aspects (knowledge/dict/aspects.yaml) a best unit must name, in its questions or its text, to answer a question
+# that asks them; measured (session 16) one by one: `unfit` alone moved a wrong answer to a refusal and nothing
+# else, while contagion, penalty, frequency, items, cure, cost or every aspect cost right answers (stories that
+# name an aspect in passing)
+CAPPED_ASPECTS = frozenset({"unfit"})
 
 
 @dataclass
@@ -150,7 +157,8 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
     verdict = composed.verdict if composed else None
     other = bool(ranked) and (about_other(retriever, query, ranked[0], verdict or "")
-                              or unheld_province(retriever, query, ranked[0]))
+                              or unheld_province(retriever, query, ranked[0])
+                              or unanswered_aspect(retriever, query, ranked[0]))
     decision = decide(query, ranked, retriever.vocab, threshold, verdict, other)
     return Reading(query, scores, ranked, composed, decision)
 
@@ -178,6 +186,22 @@ def unheld_province(retriever: Retriever, query: Query, top: Candidate) -> bool:
     # set out in the heat material)
     own = provinces_named(str(top.doc.get("region") or "")) if is_local(top.doc.get("region")) else set()
     return not asked & (own | provinces_named(top.chunk.text + retriever.unit_questions(top.position)))
+
+
+def unanswered_aspect(retriever: Retriever, query: Query, top: Candidate) -> bool:
+    """Whether the question asks an aspect of CAPPED_ASPECTS (aspects.yaml) that the best unit neither asks nor
+    says: "who must not do this work" answered from a unit on how to prevent the disease, whose text names no
+    禁忌 / 不宜 / 不适合, is a neighbouring answer, not a partial one. A reviewed card typed as it stands or a
+    trade's own section keeps its answer."""
+    if top.exact or top.named:
+        return False
+    asked, _, _ = asked_and_rest(retriever, query)
+    wanted = asked & CAPPED_ASPECTS
+    if not wanted:
+        return False
+    text = normalize(top.chunk.text) + retriever.unit_questions(top.position)
+    groups = aspect_groups()
+    return any(not any(w in text for w in groups[a]) for a in wanted)
 
 
 def tells_story(query: Query) -> bool:

@@ -467,3 +467,14 @@ def test_a_province_s_own_figure_is_not_answered_with_the_national_rule(retrieve
     # the province's own rule in our texts (广东's), or a yes/no the national rule answers, is still answered
     assert answer(retriever, "广东高温天停工标准是多少度").decision == "answer"
     assert answer(retriever, "天津高温天单位必须发防暑降温费吗").decision == "answer"
+
+
+def test_who_must_not_do_the_work_is_not_answered_by_a_unit_that_names_no_contraindication(retriever):
+    """The `unfit` aspect (禁忌, 不宜, 哪些人不能 …) asked where the best unit neither asks nor says it: a unit on
+    the hazard in general would be a neighbouring answer, so it is refused (answer.CAPPED_ASPECTS)."""
+    from bot.answering.decide import OTHER_SUBJECT
+
+    result = answer(retriever, "什么人不适合干接触甲苯的活")
+    assert result.decision == "refuse" and result.confidence <= OTHER_SUBJECT
+    # a unit that sets out the contraindications still answers
+    assert answer(retriever, "粉尘作业的职业禁忌证有哪些").decision == "answer"
