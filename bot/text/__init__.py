@@ -27,15 +27,17 @@ MAX_FOLDERS = 4
 _dict_dir: Path = DEFAULT_KNOWLEDGE_DIR / "dict"
 _reading: ContextVar[Path | None] = ContextVar("dictionaries", default=None)
 _caches: list[Callable[[], object]] = []  # what reload_dictionaries clears
+# libyaml's safe loader when PyYAML has it (the same objects as `yaml.safe_load`, tested on every file of
+# knowledge/dict, in about a seventh of the time), else the pure-Python one: for the dictionaries, which a process
+# reads all of for its first answer (~0.3 s in pure Python), and the quiz bank
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_dictionary(path: Path) -> Any:
-    """A YAML file of a dictionary folder parsed, None when there is none. Parsed by libyaml's safe loader
-    when PyYAML has it: the same objects as `yaml.safe_load` (tested on every file of knowledge/dict) in
-    about a seventh of the time; a process reads them all for its first answer (~0.3 s in pure Python)."""
+    """A YAML file of a dictionary folder parsed (SAFE_LOADER), None when there is none."""
     if not path.exists():
         return None
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
 
 
 def dict_dir() -> Path:
