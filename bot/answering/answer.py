@@ -15,8 +15,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from bot.answering.aspect import (
-    asked_and_rest,
-    aspect_groups,
+    asked_aspects,
     by_agent,
     by_aspect,
     by_named,
@@ -25,6 +24,7 @@ from bot.answering.aspect import (
     by_temperature,
     by_trade,
     by_unasked,
+    named_in,
     other_subject,
 )
 from bot.answering.catalogue import Catalogue, Lookup, named_verdict, unlisted_verdict
@@ -156,19 +156,26 @@ def read(retriever: Retriever, query: Query, threshold: float | None = None) -> 
     # asked kind is one of the confidence's features
     composed = compose(retriever, query, ranked[0], None, ranked[1:]) if ranked else None
     verdict = composed.verdict if composed else None
-    other = bool(ranked) and (about_other(retriever, query, ranked[0], verdict or "")
-                              or unheld_province(retriever, query, ranked[0])
-                              or unanswered_aspect(retriever, query, ranked[0]))
+    other = bool(ranked) and answers_another_question(retriever, query, ranked[0], verdict or "")
     decision = decide(query, ranked, retriever.vocab, threshold, verdict, other)
     return Reading(query, scores, ranked, composed, decision)
 
 
+def answers_another_question(retriever: Retriever, query: Query, top: Candidate, verdict: str) -> bool:
+    """Whether the best unit, with the `verdict` composed from it, answers another question than the one asked,
+    so that its confidence is capped (decide: `other_subject`): another province's figure (unheld_province), or,
+    unless it is a trade's own section (by_trade: Candidate.named), another hazard, trade or kind of dust
+    (about_other) or not the asked aspect (unanswered_aspect). Never a reviewed card typed as it stands."""
+    if top.exact:
+        return False
+    if unheld_province(retriever, query, top):
+        return True
+    return not top.named and (about_other(retriever, query, top, verdict) or unanswered_aspect(retriever, query, top))
+
+
 def about_other(retriever: Retriever, query: Query, top: Candidate, verdict: str) -> bool:
     """Whether the best unit and the verdict composed from it are about another hazard, trade or kind of dust than
-    the one the question names (aspect.other_subject); never a card typed as it stands or a trade's own section
-    (by_trade: Candidate.named)."""
-    if top.exact or top.named:
-        return False
+    the one the question names (aspect.other_subject)."""
     return other_subject(query.normalized, retriever.unit_questions(top.position), normalize(verdict)) is not None
 
 
@@ -176,9 +183,7 @@ def unheld_province(retriever: Retriever, query: Query, top: Candidate) -> bool:
     """Whether the question asks a province's own figure or standard (the amount kind, or LOCAL_FIGURE_WORDS) and
     the best unit is not that province's (neither from its document nor naming it): our national texts leave such
     figures to each province (高温津贴, 《防暑降温措施管理办法》第十七条), so the answer would be another
-    jurisdiction's rule. A reviewed card typed as it stands keeps its answer."""
-    if top.exact:
-        return False
+    jurisdiction's rule."""
     asked = provinces_named(query.focus or query.normalized)
     if not asked or not (query.asks == "amount" or any(w in query.normalized for w in LOCAL_FIGURE_WORDS)):
         return False
@@ -191,17 +196,12 @@ def unheld_province(retriever: Retriever, query: Query, top: Candidate) -> bool:
 def unanswered_aspect(retriever: Retriever, query: Query, top: Candidate) -> bool:
     """Whether the question asks an aspect of CAPPED_ASPECTS (aspects.yaml) that the best unit neither asks nor
     says: "who must not do this work" answered from a unit on how to prevent the disease, whose text names no
-    禁忌 / 不宜 / 不适合, is a neighbouring answer, not a partial one. A reviewed card typed as it stands or a
-    trade's own section keeps its answer."""
-    if top.exact or top.named:
-        return False
-    asked, _, _ = asked_and_rest(retriever, query)
-    wanted = asked & CAPPED_ASPECTS
+    禁忌 / 不宜 / 不适合, is a neighbouring answer, not a partial one."""
+    wanted = asked_aspects(query) & CAPPED_ASPECTS
     if not wanted:
         return False
     text = normalize(top.chunk.text) + retriever.unit_questions(top.position)
-    groups = aspect_groups()
-    return any(not any(w in text for w in groups[a]) for a in wanted)
+    return any(not named_in(a, text) for a in wanted)
 
 
 def tells_story(query: Query) -> bool:

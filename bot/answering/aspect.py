@@ -127,12 +127,19 @@ def coverage(words: list[str], weights: list[float], questions: str) -> float:
     return found / total if total > 0 else 0.0
 
 
-def asked_and_rest(retriever: Retriever, query: Query) -> tuple[set[str], list[str], list[float]]:
-    """What the asking part of a question (Query.focus) asks: its aspect groups (with its subject words
-    blanked out), the rest of its words (MIN_WORD characters or more, none of them an aspect word) and
-    their IDF weights (1 for a word the index does not know)."""
+def asked_aspects(query: Query) -> set[str]:
+    """The aspect groups the asking part of a question (Query.focus) asks, read with its subject words blanked
+    out, and its stages."""
     asking = query.focus or query.normalized
-    asked = (aspects_in(without_subject(asking)) - set(STAGES)) | stages_in(asking)
+    return (aspects_in(without_subject(asking)) - set(STAGES)) | stages_in(asking)
+
+
+def asked_and_rest(retriever: Retriever, query: Query) -> tuple[set[str], list[str], list[float]]:
+    """What the asking part of a question (Query.focus) asks: its aspect groups (asked_aspects), the rest of
+    its words (MIN_WORD characters or more, none of them an aspect word) and their IDF weights (1 for a word
+    the index does not know)."""
+    asking = query.focus or query.normalized
+    asked = asked_aspects(query)
     groups = aspect_groups()
     words = [t for t in dict.fromkeys(tokens(asking)) if len(t) >= MIN_WORD]
     rest = [t for t in words if not any(t in w or w in t for name in asked for w in groups[name])]
